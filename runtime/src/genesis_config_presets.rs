@@ -1,0 +1,117 @@
+//! Genesis presets: `development` (one validator, Alice) and `local_testnet` (Alice, Bob,
+//! Charlie and Dave). Both set a sudo key; a production preset must not.
+
+use crate::{
+	currency::AGR, AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig,
+	BABE_GENESIS_EPOCH_CONFIG,
+};
+use alloc::{vec, vec::Vec};
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_consensus_babe::AuthorityId as BabeId;
+use sp_consensus_grandpa::AuthorityId as GrandpaId;
+use sp_genesis_builder::{self, PresetId};
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+
+/// What each endowed development account starts with: one million AGR.
+pub const ENDOWMENT: crate::Balance = 1_000_000 * AGR;
+
+/// A validator's keys as its genesis entry needs them.
+pub struct ValidatorKeys {
+	pub babe: BabeId,
+	pub grandpa: GrandpaId,
+}
+
+impl ValidatorKeys {
+	/// The keys that a `--alice`, `--bob`, … node derives from its `//Name` dev seed: sr25519
+	/// for BABE, ed25519 for GRANDPA.
+	pub fn dev(name: DevValidator) -> Self {
+		let (babe, grandpa) = match name {
+			DevValidator::Alice => (Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+			DevValidator::Bob => (Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+			DevValidator::Charlie => (Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
+			DevValidator::Dave => (Sr25519Keyring::Dave, Ed25519Keyring::Dave),
+		};
+		Self { babe: babe.public().into(), grandpa: grandpa.public().into() }
+	}
+}
+
+/// The well-known development validators.
+#[derive(Clone, Copy)]
+pub enum DevValidator {
+	Alice,
+	Bob,
+	Charlie,
+	Dave,
+}
+
+/// The genesis state as a JSON patch over the runtime's defaults.
+pub fn agora_genesis(
+	validators: Vec<ValidatorKeys>,
+	endowed_accounts: Vec<AccountId>,
+	root: AccountId,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig {
+			balances: endowed_accounts
+				.iter()
+				.cloned()
+				.map(|account| (account, ENDOWMENT))
+				.collect::<Vec<_>>(),
+		},
+		babe: pallet_babe::GenesisConfig {
+			authorities: validators.iter().map(|keys| (keys.babe.clone(), 1)).collect::<Vec<_>>(),
+			epoch_config: BABE_GENESIS_EPOCH_CONFIG,
+		},
+		grandpa: pallet_grandpa::GenesisConfig {
+			authorities: validators
+				.iter()
+				.map(|keys| (keys.grandpa.clone(), 1))
+				.collect::<Vec<_>>(),
+		},
+		sudo: SudoConfig { key: Some(root) },
+	})
+}
+
+/// A one-validator chain for development: Alice authors and finalizes every block.
+pub fn development_config_genesis() -> Value {
+	agora_genesis(
+		vec![ValidatorKeys::dev(DevValidator::Alice)],
+		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect(),
+		Sr25519Keyring::Alice.to_account_id(),
+	)
+}
+
+/// A four-validator chain on one machine: Alice, Bob, Charlie and Dave.
+pub fn local_testnet_genesis() -> Value {
+	agora_genesis(
+		[DevValidator::Alice, DevValidator::Bob, DevValidator::Charlie, DevValidator::Dave]
+			.into_iter()
+			.map(ValidatorKeys::dev)
+			.collect(),
+		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect(),
+		Sr25519Keyring::Alice.to_account_id(),
+	)
+}
+
+/// The JSON of a named preset, if this runtime has it.
+pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
+		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_testnet_genesis(),
+		_ => return None,
+	};
+	Some(
+		serde_json::to_string(&patch)
+			.expect("serialization to json is expected to work. qed.")
+			.into_bytes(),
+	)
+}
+
+/// The names of the presets this runtime has.
+pub fn preset_names() -> Vec<PresetId> {
+	vec![
+		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
+		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+	]
+}

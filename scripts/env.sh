@@ -1,0 +1,21 @@
+# Shared environment for Agora's scripts: `source scripts/env.sh`.
+# It only sets variables; scripts/setup.sh installs what they point at.
+
+AGORA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export AGORA_ROOT
+
+# One build directory outside the work tree, shared by every clone on this machine, so that
+# rebuilds (and CI runs on the same machine) are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora-target}"
+
+# The WASM runtime is built by the toolchain that has a wasm32v1-none standard library:
+# either the default rustup toolchain (when `rustup target add wasm32v1-none` worked) or
+# Debian's rustc-web, linked into rustup as `debian` by scripts/setup.sh.
+if [ -z "${WASM_BUILD_TOOLCHAIN:-}" ] && [ -f "$HOME/.cache/agora-wasm-toolchain" ]; then
+	WASM_BUILD_TOOLCHAIN="$(cat "$HOME/.cache/agora-wasm-toolchain")"
+	if [ -n "$WASM_BUILD_TOOLCHAIN" ]; then
+		export WASM_BUILD_TOOLCHAIN
+	fi
+fi
+
+export AGORA_NODE_BIN="$CARGO_TARGET_DIR/debug/agora-node"

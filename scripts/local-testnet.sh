@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A four-validator Agora network on 127.0.0.1: Alice, Bob, Charlie and Dave.
+#
+#   scripts/local-testnet.sh start    start the four nodes and wait until finality advances
+#   scripts/local-testnet.sh stop     stop them (SIGINT, then SIGKILL after 20 s)
+#   scripts/local-testnet.sh status   best and finalized block of each node
+#   scripts/local-testnet.sh test     start; kill -9 one validator and check that finality goes
+#                                     on; restart it and check that it catches up with every
+#                                     finalized block intact; stop
+#   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
+#
+# Environment: AGORA_NODE_BIN (the node binary), AGORA_TESTNET_DIR (data and logs; default
+# $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET (added to every port; default 0).
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+NODE_BIN="${AGORA_NODE_BIN}"
+DIR="${AGORA_TESTNET_DIR:-$CARGO_TARGET_DIR/local-testnet}"
+OFFSET="${AGORA_PORT_OFFSET:-0}"
+NAMES=(alice bob charlie dave)
+
+log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
+die() {
+	printf '\033[1;31m[testnet] error:\033[0m %s\n' "$*" >&2
+	exit 1
+}
+
+p2p_port() { echo $((30333 + OFFSET + $1)); }
+rpc_port() { echo $((9944 + OFFSET + $1)); }
+prometheus_port() { echo $((9615 + OFFSET + $1)); }
+pid_file() { echo "$DIR/${NAMES[$1]}.pid"; }
+
+# rpc <node index> <method> [params json]
+rpc() {
+	curl -sf --max-time 5 -H 'Content-Type: application/json' \
+		-d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"$2\",\"params\":${3:-[]}}" \
+		"http://127.0.0.1:$(rpc_port "$1")"
+}
+
+best_number() { rpc "$1" chain_getHeader | jq -r '.result.number' | xargs printf '%d\n'; }
+finalized_number() {
+	local hash
+	hash=$(rpc "$1" chain_getFinalizedHead | jq -r '.result')
+	rpc "$1" chain_getHeader "[\"$hash\"]" | jq -r '.result.number' | xargs printf '%d\n'
+}
+block_hash() { rpc "$1" chain_getBlockHash "[$2]" | jq -r '.result'; }
+
+is_running() {
+	local pid_file
+	pid_file=$(pid_file "$1")
+	[ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+# The peer id of Alice's fixed node key: the others find the network through her.
+alice_node_key_file() { echo "$DIR/alice-node-key"; }
+bootnode_address() {
+	local peer_id
+	peer_id=$("$NODE_BIN" key inspect-node-key --file "$(alice_node_key_file)")
+	echo "/ip4/127.0.0.1/tcp/$(p2p_port 0)/p2p/$peer_id"
+}
+
+start_node() {
+	local i=$1 name=${NAMES[$1]}
+	local args=(--chain local "--$name" --base-path "$DIR/$name"
+		--port "$(p2p_port "$i")" --rpc-port "$(rpc_port "$i")"
+		--prometheus-port "$(prometheus_port "$i")" --rpc-cors all
+		--no-mdns --no-telemetry --allow-private-ip)
+	if [ "$i" -eq 0 ]; then
+		args+=(--node-key-file "$(alice_node_key_file)")
+	else
+		args+=(--bootnodes "$(bootnode_address)")
+	fi
+	"$NODE_BIN" "${args[@]}" >>"$DIR/$name.log" 2>&1 &
+	echo $! >"$(pid_file "$i")"
+	log "$name: pid $!, rpc $(rpc_port "$i"), p2p $(p2p_port "$i"), log $DIR/$name.log"
+}
+
+wait_rpc() {
+	local i=$1 deadline=$((SECONDS + 120))
+	until rpc "$i" system_health >/dev/null 2>&1; do
+		is_running "$i" || die "${NAMES[$i]} exited; see $DIR/${NAMES[$i]}.log"
+		[ $SECONDS -lt $deadline ] || die "${NAMES[$i]}'s RPC did not come up in 120 s"
+		sleep 1
+	done
+}
+
+# wait_finalized <node index> <minimum finalized number> <timeout s>
+wait_finalized() {
+	local i=$1 target=$2 deadline=$((SECONDS + $3)) current=0
+	while :; do
+		current=$(finalized_number "$i" 2>/dev/null || echo 0)
+		[ "$current" -ge "$target" ] && return 0
+		[ $SECONDS -lt $deadline ] || die "${NAMES[$i]}: finalized #$current, wanted #$target within $3 s"
+		sleep 2
+	done
+}
+
+cmd_start() {
+	[ -x "$NODE_BIN" ] || die "no node binary at $NODE_BIN: build it with 'cargo build -p agora-node'"
+	for i in 0 1 2 3; do
+		is_running "$i" && die "${NAMES[$i]} is already running (scripts/local-testnet.sh stop)"
+	done
+	mkdir -p "$DIR"
+	[ -f "$(alice_node_key_file)" ] || "$NODE_BIN" key generate-node-key --file "$(alice_node_key_file)" 2>/dev/null
+	for i in 0 1 2 3; do start_node "$i"; done
+	for i in 0 1 2 3; do wait_rpc "$i"; done
+	log "waiting for finality to advance"
+	wait_finalized 0 2 180
+	status_all
+}
+
+stop_node() {
+	local i=$1 pid
+	is_running "$i" || return 0
+	pid=$(cat "$(pid_file "$i")")
+	kill -INT "$pid" 2>/dev/null || true
+	for _ in $(seq 1 40); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$(pid_file "$i")"
+	log "${NAMES[$i]} stopped"
+}
+
+cmd_stop() {
+	for i in 3 2 1 0; do stop_node "$i"; done
+}
+
+status_all() {
+	for i in 0 1 2 3; do
+		if is_running "$i"; then
+			log "$(printf '%-8s best #%-5s finalized #%-5s peers %s' "${NAMES[$i]}" \
+				"$(best_number "$i")" "$(finalized_number "$i")" \
+				"$(rpc "$i" system_health | jq -r '.result.peers')")"
+		else
+			log "$(printf '%-8s not running' "${NAMES[$i]}")"
+		fi
+	done
+}
+
+cmd_test() {
+	rm -rf "$DIR"
+	trap cmd_stop EXIT
+	cmd_start
+
+	local victim=3 before_kill
+	before_kill=$(finalized_number 0)
+	log "kill -9 ${NAMES[$victim]} at finalized #$before_kill"
+	kill -KILL "$(cat "$(pid_file $victim)")"
+	rm -f "$(pid_file $victim)"
+
+	# Three of four validators are more than two thirds: GRANDPA must go on finalizing.
+	wait_finalized 0 $((before_kill + 3)) 180
+	local with_three
+	with_three=$(finalized_number 0)
+	log "finality went on without ${NAMES[$victim]}: #$before_kill -> #$with_three"
+
+	start_node "$victim"
+	wait_rpc "$victim"
+	wait_finalized "$victim" "$with_three" 180
+	local caught_up
+	caught_up=$(finalized_number "$victim")
+	log "${NAMES[$victim]} restarted and caught up to finalized #$caught_up"
+
+	# Every finalized block the victim had and everything finalized while it was down must be
+	# the same blocks on both nodes.
+	for n in $(seq 1 "$with_three"); do
+		local a d
+		a=$(block_hash 0 "$n")
+		d=$(block_hash "$victim" "$n")
+		[ "$a" = "$d" ] || die "block #$n differs: alice $a, ${NAMES[$victim]} $d"
+	done
+	log "blocks #1..#$with_three are identical on alice and ${NAMES[$victim]}"
+	status_all
+	log "PASS: finality survived one validator down and the restarted node caught up"
+}
+
+cmd_run() {
+	trap cmd_stop EXIT INT TERM
+	cmd_start
+	log "running; Polkadot.js Apps: https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer"
+	log "Ctrl-C stops the network"
+	while :; do
+		sleep 30
+		status_all
+	done
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) status_all ;;
+test) cmd_test ;;
+run) cmd_run ;;
+*)
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac
