@@ -266,69 +266,20 @@ pub fn new_full<
 		telemetry.as_ref().map(|x| x.handle()),
 	);
 
-	// Either BABE slots or on-demand sealing authors blocks; the RPC differs accordingly.
+	// The RPC depends on how blocks are authored: BABE and GRANDPA introspection, or the
+	// sealing commands.
+	let sealing_channel = sealing.map(|_| futures::channel::mpsc::channel(1024));
+	let shared_voter_state = sc_consensus_grandpa::SharedVoterState::empty();
 	let consensus_rpc: Box<dyn Fn() -> crate::rpc::ConsensusDeps<FullBackend> + Send> =
-		match sealing {
-			Some(mode) => {
-				let (command_sink, commands_stream) = futures::channel::mpsc::channel(1024);
-				let babe_consensus_data_provider = BabeConsensusDataProvider::new(
-					client.clone(),
-					keystore_container.keystore(),
-					babe_link.epoch_changes().clone(),
-					babe_link.config().authorities.clone(),
-				)
-				.map_err(|e| ServiceError::Other(format!("manual sealing: {e}")))?;
-				let slot_client = client.clone();
-				let create_inherent_data_providers = move |_parent, ()| {
-					let slot_client = slot_client.clone();
-					async move {
-						// Each sealed block moves time forward by exactly one slot, so that
-						// BABE's slot numbers keep increasing however fast blocks are sealed.
-						let timestamp = SlotTimestampProvider::new_babe(slot_client)?;
-						let slot = sp_consensus_babe::inherents::InherentDataProvider::new(
-							timestamp.slot(),
-						);
-						Ok((slot, timestamp))
-					}
-				};
-				let authorship = match mode {
-					Sealing::Manual => sc_consensus_manual_seal::run_manual_seal(
-						sc_consensus_manual_seal::ManualSealParams {
-							block_import,
-							env: proposer,
-							client: client.clone(),
-							pool: transaction_pool.clone(),
-							commands_stream,
-							select_chain: select_chain.clone(),
-							consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
-							create_inherent_data_providers,
-						},
-					)
-					.boxed(),
-					Sealing::Instant => sc_consensus_manual_seal::run_instant_seal_and_finalize(
-						sc_consensus_manual_seal::InstantSealParams {
-							block_import,
-							env: proposer,
-							client: client.clone(),
-							pool: transaction_pool.clone(),
-							select_chain: select_chain.clone(),
-							consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
-							create_inherent_data_providers,
-						},
-					)
-					.boxed(),
-				};
-				task_manager.spawn_essential_handle().spawn_blocking(
-					"manual-seal",
-					Some("block-authoring"),
-					authorship,
-				);
+		match &sealing_channel {
+			Some((command_sink, _)) => {
+				let command_sink = command_sink.clone();
 				Box::new(move || crate::rpc::ConsensusDeps::Sealing {
 					command_sink: command_sink.clone(),
 				})
 			},
 			None => {
-				let shared_voter_state = sc_consensus_grandpa::SharedVoterState::empty();
+				let shared_voter_state = shared_voter_state.clone();
 				let shared_authority_set = grandpa_link.shared_authority_set().clone();
 				let justification_stream = grandpa_link.justification_stream();
 				let finality_provider =
@@ -337,88 +288,16 @@ pub fn new_full<
 						Some(shared_authority_set.clone()),
 					);
 				let keystore = keystore_container.keystore();
-				let rpc_voter_state = shared_voter_state.clone();
-				let rpc_babe_worker_handle = babe_worker_handle.clone();
+				let babe_worker_handle = babe_worker_handle.clone();
 				let subscription_executor =
 					Arc::new(task_manager.spawn_handle()) as sc_rpc::SubscriptionTaskExecutor;
-
-				if role.is_authority() {
-					let slot_duration = babe_link.config().slot_duration();
-					let babe = sc_consensus_babe::start_babe(sc_consensus_babe::BabeParams {
-						keystore: keystore_container.keystore(),
-						client: client.clone(),
-						select_chain: select_chain.clone(),
-						env: proposer,
-						block_import,
-						sync_oracle: sync_service.clone(),
-						justification_sync_link: sync_service.clone(),
-						create_inherent_data_providers: babe_inherent_data_providers(
-							slot_duration,
-						),
-						force_authoring,
-						backoff_authoring_blocks,
-						babe_link,
-						block_proposal_slot_portion: SlotProportion::new(0.5),
-						max_block_proposal_slot_portion: None,
-						telemetry: telemetry.as_ref().map(|x| x.handle()),
-					})?;
-					// A validator that cannot author must bring the node down, not limp on.
-					task_manager.spawn_essential_handle().spawn_blocking(
-						"babe-proposer",
-						Some("block-authoring"),
-						babe,
-					);
-				}
-
-				if enable_grandpa {
-					// Non-authorities observe GRANDPA without voting.
-					let keystore = if role.is_authority() {
-						Some(keystore_container.keystore())
-					} else {
-						None
-					};
-					let grandpa_config = sc_consensus_grandpa::Config {
-						gossip_duration: Duration::from_millis(333),
-						justification_generation_period: GRANDPA_JUSTIFICATION_PERIOD,
-						name: Some(name),
-						observer_enabled: false,
-						keystore,
-						local_role: role,
-						telemetry: telemetry.as_ref().map(|x| x.handle()),
-						protocol_name: grandpa_protocol_name,
-					};
-					let grandpa_voter = sc_consensus_grandpa::run_grandpa_voter(
-						sc_consensus_grandpa::GrandpaParams {
-							config: grandpa_config,
-							link: grandpa_link,
-							network: network.clone(),
-							sync: Arc::new(sync_service.clone()),
-							notification_service: grandpa_notification_service,
-							voting_rule: sc_consensus_grandpa::VotingRulesBuilder::default()
-								.build(),
-							prometheus_registry: prometheus_registry.clone(),
-							shared_voter_state: shared_voter_state.clone(),
-							telemetry: telemetry.as_ref().map(|x| x.handle()),
-							offchain_tx_pool_factory: OffchainTransactionPoolFactory::new(
-								transaction_pool.clone(),
-							),
-						},
-					)?;
-					// Finality stalls without the voter: it is essential too.
-					task_manager.spawn_essential_handle().spawn_blocking(
-						"grandpa-voter",
-						None,
-						grandpa_voter,
-					);
-				}
-
 				Box::new(move || crate::rpc::ConsensusDeps::BabeGrandpa {
 					babe: crate::rpc::BabeDeps {
-						babe_worker_handle: rpc_babe_worker_handle.clone(),
+						babe_worker_handle: babe_worker_handle.clone(),
 						keystore: keystore.clone(),
 					},
 					grandpa: crate::rpc::GrandpaDeps {
-						shared_voter_state: rpc_voter_state.clone(),
+						shared_voter_state: shared_voter_state.clone(),
 						shared_authority_set: shared_authority_set.clone(),
 						justification_stream: justification_stream.clone(),
 						subscription_executor: subscription_executor.clone(),
@@ -443,21 +322,134 @@ pub fn new_full<
 		})
 	};
 
+	// Also puts the `--alice`/`--dev` session keys into the keystore: it must run before BABE
+	// and GRANDPA look for their keys.
 	sc_service::spawn_tasks(sc_service::SpawnTasksParams {
-		network,
-		client,
+		network: network.clone(),
+		client: client.clone(),
 		keystore: keystore_container.keystore(),
 		task_manager: &mut task_manager,
-		transaction_pool,
+		transaction_pool: transaction_pool.clone(),
 		rpc_builder,
 		backend,
 		system_rpc_tx,
 		tx_handler_controller,
-		sync_service,
+		sync_service: sync_service.clone(),
 		config,
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
 	})?;
+
+	if let (Some(mode), Some((_, commands_stream))) = (sealing, sealing_channel) {
+		let babe_consensus_data_provider = BabeConsensusDataProvider::new(
+			client.clone(),
+			keystore_container.keystore(),
+			babe_link.epoch_changes().clone(),
+			babe_link.config().authorities.clone(),
+		)
+		.map_err(|e| ServiceError::Other(format!("manual sealing: {e}")))?;
+		let slot_client = client.clone();
+		let create_inherent_data_providers = move |_parent, ()| {
+			let slot_client = slot_client.clone();
+			async move {
+				// Each sealed block moves time forward by exactly one slot, so that BABE's slot
+				// numbers keep increasing however fast blocks are sealed.
+				let timestamp = SlotTimestampProvider::new_babe(slot_client)?;
+				let slot =
+					sp_consensus_babe::inherents::InherentDataProvider::new(timestamp.slot());
+				Ok((slot, timestamp))
+			}
+		};
+		let authorship = match mode {
+			Sealing::Manual => sc_consensus_manual_seal::run_manual_seal(
+				sc_consensus_manual_seal::ManualSealParams {
+					block_import,
+					env: proposer,
+					client,
+					pool: transaction_pool,
+					commands_stream,
+					select_chain,
+					consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
+					create_inherent_data_providers,
+				},
+			)
+			.boxed(),
+			Sealing::Instant => sc_consensus_manual_seal::run_instant_seal_and_finalize(
+				sc_consensus_manual_seal::InstantSealParams {
+					block_import,
+					env: proposer,
+					client,
+					pool: transaction_pool,
+					select_chain,
+					consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
+					create_inherent_data_providers,
+				},
+			)
+			.boxed(),
+		};
+		task_manager.spawn_essential_handle().spawn_blocking(
+			"manual-seal",
+			Some("block-authoring"),
+			authorship,
+		);
+		return Ok(task_manager);
+	}
+
+	if role.is_authority() {
+		let slot_duration = babe_link.config().slot_duration();
+		let babe = sc_consensus_babe::start_babe(sc_consensus_babe::BabeParams {
+			keystore: keystore_container.keystore(),
+			client: client.clone(),
+			select_chain,
+			env: proposer,
+			block_import,
+			sync_oracle: sync_service.clone(),
+			justification_sync_link: sync_service.clone(),
+			create_inherent_data_providers: babe_inherent_data_providers(slot_duration),
+			force_authoring,
+			backoff_authoring_blocks,
+			babe_link,
+			block_proposal_slot_portion: SlotProportion::new(0.5),
+			max_block_proposal_slot_portion: None,
+			telemetry: telemetry.as_ref().map(|x| x.handle()),
+		})?;
+		// A validator that cannot author must bring the node down, not limp on.
+		task_manager.spawn_essential_handle().spawn_blocking(
+			"babe-proposer",
+			Some("block-authoring"),
+			babe,
+		);
+	}
+
+	if enable_grandpa {
+		// Non-authorities observe GRANDPA without voting.
+		let keystore = role.is_authority().then(|| keystore_container.keystore());
+		let grandpa_config = sc_consensus_grandpa::Config {
+			gossip_duration: Duration::from_millis(333),
+			justification_generation_period: GRANDPA_JUSTIFICATION_PERIOD,
+			name: Some(name),
+			observer_enabled: false,
+			keystore,
+			local_role: role,
+			telemetry: telemetry.as_ref().map(|x| x.handle()),
+			protocol_name: grandpa_protocol_name,
+		};
+		let grandpa_voter =
+			sc_consensus_grandpa::run_grandpa_voter(sc_consensus_grandpa::GrandpaParams {
+				config: grandpa_config,
+				link: grandpa_link,
+				network,
+				sync: Arc::new(sync_service),
+				notification_service: grandpa_notification_service,
+				voting_rule: sc_consensus_grandpa::VotingRulesBuilder::default().build(),
+				prometheus_registry,
+				shared_voter_state,
+				telemetry: telemetry.as_ref().map(|x| x.handle()),
+				offchain_tx_pool_factory: OffchainTransactionPoolFactory::new(transaction_pool),
+			})?;
+		// Finality stalls without the voter: it is essential too.
+		task_manager.spawn_essential_handle().spawn_blocking("grandpa-voter", None, grandpa_voter);
+	}
 
 	Ok(task_manager)
 }

@@ -5,7 +5,7 @@ use crate::{
 	currency::AGR, AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig,
 	BABE_GENESIS_EPOCH_CONFIG,
 };
-use alloc::{vec, vec::Vec};
+use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
 use sp_consensus_babe::AuthorityId as BabeId;
@@ -101,11 +101,7 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_testnet_genesis(),
 		_ => return None,
 	};
-	Some(
-		serde_json::to_string(&patch)
-			.expect("serialization to json is expected to work. qed.")
-			.into_bytes(),
-	)
+	serde_json::to_string(&patch).ok().map(String::into_bytes)
 }
 
 /// The names of the presets this runtime has.
