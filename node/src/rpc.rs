@@ -1,5 +1,6 @@
 //! The node's JSON-RPC methods beyond the defaults of `sc-service`: account nonces and fees,
-//! BABE and GRANDPA introspection, and block sealing commands for `--sealing manual`.
+//! training jobs and duties, BABE and GRANDPA introspection, and block sealing commands for
+//! `--sealing manual`.
 
 use std::sync::Arc;
 
@@ -68,11 +69,18 @@ where
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: sp_consensus_babe::BabeApi<Block>,
 	C::Api: BlockBuilder<Block>,
+	C::Api: pallet_tasks_runtime_api::TasksApi<
+		Block,
+		AccountId,
+		Balance,
+		agora_runtime::BlockNumber,
+	>,
 	P: TransactionPool + 'static,
 	SC: SelectChain<Block> + 'static,
 	B: sc_client_api::Backend<Block> + Send + Sync + 'static,
 	B::State: sc_client_api::StateBackend<sp_runtime::traits::HashingFor<Block>>,
 {
+	use pallet_tasks_rpc::{Tasks, TasksApiServer};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use sc_consensus_babe_rpc::{Babe, BabeApiServer};
 	use sc_consensus_grandpa_rpc::{Grandpa, GrandpaApiServer};
@@ -83,6 +91,9 @@ where
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	// Jobs, rounds and duties for workers and UIs: agora_job, agora_roundStatus,
+	// agora_pendingDuties.
+	module.merge(Tasks::new(client.clone()).into_rpc())?;
 
 	match consensus {
 		ConsensusDeps::BabeGrandpa { babe, grandpa } => {

@@ -17,9 +17,9 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	genesis_config_presets, AccountId, Babe, Balance, Block, Executive, Grandpa, InherentDataExt,
-	Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
-	BABE_GENESIS_EPOCH_CONFIG, VERSION,
+	genesis_config_presets, AccountId, Babe, Balance, Block, BlockNumber, Executive, Grandpa,
+	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, Tasks,
+	TransactionPayment, Validation, BABE_GENESIS_EPOCH_CONFIG, VERSION,
 };
 
 impl_runtime_apis! {
@@ -167,6 +167,22 @@ impl_runtime_apis! {
 		) -> Option<sp_consensus_grandpa::OpaqueKeyOwnershipProof> {
 			// Key ownership proofs need pallet-session; the key owner proof type is `Void`.
 			None
+		}
+	}
+
+	impl pallet_tasks_runtime_api::TasksApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn job(job: agora_primitives::JobId) -> Option<agora_primitives::JobDetails<AccountId, Balance, BlockNumber>> {
+			Tasks::job_details(job)
+		}
+
+		fn round_status(job: agora_primitives::JobId) -> Option<agora_primitives::RoundStatus<AccountId, BlockNumber>> {
+			Tasks::round_status(job)
+		}
+
+		fn pending_duties(who: AccountId) -> Vec<agora_primitives::Duty<AccountId, BlockNumber>> {
+			let mut duties = Tasks::worker_duties(&who);
+			duties.extend(Validation::validator_duties(&who));
+			duties
 		}
 	}
 

@@ -7,4 +7,8 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_timestamp, Timestamp]
 	[pallet_sudo, Sudo]
 	[pallet_utility, Utility]
+	[pallet_contributions, Contributions]
+	[pallet_tasks, Tasks]
+	[pallet_validation, Validation]
+	[pallet_rewards, Rewards]
 );

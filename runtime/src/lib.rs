@@ -231,4 +231,17 @@ mod runtime {
 
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
+
+	// The training protocol.
+	#[runtime::pallet_index(20)]
+	pub type Contributions = pallet_contributions;
+
+	#[runtime::pallet_index(21)]
+	pub type Tasks = pallet_tasks;
+
+	#[runtime::pallet_index(22)]
+	pub type Validation = pallet_validation;
+
+	#[runtime::pallet_index(23)]
+	pub type Rewards = pallet_rewards;
 }

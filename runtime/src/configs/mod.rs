@@ -1,5 +1,9 @@
 //! The configuration of every pallet in the runtime.
 
+mod protocol;
+
+pub use protocol::TreasuryAccount;
+
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass, parameter_types,

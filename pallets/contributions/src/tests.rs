@@ -1,0 +1,305 @@
+//! Unit tests of pallet-contributions.
+
+use crate::{
+	mock::*, Error, Event, HoldReason, Params, ParticipantStatus, ProtocolParams, Workers,
+};
+use agora_primitives::{Capability, DeviceKind, ParticipantRegistry, Role, H256};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::fungible::{Inspect, InspectHold},
+};
+use sp_runtime::{DispatchError, Perbill};
+
+fn cap(tp: u32) -> Capability {
+	Capability { device: DeviceKind::Cuda, memory_mib: 8192, throughput: tp }
+}
+
+fn peer() -> agora_primitives::PeerId {
+	b"12D3KooWpeer".to_vec().try_into().unwrap()
+}
+
+fn addr() -> agora_primitives::Multiaddr {
+	b"/ip4/127.0.0.1/tcp/4001".to_vec().try_into().unwrap()
+}
+
+fn reg_worker(who: AccountId, stake: Balance) {
+	assert_ok!(Contributions::register_worker(
+		RuntimeOrigin::signed(who),
+		stake,
+		peer(),
+		addr(),
+		cap(10)
+	));
+}
+
+fn reg_validator(who: AccountId, stake: Balance) {
+	assert_ok!(Contributions::register_validator(
+		RuntimeOrigin::signed(who),
+		stake,
+		peer(),
+		addr(),
+		cap(10)
+	));
+}
+
+fn held(reason: HoldReason, who: AccountId) -> Balance {
+	Balances::balance_on_hold(&reason.into(), &who)
+}
+
+#[test]
+fn register_worker_holds_stake() {
+	test(|| {
+		reg_worker(1, 500);
+		assert_eq!(held(HoldReason::WorkerStake, 1), 500);
+		let w = Workers::<Test>::get(1).unwrap();
+		assert_eq!(w.stake, 500);
+		assert_eq!(w.status, ParticipantStatus::Active);
+		assert_eq!(events(), vec![Event::Registered { who: 1, role: Role::Worker, stake: 500 }]);
+		assert_eq!(Contributions::eligible_worker(&1), Some((500, 10)));
+		assert_eq!(Contributions::eligible_worker(&2), None);
+	});
+}
+
+#[test]
+fn register_failures() {
+	test(|| {
+		assert_noop!(
+			Contributions::register_worker(RuntimeOrigin::signed(1), 99, peer(), addr(), cap(1)),
+			Error::<Test>::InsufficientStake
+		);
+		assert_noop!(
+			Contributions::register_worker(RuntimeOrigin::signed(1), 500, peer(), addr(), cap(0)),
+			Error::<Test>::InvalidCapability
+		);
+		assert_noop!(
+			Contributions::register_worker(
+				RuntimeOrigin::signed(1),
+				500,
+				Default::default(),
+				addr(),
+				cap(1)
+			),
+			Error::<Test>::InvalidEndpoint
+		);
+		assert_noop!(
+			Contributions::register_worker(
+				RuntimeOrigin::signed(1),
+				200_000,
+				peer(),
+				addr(),
+				cap(1)
+			),
+			Error::<Test>::InsufficientBalance
+		);
+		assert_noop!(
+			Contributions::register_worker(RuntimeOrigin::none(), 500, peer(), addr(), cap(1)),
+			DispatchError::BadOrigin
+		);
+		reg_worker(1, 500);
+		assert_noop!(
+			Contributions::register_worker(RuntimeOrigin::signed(1), 500, peer(), addr(), cap(1)),
+			Error::<Test>::AlreadyRegistered
+		);
+		// The same account may also be a validator, with a separate stake.
+		reg_validator(1, 1_000);
+		assert_eq!(held(HoldReason::ValidatorStake, 1), 1_000);
+	});
+}
+
+#[test]
+fn validator_set_is_bounded() {
+	test(|| {
+		for v in 1..=4 {
+			reg_validator(v, 1_000);
+		}
+		assert_noop!(
+			Contributions::register_validator(
+				RuntimeOrigin::signed(5),
+				1_000,
+				peer(),
+				addr(),
+				cap(1)
+			),
+			Error::<Test>::TooManyValidators
+		);
+		assert_eq!(Contributions::eligible_validators().len(), 4);
+	});
+}
+
+#[test]
+fn bond_extra_and_update_endpoint() {
+	test(|| {
+		assert_noop!(
+			Contributions::bond_extra(RuntimeOrigin::signed(1), Role::Worker, 5),
+			Error::<Test>::NotRegistered
+		);
+		reg_worker(1, 100);
+		assert_noop!(
+			Contributions::bond_extra(RuntimeOrigin::signed(1), Role::Worker, 0),
+			Error::<Test>::ZeroAmount
+		);
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(1), Role::Worker, 50));
+		assert_eq!(held(HoldReason::WorkerStake, 1), 150);
+		assert_ok!(Contributions::update_endpoint(
+			RuntimeOrigin::signed(1),
+			Role::Worker,
+			peer(),
+			addr(),
+			cap(99)
+		));
+		assert_eq!(Workers::<Test>::get(1).unwrap().capability.throughput, 99);
+		assert_noop!(
+			Contributions::update_endpoint(
+				RuntimeOrigin::signed(1),
+				Role::Worker,
+				peer(),
+				addr(),
+				cap(0)
+			),
+			Error::<Test>::InvalidCapability
+		);
+		assert_noop!(
+			Contributions::update_endpoint(
+				RuntimeOrigin::signed(2),
+				Role::Worker,
+				peer(),
+				addr(),
+				cap(1)
+			),
+			Error::<Test>::NotRegistered
+		);
+		assert!(events().contains(&Event::Bonded { who: 1, role: Role::Worker, amount: 50 }));
+		assert!(events().contains(&Event::EndpointUpdated { who: 1, role: Role::Worker }));
+	});
+}
+
+#[test]
+fn unbond_and_withdraw() {
+	test(|| {
+		reg_validator(2, 1_000);
+		assert_noop!(
+			Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator),
+			Error::<Test>::NotUnbonding
+		);
+		assert_ok!(Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator));
+		assert_eq!(Contributions::eligible_validator(&2), None);
+		assert!(Contributions::eligible_validators().is_empty());
+		assert_noop!(
+			Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator),
+			Error::<Test>::AlreadyUnbonding
+		);
+		assert_noop!(
+			Contributions::bond_extra(RuntimeOrigin::signed(2), Role::Validator, 1),
+			Error::<Test>::NotActive
+		);
+		assert_noop!(
+			Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator),
+			Error::<Test>::StillUnbonding
+		);
+		// Still slashable while unbonding.
+		assert_eq!(Contributions::slash(&2, Role::Validator, Perbill::from_percent(10)), 100);
+		run_to(1 + DELAY);
+		assert_ok!(Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator));
+		assert_eq!(held(HoldReason::ValidatorStake, 2), 0);
+		assert_eq!(Balances::balance(&2), 100_000 - 100);
+		assert!(events().contains(&Event::Withdrawn {
+			who: 2,
+			role: Role::Validator,
+			amount: 900
+		}));
+		assert_noop!(
+			Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+#[test]
+fn slash_goes_to_pool_and_preserves_issuance() {
+	test(|| {
+		reg_worker(3, 1_000);
+		let issuance = Balances::total_issuance();
+		assert_eq!(Contributions::slash(&3, Role::Worker, Perbill::from_percent(25)), 250);
+		assert_eq!(held(HoldReason::WorkerStake, 3), 750);
+		assert_eq!(Workers::<Test>::get(3).unwrap().stake, 750);
+		assert_eq!(Balances::balance(&POOL), 251);
+		assert_eq!(Balances::total_issuance(), issuance);
+		assert!(events().contains(&Event::Slashed { who: 3, role: Role::Worker, amount: 250 }));
+		// Below the minimum after a slash: not eligible any more.
+		assert_eq!(Contributions::slash(&3, Role::Worker, Perbill::from_percent(90)), 675);
+		assert_eq!(Contributions::eligible_worker(&3), None);
+		// Unknown participants: nothing happens.
+		assert_eq!(Contributions::slash(&9, Role::Worker, Perbill::one()), 0);
+	});
+}
+
+#[test]
+fn shards() {
+	test(|| {
+		let h = H256::repeat_byte(7);
+		assert_noop!(
+			Contributions::register_shard(RuntimeOrigin::signed(4), h, 0),
+			Error::<Test>::ZeroAmount
+		);
+		assert_ok!(Contributions::register_shard(RuntimeOrigin::signed(4), h, 1_000));
+		assert_eq!(held(HoldReason::ShardDeposit, 4), SHARD_DEPOSIT);
+		assert_eq!(Contributions::shard_provider(&h), Some(4));
+		assert_noop!(
+			Contributions::register_shard(RuntimeOrigin::signed(5), h, 1),
+			Error::<Test>::ShardExists
+		);
+		assert_noop!(
+			Contributions::deregister_shard(RuntimeOrigin::signed(5), h),
+			Error::<Test>::NotShardProvider
+		);
+		assert_noop!(
+			Contributions::deregister_shard(RuntimeOrigin::signed(4), H256::zero()),
+			Error::<Test>::UnknownShard
+		);
+		assert_ok!(Contributions::deregister_shard(RuntimeOrigin::signed(4), h));
+		assert_eq!(held(HoldReason::ShardDeposit, 4), 0);
+		assert_eq!(
+			events(),
+			vec![
+				Event::ShardRegistered { shard: h, provider: 4, samples: 1_000 },
+				Event::ShardDeregistered { shard: h, provider: 4 }
+			]
+		);
+	});
+}
+
+#[test]
+fn params_are_governed_and_bounded() {
+	test(|| {
+		let p = Params {
+			min_worker_stake: 5,
+			min_validator_stake: 6,
+			shard_deposit: 0,
+			unbonding_delay: 100,
+		};
+		assert_noop!(
+			Contributions::set_params(RuntimeOrigin::signed(1), p),
+			DispatchError::BadOrigin
+		);
+		assert_noop!(
+			Contributions::set_params(RuntimeOrigin::root(), Params { unbonding_delay: 1, ..p }),
+			Error::<Test>::DelayOutOfRange
+		);
+		assert_noop!(
+			Contributions::set_params(
+				RuntimeOrigin::root(),
+				Params { unbonding_delay: 10_000_000, ..p }
+			),
+			Error::<Test>::DelayOutOfRange
+		);
+		assert_noop!(
+			Contributions::set_params(RuntimeOrigin::root(), Params { min_worker_stake: 0, ..p }),
+			Error::<Test>::StakeBoundOutOfRange
+		);
+		assert_ok!(Contributions::set_params(RuntimeOrigin::root(), p));
+		assert_eq!(ProtocolParams::<Test>::get(), p);
+		assert_eq!(events(), vec![Event::ParamsUpdated { params: p }]);
+		// Takes effect: a stake of 5 is now enough.
+		reg_worker(1, 5);
+	});
+}

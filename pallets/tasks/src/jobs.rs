@@ -1,0 +1,190 @@
+//! Job creation, cancellation, applications and update submission.
+
+use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf};
+use agora_primitives::{Dataset, JobId, JobSpec, ParticipantRegistry, RoundIndex, Update};
+use frame_support::{
+	pallet_prelude::*,
+	traits::{
+		fungible::{Inspect, MutateHold},
+		tokens::{Fortitude, Precision, Preservation},
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::{Saturating, Zero};
+
+impl<T: Config> Pallet<T> {
+	/// Check every field of `params` against its bounds.
+	pub fn check_params(p: &ParamsOf<T>) -> DispatchResult {
+		let ok = !p.min_budget.is_zero()
+			&& (1..=MAX_ROUNDS).contains(&p.max_rounds)
+			&& (1..=T::MaxWorkersPerRound::get()).contains(&p.max_workers_per_round)
+			&& (1..=T::MaxValidatorsPerUpdate::get()).contains(&p.max_validators_per_update)
+			&& p.max_shards <= agora_primitives::MAX_SHARDS
+			&& p.min_period >= 1u32.into()
+			&& p.min_period <= p.max_period
+			&& p.max_period <= MAX_PERIOD.into()
+			&& p.no_show_slash <= MAX_NO_SHOW_SLASH;
+		ensure!(ok, Error::<T>::ParamOutOfBounds);
+		Ok(())
+	}
+
+	/// Check a job spec against the parameters.
+	pub fn check_spec(spec: &JobSpec<BlockNumberFor<T>>, params: &ParamsOf<T>) -> DispatchResult {
+		ensure!(
+			!spec.architecture.is_empty()
+				&& spec.rounds > 0
+				&& spec.local_steps > 0
+				&& spec.checkpoint_interval > 0
+				&& spec.checkpoint_interval <= spec.local_steps
+				&& spec.workers_per_round > 0
+				&& spec.samples_per_round >= spec.workers_per_round,
+			Error::<T>::InvalidSpec
+		);
+		ensure!(spec.rounds <= params.max_rounds, Error::<T>::SpecTooLarge);
+		ensure!(spec.workers_per_round <= params.max_workers_per_round, Error::<T>::TooManyWorkers);
+		ensure!(
+			spec.validators_per_update > 0
+				&& spec.validators_per_update <= params.max_validators_per_update,
+			Error::<T>::InvalidValidatorCount
+		);
+		for period in spec.periods.all() {
+			ensure!(
+				period >= params.min_period && period <= params.max_period,
+				Error::<T>::PeriodOutOfBounds
+			);
+		}
+		if let Dataset::Shards(shards) = &spec.dataset {
+			ensure!(!shards.is_empty(), Error::<T>::InvalidSpec);
+			ensure!(shards.len() as u32 <= params.max_shards, Error::<T>::SpecTooLarge);
+			for s in shards.iter() {
+				ensure!(T::Registry::shard_provider(s).is_some(), Error::<T>::UnknownShard);
+			}
+		}
+		Ok(())
+	}
+
+	pub(crate) fn do_create_job(
+		who: T::AccountId,
+		spec: JobSpec<BlockNumberFor<T>>,
+		budget: BalanceOf<T>,
+	) -> Result<JobId, DispatchError> {
+		let params = ProtocolParams::<T>::get();
+		Self::check_spec(&spec, &params)?;
+		ensure!(
+			budget >= params.min_budget && budget >= spec.rounds.into(),
+			Error::<T>::BudgetTooLow
+		);
+		let free = T::Currency::reducible_balance(&who, Preservation::Preserve, Fortitude::Polite);
+		ensure!(free >= budget, Error::<T>::InsufficientBalance);
+		let id = NextJobId::<T>::get();
+		let now = frame_system::Pallet::<T>::block_number();
+		let deadline = now.saturating_add(spec.periods.open);
+		ActiveJobs::<T>::try_mutate(|a| a.try_push((id, deadline)))
+			.map_err(|_| Error::<T>::TooManyActiveJobs)?;
+		T::Currency::hold(&HoldReason::JobEscrow.into(), &who, budget)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		NextJobId::<T>::put(id.saturating_add(1));
+		let rounds = spec.rounds;
+		let job = Job {
+			submitter: who.clone(),
+			latest_model: spec.initial_weights,
+			spec,
+			budget,
+			escrow: budget,
+			spent: Zero::zero(),
+			status: JobStatus::Active,
+			round: 1,
+			phase: Phase::Open,
+			deadline,
+			completed_rounds: 0,
+			created_at: now,
+		};
+		Jobs::<T>::insert(id, job);
+		Self::deposit_event(Event::JobCreated { job: id, submitter: who, budget, rounds });
+		Self::deposit_event(Event::RoundOpened { job: id, round: 1, deadline });
+		Ok(id)
+	}
+
+	pub(crate) fn active_job(id: JobId) -> Result<JobOf<T>, DispatchError> {
+		let job = Jobs::<T>::get(id).ok_or(Error::<T>::UnknownJob)?;
+		ensure!(job.status == JobStatus::Active, Error::<T>::JobNotActive);
+		Ok(job)
+	}
+
+	pub(crate) fn do_cancel_job(who: T::AccountId, id: JobId) -> DispatchResult {
+		let mut job = Self::active_job(id)?;
+		ensure!(job.submitter == who, Error::<T>::NotSubmitter);
+		ensure!(job.round == 1 && job.phase == Phase::Open, Error::<T>::AlreadyStarted);
+		let refunded = T::Currency::release(
+			&HoldReason::JobEscrow.into(),
+			&who,
+			job.escrow,
+			Precision::BestEffort,
+		)?;
+		job.escrow = Zero::zero();
+		job.status = JobStatus::Cancelled;
+		Jobs::<T>::insert(id, job);
+		Applicants::<T>::remove(id);
+		ActiveJobs::<T>::mutate(|a| a.retain(|(j, _)| *j != id));
+		Self::deposit_event(Event::JobCancelled { job: id, refunded });
+		Ok(())
+	}
+
+	pub(crate) fn do_apply(who: T::AccountId, id: JobId) -> DispatchResult {
+		let job = Self::active_job(id)?;
+		ensure!(job.phase == Phase::Open, Error::<T>::WrongPhase);
+		ensure!(frame_system::Pallet::<T>::block_number() <= job.deadline, Error::<T>::PhaseClosed);
+		ensure!(T::Registry::eligible_worker(&who).is_some(), Error::<T>::NotEligible);
+		Applicants::<T>::try_mutate(id, |list| -> DispatchResult {
+			ensure!(!list.contains(&who), Error::<T>::AlreadyApplied);
+			list.try_push(who.clone()).map_err(|_| Error::<T>::TooManyApplicants)?;
+			Ok(())
+		})?;
+		Self::deposit_event(Event::Applied { job: id, round: job.round, worker: who });
+		Ok(())
+	}
+
+	pub(crate) fn do_submit_update(
+		who: T::AccountId,
+		id: JobId,
+		round: RoundIndex,
+		update: Update,
+	) -> DispatchResult {
+		let mut job = Self::active_job(id)?;
+		ensure!(job.round == round, Error::<T>::WrongRound);
+		ensure!(job.phase == Phase::Training, Error::<T>::WrongPhase);
+		let now = frame_system::Pallet::<T>::block_number();
+		ensure!(now <= job.deadline, Error::<T>::PhaseClosed);
+		ensure!(update.samples > 0 && update.checkpoints > 0, Error::<T>::InvalidUpdate);
+		let mut slots = RoundWorkers::<T>::get(id);
+		let slot = slots.iter_mut().find(|s| s.who == who).ok_or(Error::<T>::NotSelected)?;
+		ensure!(!slot.submitted, Error::<T>::DuplicateSubmission);
+		slot.submitted = true;
+		let all_in = slots.iter().all(|s| s.submitted);
+		RoundWorkers::<T>::insert(id, slots);
+		Updates::<T>::insert(id, &who, update);
+		if all_in && now < job.deadline {
+			// Everyone submitted: close the phase at the next block.
+			job.deadline = now;
+			Self::set_deadline(id, now);
+			Jobs::<T>::insert(id, job);
+		}
+		Self::deposit_event(Event::UpdateSubmitted {
+			job: id,
+			round,
+			worker: who,
+			delta: update.delta,
+			samples: update.samples,
+		});
+		Ok(())
+	}
+
+	/// Set the cached deadline of an active job.
+	pub(crate) fn set_deadline(id: JobId, deadline: BlockNumberFor<T>) {
+		ActiveJobs::<T>::mutate(|a| {
+			if let Some(e) = a.iter_mut().find(|(j, _)| *j == id) {
+				e.1 = deadline;
+			}
+		});
+	}
+}

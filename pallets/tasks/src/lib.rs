@@ -1,0 +1,382 @@
+//! # pallet-tasks
+//!
+//! Training jobs: the submitter's budget escrow, the job spec, and the round state machine.
+//!
+//! ## Terms
+//!
+//! * **Job**: a training job with a [`JobSpec`] (architecture, hyperparameters, initial
+//!   weights hash, dataset, rounds, local steps, checkpoint interval, samples per round,
+//!   workers per round, validators per update, verification mode, phase periods) and a
+//!   **budget** escrowed on the submitter's account (hold `JobEscrow`).
+//! * **Round**: `Open` (eligible workers apply) → `Training` (selected workers submit updates)
+//!   → `Verifying` (handed to `Config::Verifier`, i.e. pallet-validation) → *Completed* (an
+//!   aggregate was confirmed: its hash is recorded forever in [`RoundModels`], the round's
+//!   budget slice moves to the reward pool and `Config::Rewards` settles it) or *Voided*
+//!   (nothing spent). Then the next round, or the job is **Finalized** and the unspent escrow
+//!   refunded.
+//! * **Selection**: at the end of `Open`, `workers_per_round` applicants are drawn uniformly at
+//!   random; the round's `samples_per_round` are split among them in proportion to their
+//!   declared throughput (small GPUs get small, equally paid slices).
+//!
+//! Phase changes happen in `on_initialize` for at most `MaxTransitionsPerBlock` jobs per block,
+//! when the deadline has passed (or a phase completed early).
+//!
+//! ## Calls
+//!
+//! `create_job`, `cancel_job` (submitter, before round 1 leaves `Open`), `apply_for_round`
+//! (eligible worker), `submit_update` (selected worker, during `Training`), `set_params`
+//! (`ParamsOrigin`).
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+mod api;
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod jobs;
+#[cfg(test)]
+mod mock;
+mod rounds;
+#[cfg(test)]
+mod tests;
+pub mod types;
+pub mod weights;
+
+pub use agora_primitives::{BlobHash, JobId, JobSpec, RoundIndex, Update};
+pub use types::*;
+pub use weights::WeightInfo;
+
+/// The balance type of the pallet's currency.
+pub type BalanceOf<T> = <<T as Config>::Currency as frame_support::traits::fungible::Inspect<
+	<T as frame_system::Config>::AccountId,
+>>::Balance;
+/// This pallet's parameter struct.
+pub type ParamsOf<T> = Params<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
+/// A job.
+pub type JobOf<T> = Job<
+	<T as frame_system::Config>::AccountId,
+	BalanceOf<T>,
+	frame_system::pallet_prelude::BlockNumberFor<T>,
+>;
+
+/// The number of active jobs, as a `Get<u32>` (for pallet-rewards' emission split).
+pub struct ActiveJobCount<T>(core::marker::PhantomData<T>);
+impl<T: Config> frame_support::traits::Get<u32> for ActiveJobCount<T> {
+	fn get() -> u32 {
+		ActiveJobs::<T>::decode_len().unwrap_or(0) as u32
+	}
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use agora_primitives::{ParticipantRegistry, RewardPool, RoundVerifier, VoidReason};
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, Mutate, MutateHold},
+			Randomness,
+		},
+	};
+	use frame_system::pallet_prelude::*;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A job's unspent budget.
+		JobEscrow,
+	}
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+		/// The currency budgets are escrowed in.
+		type Currency: Inspect<Self::AccountId>
+			+ Mutate<Self::AccountId>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+		/// Worker eligibility, throughput, shards, slashing (pallet-contributions).
+		type Registry: ParticipantRegistry<Self::AccountId, BalanceOf<Self>>;
+		/// Verifies rounds (pallet-validation).
+		type Verifier: RoundVerifier<Self::AccountId, BlockNumberFor<Self>>;
+		/// The reward pool (pallet-rewards).
+		type Rewards: RewardPool<Self::AccountId, BalanceOf<Self>>;
+		/// Randomness for worker selection (runtime: BABE parent-block VRF randomness).
+		type Randomness: Randomness<Self::Hash, BlockNumberFor<Self>>;
+		/// Origin allowed to change [`Params`].
+		type ParamsOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// Parameters used until genesis or governance sets them.
+		type DefaultParams: Get<ParamsOf<Self>>;
+		/// Maximum number of active jobs.
+		#[pallet::constant]
+		type MaxActiveJobs: Get<u32>;
+		/// Maximum applicants per round.
+		#[pallet::constant]
+		type MaxApplicants: Get<u32>;
+		/// Maximum selected workers per round.
+		#[pallet::constant]
+		type MaxWorkersPerRound: Get<u32>;
+		/// Maximum validators per update (must not exceed pallet-validation's).
+		#[pallet::constant]
+		type MaxValidatorsPerUpdate: Get<u32>;
+		/// Maximum phase transitions processed per block.
+		#[pallet::constant]
+		type MaxTransitionsPerBlock: Get<u32>;
+		/// Weights.
+		type WeightInfo: WeightInfo;
+	}
+
+	#[pallet::type_value]
+	pub fn DefaultParamsValue<T: Config>() -> ParamsOf<T> {
+		T::DefaultParams::get()
+	}
+
+	/// The pallet's parameters.
+	#[pallet::storage]
+	pub type ProtocolParams<T: Config> =
+		StorageValue<_, ParamsOf<T>, ValueQuery, DefaultParamsValue<T>>;
+
+	/// The next job id.
+	#[pallet::storage]
+	pub type NextJobId<T> = StorageValue<_, JobId, ValueQuery>;
+
+	/// All jobs (kept after they end: their history is queryable).
+	#[pallet::storage]
+	pub type Jobs<T: Config> = StorageMap<_, Twox64Concat, JobId, JobOf<T>>;
+
+	/// Active jobs with the deadline of their current tasks phase (`max` while verifying).
+	#[pallet::storage]
+	pub type ActiveJobs<T: Config> =
+		StorageValue<_, BoundedVec<(JobId, BlockNumberFor<T>), T::MaxActiveJobs>, ValueQuery>;
+
+	/// Applicants of a job's current round (Open phase).
+	#[pallet::storage]
+	pub type Applicants<T: Config> =
+		StorageMap<_, Twox64Concat, JobId, BoundedVec<T::AccountId, T::MaxApplicants>, ValueQuery>;
+
+	/// Selected workers of a job's current round (Training, Verifying).
+	#[pallet::storage]
+	pub type RoundWorkers<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		JobId,
+		BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+		ValueQuery,
+	>;
+
+	/// Updates of the current round.
+	#[pallet::storage]
+	pub type Updates<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, Update>;
+
+	/// Model hash of every completed round, kept forever (model versioning).
+	#[pallet::storage]
+	pub type RoundModels<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		JobId,
+		Twox64Concat,
+		RoundIndex,
+		RoundRecord<BalanceOf<T>, BlockNumberFor<T>>,
+	>;
+
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// Initial parameters; `None` keeps `Config::DefaultParams`.
+		pub params: Option<ParamsOf<T>>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			if let Some(p) = self.params {
+				assert!(Pallet::<T>::check_params(&p).is_ok(), "genesis params out of bounds");
+				ProtocolParams::<T>::put(p);
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A job was created and its budget escrowed.
+		JobCreated { job: JobId, submitter: T::AccountId, budget: BalanceOf<T>, rounds: RoundIndex },
+		/// A job was cancelled before start and its budget refunded.
+		JobCancelled { job: JobId, refunded: BalanceOf<T> },
+		/// A round opened for applications.
+		RoundOpened { job: JobId, round: RoundIndex, deadline: BlockNumberFor<T> },
+		/// A worker applied to a round.
+		Applied { job: JobId, round: RoundIndex, worker: T::AccountId },
+		/// Workers were selected; training started.
+		TrainingStarted {
+			job: JobId,
+			round: RoundIndex,
+			workers: BoundedVec<(T::AccountId, u32), T::MaxWorkersPerRound>,
+			deadline: BlockNumberFor<T>,
+		},
+		/// A worker submitted its update.
+		UpdateSubmitted {
+			job: JobId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			delta: BlobHash,
+			samples: u32,
+		},
+		/// A selected worker submitted nothing and was slashed.
+		NoShowSlashed { job: JobId, round: RoundIndex, worker: T::AccountId, slashed: BalanceOf<T> },
+		/// The round's updates went to verification.
+		VerificationStarted { job: JobId, round: RoundIndex, updates: u32 },
+		/// A round completed with an aggregated model; its budget slice was paid to the pool.
+		RoundCompleted { job: JobId, round: RoundIndex, model: BlobHash, paid: BalanceOf<T> },
+		/// A round produced no model; nothing was spent.
+		RoundVoided { job: JobId, round: RoundIndex, reason: VoidReason },
+		/// A job ended; the unspent budget was refunded.
+		JobFinalized { job: JobId, final_model: BlobHash, refunded: BalanceOf<T> },
+		/// The parameters changed.
+		ParamsUpdated { params: ParamsOf<T> },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No job with this id.
+		UnknownJob,
+		/// The job is not active.
+		JobNotActive,
+		/// The job's round is not in the phase this call needs.
+		WrongPhase,
+		/// The round given is not the job's current round.
+		WrongRound,
+		/// The phase's deadline has passed.
+		PhaseClosed,
+		/// Only the submitter may do this.
+		NotSubmitter,
+		/// The job has started; it can no longer be cancelled.
+		AlreadyStarted,
+		/// The budget is below the minimum or smaller than the number of rounds.
+		BudgetTooLow,
+		/// Not enough free balance to escrow the budget.
+		InsufficientBalance,
+		/// The spec is inconsistent (zero rounds, steps, samples, empty architecture, …).
+		InvalidSpec,
+		/// The spec exceeds a size limit (rounds, shards).
+		SpecTooLarge,
+		/// Too many workers per round.
+		TooManyWorkers,
+		/// Too many (or zero) validators per update.
+		InvalidValidatorCount,
+		/// A phase period is outside the allowed range.
+		PeriodOutOfBounds,
+		/// A dataset shard is not registered.
+		UnknownShard,
+		/// Too many active jobs.
+		TooManyActiveJobs,
+		/// The caller is not an eligible worker.
+		NotEligible,
+		/// The caller already applied to this round.
+		AlreadyApplied,
+		/// The round has the maximum number of applicants.
+		TooManyApplicants,
+		/// The caller was not selected for this round.
+		NotSelected,
+		/// The caller already submitted its update.
+		DuplicateSubmission,
+		/// The update has zero samples or checkpoints.
+		InvalidUpdate,
+		/// A parameter is outside its bounds.
+		ParamOutOfBounds,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			Self::process_deadlines(now)
+		}
+
+		fn integrity_test() {
+			assert!(T::MaxActiveJobs::get() > 0, "MaxActiveJobs must be positive");
+			assert!(
+				T::MaxApplicants::get() >= T::MaxWorkersPerRound::get(),
+				"MaxApplicants < MaxWorkersPerRound"
+			);
+			assert!(T::MaxWorkersPerRound::get() > 0, "MaxWorkersPerRound must be positive");
+			assert!(
+				T::MaxTransitionsPerBlock::get() > 0,
+				"MaxTransitionsPerBlock must be positive"
+			);
+			assert!(
+				Pallet::<T>::check_params(&T::DefaultParams::get()).is_ok(),
+				"DefaultParams out of bounds"
+			);
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Create a job, escrowing `budget`; round 1 opens at once.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::create_job(match &spec.dataset {
+			agora_primitives::Dataset::Shards(s) => s.len() as u32,
+			agora_primitives::Dataset::Private => 0,
+		}))]
+		pub fn create_job(
+			origin: OriginFor<T>,
+			spec: JobSpec<BlockNumberFor<T>>,
+			budget: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_create_job(who, spec, budget).map(|_| ())
+		}
+
+		/// Cancel a job whose first round is still open; refunds the whole budget.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::cancel_job())]
+		pub fn cancel_job(origin: OriginFor<T>, job: JobId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_cancel_job(who, job)
+		}
+
+		/// Apply to the current (open) round of a job.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::apply_for_round())]
+		pub fn apply_for_round(origin: OriginFor<T>, job: JobId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_apply(who, job)
+		}
+
+		/// Submit one's update for `round` of `job` (selected workers, Training phase).
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::submit_update())]
+		pub fn submit_update(
+			origin: OriginFor<T>,
+			job: JobId,
+			round: RoundIndex,
+			update: Update,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_submit_update(who, job, round, update)
+		}
+
+		/// Set the parameters (governance). Every field is checked against its bounds.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::set_params())]
+		pub fn set_params(origin: OriginFor<T>, params: ParamsOf<T>) -> DispatchResult {
+			T::ParamsOrigin::ensure_origin(origin)?;
+			Self::check_params(&params)?;
+			ProtocolParams::<T>::put(params);
+			Self::deposit_event(Event::ParamsUpdated { params });
+			Ok(())
+		}
+	}
+}

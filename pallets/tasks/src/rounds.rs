@@ -1,0 +1,401 @@
+//! The round state machine: phase transitions in `on_initialize`, the verification callback,
+//! settlement and finalization.
+
+use crate::{pallet::*, types::*, BalanceOf, JobOf, WeightInfo};
+use agora_primitives::{
+	Dataset, JobId, ParticipantRegistry, RewardPool, Role, RoundIndex, RoundOutcome, RoundVerifier,
+	SeededRng, UpdateRef, VerificationObserver, VerificationRequest, VoidReason,
+};
+use alloc::vec::Vec;
+use codec::Encode;
+use frame_support::{
+	pallet_prelude::*,
+	traits::{
+		fungible::MutateHold,
+		tokens::{Fortitude, Precision, Restriction},
+		Randomness,
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::{Bounded, Saturating, Zero};
+
+impl<T: Config> Pallet<T> {
+	/// Advance the jobs whose phase deadline has passed, at most `MaxTransitionsPerBlock`.
+	pub(crate) fn process_deadlines(now: BlockNumberFor<T>) -> Weight {
+		let active = ActiveJobs::<T>::get();
+		let mut weight = T::WeightInfo::on_initialize_idle(active.len() as u32);
+		let max = T::MaxTransitionsPerBlock::get() as usize;
+		let due: Vec<JobId> = active
+			.iter()
+			.filter(|(_, deadline)| *deadline <= now)
+			.map(|(id, _)| *id)
+			.take(max)
+			.collect();
+		for id in due {
+			weight = weight.saturating_add(Self::advance(id, now));
+		}
+		weight
+	}
+
+	/// Upper bound of the weight of one transition.
+	pub fn max_transition_weight() -> Weight {
+		let w = T::MaxWorkersPerRound::get();
+		T::WeightInfo::close_open(T::MaxApplicants::get(), w)
+			.max(
+				T::WeightInfo::close_training(w)
+					.saturating_add(T::Verifier::start_verification_weight(w)),
+			)
+			.saturating_add(T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS))
+	}
+
+	fn advance(id: JobId, now: BlockNumberFor<T>) -> Weight {
+		let Some(job) = Jobs::<T>::get(id) else {
+			// Stale entry: drop it.
+			ActiveJobs::<T>::mutate(|a| a.retain(|(j, _)| *j != id));
+			return T::DbWeight::get().reads_writes(1, 1);
+		};
+		match job.phase {
+			Phase::Open => Self::close_open(id, job, now),
+			Phase::Training => Self::close_training(id, job, now),
+			Phase::Verifying => {
+				// Waiting for the verifier; never due.
+				Self::set_deadline(id, BlockNumberFor::<T>::max_value());
+				T::DbWeight::get().reads_writes(1, 1)
+			},
+		}
+	}
+
+	fn seed(tag: &[u8], id: JobId, round: RoundIndex) -> T::Hash {
+		T::Randomness::random(&(tag, id, round).encode()).0
+	}
+
+	/// End of `Open`: draw the workers, size their quotas, start training.
+	fn close_open(id: JobId, mut job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
+		let applicants = Applicants::<T>::take(id);
+		let n_applicants = applicants.len() as u32;
+		let mut eligible: Vec<(T::AccountId, u32)> = applicants
+			.into_iter()
+			.filter_map(|a| T::Registry::eligible_worker(&a).map(|(_, tp)| (a, tp.max(1))))
+			.collect();
+		if eligible.is_empty() {
+			return T::WeightInfo::close_open(n_applicants, 0).saturating_add(Self::end_round(
+				id,
+				job,
+				RoundOutcome::Voided(VoidReason::NoWorkers),
+				now,
+			));
+		}
+		let mut rng =
+			SeededRng::<T::Hashing>::new(Self::seed(b"agora/tasks/select", id, job.round));
+		rng.shuffle(&mut eligible);
+		eligible.truncate(job.spec.workers_per_round as usize);
+		let total_tp: u128 = eligible.iter().map(|(_, tp)| u128::from(*tp)).sum();
+		let samples = u128::from(job.spec.samples_per_round);
+		let mut slots = BoundedVec::<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>::new();
+		let mut announced = BoundedVec::<(T::AccountId, u32), T::MaxWorkersPerRound>::new();
+		for (who, tp) in eligible {
+			let quota = samples
+				.saturating_mul(u128::from(tp))
+				.checked_div(total_tp)
+				.map(|q| u32::try_from(q).unwrap_or(u32::MAX))
+				.unwrap_or(0)
+				.max(1);
+			// Both vectors have the same bound and workers_per_round <= the bound.
+			let _ = announced.try_push((who.clone(), quota));
+			let _ = slots.try_push(WorkerSlot { who, quota, submitted: false });
+		}
+		let n = slots.len() as u32;
+		RoundWorkers::<T>::insert(id, slots);
+		let deadline = now.saturating_add(job.spec.periods.training);
+		job.phase = Phase::Training;
+		job.deadline = deadline;
+		let round = job.round;
+		Jobs::<T>::insert(id, job);
+		Self::set_deadline(id, deadline);
+		Self::deposit_event(Event::TrainingStarted {
+			job: id,
+			round,
+			workers: announced,
+			deadline,
+		});
+		T::WeightInfo::close_open(n_applicants, n)
+	}
+
+	/// End of `Training`: slash no-shows, hand the updates to the verifier.
+	fn close_training(id: JobId, mut job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
+		let slots = RoundWorkers::<T>::get(id);
+		let n = slots.len() as u32;
+		let no_show = ProtocolParams::<T>::get().no_show_slash;
+		let mut refs = Vec::new();
+		for slot in slots.iter() {
+			match Updates::<T>::get(id, &slot.who) {
+				Some(u) if slot.submitted => refs.push(UpdateRef {
+					worker: slot.who.clone(),
+					checkpoint_root: u.checkpoint_root,
+					checkpoints: u.checkpoints,
+				}),
+				_ => {
+					let slashed = T::Registry::slash(&slot.who, Role::Worker, no_show);
+					Self::deposit_event(Event::NoShowSlashed {
+						job: id,
+						round: job.round,
+						worker: slot.who.clone(),
+						slashed,
+					});
+				},
+			}
+		}
+		let weight = T::WeightInfo::close_training(n);
+		if refs.is_empty() {
+			return weight.saturating_add(Self::end_round(
+				id,
+				job,
+				RoundOutcome::Voided(VoidReason::NoUpdates),
+				now,
+			));
+		}
+		let count = refs.len() as u32;
+		let request = VerificationRequest {
+			mode: job.spec.mode,
+			validators_per_update: job.spec.validators_per_update,
+			commit: job.spec.periods.commit,
+			reveal: job.spec.periods.reveal,
+			aggregation: job.spec.periods.aggregation,
+		};
+		let verify_weight = T::Verifier::start_verification_weight(count);
+		match frame_support::storage::with_storage_layer(|| {
+			T::Verifier::start_verification(id, job.round, request, refs)
+		}) {
+			Ok(()) => {
+				job.phase = Phase::Verifying;
+				job.deadline = BlockNumberFor::<T>::max_value();
+				let round = job.round;
+				Jobs::<T>::insert(id, job);
+				Self::set_deadline(id, BlockNumberFor::<T>::max_value());
+				Self::deposit_event(Event::VerificationStarted { job: id, round, updates: count });
+				weight.saturating_add(verify_weight)
+			},
+			Err(e) => {
+				log::warn!(target: "runtime::tasks", "job {id}: verification could not start: {e:?}");
+				weight.saturating_add(verify_weight).saturating_add(Self::end_round(
+					id,
+					job,
+					RoundOutcome::Voided(VoidReason::VerifierUnavailable),
+					now,
+				))
+			},
+		}
+	}
+
+	/// The budget slice of `round`: `budget / rounds`, the last round taking the remainder,
+	/// never more than the escrow.
+	pub fn round_slice(job: &JobOf<T>) -> BalanceOf<T> {
+		let rounds: BalanceOf<T> = job.spec.rounds.max(1).into();
+		let per_round = job.budget / rounds;
+		let slice = if job.round >= job.spec.rounds {
+			job.budget.saturating_sub(per_round.saturating_mul(rounds.saturating_sub(1u32.into())))
+		} else {
+			per_round
+		};
+		slice.min(job.escrow)
+	}
+
+	/// Record the outcome of the current round, pay it if completed, clean up, and open the next
+	/// round or finalize.
+	pub(crate) fn end_round(
+		id: JobId,
+		mut job: JobOf<T>,
+		outcome: RoundOutcome<T::AccountId>,
+		now: BlockNumberFor<T>,
+	) -> Weight {
+		let slots = RoundWorkers::<T>::take(id);
+		let round = job.round;
+		let mut weight = Weight::zero();
+		match outcome {
+			RoundOutcome::Completed { model, workers, validators } => {
+				let mut worker_weights = Vec::with_capacity(workers.len());
+				for (who, score) in workers {
+					let Some(slot) = slots.iter().find(|s| s.who == who) else { continue };
+					let samples =
+						Updates::<T>::get(id, &who).map(|u| u.samples).unwrap_or(0).min(slot.quota);
+					worker_weights.push((
+						who,
+						u128::from(score.deconstruct()).saturating_mul(u128::from(samples)),
+					));
+				}
+				let providers: Vec<T::AccountId> = match &job.spec.dataset {
+					Dataset::Shards(shards) => {
+						shards.iter().filter_map(T::Registry::shard_provider).collect()
+					},
+					Dataset::Private => Vec::new(),
+				};
+				let slice = Self::round_slice(&job);
+				let pool = T::Rewards::pool_account();
+				let paid = if slice.is_zero() {
+					Zero::zero()
+				} else {
+					T::Currency::transfer_on_hold(
+						&HoldReason::JobEscrow.into(),
+						&job.submitter,
+						&pool,
+						slice,
+						Precision::BestEffort,
+						Restriction::Free,
+						Fortitude::Polite,
+					)
+					.unwrap_or_else(|e| {
+						log::error!(target: "runtime::tasks", "job {id}: budget transfer failed: {e:?}");
+						Zero::zero()
+					})
+				};
+				job.escrow = job.escrow.saturating_sub(paid);
+				job.spent = job.spent.saturating_add(paid);
+				let active = ActiveJobs::<T>::decode_len().unwrap_or(1) as u32;
+				T::Rewards::settle_round(
+					id,
+					round,
+					paid,
+					active,
+					&worker_weights,
+					&validators,
+					&providers,
+				);
+				weight = weight.saturating_add(T::Rewards::settle_round_weight(
+					worker_weights.len() as u32,
+					validators.len() as u32,
+					providers.len() as u32,
+				));
+				RoundModels::<T>::insert(id, round, RoundRecord { model, completed_at: now, paid });
+				job.latest_model = model;
+				job.completed_rounds = job.completed_rounds.saturating_add(1);
+				Self::deposit_event(Event::RoundCompleted { job: id, round, model, paid });
+			},
+			RoundOutcome::Voided(reason) => {
+				Self::deposit_event(Event::RoundVoided { job: id, round, reason });
+			},
+		}
+		for s in slots.iter() {
+			Updates::<T>::remove(id, &s.who);
+		}
+		weight = weight.saturating_add(T::WeightInfo::finish_round(slots.len() as u32, 0));
+		if job.round >= job.spec.rounds {
+			Self::finalize(id, job);
+		} else {
+			job.round = job.round.saturating_add(1);
+			job.phase = Phase::Open;
+			let deadline = now.saturating_add(job.spec.periods.open);
+			job.deadline = deadline;
+			let round = job.round;
+			Jobs::<T>::insert(id, job);
+			Self::set_deadline(id, deadline);
+			Self::deposit_event(Event::RoundOpened { job: id, round, deadline });
+		}
+		weight
+	}
+
+	fn finalize(id: JobId, mut job: JobOf<T>) {
+		let refunded = if job.escrow.is_zero() {
+			Zero::zero()
+		} else {
+			T::Currency::release(
+				&HoldReason::JobEscrow.into(),
+				&job.submitter,
+				job.escrow,
+				Precision::BestEffort,
+			)
+			.unwrap_or_else(|e| {
+				log::error!(target: "runtime::tasks", "job {id}: refund failed: {e:?}");
+				Zero::zero()
+			})
+		};
+		job.escrow = Zero::zero();
+		job.status = JobStatus::Finalized;
+		let final_model = job.latest_model;
+		Jobs::<T>::insert(id, job);
+		Applicants::<T>::remove(id);
+		ActiveJobs::<T>::mutate(|a| a.retain(|(j, _)| *j != id));
+		Self::deposit_event(Event::JobFinalized { job: id, final_model, refunded });
+	}
+
+	/// Invariants: escrow holds, budgets, phases.
+	#[cfg(any(feature = "try-runtime", test))]
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use frame_support::traits::fungible::InspectHold;
+		let active = ActiveJobs::<T>::get();
+		let mut escrows: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
+			Default::default();
+		let mut n_active: usize = 0;
+		for (id, job) in Jobs::<T>::iter() {
+			ensure!(
+				job.spent.saturating_add(job.escrow) <= job.budget,
+				"spent + escrow exceeds budget"
+			);
+			let e = escrows.entry(job.submitter.clone()).or_default();
+			*e = e.saturating_add(job.escrow);
+			let entry = active.iter().find(|(j, _)| *j == id);
+			match job.status {
+				JobStatus::Active => {
+					n_active = n_active.saturating_add(1);
+					let (_, deadline) = entry.ok_or("active job missing from ActiveJobs")?;
+					ensure!(job.round >= 1 && job.round <= job.spec.rounds, "round out of range");
+					match job.phase {
+						Phase::Open | Phase::Training => {
+							ensure!(*deadline == job.deadline, "cached deadline differs")
+						},
+						Phase::Verifying => ensure!(
+							*deadline == BlockNumberFor::<T>::max_value(),
+							"verifying job has a deadline"
+						),
+					}
+					if job.phase == Phase::Open {
+						ensure!(!RoundWorkers::<T>::contains_key(id), "open round has workers");
+					} else {
+						ensure!(Applicants::<T>::get(id).is_empty(), "closed round has applicants");
+					}
+				},
+				JobStatus::Cancelled | JobStatus::Finalized => {
+					ensure!(entry.is_none(), "ended job in ActiveJobs");
+					ensure!(job.escrow.is_zero(), "ended job keeps escrow");
+					ensure!(!RoundWorkers::<T>::contains_key(id), "ended job has round workers");
+					ensure!(Applicants::<T>::get(id).is_empty(), "ended job has applicants");
+				},
+			}
+			ensure!(job.completed_rounds <= job.round, "more completed rounds than rounds");
+		}
+		ensure!(active.len() == n_active, "ActiveJobs has extra entries");
+		for (who, escrow) in escrows {
+			ensure!(
+				T::Currency::balance_on_hold(&HoldReason::JobEscrow.into(), &who) == escrow,
+				"escrow hold differs from job escrows"
+			);
+		}
+		for (id, _, _) in Updates::<T>::iter() {
+			let job = Jobs::<T>::get(id).ok_or("update of unknown job")?;
+			ensure!(job.status == JobStatus::Active && job.phase != Phase::Open, "stray update");
+		}
+		Ok(())
+	}
+}
+
+impl<T: Config> VerificationObserver<T::AccountId> for Pallet<T> {
+	fn on_verified(job: JobId, round: RoundIndex, outcome: RoundOutcome<T::AccountId>) -> Weight {
+		let Some(j) = Jobs::<T>::get(job) else { return T::DbWeight::get().reads(1) };
+		if j.status != JobStatus::Active || j.round != round || j.phase != Phase::Verifying {
+			log::warn!(target: "runtime::tasks", "job {job}: unexpected verification result for round {round}");
+			return T::DbWeight::get().reads(1);
+		}
+		let now = frame_system::Pallet::<T>::block_number();
+		Self::end_round(job, j, outcome, now)
+	}
+
+	fn on_verified_weight() -> Weight {
+		let w = T::MaxWorkersPerRound::get();
+		T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS).saturating_add(
+			T::Rewards::settle_round_weight(
+				w,
+				w.saturating_mul(T::MaxValidatorsPerUpdate::get()),
+				agora_primitives::MAX_SHARDS,
+			),
+		)
+	}
+}

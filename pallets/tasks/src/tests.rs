@@ -1,0 +1,570 @@
+//! Unit tests of pallet-tasks.
+
+use crate::{
+	mock::*, ActiveJobs, Applicants, Error, Event, HoldReason, JobStatus, Jobs, Params, Phase,
+	ProtocolParams, RoundModels, RoundWorkers, Updates,
+};
+use agora_primitives::{
+	Dataset, JobSpec, PhasePeriods, RoundOutcome, Update, VerificationMode, VerificationObserver,
+	VoidReason, H256,
+};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::fungible::{Inspect, InspectHold},
+};
+use sp_runtime::{DispatchError, Perbill};
+
+const P: u64 = 5;
+
+fn spec() -> JobSpec<u64> {
+	JobSpec {
+		architecture: b"mlp-mnist-v1".to_vec().try_into().unwrap(),
+		hyperparameters: b"{\"lr\":0.01}".to_vec().try_into().unwrap(),
+		initial_weights: H256::repeat_byte(1),
+		dataset: Dataset::Private,
+		rounds: 2,
+		local_steps: 100,
+		checkpoint_interval: 10,
+		samples_per_round: 1_000,
+		workers_per_round: 2,
+		validators_per_update: 2,
+		mode: VerificationMode::Replay,
+		periods: PhasePeriods { open: P, training: P, commit: P, reveal: P, aggregation: P },
+	}
+}
+
+fn update(b: u8) -> Update {
+	Update {
+		delta: H256::repeat_byte(b),
+		samples: 10_000,
+		loss_micros: 250_000,
+		checkpoint_root: H256::repeat_byte(b.wrapping_add(1)),
+		checkpoints: 10,
+	}
+}
+
+fn create(budget: u128) -> u64 {
+	assert_ok!(Tasks::create_job(RuntimeOrigin::signed(SUBMITTER), spec(), budget));
+	crate::NextJobId::<Test>::get() - 1
+}
+
+fn escrow_held() -> u128 {
+	Balances::balance_on_hold(&HoldReason::JobEscrow.into(), &SUBMITTER)
+}
+
+/// Create a job, have workers 1..=n apply, and run to training.
+fn to_training(applicants: &[u64]) -> u64 {
+	let id = create(1_000);
+	for a in applicants {
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(*a), id));
+	}
+	run_to(1 + P + 1);
+	id
+}
+
+fn selected(id: u64) -> Vec<u64> {
+	RoundWorkers::<Test>::get(id).iter().map(|s| s.who).collect()
+}
+
+#[test]
+fn create_job_escrows_and_opens_round_one() {
+	test(|| {
+		let id = create(1_000);
+		assert_eq!(id, 0);
+		assert_eq!(escrow_held(), 1_000);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!(
+			(job.round, job.phase, job.deadline, job.escrow),
+			(1, Phase::Open, 1 + P, 1_000)
+		);
+		assert_eq!(ActiveJobs::<Test>::get().into_inner(), vec![(0, 1 + P)]);
+		assert_eq!(
+			events(),
+			vec![
+				Event::JobCreated { job: 0, submitter: SUBMITTER, budget: 1_000, rounds: 2 },
+				Event::RoundOpened { job: 0, round: 1, deadline: 1 + P }
+			]
+		);
+		assert_eq!(<crate::ActiveJobCount<Test> as frame_support::traits::Get<u32>>::get(), 1);
+	});
+}
+
+#[test]
+fn create_job_failures() {
+	test(|| {
+		let o = || RuntimeOrigin::signed(SUBMITTER);
+		assert_noop!(Tasks::create_job(o(), spec(), 99), Error::<Test>::BudgetTooLow);
+		assert_noop!(
+			Tasks::create_job(o(), spec(), 10_000_000),
+			Error::<Test>::InsufficientBalance
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { rounds: 0, ..spec() }, 1_000),
+			Error::<Test>::InvalidSpec
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { architecture: Default::default(), ..spec() }, 1_000),
+			Error::<Test>::InvalidSpec
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { checkpoint_interval: 101, ..spec() }, 1_000),
+			Error::<Test>::InvalidSpec
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { rounds: 11, ..spec() }, 1_000),
+			Error::<Test>::SpecTooLarge
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { workers_per_round: 5, ..spec() }, 1_000),
+			Error::<Test>::TooManyWorkers
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { validators_per_update: 0, ..spec() }, 1_000),
+			Error::<Test>::InvalidValidatorCount
+		);
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { validators_per_update: 4, ..spec() }, 1_000),
+			Error::<Test>::InvalidValidatorCount
+		);
+		let mut s = spec();
+		s.periods.reveal = 1;
+		assert_noop!(Tasks::create_job(o(), s.clone(), 1_000), Error::<Test>::PeriodOutOfBounds);
+		s.periods.reveal = 101;
+		assert_noop!(Tasks::create_job(o(), s, 1_000), Error::<Test>::PeriodOutOfBounds);
+		let shards =
+			|v: Vec<H256>| JobSpec { dataset: Dataset::Shards(v.try_into().unwrap()), ..spec() };
+		assert_noop!(
+			Tasks::create_job(o(), shards(vec![H256::zero()]), 1_000),
+			Error::<Test>::UnknownShard
+		);
+		assert_noop!(Tasks::create_job(o(), shards(vec![]), 1_000), Error::<Test>::InvalidSpec);
+		assert_noop!(
+			Tasks::create_job(o(), shards(vec![H256::repeat_byte(0xa1); 9]), 1_000),
+			Error::<Test>::SpecTooLarge
+		);
+		assert_noop!(
+			Tasks::create_job(RuntimeOrigin::none(), spec(), 1_000),
+			DispatchError::BadOrigin
+		);
+		for _ in 0..4 {
+			create(1_000);
+		}
+		assert_noop!(Tasks::create_job(o(), spec(), 1_000), Error::<Test>::TooManyActiveJobs);
+	});
+}
+
+#[test]
+fn cancel_before_start_refunds_in_full() {
+	test(|| {
+		let id = create(1_000);
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+		assert_noop!(Tasks::cancel_job(RuntimeOrigin::signed(1), id), Error::<Test>::NotSubmitter);
+		assert_noop!(
+			Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), 9),
+			Error::<Test>::UnknownJob
+		);
+		assert_ok!(Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), id));
+		assert_eq!(escrow_held(), 0);
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().status, JobStatus::Cancelled);
+		assert!(ActiveJobs::<Test>::get().is_empty());
+		assert!(Applicants::<Test>::get(id).is_empty());
+		assert!(events().contains(&Event::JobCancelled { job: id, refunded: 1_000 }));
+		assert_noop!(
+			Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), id),
+			Error::<Test>::JobNotActive
+		);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(1), id),
+			Error::<Test>::JobNotActive
+		);
+	});
+}
+
+#[test]
+fn cancel_after_start_fails() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		assert_noop!(
+			Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), id),
+			Error::<Test>::AlreadyStarted
+		);
+	});
+}
+
+#[test]
+fn apply_failures() {
+	test(|| {
+		let id = create(1_000);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(9), id),
+			Error::<Test>::NotEligible
+		);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(1), 5),
+			Error::<Test>::UnknownJob
+		);
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(1), id),
+			Error::<Test>::AlreadyApplied
+		);
+		WORKERS.with(|w| {
+			for a in 10..20 {
+				w.borrow_mut().insert(a, (1_000, 1));
+			}
+		});
+		for a in 10..17 {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(a), id));
+		}
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(17), id),
+			Error::<Test>::TooManyApplicants
+		);
+		assert!(events().contains(&Event::Applied { job: id, round: 1, worker: 1 }));
+		run_to(1 + P + 1);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(2), id),
+			Error::<Test>::WrongPhase
+		);
+	});
+}
+
+#[test]
+fn late_application_is_rejected_before_transition() {
+	test(|| {
+		let id = create(1_000);
+		// Deadline passed but the transition has not run yet.
+		System::set_block_number(1 + P + 1);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(1), id),
+			Error::<Test>::PhaseClosed
+		);
+	});
+}
+
+#[test]
+fn selection_is_random_and_quotas_follow_throughput() {
+	test(|| {
+		let id = to_training(&[1, 2, 3, 4]);
+		let slots = RoundWorkers::<Test>::get(id);
+		assert_eq!(slots.len(), 2);
+		let tp = |a: u64| WORKERS.with(|w| w.borrow()[&a].1) as u128;
+		let total: u128 = slots.iter().map(|s| tp(s.who)).sum();
+		for s in slots.iter() {
+			assert_eq!(s.quota as u128, 1_000 * tp(s.who) / total);
+		}
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.phase, job.deadline), (Phase::Training, 1 + P + P));
+		assert!(Applicants::<Test>::get(id).is_empty());
+		assert!(events()
+			.iter()
+			.any(|e| matches!(e, Event::TrainingStarted { job: 0, round: 1, .. })));
+	});
+}
+
+#[test]
+fn small_gpu_gets_at_least_one_sample() {
+	test(|| {
+		WORKERS.with(|w| w.borrow_mut().insert(7, (1_000, 1_000_000)));
+		let id = to_training(&[5, 7]);
+		let slots = RoundWorkers::<Test>::get(id);
+		let small = slots.iter().find(|s| s.who == 5).unwrap();
+		assert_eq!(small.quota, 1);
+	});
+}
+
+#[test]
+fn submit_update_and_early_close() {
+	test(|| {
+		let id = to_training(&[1, 2, 3]);
+		let sel = selected(id);
+		let out = [1u64, 2, 3].into_iter().find(|a| !sel.contains(a)).unwrap();
+		let o = |a: u64| RuntimeOrigin::signed(a);
+		assert_noop!(Tasks::submit_update(o(out), id, 1, update(1)), Error::<Test>::NotSelected);
+		assert_noop!(Tasks::submit_update(o(sel[0]), id, 2, update(1)), Error::<Test>::WrongRound);
+		assert_noop!(
+			Tasks::submit_update(o(sel[0]), id, 1, Update { samples: 0, ..update(1) }),
+			Error::<Test>::InvalidUpdate
+		);
+		assert_noop!(
+			Tasks::submit_update(o(sel[0]), id, 1, Update { checkpoints: 0, ..update(1) }),
+			Error::<Test>::InvalidUpdate
+		);
+		assert_ok!(Tasks::submit_update(o(sel[0]), id, 1, update(1)));
+		assert_noop!(
+			Tasks::submit_update(o(sel[0]), id, 1, update(1)),
+			Error::<Test>::DuplicateSubmission
+		);
+		let now = System::block_number();
+		assert_ok!(Tasks::submit_update(o(sel[1]), id, 1, update(2)));
+		// All in: the phase closes at the next block.
+		assert_eq!(Jobs::<Test>::get(id).unwrap().deadline, now);
+		run_to(now + 1);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!(job.phase, Phase::Verifying);
+		let started = STARTED.with(|s| s.borrow().clone());
+		assert_eq!(started.len(), 1);
+		assert_eq!(started[0].0, id);
+		assert_eq!(started[0].2.validators_per_update, 2);
+		assert_eq!(started[0].3.len(), 2);
+		assert!(events().contains(&Event::VerificationStarted { job: id, round: 1, updates: 2 }));
+		assert!(SLASHES.with(|s| s.borrow().is_empty()));
+		assert_noop!(Tasks::submit_update(o(sel[0]), id, 1, update(1)), Error::<Test>::WrongPhase);
+	});
+}
+
+#[test]
+fn late_update_is_rejected() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		System::set_block_number(1 + P + 1 + P + 1);
+		assert_noop!(
+			Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(1)),
+			Error::<Test>::PhaseClosed
+		);
+	});
+}
+
+#[test]
+fn no_show_is_slashed_and_excluded() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(1)));
+		run_to(1 + P + 1 + P + 1);
+		assert_eq!(
+			SLASHES.with(|s| s.borrow().clone()),
+			vec![(sel[1], agora_primitives::Role::Worker, Perbill::from_percent(1), 10)]
+		);
+		assert!(events().contains(&Event::NoShowSlashed {
+			job: id,
+			round: 1,
+			worker: sel[1],
+			slashed: 10
+		}));
+		let started = STARTED.with(|s| s.borrow().clone());
+		assert_eq!(started[0].3.len(), 1);
+		assert_eq!(started[0].3[0].worker, sel[0]);
+	});
+}
+
+#[test]
+fn completed_round_pays_slice_and_records_model() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		for (i, w) in sel.iter().enumerate() {
+			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(*w), id, 1, update(i as u8)));
+		}
+		run_to(System::block_number() + 1);
+		let model = H256::repeat_byte(0xee);
+		let quota0 = RoundWorkers::<Test>::get(id)[0].quota;
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			id,
+			1,
+			RoundOutcome::Completed {
+				model,
+				workers: vec![(sel[0], Perbill::from_percent(80))],
+				validators: vec![(9, 1_000)],
+			},
+		);
+		// Half the budget moved to the pool.
+		assert_eq!(escrow_held(), 500);
+		assert_eq!(Balances::balance(&POOL), 501);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!(
+			(job.escrow, job.spent, job.round, job.phase, job.latest_model),
+			(500, 500, 2, Phase::Open, model)
+		);
+		assert_eq!(RoundModels::<Test>::get(id, 1).unwrap().model, model);
+		let settled = SETTLED.with(|s| s.borrow().clone());
+		assert_eq!(settled.len(), 1);
+		let expected_weight = 800_000_000u128 * u128::from(quota0.min(10_000));
+		assert_eq!(settled[0].4, vec![(sel[0], expected_weight)]);
+		assert_eq!(settled[0].5, vec![(9, 1_000)]);
+		assert!(Updates::<Test>::iter_prefix(id).next().is_none());
+		assert!(events().contains(&Event::RoundCompleted { job: id, round: 1, model, paid: 500 }));
+		assert!(events().contains(&Event::RoundOpened {
+			job: id,
+			round: 2,
+			deadline: System::block_number() + P
+		}));
+		// A stale callback is ignored.
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			id,
+			1,
+			RoundOutcome::Voided(VoidReason::NoneAccepted),
+		);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().round, 2);
+	});
+}
+
+#[test]
+fn job_finalizes_and_refunds_unspent() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		// Round 1: nobody submits -> voided, both slashed.
+		run_to(1 + P + 1 + P + 1);
+		assert!(events().contains(&Event::RoundVoided {
+			job: id,
+			round: 1,
+			reason: VoidReason::NoUpdates
+		}));
+		assert_eq!(Jobs::<Test>::get(id).unwrap().round, 2);
+		// Round 2: nobody applies -> voided, job finalized with the initial weights.
+		run_to(System::block_number() + P + 1);
+		assert!(events().contains(&Event::RoundVoided {
+			job: id,
+			round: 2,
+			reason: VoidReason::NoWorkers
+		}));
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!(job.status, JobStatus::Finalized);
+		assert!(events().contains(&Event::JobFinalized {
+			job: id,
+			final_model: H256::repeat_byte(1),
+			refunded: 1_000
+		}));
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000);
+		assert!(ActiveJobs::<Test>::get().is_empty());
+	});
+}
+
+#[test]
+fn last_round_takes_remainder_and_final_model_is_recorded() {
+	test(|| {
+		let id = create(1_001);
+		for round in 1..=2u32 {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+			run_to(System::block_number() + P + 1);
+			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, round, update(3)));
+			run_to(System::block_number() + 1);
+			<Tasks as VerificationObserver<u64>>::on_verified(
+				id,
+				round,
+				RoundOutcome::Completed {
+					model: H256::repeat_byte(round as u8),
+					workers: vec![(1, Perbill::one())],
+					validators: vec![],
+				},
+			);
+		}
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.status, job.spent, job.escrow), (JobStatus::Finalized, 1_001, 0));
+		assert_eq!(RoundModels::<Test>::get(id, 1).unwrap().paid, 500);
+		assert_eq!(RoundModels::<Test>::get(id, 2).unwrap().paid, 501);
+		assert!(events().contains(&Event::JobFinalized {
+			job: id,
+			final_model: H256::repeat_byte(2),
+			refunded: 0
+		}));
+		let d = Tasks::job_details(id).unwrap();
+		assert_eq!(d.models, vec![(1, H256::repeat_byte(1)), (2, H256::repeat_byte(2))]);
+	});
+}
+
+#[test]
+fn verifier_failure_voids_round() {
+	test(|| {
+		VERIFIER_FAILS.with(|f| *f.borrow_mut() = true);
+		let id = to_training(&[1]);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, 1, update(1)));
+		run_to(System::block_number() + 1);
+		assert!(events().contains(&Event::RoundVoided {
+			job: id,
+			round: 1,
+			reason: VoidReason::VerifierUnavailable
+		}));
+		assert_eq!(escrow_held(), 1_000);
+	});
+}
+
+#[test]
+fn transitions_per_block_are_bounded() {
+	test(|| {
+		for _ in 0..3 {
+			create(1_000);
+		}
+		run_to(1 + P);
+		// Max 2 transitions per block: job 2 is still open.
+		let open: Vec<_> = (0..3).filter(|id| Jobs::<Test>::get(id).unwrap().round == 1).collect();
+		assert_eq!(open, vec![2]);
+		run_to(1 + P + 1);
+		assert_eq!(Jobs::<Test>::get(2).unwrap().round, 2);
+	});
+}
+
+#[test]
+fn shards_providers_are_passed_to_rewards() {
+	test(|| {
+		let s = JobSpec {
+			dataset: Dataset::Shards(
+				vec![H256::repeat_byte(0xa1), H256::repeat_byte(0xa2)].try_into().unwrap(),
+			),
+			rounds: 1,
+			..spec()
+		};
+		assert_ok!(Tasks::create_job(RuntimeOrigin::signed(SUBMITTER), s, 1_000));
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), 0));
+		run_to(1 + P + 1);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), 0, 1, update(1)));
+		run_to(System::block_number() + 1);
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			0,
+			1,
+			RoundOutcome::Completed {
+				model: H256::zero(),
+				workers: vec![(1, Perbill::one())],
+				validators: vec![],
+			},
+		);
+		assert_eq!(SETTLED.with(|s| s.borrow()[0].6.clone()), vec![50, 51]);
+		assert_eq!(Jobs::<Test>::get(0).unwrap().status, JobStatus::Finalized);
+	});
+}
+
+#[test]
+fn runtime_api_helpers() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		let duties = Tasks::worker_duties(&sel[0]);
+		assert_eq!(duties.len(), 1);
+		assert!(Tasks::worker_duties(&9).is_empty());
+		let st = Tasks::round_status(id).unwrap();
+		assert_eq!((st.round, st.workers.len()), (1, 2));
+		assert_eq!(st.phase, agora_primitives::JobStatusView::Training);
+		assert!(Tasks::job_details(7).is_none());
+	});
+}
+
+#[test]
+fn params_are_governed_and_bounded() {
+	test(|| {
+		let p = ProtocolParams::<Test>::get();
+		assert_noop!(Tasks::set_params(RuntimeOrigin::signed(1), p), DispatchError::BadOrigin);
+		let bad = [
+			Params { min_budget: 0, ..p },
+			Params { max_rounds: 0, ..p },
+			Params { max_workers_per_round: 5, ..p },
+			Params { max_validators_per_update: 5, ..p },
+			Params { max_shards: 65, ..p },
+			Params { min_period: 0, ..p },
+			Params { min_period: 50, max_period: 40, ..p },
+			Params { max_period: 300_000, ..p },
+			Params { no_show_slash: Perbill::from_percent(51), ..p },
+		];
+		for b in bad {
+			assert_noop!(
+				Tasks::set_params(RuntimeOrigin::root(), b),
+				Error::<Test>::ParamOutOfBounds
+			);
+		}
+		let good = Params { min_budget: 1, ..p };
+		assert_ok!(Tasks::set_params(RuntimeOrigin::root(), good));
+		assert_eq!(ProtocolParams::<Test>::get(), good);
+		assert!(events().contains(&Event::ParamsUpdated { params: good }));
+	});
+}

@@ -1,0 +1,120 @@
+//! Types of pallet-tasks.
+
+use agora_primitives::{BlobHash, JobSpec, RoundIndex};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+use sp_runtime::Perbill;
+
+/// Lifecycle status of a job.
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub enum JobStatus {
+	/// Rounds are running.
+	Active,
+	/// Cancelled before start; the budget was refunded.
+	Cancelled,
+	/// All rounds done; the unspent budget was refunded.
+	Finalized,
+}
+
+/// Phase of the current round of an active job (tasks' side; verification has its own stages).
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub enum Phase {
+	/// Workers apply.
+	Open,
+	/// Selected workers train and submit updates.
+	Training,
+	/// pallet-validation verifies and aggregates.
+	Verifying,
+}
+
+/// A training job.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Job<AccountId, Balance, BlockNumber> {
+	/// Who pays.
+	pub submitter: AccountId,
+	/// What to train.
+	pub spec: JobSpec<BlockNumber>,
+	/// Total budget escrowed at creation.
+	pub budget: Balance,
+	/// Budget still on hold (`JobEscrow`).
+	pub escrow: Balance,
+	/// Budget moved to the reward pool for completed rounds.
+	pub spent: Balance,
+	/// Status.
+	pub status: JobStatus,
+	/// Current round, 1-based.
+	pub round: RoundIndex,
+	/// Phase of the current round.
+	pub phase: Phase,
+	/// Deadline of the current phase (Open/Training); unused while verifying.
+	pub deadline: BlockNumber,
+	/// Model hash after the last completed round (the initial weights before).
+	pub latest_model: BlobHash,
+	/// Number of completed (non-voided) rounds.
+	pub completed_rounds: RoundIndex,
+	/// Creation block.
+	pub created_at: BlockNumber,
+}
+
+/// A worker selected for the current round.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct WorkerSlot<AccountId> {
+	/// The worker.
+	pub who: AccountId,
+	/// Samples it should train on this round (sized to its declared throughput).
+	pub quota: u32,
+	/// Whether it submitted its update.
+	pub submitted: bool,
+}
+
+/// The permanent record of a completed round (model versioning).
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct RoundRecord<Balance, BlockNumber> {
+	/// Hash of the aggregated model after this round.
+	pub model: BlobHash,
+	/// Block of completion.
+	pub completed_at: BlockNumber,
+	/// Budget paid for the round.
+	pub paid: Balance,
+}
+
+/// Tunable parameters of the pallet, changed only by `ParamsOrigin` within the bounds.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	TypeInfo,
+	MaxEncodedLen,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub struct Params<Balance, BlockNumber> {
+	/// Minimum job budget.
+	pub min_budget: Balance,
+	/// Maximum rounds of a job (1 ..= [`MAX_ROUNDS`]).
+	pub max_rounds: u32,
+	/// Maximum workers per round (1 ..= `Config::MaxWorkersPerRound`).
+	pub max_workers_per_round: u32,
+	/// Maximum validators per update (1 ..= `Config::MaxValidatorsPerUpdate`).
+	pub max_validators_per_update: u32,
+	/// Maximum dataset shards of a job (0 ..= `agora_primitives::MAX_SHARDS`).
+	pub max_shards: u32,
+	/// Shortest allowed phase period (≥ 1).
+	pub min_period: BlockNumber,
+	/// Longest allowed phase period (≥ `min_period`, ≤ [`MAX_PERIOD`]).
+	pub max_period: BlockNumber,
+	/// Fraction of its stake a selected worker loses for not submitting (≤ 50 %).
+	pub no_show_slash: Perbill,
+}
+
+/// Upper bound of [`Params::max_rounds`].
+pub const MAX_ROUNDS: u32 = 10_000;
+/// Upper bound of [`Params::max_period`] (two weeks of 6 s blocks).
+pub const MAX_PERIOD: u32 = 201_600;
+/// Upper bound of [`Params::no_show_slash`].
+pub const MAX_NO_SHOW_SLASH: Perbill = Perbill::from_percent(50);

@@ -1,0 +1,386 @@
+//! # pallet-validation
+//!
+//! Verification of a training round: who checks which update, commit-reveal verdicts,
+//! stake-weighted consensus, the aggregation check, and the slashes.
+//!
+//! ## Terms
+//!
+//! * **Assignment**: when a round's training closes, pallet-tasks calls
+//!   [`RoundVerifier::start_verification`]. For every update, `validators_per_update`
+//!   eligible validators are drawn by randomness (never the update's own worker), and
+//!   `segments_per_update` checkpoint segments are drawn that they must re-execute (mode
+//!   `Replay`). The randomness is taken after the worker's Merkle root was committed and is mixed
+//!   with it, so the worker could not foresee its challenge.
+//! * **Commit / Reveal**: a validator commits
+//!   `blake2_256(SCALE(job, worker, verdict, score, salt, validator))` ([`commitment_of`]), then
+//!   reveals `(verdict, score, salt)`.
+//! * **Consensus** per update, over revealed validators weighted by stake: the verdict with more
+//!   stake (`Valid` needs a strict majority) and the stake-weighted median score. A validator's
+//!   agreement (its reward weight) falls linearly to zero at `score_tolerance` from the median.
+//! * **Slashes**: no reveal (`no_reveal_slash`); in `Replay` mode a verdict contradicting the
+//!   consensus (`contradiction_slash`) and a worker whose update fails replay (`fraud_slash`);
+//!   an aggregator whose aggregate is outvoted or missing (`aggregator_slash`).
+//! * **Aggregation**: an accepted worker drawn by randomness posts the aggregate's hash; the
+//!   round's validators vote with the hash they recomputed. More agreeing than disagreeing stake
+//!   accepts it; otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
+//!
+//! The result goes back to pallet-tasks through [`VerificationObserver::on_verified`].
+//! Stage changes happen in `on_initialize` (at most `MaxTransitionsPerBlock` per block), at the
+//! deadline or as soon as every expected action is in.
+//!
+//! ## Calls
+//!
+//! `commit_verdict`, `reveal_verdict` (assigned validators), `post_aggregate` (the aggregator),
+//! `vote_aggregate` (the round's validators), `set_params` (`ParamsOrigin`).
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+mod api;
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod consensus;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod types;
+mod verify;
+pub mod weights;
+
+pub use agora_primitives::{BlobHash, JobId, RoundIndex, Verdict};
+pub use types::*;
+pub use weights::WeightInfo;
+
+use codec::Encode;
+
+/// The commitment a validator submits for `(job, worker)`.
+pub fn commitment_of<AccountId: Encode>(
+	job: JobId,
+	worker: &AccountId,
+	verdict: Verdict,
+	score: sp_runtime::Perbill,
+	salt: &[u8; 32],
+	validator: &AccountId,
+) -> agora_primitives::H256 {
+	agora_primitives::H256(sp_io::hashing::blake2_256(
+		&(job, worker, verdict, score, salt, validator).encode(),
+	))
+}
+
+/// A verification in progress.
+pub type VerificationOf<T> = Verification<
+	<T as frame_system::Config>::AccountId,
+	frame_system::pallet_prelude::BlockNumberFor<T>,
+	<T as Config>::MaxWorkersPerRound,
+>;
+/// The check of one update.
+pub type UpdateCheckOf<T> = UpdateCheck<
+	<T as frame_system::Config>::AccountId,
+	<T as Config>::MaxValidatorsPerUpdate,
+	<T as Config>::MaxSegments,
+>;
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use agora_primitives::{ParticipantRegistry, VerificationObserver, H256};
+	use frame_support::{pallet_prelude::*, traits::Randomness};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::{traits::AtLeast32BitUnsigned, Perbill};
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+		/// The balance type of stakes (the runtime's `Balance`).
+		type Balance: Parameter + AtLeast32BitUnsigned + Copy + MaxEncodedLen;
+		/// Validator eligibility and stake, slashing (pallet-contributions).
+		type Registry: ParticipantRegistry<Self::AccountId, Self::Balance>;
+		/// Receives the result of each round (pallet-tasks).
+		type Observer: VerificationObserver<Self::AccountId>;
+		/// Randomness for assignments, challenges and aggregators (runtime: BABE parent-block
+		/// VRF randomness).
+		type Randomness: Randomness<Self::Hash, BlockNumberFor<Self>>;
+		/// Origin allowed to change [`Params`].
+		type ParamsOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// Parameters used until genesis or governance sets them.
+		type DefaultParams: Get<Params>;
+		/// Maximum verifications in progress (at least pallet-tasks' `MaxActiveJobs`).
+		#[pallet::constant]
+		type MaxActiveJobs: Get<u32>;
+		/// Maximum updates per round (pallet-tasks' `MaxWorkersPerRound`).
+		#[pallet::constant]
+		type MaxWorkersPerRound: Get<u32>;
+		/// Maximum validators per update.
+		#[pallet::constant]
+		type MaxValidatorsPerUpdate: Get<u32>;
+		/// Maximum challenged segments per update.
+		#[pallet::constant]
+		type MaxSegments: Get<u32>;
+		/// Maximum distinct validators in one round.
+		#[pallet::constant]
+		type MaxRoundValidators: Get<u32>;
+		/// Maximum stage transitions per block.
+		#[pallet::constant]
+		type MaxTransitionsPerBlock: Get<u32>;
+		/// Weights.
+		type WeightInfo: WeightInfo;
+	}
+
+	#[pallet::type_value]
+	pub fn DefaultParamsValue<T: Config>() -> Params {
+		T::DefaultParams::get()
+	}
+
+	/// The pallet's parameters.
+	#[pallet::storage]
+	pub type ProtocolParams<T: Config> = StorageValue<_, Params, ValueQuery, DefaultParamsValue<T>>;
+
+	/// Verifications in progress, by job.
+	#[pallet::storage]
+	pub type Verifications<T: Config> = StorageMap<_, Twox64Concat, JobId, VerificationOf<T>>;
+
+	/// Jobs being verified, with the deadline of their current stage.
+	#[pallet::storage]
+	pub type ActiveVerifications<T: Config> =
+		StorageValue<_, BoundedVec<(JobId, BlockNumberFor<T>), T::MaxActiveJobs>, ValueQuery>;
+
+	/// The check of each update of the round being verified.
+	#[pallet::storage]
+	pub type Checks<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, UpdateCheckOf<T>>;
+
+	/// The distinct validators of the round being verified.
+	#[pallet::storage]
+	pub type RoundValidators<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		JobId,
+		BoundedVec<RoundValidator<T::AccountId>, T::MaxRoundValidators>,
+		ValueQuery,
+	>;
+
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// Initial parameters; `None` keeps `Config::DefaultParams`.
+		pub params: Option<Params>,
+		#[serde(skip)]
+		pub _config: core::marker::PhantomData<T>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			if let Some(p) = self.params {
+				assert!(Pallet::<T>::check_params(&p).is_ok(), "genesis params out of bounds");
+				ProtocolParams::<T>::put(p);
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// Validators and challenged segments were assigned to an update.
+		ValidatorsAssigned {
+			job: JobId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			validators: BoundedVec<T::AccountId, T::MaxValidatorsPerUpdate>,
+			segments: BoundedVec<u32, T::MaxSegments>,
+		},
+		/// The commit stage started.
+		CommitStarted { job: JobId, round: RoundIndex, deadline: BlockNumberFor<T> },
+		/// A validator committed.
+		VerdictCommitted { job: JobId, worker: T::AccountId, validator: T::AccountId },
+		/// The reveal stage started.
+		RevealStarted { job: JobId, round: RoundIndex, deadline: BlockNumberFor<T> },
+		/// A validator revealed.
+		VerdictRevealed {
+			job: JobId,
+			worker: T::AccountId,
+			validator: T::AccountId,
+			verdict: Verdict,
+			score: Perbill,
+		},
+		/// Consensus on an update.
+		UpdateVerified {
+			job: JobId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			verdict: Verdict,
+			score: Perbill,
+		},
+		/// Nobody revealed for an update: excluded without slashing its worker.
+		UpdateUnverified { job: JobId, round: RoundIndex, worker: T::AccountId },
+		/// A participant was slashed.
+		Slashed { job: JobId, who: T::AccountId, reason: SlashReason, amount: T::Balance },
+		/// An aggregator was drawn.
+		AggregatorSelected {
+			job: JobId,
+			round: RoundIndex,
+			aggregator: T::AccountId,
+			deadline: BlockNumberFor<T>,
+		},
+		/// The aggregator posted its aggregate.
+		AggregatePosted { job: JobId, round: RoundIndex, aggregate: BlobHash },
+		/// A validator voted on the aggregate.
+		AggregateVoted {
+			job: JobId,
+			round: RoundIndex,
+			validator: T::AccountId,
+			aggregate: BlobHash,
+		},
+		/// The aggregate was confirmed.
+		AggregateAccepted { job: JobId, round: RoundIndex, aggregate: BlobHash },
+		/// The aggregate was not confirmed.
+		AggregateRejected { job: JobId, round: RoundIndex, aggregator: T::AccountId, slashed: bool },
+		/// The verification ended (result handed to pallet-tasks).
+		VerificationEnded { job: JobId, round: RoundIndex, completed: bool },
+		/// The parameters changed.
+		ParamsUpdated { params: Params },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No verification in progress for this job.
+		UnknownVerification,
+		/// The verification is not in the stage this call needs.
+		WrongStage,
+		/// The round given is not the round being verified.
+		WrongRound,
+		/// The stage's deadline has passed.
+		PhaseClosed,
+		/// The reveal stage is over.
+		LateReveal,
+		/// The caller is not assigned to this update or round.
+		NotAssigned,
+		/// The caller already committed.
+		AlreadyCommitted,
+		/// The caller did not commit.
+		NotCommitted,
+		/// The caller already revealed.
+		AlreadyRevealed,
+		/// The reveal does not match the commitment.
+		CommitmentMismatch,
+		/// The caller is not the current aggregator.
+		NotAggregator,
+		/// The aggregate was already posted.
+		AlreadyPosted,
+		/// The caller already voted.
+		AlreadyVoted,
+		/// No eligible validator can verify these updates.
+		NoValidators,
+		/// A verification for this job is already in progress.
+		AlreadyVerifying,
+		/// Too many verifications in progress.
+		TooManyVerifications,
+		/// Too many updates for one round.
+		TooManyUpdates,
+		/// A parameter is outside its bounds.
+		ParamOutOfBounds,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			Self::process_deadlines(now)
+		}
+
+		fn integrity_test() {
+			assert!(T::MaxActiveJobs::get() > 0, "MaxActiveJobs must be positive");
+			assert!(
+				T::MaxValidatorsPerUpdate::get() > 0,
+				"MaxValidatorsPerUpdate must be positive"
+			);
+			assert!(T::MaxSegments::get() > 0, "MaxSegments must be positive");
+			assert!(
+				T::MaxTransitionsPerBlock::get() > 0,
+				"MaxTransitionsPerBlock must be positive"
+			);
+			assert!(
+				Pallet::<T>::check_params(&T::DefaultParams::get()).is_ok(),
+				"DefaultParams out of bounds"
+			);
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Commit to a verdict on `worker`'s update of `job`.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::commit_verdict())]
+		pub fn commit_verdict(
+			origin: OriginFor<T>,
+			job: JobId,
+			worker: T::AccountId,
+			commitment: H256,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_commit(who, job, worker, commitment)
+		}
+
+		/// Reveal the committed verdict and quality score.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::reveal_verdict())]
+		pub fn reveal_verdict(
+			origin: OriginFor<T>,
+			job: JobId,
+			worker: T::AccountId,
+			verdict: Verdict,
+			score: Perbill,
+			salt: [u8; 32],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reveal(who, job, worker, verdict, score, salt)
+		}
+
+		/// Post the hash of the aggregate (the current aggregator only).
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::post_aggregate())]
+		pub fn post_aggregate(
+			origin: OriginFor<T>,
+			job: JobId,
+			round: RoundIndex,
+			aggregate: BlobHash,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_post_aggregate(who, job, round, aggregate)
+		}
+
+		/// Vote with the aggregate hash one recomputed (the round's validators).
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::vote_aggregate())]
+		pub fn vote_aggregate(
+			origin: OriginFor<T>,
+			job: JobId,
+			round: RoundIndex,
+			aggregate: BlobHash,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_vote_aggregate(who, job, round, aggregate)
+		}
+
+		/// Set the parameters (governance). Every field is checked against its bounds.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::set_params())]
+		pub fn set_params(origin: OriginFor<T>, params: Params) -> DispatchResult {
+			T::ParamsOrigin::ensure_origin(origin)?;
+			Self::check_params(&params)?;
+			ProtocolParams::<T>::put(params);
+			Self::deposit_event(Event::ParamsUpdated { params });
+			Ok(())
+		}
+	}
+}

@@ -1,0 +1,543 @@
+//! Unit tests of pallet-validation.
+
+use crate::{
+	commitment_of, mock::*, ActiveVerifications, Checks, Error, Event, Params, ProtocolParams,
+	RoundValidators, SlashReason, Stage, Verifications,
+};
+use agora_primitives::{
+	Duty, Role, RoundOutcome, RoundVerifier, UpdateRef, Verdict, VerificationMode,
+	VerificationRequest, VoidReason, H256,
+};
+use frame_support::{assert_noop, assert_ok};
+use sp_runtime::{DispatchError, Perbill};
+
+const JOB: u64 = 7;
+const P: u64 = 5;
+
+fn request(mode: VerificationMode, vpu: u32) -> VerificationRequest<u64> {
+	VerificationRequest { mode, validators_per_update: vpu, commit: P, reveal: P, aggregation: P }
+}
+
+fn refs(workers: &[u64]) -> Vec<UpdateRef<u64>> {
+	workers
+		.iter()
+		.map(|w| UpdateRef {
+			worker: *w,
+			checkpoint_root: H256::repeat_byte(*w as u8),
+			checkpoints: 10,
+		})
+		.collect()
+}
+
+fn start(mode: VerificationMode, workers: &[u64], vpu: u32) {
+	assert_ok!(<Validation as RoundVerifier<u64, u64>>::start_verification(
+		JOB,
+		1,
+		request(mode, vpu),
+		refs(workers)
+	));
+}
+
+fn assigned(worker: u64) -> Vec<u64> {
+	Checks::<Test>::get(JOB, worker).unwrap().assignments.iter().map(|a| a.validator).collect()
+}
+
+fn salt(v: u64) -> [u8; 32] {
+	[v as u8; 32]
+}
+
+fn commit(v: u64, worker: u64, verdict: Verdict, score: u32) {
+	let c = commitment_of(JOB, &worker, verdict, Perbill::from_percent(score), &salt(v), &v);
+	assert_ok!(Validation::commit_verdict(RuntimeOrigin::signed(v), JOB, worker, c));
+}
+
+fn reveal(v: u64, worker: u64, verdict: Verdict, score: u32) {
+	assert_ok!(Validation::reveal_verdict(
+		RuntimeOrigin::signed(v),
+		JOB,
+		worker,
+		verdict,
+		Perbill::from_percent(score),
+		salt(v)
+	));
+}
+
+fn stage() -> Stage {
+	Verifications::<Test>::get(JOB).unwrap().stage
+}
+
+fn next_block() {
+	run_to(System::block_number() + 1);
+}
+
+fn outcomes() -> Vec<(u64, u32, RoundOutcome<u64>)> {
+	OUTCOMES.with(|o| o.borrow().clone())
+}
+
+fn slashes() -> Vec<(u64, Role, Perbill, u128)> {
+	SLASHES.with(|s| s.borrow().clone())
+}
+
+/// Everyone assigned commits and reveals `verdict(worker)` with `score`.
+fn all_vote(workers: &[u64], verdict: impl Fn(u64, u64) -> Verdict, score: u32) {
+	for w in workers {
+		for v in assigned(*w) {
+			commit(v, *w, verdict(v, *w), score);
+		}
+	}
+	next_block();
+	assert_eq!(stage(), Stage::Reveal);
+	for w in workers {
+		for v in assigned(*w) {
+			reveal(v, *w, verdict(v, *w), score);
+		}
+	}
+	next_block();
+}
+
+#[test]
+fn assignment_excludes_own_update_and_draws_segments() {
+	test(|| {
+		set_stake(1, Role::Validator, 500);
+		start(VerificationMode::Replay, &[1, 2, 3], 3);
+		for w in [1u64, 2, 3] {
+			let a = assigned(w);
+			assert_eq!(a.len(), 3);
+			assert!(!a.contains(&w));
+			let c = Checks::<Test>::get(JOB, w).unwrap();
+			assert_eq!(c.segments.len(), 2);
+			assert!(c.segments.iter().all(|s| *s < 10));
+		}
+		assert_eq!(stage(), Stage::Commit);
+		assert!(events().contains(&Event::CommitStarted { job: JOB, round: 1, deadline: 1 + P }));
+		assert!(events().iter().any(|e| matches!(e, Event::ValidatorsAssigned { worker: 1, .. })));
+	});
+}
+
+#[test]
+fn start_failures() {
+	test(|| {
+		STAKES.with(|s| s.borrow_mut().retain(|(_, r), _| *r == 0));
+		assert_noop!(
+			<Validation as RoundVerifier<u64, u64>>::start_verification(
+				JOB,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&[1])
+			),
+			Error::<Test>::NoValidators
+		);
+		// The only validator is the worker itself.
+		set_stake(1, Role::Validator, 500);
+		assert_noop!(
+			<Validation as RoundVerifier<u64, u64>>::start_verification(
+				JOB,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&[1])
+			),
+			Error::<Test>::NoValidators
+		);
+		set_stake(11, Role::Validator, 500);
+		start(VerificationMode::Replay, &[1], 2);
+		assert_noop!(
+			<Validation as RoundVerifier<u64, u64>>::start_verification(
+				JOB,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&[1])
+			),
+			Error::<Test>::AlreadyVerifying
+		);
+	});
+}
+
+#[test]
+fn commit_failures() {
+	test(|| {
+		start(VerificationMode::Replay, &[1], 2);
+		let v = assigned(1)[0];
+		let not = [11u64, 12, 13].into_iter().find(|x| !assigned(1).contains(x)).unwrap();
+		let c = H256::repeat_byte(1);
+		assert_noop!(
+			Validation::commit_verdict(RuntimeOrigin::signed(v), 99, 1, c),
+			Error::<Test>::UnknownVerification
+		);
+		assert_noop!(
+			Validation::commit_verdict(RuntimeOrigin::signed(not), JOB, 1, c),
+			Error::<Test>::NotAssigned
+		);
+		assert_noop!(
+			Validation::commit_verdict(RuntimeOrigin::signed(v), JOB, 2, c),
+			Error::<Test>::NotAssigned
+		);
+		assert_ok!(Validation::commit_verdict(RuntimeOrigin::signed(v), JOB, 1, c));
+		assert_noop!(
+			Validation::commit_verdict(RuntimeOrigin::signed(v), JOB, 1, c),
+			Error::<Test>::AlreadyCommitted
+		);
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(v),
+				JOB,
+				1,
+				Verdict::Valid,
+				Perbill::one(),
+				salt(v)
+			),
+			Error::<Test>::WrongStage
+		);
+		System::set_block_number(1 + P + 1);
+		let v2 = assigned(1)[1];
+		assert_noop!(
+			Validation::commit_verdict(RuntimeOrigin::signed(v2), JOB, 1, c),
+			Error::<Test>::PhaseClosed
+		);
+		assert!(events().contains(&Event::VerdictCommitted { job: JOB, worker: 1, validator: v }));
+	});
+}
+
+#[test]
+fn reveal_failures() {
+	test(|| {
+		start(VerificationMode::Replay, &[1], 3);
+		let a = assigned(1);
+		commit(a[0], 1, Verdict::Valid, 50);
+		commit(a[1], 1, Verdict::Valid, 50);
+		run_to(1 + P);
+		assert_eq!(stage(), Stage::Reveal);
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(a[2]),
+				JOB,
+				1,
+				Verdict::Valid,
+				Perbill::from_percent(50),
+				salt(a[2])
+			),
+			Error::<Test>::NotCommitted
+		);
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(a[0]),
+				JOB,
+				1,
+				Verdict::Invalid,
+				Perbill::from_percent(50),
+				salt(a[0])
+			),
+			Error::<Test>::CommitmentMismatch
+		);
+		// A copied commitment does not reveal for someone else.
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(a[1]),
+				JOB,
+				1,
+				Verdict::Valid,
+				Perbill::from_percent(50),
+				salt(a[0])
+			),
+			Error::<Test>::CommitmentMismatch
+		);
+		reveal(a[0], 1, Verdict::Valid, 50);
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(a[0]),
+				JOB,
+				1,
+				Verdict::Valid,
+				Perbill::from_percent(50),
+				salt(a[0])
+			),
+			Error::<Test>::AlreadyRevealed
+		);
+		System::set_block_number(1 + P + P + 1);
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(a[1]),
+				JOB,
+				1,
+				Verdict::Valid,
+				Perbill::from_percent(50),
+				salt(a[1])
+			),
+			Error::<Test>::LateReveal
+		);
+	});
+}
+
+#[test]
+fn honest_round_completes() {
+	test(|| {
+		start(VerificationMode::Replay, &[1, 2], 3);
+		all_vote(&[1, 2], |_, _| Verdict::Valid, 80);
+		assert_eq!(stage(), Stage::Aggregation);
+		let v = Verifications::<Test>::get(JOB).unwrap();
+		let agg = v.aggregator.unwrap();
+		assert!([1u64, 2].contains(&agg));
+		assert_eq!(v.accepted.len(), 2);
+		assert_noop!(
+			Validation::post_aggregate(RuntimeOrigin::signed(11), JOB, 1, H256::zero()),
+			Error::<Test>::NotAggregator
+		);
+		assert_noop!(
+			Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 2, H256::zero()),
+			Error::<Test>::WrongRound
+		);
+		let model = H256::repeat_byte(0xaa);
+		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 1, model));
+		assert_noop!(
+			Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 1, model),
+			Error::<Test>::AlreadyPosted
+		);
+		assert_noop!(
+			Validation::vote_aggregate(RuntimeOrigin::signed(5), JOB, 1, model),
+			Error::<Test>::NotAssigned
+		);
+		for v in [11u64, 12, 13] {
+			assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(v), JOB, 1, model));
+		}
+		assert_noop!(
+			Validation::vote_aggregate(RuntimeOrigin::signed(11), JOB, 1, model),
+			Error::<Test>::AlreadyVoted
+		);
+		next_block();
+		assert!(Verifications::<Test>::get(JOB).is_none());
+		assert!(ActiveVerifications::<Test>::get().is_empty());
+		assert!(RoundValidators::<Test>::get(JOB).is_empty());
+		let out = outcomes();
+		assert_eq!(out.len(), 1);
+		let RoundOutcome::Completed { model: m, workers, validators } = &out[0].2 else {
+			panic!("completed")
+		};
+		assert_eq!(*m, model);
+		assert_eq!(workers, &vec![(1, Perbill::from_percent(80)), (2, Perbill::from_percent(80))]);
+		// Each validator agreed perfectly on two updates.
+		let mut vals = validators.clone();
+		vals.sort();
+		assert_eq!(vals, vec![(11, 2_000_000_000), (12, 2_000_000_000), (13, 2_000_000_000)]);
+		assert!(slashes().is_empty());
+		assert!(events().contains(&Event::AggregateAccepted {
+			job: JOB,
+			round: 1,
+			aggregate: model
+		}));
+	});
+}
+
+#[test]
+fn cheating_worker_non_revealer_and_contradictor_are_slashed() {
+	test(|| {
+		start(VerificationMode::Replay, &[1, 2], 3);
+		// Worker 2 cheats: validators 12 and 13 (5000 stake) say invalid, 11 says valid.
+		for w in [1u64, 2] {
+			for v in assigned(w) {
+				let verdict = if w == 2 && v != 11 { Verdict::Invalid } else { Verdict::Valid };
+				commit(v, w, verdict, 60);
+			}
+		}
+		next_block();
+		for w in [1u64, 2] {
+			for v in assigned(w) {
+				// Validator 13 never reveals for worker 1.
+				if w == 1 && v == 13 {
+					continue;
+				}
+				let verdict = if w == 2 && v != 11 { Verdict::Invalid } else { Verdict::Valid };
+				reveal(v, w, verdict, 60);
+			}
+		}
+		run_to(System::block_number() + P + 1);
+		let s = slashes();
+		assert!(s.contains(&(13, Role::Validator, Perbill::from_percent(2), 60)));
+		assert!(s.contains(&(11, Role::Validator, Perbill::from_percent(10), 100)));
+		assert!(s.contains(&(2, Role::Worker, Perbill::from_percent(20), 200)));
+		assert_eq!(stake_of(2, Role::Worker), 800);
+		assert!(events().contains(&Event::Slashed {
+			job: JOB,
+			who: 2,
+			reason: SlashReason::FailedReplay,
+			amount: 200
+		}));
+		assert!(events().contains(&Event::UpdateVerified {
+			job: JOB,
+			round: 1,
+			worker: 2,
+			verdict: Verdict::Invalid,
+			score: Perbill::from_percent(60)
+		}));
+		let v = Verifications::<Test>::get(JOB).unwrap();
+		assert_eq!(v.accepted.into_inner(), vec![(1, Perbill::from_percent(60))]);
+		assert_eq!(v.aggregator, Some(1));
+	});
+}
+
+#[test]
+fn evaluation_mode_does_not_slash_disagreement() {
+	test(|| {
+		start(VerificationMode::Evaluation, &[1], 3);
+		all_vote(&[1], |v, _| if v == 11 { Verdict::Valid } else { Verdict::Invalid }, 10);
+		assert!(slashes().is_empty());
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+	});
+}
+
+#[test]
+fn nobody_reveals_voids_round() {
+	test(|| {
+		start(VerificationMode::Replay, &[1], 2);
+		run_to(1 + P);
+		assert_eq!(stage(), Stage::Reveal);
+		// Nobody committed: the reveal stage closes at once.
+		next_block();
+		assert!(events().contains(&Event::UpdateUnverified { job: JOB, round: 1, worker: 1 }));
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+		assert_eq!(slashes().len(), 2);
+		assert!(slashes()
+			.iter()
+			.all(|(_, r, f, _)| *r == Role::Validator && *f == Perbill::from_percent(2)));
+	});
+}
+
+#[test]
+fn wrong_aggregate_is_slashed_and_redone_then_voided() {
+	test(|| {
+		start(VerificationMode::Replay, &[1, 2], 3);
+		all_vote(&[1, 2], |_, _| Verdict::Valid, 70);
+		let first = Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap();
+		assert_ok!(Validation::post_aggregate(
+			RuntimeOrigin::signed(first),
+			JOB,
+			1,
+			H256::repeat_byte(1)
+		));
+		for v in [11u64, 12, 13] {
+			assert_ok!(Validation::vote_aggregate(
+				RuntimeOrigin::signed(v),
+				JOB,
+				1,
+				H256::repeat_byte(2)
+			));
+		}
+		next_block();
+		assert!(slashes().contains(&(first, Role::Worker, Perbill::from_percent(10), 100)));
+		assert!(events().contains(&Event::AggregateRejected {
+			job: JOB,
+			round: 1,
+			aggregator: first,
+			slashed: true
+		}));
+		let second = Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap();
+		assert_ne!(first, second);
+		assert_eq!(
+			Validation::validator_duties(&second),
+			vec![Duty::Aggregate { job: JOB, round: 1, deadline: System::block_number() + P }]
+		);
+		// The second aggregator never posts: slashed, and no attempts are left (max 2).
+		run_to(System::block_number() + P);
+		assert!(slashes().contains(&(second, Role::Worker, Perbill::from_percent(10), 100)));
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::AggregationFailed))]);
+	});
+}
+
+#[test]
+fn posted_but_unvoted_aggregate_retries_without_slash() {
+	test(|| {
+		start(VerificationMode::Replay, &[1, 2], 2);
+		all_vote(&[1, 2], |_, _| Verdict::Valid, 70);
+		let first = Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap();
+		assert_ok!(Validation::post_aggregate(
+			RuntimeOrigin::signed(first),
+			JOB,
+			1,
+			H256::repeat_byte(1)
+		));
+		run_to(System::block_number() + P);
+		assert!(events().contains(&Event::AggregateRejected {
+			job: JOB,
+			round: 1,
+			aggregator: first,
+			slashed: false
+		}));
+		assert!(slashes().is_empty());
+	});
+}
+
+#[test]
+fn validator_duties_follow_stages() {
+	test(|| {
+		start(VerificationMode::Replay, &[1], 1);
+		let v = assigned(1)[0];
+		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::Commit { worker: 1, .. }]));
+		commit(v, 1, Verdict::Valid, 90);
+		assert!(Validation::validator_duties(&v).is_empty());
+		next_block();
+		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::Reveal { worker: 1, .. }]));
+		reveal(v, 1, Verdict::Valid, 90);
+		next_block();
+		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::VoteAggregate { .. }]));
+		assert!(matches!(Validation::validator_duties(&1)[..], [Duty::Aggregate { .. }]));
+	});
+}
+
+#[test]
+fn params_are_governed_and_bounded() {
+	test(|| {
+		let p = ProtocolParams::<Test>::get();
+		assert_noop!(Validation::set_params(RuntimeOrigin::signed(1), p), DispatchError::BadOrigin);
+		for bad in [
+			Params { segments_per_update: 0, ..p },
+			Params { segments_per_update: 5, ..p },
+			Params { score_tolerance: Perbill::zero(), ..p },
+			Params { no_reveal_slash: Perbill::from_percent(51), ..p },
+			Params { max_aggregation_attempts: 0, ..p },
+			Params { max_aggregation_attempts: 6, ..p },
+		] {
+			assert_noop!(
+				Validation::set_params(RuntimeOrigin::root(), bad),
+				Error::<Test>::ParamOutOfBounds
+			);
+		}
+		let good = Params { fraud_slash: Perbill::one(), ..p };
+		assert_ok!(Validation::set_params(RuntimeOrigin::root(), good));
+		assert_eq!(ProtocolParams::<Test>::get(), good);
+		assert!(events().contains(&Event::ParamsUpdated { params: good }));
+	});
+}
+
+#[test]
+fn verification_capacity_is_bounded() {
+	test(|| {
+		let too_many: Vec<u64> = (1..=5).collect();
+		for w in 4..=5 {
+			set_stake(w, Role::Worker, 1_000);
+		}
+		assert_noop!(
+			<Validation as RoundVerifier<u64, u64>>::start_verification(
+				JOB,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&too_many)
+			),
+			Error::<Test>::TooManyUpdates
+		);
+		for job in 0..4 {
+			assert_ok!(<Validation as RoundVerifier<u64, u64>>::start_verification(
+				job,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&[1])
+			));
+		}
+		assert_noop!(
+			<Validation as RoundVerifier<u64, u64>>::start_verification(
+				JOB,
+				1,
+				request(VerificationMode::Replay, 2),
+				refs(&[1])
+			),
+			Error::<Test>::TooManyVerifications
+		);
+	});
+}

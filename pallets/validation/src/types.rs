@@ -1,0 +1,166 @@
+//! Types of pallet-validation.
+
+use agora_primitives::{BlobHash, RoundIndex, Verdict, VerificationMode, H256};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{
+	pallet_prelude::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+use scale_info::TypeInfo;
+use sp_runtime::Perbill;
+
+/// Stage of a round's verification.
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub enum Stage {
+	/// Assigned validators commit to their verdicts.
+	Commit,
+	/// Validators reveal their verdicts.
+	Reveal,
+	/// The aggregator posts the aggregate, validators vote.
+	Aggregation,
+}
+
+/// One validator assigned to one update.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Assignment<AccountId> {
+	/// The validator.
+	pub validator: AccountId,
+	/// Its stake when assigned (its weight in the consensus).
+	pub stake: u128,
+	/// Its commitment.
+	pub commitment: Option<H256>,
+	/// Its revealed verdict and quality score.
+	pub revealed: Option<(Verdict, Perbill)>,
+}
+
+/// The verification of one worker's update.
+#[derive(
+	Encode, Decode, CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxV, MaxS))]
+pub struct UpdateCheck<
+	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxV: Get<u32>,
+	MaxS: Get<u32>,
+> {
+	/// Number of checkpoints the worker committed to.
+	pub checkpoints: u32,
+	/// Checkpoint segments every assigned validator must re-execute (replay mode).
+	pub segments: BoundedVec<u32, MaxS>,
+	/// Assigned validators.
+	pub assignments: BoundedVec<Assignment<AccountId>, MaxV>,
+	/// Consensus verdict and score, once concluded.
+	pub outcome: Option<(Verdict, Perbill)>,
+}
+
+/// A validator of a round: aggregate vote and reward weight.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct RoundValidator<AccountId> {
+	/// The validator.
+	pub who: AccountId,
+	/// Its stake when first assigned this round.
+	pub stake: u128,
+	/// Summed agreement with consensus over its revealed assignments (parts per billion).
+	pub weight: u128,
+	/// The aggregate hash it computed.
+	pub vote: Option<BlobHash>,
+}
+
+/// A round's verification in progress.
+#[derive(
+	Encode, Decode, CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxW))]
+pub struct Verification<
+	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxW: Get<u32>,
+> {
+	/// The round.
+	pub round: RoundIndex,
+	/// Verification mode.
+	pub mode: VerificationMode,
+	/// Current stage.
+	pub stage: Stage,
+	/// Deadline of the current stage.
+	pub deadline: BlockNumber,
+	/// Reveal stage length.
+	pub reveal_period: BlockNumber,
+	/// Aggregation stage length (per attempt).
+	pub aggregation_period: BlockNumber,
+	/// Workers whose updates are verified.
+	pub workers: BoundedVec<AccountId, MaxW>,
+	/// Actions still expected in the current stage (the stage closes early at zero).
+	pub pending: u32,
+	/// Accepted workers and their consensus score.
+	pub accepted: BoundedVec<(AccountId, Perbill), MaxW>,
+	/// Current aggregator.
+	pub aggregator: Option<AccountId>,
+	/// Aggregators already tried.
+	pub tried: BoundedVec<AccountId, MaxW>,
+	/// The aggregate posted by the current aggregator.
+	pub posted: Option<BlobHash>,
+}
+
+/// Why a participant was slashed.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	TypeInfo,
+	MaxEncodedLen,
+)]
+pub enum SlashReason {
+	/// Assigned validator that did not reveal.
+	NoReveal,
+	/// Validator whose verdict contradicts a replay consensus.
+	Contradiction,
+	/// Worker whose update failed replay.
+	FailedReplay,
+	/// Aggregator that posted a wrong aggregate or none.
+	BadAggregate,
+}
+
+/// Tunable parameters of the pallet, changed only by `ParamsOrigin` within the bounds.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	TypeInfo,
+	MaxEncodedLen,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub struct Params {
+	/// Checkpoint segments challenged per update (1 ..= `Config::MaxSegments`).
+	pub segments_per_update: u32,
+	/// Score distance from consensus at which a validator's agreement drops to zero
+	/// (1 % ..= 100 %).
+	pub score_tolerance: Perbill,
+	/// Slash of a validator that does not reveal (≤ 50 %).
+	pub no_reveal_slash: Perbill,
+	/// Slash of a validator contradicting a replay consensus.
+	pub contradiction_slash: Perbill,
+	/// Slash of a worker whose update fails replay.
+	pub fraud_slash: Perbill,
+	/// Slash of an aggregator whose aggregate is wrong or missing.
+	pub aggregator_slash: Perbill,
+	/// Aggregation attempts before the round is voided (1 ..= [`MAX_AGGREGATION_ATTEMPTS`]).
+	pub max_aggregation_attempts: u32,
+}
+
+/// Upper bound of [`Params::max_aggregation_attempts`].
+pub const MAX_AGGREGATION_ATTEMPTS: u32 = 5;
+/// Upper bound of [`Params::no_reveal_slash`].
+pub const MAX_NO_REVEAL_SLASH: Perbill = Perbill::from_percent(50);
+/// Lower bound of [`Params::score_tolerance`].
+pub const MIN_SCORE_TOLERANCE: Perbill = Perbill::from_percent(1);

@@ -1,0 +1,119 @@
+//! The training protocol: contributions (participants and stakes), tasks (jobs and rounds),
+//! validation (proof-of-training checks) and rewards (emission and payouts). See
+//! docs/protocol.md for the design; the parameters below are the genesis defaults that
+//! governance may change within each pallet's bounds.
+
+use frame_support::{
+	parameter_types,
+	traits::{ConstU128, ConstU32},
+	PalletId,
+};
+use frame_system::EnsureRoot;
+use sp_runtime::{traits::AccountIdConversion, Perbill};
+
+use crate::{
+	currency::AGR,
+	time::DAYS,
+	AccountId, Balance, Balances, BlockNumber, Contributions, Rewards, Runtime,
+	RuntimeHoldReason, Tasks, Validation,
+};
+
+/// Challenge randomness: the VRF output of the parent block, which did not exist when a worker
+/// committed to its checkpoints; one-epoch-ago randomness only before the first VRF output.
+pub type ChallengeRandomness = agora_primitives::ParentBlockOr<
+	pallet_babe::ParentBlockRandomness<Runtime>,
+	pallet_babe::RandomnessFromOneEpochAgo<Runtime>,
+>;
+
+parameter_types! {
+	pub const ContributionDefaults: pallet_contributions::Params<Balance, BlockNumber> =
+		pallet_contributions::Params {
+			min_worker_stake: 100 * AGR,
+			min_validator_stake: 1_000 * AGR,
+			shard_deposit: AGR,
+			unbonding_delay: DAYS,
+		};
+	pub const TaskDefaults: pallet_tasks::Params<Balance, BlockNumber> = pallet_tasks::Params {
+		min_budget: 10 * AGR,
+		max_rounds: 100,
+		max_workers_per_round: 16,
+		max_validators_per_update: 5,
+		max_shards: 64,
+		min_period: 2,
+		max_period: DAYS,
+		no_show_slash: Perbill::from_percent(1),
+	};
+	pub const ValidationDefaults: pallet_validation::Params = pallet_validation::Params {
+		segments_per_update: 2,
+		score_tolerance: Perbill::from_percent(20),
+		no_reveal_slash: Perbill::from_percent(2),
+		contradiction_slash: Perbill::from_percent(10),
+		fraud_slash: Perbill::from_percent(20),
+		aggregator_slash: Perbill::from_percent(10),
+		max_aggregation_attempts: 3,
+	};
+	pub const RewardDefaults: pallet_rewards::Params<Balance> = pallet_rewards::Params {
+		emission_per_block: AGR,
+		protocol_fee: Perbill::from_percent(5),
+		validator_share: Perbill::from_percent(15),
+		data_share: Perbill::from_percent(10),
+	};
+	pub const RewardsPalletId: PalletId = PalletId(*b"agr/rwds");
+	/// The treasury's account: protocol fees land here.
+	pub const TreasuryPalletId: PalletId = PalletId(*b"py/trsry");
+	pub TreasuryAccount: AccountId = TreasuryPalletId::get().into_account_truncating();
+}
+
+impl pallet_contributions::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type OnSlash = pallet_rewards::SlashToPool<Runtime>;
+	type ParamsOrigin = EnsureRoot<AccountId>;
+	type DefaultParams = ContributionDefaults;
+	type MaxValidators = ConstU32<256>;
+	type WeightInfo = pallet_contributions::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_tasks::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Registry = Contributions;
+	type Verifier = Validation;
+	type Rewards = Rewards;
+	type Randomness = ChallengeRandomness;
+	type ParamsOrigin = EnsureRoot<AccountId>;
+	type DefaultParams = TaskDefaults;
+	type MaxActiveJobs = ConstU32<64>;
+	type MaxApplicants = ConstU32<64>;
+	type MaxWorkersPerRound = ConstU32<16>;
+	type MaxValidatorsPerUpdate = ConstU32<8>;
+	type MaxTransitionsPerBlock = ConstU32<4>;
+	type WeightInfo = pallet_tasks::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_validation::Config for Runtime {
+	type Balance = Balance;
+	type Registry = Contributions;
+	type Observer = Tasks;
+	type Randomness = ChallengeRandomness;
+	type ParamsOrigin = EnsureRoot<AccountId>;
+	type DefaultParams = ValidationDefaults;
+	type MaxActiveJobs = ConstU32<64>;
+	type MaxWorkersPerRound = ConstU32<16>;
+	type MaxValidatorsPerUpdate = ConstU32<8>;
+	type MaxSegments = ConstU32<8>;
+	type MaxRoundValidators = ConstU32<256>;
+	type MaxTransitionsPerBlock = ConstU32<4>;
+	type WeightInfo = pallet_validation::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_rewards::Config for Runtime {
+	type Currency = Balances;
+	type PalletId = RewardsPalletId;
+	type Treasury = TreasuryAccount;
+	type ActiveJobs = pallet_tasks::ActiveJobCount<Runtime>;
+	type ParamsOrigin = EnsureRoot<AccountId>;
+	type DefaultParams = RewardDefaults;
+	type MaxEmissionPerBlock = ConstU128<{ 10 * AGR }>;
+	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
+}
