@@ -69,12 +69,8 @@ where
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: sp_consensus_babe::BabeApi<Block>,
 	C::Api: BlockBuilder<Block>,
-	C::Api: pallet_tasks_runtime_api::TasksApi<
-		Block,
-		AccountId,
-		Balance,
-		agora_runtime::BlockNumber,
-	>,
+	C::Api:
+		pallet_tasks_runtime_api::TasksApi<Block, AccountId, Balance, agora_runtime::BlockNumber>,
 	P: TransactionPool + 'static,
 	SC: SelectChain<Block> + 'static,
 	B: sc_client_api::Backend<Block> + Send + Sync + 'static,

@@ -29,8 +29,9 @@ type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 /// The inherents of a block: the BABE slot and the timestamp.
 type BabeInherentDataProviders =
 	(sp_consensus_babe::inherents::InherentDataProvider, sp_timestamp::InherentDataProvider);
-type BabeCreateInherentDataProviders =
-	Arc<dyn CreateInherentDataProviders<Block, (), InherentDataProviders = BabeInherentDataProviders>>;
+type BabeCreateInherentDataProviders = Arc<
+	dyn CreateInherentDataProviders<Block, (), InherentDataProviders = BabeInherentDataProviders>,
+>;
 
 type FullGrandpaBlockImport =
 	sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
@@ -160,7 +161,13 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: ConsensusParts { block_import, grandpa_link, babe_link, babe_worker_handle, telemetry },
+		other: ConsensusParts {
+			block_import,
+			grandpa_link,
+			babe_link,
+			babe_worker_handle,
+			telemetry,
+		},
 	})
 }
 
@@ -179,7 +186,8 @@ pub fn new_full<
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: ConsensusParts { block_import, grandpa_link, babe_link, babe_worker_handle, mut telemetry },
+		other:
+			ConsensusParts { block_import, grandpa_link, babe_link, babe_worker_handle, mut telemetry },
 	} = new_partial(&config)?;
 
 	if sealing.is_some() {
@@ -197,7 +205,9 @@ pub fn new_full<
 	let peer_store_handle = net_config.peer_store_handle();
 
 	let grandpa_protocol_name = sc_consensus_grandpa::protocol_standard_name(
-		&client.block_hash(0)?.ok_or(ServiceError::Other("the database has no genesis block".into()))?,
+		&client
+			.block_hash(0)?
+			.ok_or(ServiceError::Other("the database has no genesis block".into()))?,
 		&config.chain_spec,
 	);
 	let (grandpa_protocol_config, grandpa_notification_service) =

@@ -11,4 +11,10 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_tasks, Tasks]
 	[pallet_validation, Validation]
 	[pallet_rewards, Rewards]
+	[pallet_governance, Governance]
+	[pallet_referenda, Referenda]
+	[pallet_conviction_voting, ConvictionVoting]
+	[pallet_scheduler, Scheduler]
+	[pallet_preimage, Preimage]
+	[pallet_treasury, Treasury]
 );

@@ -1,12 +1,14 @@
 //! Genesis presets: `development` (one validator, Alice) and `local_testnet` (Alice, Bob,
-//! Charlie and Dave). Both set a sudo key; a production preset must not.
+//! Charlie and Dave). Both set a sudo key and short referendum periods; a production preset must
+//! do neither.
 
 use crate::{
-	currency::AGR, AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig,
-	BABE_GENESIS_EPOCH_CONFIG,
+	currency::AGR, AccountId, BalancesConfig, BlockNumber, GovernanceConfig, RuntimeGenesisConfig,
+	SudoConfig, BABE_GENESIS_EPOCH_CONFIG,
 };
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_governance::{tracks, TrackTiming};
 use serde_json::Value;
 use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -45,11 +47,22 @@ pub enum DevValidator {
 	Dave,
 }
 
+/// Referendum periods short enough for a whole referendum to fit in a test: voting can decide
+/// after 1 block, a referendum fails after 10 blocks (one minute), passes after 1 block of
+/// confirmation and is enacted 1 block later. Production chains keep the runtime's defaults.
+pub const TEST_TRACK_TIMING: TrackTiming<BlockNumber> = TrackTiming {
+	prepare_period: 1,
+	decision_period: 10,
+	confirm_period: 1,
+	min_enactment_period: 1,
+};
+
 /// The genesis state as a JSON patch over the runtime's defaults.
 pub fn agora_genesis(
 	validators: Vec<ValidatorKeys>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	track_timing: TrackTiming<BlockNumber>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -70,6 +83,12 @@ pub fn agora_genesis(
 				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		governance: GovernanceConfig {
+			track_timings: tracks::ALL
+				.iter()
+				.map(|track| (*track, track_timing))
+				.collect::<Vec<_>>(),
+		},
 	})
 }
 
@@ -79,6 +98,7 @@ pub fn development_config_genesis() -> Value {
 		vec![ValidatorKeys::dev(DevValidator::Alice)],
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
+		TEST_TRACK_TIMING,
 	)
 }
 
@@ -91,6 +111,7 @@ pub fn local_testnet_genesis() -> Value {
 			.collect(),
 		Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
+		TEST_TRACK_TIMING,
 	)
 }
 

@@ -232,6 +232,25 @@ mod runtime {
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
 
+	// Governance.
+	#[runtime::pallet_index(8)]
+	pub type Scheduler = pallet_scheduler;
+
+	#[runtime::pallet_index(9)]
+	pub type Preimage = pallet_preimage;
+
+	#[runtime::pallet_index(10)]
+	pub type Referenda = pallet_referenda;
+
+	#[runtime::pallet_index(11)]
+	pub type ConvictionVoting = pallet_conviction_voting;
+
+	#[runtime::pallet_index(12)]
+	pub type Treasury = pallet_treasury;
+
+	#[runtime::pallet_index(13)]
+	pub type Governance = pallet_governance;
+
 	// The training protocol.
 	#[runtime::pallet_index(20)]
 	pub type Contributions = pallet_contributions;

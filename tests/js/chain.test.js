@@ -6,6 +6,8 @@ import { AGR, connect, submitInBlock, waitFor } from './lib.js';
 
 const EXPECTED_PALLETS = [
   'System', 'Timestamp', 'Babe', 'Grandpa', 'Balances', 'TransactionPayment', 'Utility', 'Sudo',
+  'Scheduler', 'Preimage', 'Referenda', 'ConvictionVoting', 'Treasury', 'Governance',
+  'Contributions', 'Tasks', 'Validation', 'Rewards',
 ];
 
 let api;

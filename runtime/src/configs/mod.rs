@@ -1,12 +1,16 @@
 //! The configuration of every pallet in the runtime.
 
+mod governance;
 mod protocol;
 
+pub use governance::ProtocolParamsOrigin;
 pub use protocol::TreasuryAccount;
 
+use frame_support::traits::tokens::imbalance::ResolveTo;
 use frame_support::{
 	derive_impl,
-	dispatch::DispatchClass, parameter_types,
+	dispatch::DispatchClass,
+	parameter_types,
 	traits::{ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
 	weights::{
 		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
@@ -128,7 +132,8 @@ parameter_types! {
 
 impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type OnChargeTransaction = FungibleAdapter<Balances, ()>;
+	// Fees go to the treasury: nothing is burned.
+	type OnChargeTransaction = FungibleAdapter<Balances, ResolveTo<TreasuryAccount, Balances>>;
 	type OperationalFeeMultiplier = ConstU8<5>;
 	// 1 unit (10^-12 AGR) per picosecond of weight: a transfer costs about 0.0002 AGR.
 	type WeightToFee = IdentityFee<Balance>;

@@ -1,21 +1,20 @@
 //! The training protocol: contributions (participants and stakes), tasks (jobs and rounds),
 //! validation (proof-of-training checks) and rewards (emission and payouts). See
 //! docs/protocol.md for the design; the parameters below are the genesis defaults that
-//! governance may change within each pallet's bounds.
+//! governance (root or the `protocol_params` referendum track) may change within each pallet's
+//! bounds.
 
 use frame_support::{
 	parameter_types,
 	traits::{ConstU128, ConstU32},
 	PalletId,
 };
-use frame_system::EnsureRoot;
 use sp_runtime::{traits::AccountIdConversion, Perbill};
 
+use super::ProtocolParamsOrigin;
 use crate::{
-	currency::AGR,
-	time::DAYS,
-	AccountId, Balance, Balances, BlockNumber, Contributions, Rewards, Runtime,
-	RuntimeHoldReason, Tasks, Validation,
+	currency::AGR, time::DAYS, AccountId, Balance, Balances, BlockNumber, Contributions, Rewards,
+	Runtime, RuntimeHoldReason, Tasks, Validation,
 };
 
 /// Challenge randomness: the VRF output of the parent block, which did not exist when a worker
@@ -68,7 +67,7 @@ impl pallet_contributions::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type OnSlash = pallet_rewards::SlashToPool<Runtime>;
-	type ParamsOrigin = EnsureRoot<AccountId>;
+	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ContributionDefaults;
 	type MaxValidators = ConstU32<256>;
 	type WeightInfo = pallet_contributions::weights::SubstrateWeight<Runtime>;
@@ -81,7 +80,7 @@ impl pallet_tasks::Config for Runtime {
 	type Verifier = Validation;
 	type Rewards = Rewards;
 	type Randomness = ChallengeRandomness;
-	type ParamsOrigin = EnsureRoot<AccountId>;
+	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = TaskDefaults;
 	type MaxActiveJobs = ConstU32<64>;
 	type MaxApplicants = ConstU32<64>;
@@ -96,7 +95,7 @@ impl pallet_validation::Config for Runtime {
 	type Registry = Contributions;
 	type Observer = Tasks;
 	type Randomness = ChallengeRandomness;
-	type ParamsOrigin = EnsureRoot<AccountId>;
+	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ValidationDefaults;
 	type MaxActiveJobs = ConstU32<64>;
 	type MaxWorkersPerRound = ConstU32<16>;
@@ -112,7 +111,7 @@ impl pallet_rewards::Config for Runtime {
 	type PalletId = RewardsPalletId;
 	type Treasury = TreasuryAccount;
 	type ActiveJobs = pallet_tasks::ActiveJobCount<Runtime>;
-	type ParamsOrigin = EnsureRoot<AccountId>;
+	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = RewardDefaults;
 	type MaxEmissionPerBlock = ConstU128<{ 10 * AGR }>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;

@@ -1,0 +1,30 @@
+//! Benchmarks for `pallet_governance`.
+
+use super::*;
+use frame_benchmarking::v2::*;
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn set_track_timing() -> Result<(), BenchmarkError> {
+		let origin =
+			T::TimingOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let bounds = T::TimingBounds::get();
+		let timing = TrackTiming {
+			prepare_period: bounds.prepare_period.1,
+			decision_period: bounds.decision_period.1,
+			confirm_period: bounds.confirm_period.0,
+			min_enactment_period: bounds.min_enactment_period.1,
+		};
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, tracks::PROTOCOL_PARAMS, timing);
+
+		assert_eq!(Pallet::<T>::timing(tracks::PROTOCOL_PARAMS), timing);
+		Ok(())
+	}
+
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
+}

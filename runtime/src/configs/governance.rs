@@ -1,0 +1,206 @@
+//! On-chain governance: referenda on three tracks (root, protocol parameters, treasurer),
+//! conviction voting with locked AGR, enactment through the scheduler, proposals stored as
+//! preimages, and a treasury funded by protocol fees and transaction fees.
+
+use alloc::borrow::Cow;
+use frame_support::{
+	parameter_types,
+	traits::{
+		fungible::HoldConsideration, tokens::UnityAssetBalanceConversion, ConstU32, EitherOf,
+		EqualPrivilegeOnly, LinearStoragePrice,
+	},
+	weights::Weight,
+};
+use frame_system::{EnsureRoot, EnsureRootWithSuccess, EnsureWithSuccess};
+use pallet_governance::{tracks, TimingBounds, TrackDeposits, TrackId, TrackTiming};
+use sp_runtime::{traits::IdentityLookup, Perbill, Permill};
+
+use super::{
+	protocol::{TreasuryAccount, TreasuryPalletId},
+	RuntimeBlockWeights,
+};
+use crate::{
+	currency::{AGR, MILLI_AGR},
+	time::{DAYS, HOURS, MINUTES},
+	AccountId, Balance, Balances, BlockNumber, Governance, OriginCaller, Preimage, Referenda,
+	Runtime, RuntimeCall, RuntimeEvent, RuntimeHoldReason, RuntimeOrigin, Scheduler, System,
+	Treasury,
+};
+
+parameter_types! {
+	/// Scheduled calls (enactments) may use 80% of a block.
+	pub MaximumSchedulerWeight: Weight = Perbill::from_percent(80) * RuntimeBlockWeights::get().max_block;
+}
+
+impl pallet_scheduler::Config for Runtime {
+	type RuntimeOrigin = RuntimeOrigin;
+	type RuntimeEvent = RuntimeEvent;
+	type PalletsOrigin = OriginCaller;
+	type RuntimeCall = RuntimeCall;
+	type MaximumWeight = MaximumSchedulerWeight;
+	type ScheduleOrigin = EnsureRoot<AccountId>;
+	type MaxScheduledPerBlock = ConstU32<50>;
+	type WeightInfo = pallet_scheduler::weights::SubstrateWeight<Runtime>;
+	type OriginPrivilegeCmp = EqualPrivilegeOnly;
+	type Preimages = Preimage;
+	type BlockNumberProvider = System;
+}
+
+parameter_types! {
+	pub const PreimageBaseDeposit: Balance = AGR;
+	pub const PreimageByteDeposit: Balance = 10 * MILLI_AGR / 1_000;
+	pub const PreimageHoldReason: RuntimeHoldReason =
+		RuntimeHoldReason::Preimage(pallet_preimage::HoldReason::Preimage);
+}
+
+impl pallet_preimage::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type WeightInfo = pallet_preimage::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	type ManagerOrigin = EnsureRoot<AccountId>;
+	type Consideration = HoldConsideration<
+		AccountId,
+		Balances,
+		PreimageHoldReason,
+		LinearStoragePrice<PreimageBaseDeposit, PreimageByteDeposit, Balance>,
+	>;
+}
+
+parameter_types! {
+	/// A vote's lock lasts this long per unit of conviction after the referendum ends.
+	pub const VoteLockingPeriod: BlockNumber = DAYS;
+}
+
+impl pallet_conviction_voting::Config for Runtime {
+	type WeightInfo = pallet_conviction_voting::weights::SubstrateWeight<Runtime>;
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type VoteLockingPeriod = VoteLockingPeriod;
+	type MaxVotes = ConstU32<512>;
+	type MaxTurnout =
+		frame_support::traits::tokens::currency::ActiveIssuanceOf<Balances, Self::AccountId>;
+	type Polls = Referenda;
+	type BlockNumberProvider = System;
+	type VotingHooks = ();
+}
+
+parameter_types! {
+	pub const TrackDecisionDeposits: TrackDeposits<Balance> = TrackDeposits {
+		root: 10_000 * AGR,
+		protocol_params: 1_000 * AGR,
+		treasurer: 1_000 * AGR,
+	};
+	pub const SubmissionDeposit: Balance = 10 * AGR;
+	pub const UndecidingTimeout: BlockNumber = 14 * DAYS;
+	/// Production periods; development chains set shorter ones in their genesis.
+	pub const DefaultTrackTiming: TrackTiming<BlockNumber> = TrackTiming {
+		prepare_period: 2 * HOURS,
+		decision_period: 7 * DAYS,
+		confirm_period: DAYS,
+		min_enactment_period: DAYS,
+	};
+	/// What governance may set the periods to: at least a block, at most a season.
+	pub const TrackTimingBounds: TimingBounds<BlockNumber> = TimingBounds {
+		prepare_period: (1, 7 * DAYS),
+		decision_period: (5, 90 * DAYS),
+		confirm_period: (1, 14 * DAYS),
+		min_enactment_period: (1, 30 * DAYS),
+	};
+}
+
+/// pallet-referenda's view of Agora's tracks: their curves and deposits are fixed, their periods
+/// come from pallet-governance's storage.
+pub struct AgoraTracks;
+
+impl pallet_referenda::TracksInfo<Balance, BlockNumber> for AgoraTracks {
+	type Id = TrackId;
+	type RuntimeOrigin = OriginCaller;
+
+	fn tracks(
+	) -> impl Iterator<Item = Cow<'static, pallet_referenda::Track<TrackId, Balance, BlockNumber>>>
+	{
+		let deposits = TrackDecisionDeposits::get();
+		tracks::ALL
+			.into_iter()
+			.filter_map(move |id| tracks::track(id, &deposits, Governance::timing(id)))
+	}
+
+	fn track_for(origin: &Self::RuntimeOrigin) -> Result<TrackId, ()> {
+		match origin {
+			OriginCaller::system(frame_system::RawOrigin::Root) => Ok(tracks::ROOT),
+			OriginCaller::Governance(pallet_governance::Origin::ProtocolParameters) => {
+				Ok(tracks::PROTOCOL_PARAMS)
+			},
+			OriginCaller::Governance(pallet_governance::Origin::Treasurer) => Ok(tracks::TREASURER),
+			_ => Err(()),
+		}
+	}
+}
+
+impl pallet_referenda::Config for Runtime {
+	type WeightInfo = pallet_referenda::weights::SubstrateWeight<Self>;
+	type RuntimeCall = RuntimeCall;
+	type RuntimeEvent = RuntimeEvent;
+	type Scheduler = Scheduler;
+	type Currency = Balances;
+	type SubmitOrigin = frame_system::EnsureSigned<AccountId>;
+	type CancelOrigin = EnsureRoot<AccountId>;
+	type KillOrigin = EnsureRoot<AccountId>;
+	// Deposits of killed referenda go to the treasury, not into thin air.
+	type Slash = Treasury;
+	type Votes = pallet_conviction_voting::VotesOf<Runtime>;
+	type Tally = pallet_conviction_voting::TallyOf<Runtime>;
+	type SubmissionDeposit = SubmissionDeposit;
+	type MaxQueued = ConstU32<100>;
+	type UndecidingTimeout = UndecidingTimeout;
+	type AlarmInterval = ConstU32<1>;
+	type Tracks = AgoraTracks;
+	type Preimages = Preimage;
+	type BlockNumberProvider = System;
+}
+
+impl pallet_governance::Config for Runtime {
+	type TimingOrigin = EnsureRoot<AccountId>;
+	type TimingBounds = TrackTimingBounds;
+	type DefaultTiming = DefaultTrackTiming;
+	type WeightInfo = pallet_governance::weights::SubstrateWeight<Runtime>;
+}
+
+/// Root, or a referendum passed on the `protocol_params` track.
+pub type ProtocolParamsOrigin =
+	EitherOf<EnsureRoot<AccountId>, pallet_governance::ProtocolParameters>;
+
+parameter_types! {
+	/// The most one treasury referendum may spend.
+	pub const MaxTreasurySpend: Balance = 1_000_000 * AGR;
+	pub const SpendPeriod: BlockNumber = 10 * MINUTES;
+	pub const PayoutPeriod: BlockNumber = 30 * DAYS;
+	pub const NoBurn: Permill = Permill::zero();
+}
+
+impl pallet_treasury::Config for Runtime {
+	type PalletId = TreasuryPalletId;
+	type Currency = Balances;
+	type RejectOrigin = EnsureRoot<AccountId>;
+	type RuntimeEvent = RuntimeEvent;
+	type SpendPeriod = SpendPeriod;
+	// Unspent funds stay in the treasury.
+	type Burn = NoBurn;
+	type BurnDestination = ();
+	type SpendFunds = ();
+	type MaxApprovals = ConstU32<100>;
+	type SpendOrigin = EitherOf<
+		EnsureRootWithSuccess<AccountId, MaxTreasurySpend>,
+		EnsureWithSuccess<pallet_governance::Treasurer, AccountId, MaxTreasurySpend>,
+	>;
+	type AssetKind = ();
+	type Beneficiary = AccountId;
+	type BeneficiaryLookup = IdentityLookup<AccountId>;
+	type Paymaster = frame_support::traits::tokens::pay::PayFromAccount<Balances, TreasuryAccount>;
+	type BalanceConverter = UnityAssetBalanceConversion;
+	type PayoutPeriod = PayoutPeriod;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = ();
+	type BlockNumberProvider = System;
+	type WeightInfo = pallet_treasury::weights::SubstrateWeight<Runtime>;
+}

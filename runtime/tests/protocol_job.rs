@@ -1,0 +1,690 @@
+//! One training job driven through the real `agora_runtime::Runtime`: two rounds, three workers,
+//! three validators, one cheating worker (slashed for a failed replay) and one validator that
+//! commits but never reveals (slashed for each unrevealed verdict). At the end every account's
+//! balance is reconciled and total issuance has changed by exactly the emission.
+//!
+//! This is the runtime-level counterpart of `pallets/protocol-tests/tests/two_rounds.rs`: the
+//! same scenario, but with the runtime's own genesis preset, configs, parameters, hold reasons
+//! and origins, and blocks built by `frame_executive` with real BABE pre-digests, so that the
+//! protocol's challenge randomness is the VRF output of the parent block, as on the chain.
+//! Nothing in it depends on which validators or aggregator happen to be drawn: it reads the
+//! draws from storage.
+
+use agora_primitives::{
+	Capability, Dataset, DeviceKind, JobSpec, PhasePeriods, Role, Update, Verdict,
+	VerificationMode, H256,
+};
+use agora_runtime::{
+	currency::AGR, genesis_config_presets, time::EPOCH_DURATION_IN_BLOCKS, AccountId, Balance,
+	Balances, BlockNumber, Executive, Header, Runtime, RuntimeCall, RuntimeEvent,
+	RuntimeGenesisConfig, RuntimeHoldReason, RuntimeOrigin, System, Tasks, UncheckedExtrinsic,
+};
+use codec::Encode;
+use frame_support::traits::fungible::{Inspect, InspectHold};
+use pallet_validation::{SlashReason, Stage};
+use sp_consensus_babe::{
+	digests::{PreDigest, PrimaryPreDigest},
+	Slot, BABE_ENGINE_ID,
+};
+use sp_core::crypto::VrfSecret;
+use sp_keyring::Sr25519Keyring as Keyring;
+use sp_runtime::{
+	traits::{Dispatchable, Header as _},
+	BuildStorage, Digest, DigestItem, Perbill,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Pays the budget. Alice is also the development preset's only BABE authority, which is
+/// irrelevant here: nothing pays block authors.
+const SUBMITTER: Keyring = Keyring::Alice;
+const WORKERS: [Keyring; 3] = [Keyring::Bob, Keyring::Charlie, Keyring::Dave];
+/// Submits an update that every validator finds invalid in round 1; honest in round 2.
+const CHEATER: Keyring = Keyring::Dave;
+const VALIDATORS: [Keyring; 3] = [Keyring::Eve, Keyring::Ferdie, Keyring::BobStash];
+/// Commits its verdicts but never reveals them, and never votes on aggregates.
+const SILENT: Keyring = Keyring::Ferdie;
+const PROVIDER: Keyring = Keyring::CharlieStash;
+
+const WORKER_STAKE: Balance = 1_000 * AGR;
+/// The validators' stakes differ so that consensus is stake-weighted.
+const VALIDATOR_STAKES: [Balance; 3] = [3_000 * AGR, 2_000 * AGR, 1_000 * AGR];
+const BUDGET: Balance = 1_000 * AGR;
+const ROUNDS: u32 = 2;
+/// Every phase's period, in blocks (the runtime's `min_period` is 2).
+const PERIOD: BlockNumber = 3;
+/// The BABE slot of block 0; block `n` is authored in slot `FIRST_SLOT + n`.
+const FIRST_SLOT: u64 = 1_000_000;
+
+fn account(k: Keyring) -> AccountId {
+	k.to_account_id()
+}
+
+fn signed(who: Keyring, call: RuntimeCall) {
+	if let Err(e) = call.clone().dispatch(RuntimeOrigin::signed(account(who))) {
+		panic!("{who:?} could not dispatch {call:?}: {e:?}");
+	}
+}
+
+fn worker_hold() -> RuntimeHoldReason {
+	pallet_contributions::HoldReason::WorkerStake.into()
+}
+
+fn validator_hold() -> RuntimeHoldReason {
+	pallet_contributions::HoldReason::ValidatorStake.into()
+}
+
+/// The runtime's `development` preset (a JSON patch) applied over the default genesis config,
+/// as the node's chain-spec builder does. It endows the twelve well-known accounts with
+/// `ENDOWMENT` and makes Alice the only BABE and GRANDPA authority.
+fn development_genesis() -> sp_io::TestExternalities {
+	let preset = genesis_config_presets::get_preset(&sp_genesis_builder::DEV_RUNTIME_PRESET.into())
+		.expect("the runtime has a development preset");
+	let patch: serde_json::Value = serde_json::from_slice(&preset).expect("preset is JSON");
+	let mut config =
+		serde_json::to_value(RuntimeGenesisConfig::default()).expect("default config is JSON");
+	merge(&mut config, patch);
+	let config: RuntimeGenesisConfig =
+		serde_json::from_value(config).expect("patched config is a genesis config");
+	sp_io::TestExternalities::new(config.build_storage().expect("genesis builds"))
+}
+
+/// Apply a JSON patch: objects merge key by key, anything else replaces.
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+	match (base, patch) {
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+			for (key, value) in patch {
+				merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+			}
+		},
+		(base, patch) => *base = patch,
+	}
+}
+
+/// Builds blocks with `frame_executive`, as the node's block builder does: initialize (every
+/// pallet's `on_initialize`, BABE included), the timestamp inherent, then whatever calls the test
+/// dispatches, then finalize (`on_idle`, `on_finalize`). The test's calls are dispatched
+/// directly with a signed origin rather than as signed extrinsics: fees would be burned, and the
+/// point of the test is that the protocol alone moves funds and changes issuance only by the
+/// emission.
+struct Chain {
+	parent_hash: H256,
+	/// Every event of every finalized block (`initialize_block` clears the previous block's).
+	events: Vec<RuntimeEvent>,
+	/// Total issuance at genesis.
+	issuance0: Balance,
+}
+
+impl Chain {
+	/// Start block 1 on top of genesis.
+	fn start() -> Self {
+		let mut chain = Chain {
+			parent_hash: System::block_hash(0),
+			events: Vec::new(),
+			issuance0: Balances::total_issuance(),
+		};
+		chain.open_block();
+		chain
+	}
+
+	/// Open the next block, authored by Alice in a primary BABE slot with a real VRF signature.
+	fn open_block(&mut self) {
+		let n = System::block_number() + 1;
+		// The VRF transcript is that of the current epoch; the scenario fits in epoch 0, so no
+		// epoch change (and its randomness rotation) happens before a block is signed.
+		assert!(n <= EPOCH_DURATION_IN_BLOCKS, "the scenario outgrew the first BABE epoch");
+		let slot = Slot::from(FIRST_SLOT + u64::from(n));
+		let sign_data = sp_consensus_babe::make_vrf_sign_data(
+			&pallet_babe::Randomness::<Runtime>::get(),
+			slot,
+			pallet_babe::EpochIndex::<Runtime>::get(),
+		);
+		let pre_digest = PreDigest::Primary(PrimaryPreDigest {
+			authority_index: 0,
+			slot,
+			vrf_signature: Keyring::Alice.pair().vrf_sign(&sign_data),
+		});
+		let digest =
+			Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre_digest.encode())] };
+		let header = Header::new(n, H256::zero(), H256::zero(), self.parent_hash, digest);
+		Executive::initialize_block(&header);
+		// BABE checks that the timestamp falls in the block's slot.
+		let now = *slot * pallet_babe::Pallet::<Runtime>::slot_duration();
+		let timestamp =
+			UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(pallet_timestamp::Call::set {
+				now,
+			}));
+		Executive::apply_extrinsic(timestamp)
+			.expect("timestamp inherent is valid")
+			.expect("timestamp inherent succeeds");
+		Executive::inherents_applied();
+	}
+
+	/// Finalize the current block, keep its events and check the invariants.
+	fn close_block(&mut self) {
+		let header = Executive::finalize_block();
+		self.parent_hash = header.hash();
+		self.events.extend(System::events().into_iter().map(|r| r.event));
+		assert_invariants(self.issuance0);
+		// With `--features try-runtime`, every pallet's own `try_state` runs too.
+		#[cfg(feature = "try-runtime")]
+		{
+			use frame_support::traits::{TryState, TryStateSelect};
+			<agora_runtime::AllPalletsWithSystem as TryState<BlockNumber>>::try_state(
+				System::block_number(),
+				TryStateSelect::All,
+			)
+			.expect("every pallet's try_state holds");
+		}
+	}
+
+	fn next_block(&mut self) {
+		self.close_block();
+		self.open_block();
+	}
+
+	/// Build blocks until `cond` holds at the start of one (after its `on_initialize`).
+	fn until(&mut self, what: &str, cond: impl Fn() -> bool) {
+		for _ in 0..100 {
+			if cond() {
+				return;
+			}
+			self.next_block();
+		}
+		panic!("timed out waiting for {what}");
+	}
+}
+
+/// What the protocol pallets' `try_state` hooks check, checked directly: the hooks (and their
+/// `do_try_state` helpers) are compiled only with the `try-runtime` feature, which the default
+/// test build leaves off because it rebuilds the whole FRAME stack. On top of them:
+/// conservation of the currency.
+fn assert_invariants(issuance0: Balance) {
+	// pallet-contributions: holds equal recorded stakes and shard deposits.
+	for (who, p) in pallet_contributions::Workers::<Runtime>::iter() {
+		assert_eq!(Balances::balance_on_hold(&worker_hold(), &who), p.stake, "worker hold");
+	}
+	for (who, p) in pallet_contributions::Validators::<Runtime>::iter() {
+		assert_eq!(Balances::balance_on_hold(&validator_hold(), &who), p.stake, "validator hold");
+	}
+	let mut deposits: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	for (_, shard) in pallet_contributions::Shards::<Runtime>::iter() {
+		*deposits.entry(shard.provider).or_default() += shard.deposit;
+	}
+	let shard_hold: RuntimeHoldReason = pallet_contributions::HoldReason::ShardDeposit.into();
+	for (who, total) in deposits {
+		assert_eq!(Balances::balance_on_hold(&shard_hold, &who), total, "shard deposit hold");
+	}
+	// pallet-tasks: escrow holds equal job escrows, which with what was spent make the budget.
+	let mut escrows: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	for (_, job) in pallet_tasks::Jobs::<Runtime>::iter() {
+		assert_eq!(job.spent + job.escrow, job.budget, "budget split");
+		*escrows.entry(job.submitter).or_default() += job.escrow;
+	}
+	let escrow_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobEscrow.into();
+	for (who, escrow) in escrows {
+		assert_eq!(Balances::balance_on_hold(&escrow_hold, &who), escrow, "escrow hold");
+	}
+	// pallet-validation: every verification is tracked, nobody checks its own update.
+	let tracked: BTreeSet<u64> = pallet_validation::ActiveVerifications::<Runtime>::get()
+		.iter()
+		.map(|(job, _)| *job)
+		.collect();
+	let verifying: BTreeSet<u64> =
+		pallet_validation::Verifications::<Runtime>::iter_keys().collect();
+	assert_eq!(tracked, verifying, "ActiveVerifications out of sync");
+	for (_, worker, check) in pallet_validation::Checks::<Runtime>::iter() {
+		assert!(check.assignments.iter().all(|a| a.validator != worker), "self-validation");
+	}
+	// pallet-rewards: `TotalPending` is the sum of `Pending`, and the pool can pay it.
+	let pending: Balance = pallet_rewards::Pending::<Runtime>::iter_values().sum();
+	assert_eq!(pallet_rewards::TotalPending::<Runtime>::get(), pending, "TotalPending");
+	let pool = pallet_rewards::Pallet::<Runtime>::pool_account();
+	assert!(
+		Balances::balance(&pool) >= pending + Balances::minimum_balance(),
+		"pool does not cover pending rewards"
+	);
+	// Issuance: only emission mints, nothing burns, and every unit is in some account.
+	let issuance = Balances::total_issuance();
+	assert_eq!(issuance, issuance0 + pallet_rewards::TotalEmitted::<Runtime>::get(), "issuance");
+	let in_accounts: Balance = all_balances().values().sum();
+	assert_eq!(in_accounts, issuance, "balances do not add up to total issuance");
+}
+
+/// Every account's total balance (free and held).
+fn all_balances() -> BTreeMap<AccountId, Balance> {
+	frame_system::Account::<Runtime>::iter()
+		.map(|(who, info)| (who, info.data.free + info.data.reserved))
+		.collect()
+}
+
+fn cap(throughput: u32) -> Capability {
+	Capability { device: DeviceKind::Cuda, memory_mib: 8_192, throughput }
+}
+
+fn endpoint(who: Keyring, index: usize) -> (agora_primitives::PeerId, agora_primitives::Multiaddr) {
+	(
+		format!("12D3KooW{who}").into_bytes().try_into().unwrap(),
+		format!("/ip4/10.0.0.{}/tcp/30333", index + 1).into_bytes().try_into().unwrap(),
+	)
+}
+
+fn stage(job: u64) -> Option<Stage> {
+	pallet_validation::Verifications::<Runtime>::get(job).map(|v| v.stage)
+}
+
+fn salt(validator: Keyring, worker: Keyring, round: u32) -> [u8; 32] {
+	let mut s = [0u8; 32];
+	s[0] = validator as u8;
+	s[1] = worker as u8;
+	s[2] = round as u8;
+	s
+}
+
+/// What `validator` honestly says about `worker`'s update in `round`: only the cheater's
+/// round-1 update fails its replay.
+fn judgement(validator: Keyring, worker: Keyring, round: u32) -> (Verdict, Perbill) {
+	if round == 1 && worker == CHEATER {
+		(Verdict::Invalid, Perbill::zero())
+	} else if validator == VALIDATORS[0] {
+		(Verdict::Valid, Perbill::from_percent(75))
+	} else {
+		(Verdict::Valid, Perbill::from_percent(80))
+	}
+}
+
+fn keyring_of(who: &AccountId) -> Keyring {
+	Keyring::from_account_id(who).expect("a well-known account")
+}
+
+/// Who did what in a round, as drawn by the runtime.
+struct RoundRecord {
+	/// How many update checks the silent validator was assigned (and so is slashed for).
+	silent_assignments: u32,
+	/// The validators that revealed at least one verdict.
+	revealers: BTreeSet<Keyring>,
+	model: H256,
+}
+
+fn play_round(chain: &mut Chain, job: u64, round: u32) -> RoundRecord {
+	for w in WORKERS {
+		signed(w, RuntimeCall::Tasks(pallet_tasks::Call::apply_for_round { job }));
+	}
+	chain.until("training", || {
+		pallet_tasks::Jobs::<Runtime>::get(job).unwrap().phase == pallet_tasks::Phase::Training
+	});
+	let selected: BTreeSet<Keyring> = pallet_tasks::RoundWorkers::<Runtime>::get(job)
+		.iter()
+		.map(|s| keyring_of(&s.who))
+		.collect();
+	assert_eq!(selected, WORKERS.into_iter().collect(), "all three applicants train");
+	for (i, w) in WORKERS.into_iter().enumerate() {
+		let update = Update {
+			delta: H256::repeat_byte(i as u8 + 16 * round as u8),
+			samples: 1_000,
+			loss_micros: 300_000,
+			checkpoint_root: H256::repeat_byte(i as u8),
+			checkpoints: 10,
+		};
+		signed(w, RuntimeCall::Tasks(pallet_tasks::Call::submit_update { job, round, update }));
+	}
+
+	chain.until("commit stage", || stage(job) == Some(Stage::Commit));
+	// The draws, read back from storage: who checks which update.
+	let assignments: Vec<(Keyring, Keyring)> = WORKERS
+		.into_iter()
+		.flat_map(|w| {
+			let check = pallet_validation::Checks::<Runtime>::get(job, account(w))
+				.expect("every update is checked");
+			assert_eq!(check.assignments.len(), 2, "validators_per_update");
+			check.assignments.iter().map(|a| (keyring_of(&a.validator), w)).collect::<Vec<_>>()
+		})
+		.collect();
+	// Every assigned validator commits, the silent one too.
+	for (v, w) in assignments.iter().copied() {
+		let (verdict, score) = judgement(v, w, round);
+		let commitment = pallet_validation::commitment_of(
+			job,
+			&account(w),
+			verdict,
+			score,
+			&salt(v, w, round),
+			&account(v),
+		);
+		signed(
+			v,
+			RuntimeCall::Validation(pallet_validation::Call::commit_verdict {
+				job,
+				worker: account(w),
+				commitment,
+			}),
+		);
+	}
+
+	chain.until("reveal stage", || stage(job) == Some(Stage::Reveal));
+	let mut revealers = BTreeSet::new();
+	for (v, w) in assignments.iter().copied().filter(|(v, _)| *v != SILENT) {
+		let (verdict, score) = judgement(v, w, round);
+		signed(
+			v,
+			RuntimeCall::Validation(pallet_validation::Call::reveal_verdict {
+				job,
+				worker: account(w),
+				verdict,
+				score,
+				salt: salt(v, w, round),
+			}),
+		);
+		revealers.insert(v);
+	}
+
+	chain.until("aggregation", || stage(job) == Some(Stage::Aggregation));
+	let verification = pallet_validation::Verifications::<Runtime>::get(job).unwrap();
+	let accepted: BTreeSet<Keyring> =
+		verification.accepted.iter().map(|(w, _)| keyring_of(w)).collect();
+	let expected: BTreeSet<Keyring> =
+		WORKERS.into_iter().filter(|w| round > 1 || *w != CHEATER).collect();
+	assert_eq!(accepted, expected, "accepted updates in round {round}");
+	let aggregator = keyring_of(&verification.aggregator.expect("an aggregator is drawn"));
+	assert!(accepted.contains(&aggregator));
+	let model = H256::repeat_byte(0xa0 + round as u8);
+	signed(
+		aggregator,
+		RuntimeCall::Validation(pallet_validation::Call::post_aggregate {
+			job,
+			round,
+			aggregate: model,
+		}),
+	);
+	for r in pallet_validation::RoundValidators::<Runtime>::get(job).iter() {
+		let v = keyring_of(&r.who);
+		if v != SILENT {
+			signed(
+				v,
+				RuntimeCall::Validation(pallet_validation::Call::vote_aggregate {
+					job,
+					round,
+					aggregate: model,
+				}),
+			);
+		}
+	}
+
+	chain.until("round end", || pallet_validation::Verifications::<Runtime>::get(job).is_none());
+	assert_eq!(pallet_tasks::RoundModels::<Runtime>::get(job, round).unwrap().model, model);
+	let silent_assignments = assignments.iter().filter(|(v, _)| *v == SILENT).count() as u32;
+	RoundRecord { silent_assignments, revealers, model }
+}
+
+#[test]
+fn one_job_two_rounds_with_a_cheater_and_a_silent_validator() {
+	development_genesis().execute_with(|| {
+		let genesis_balances = all_balances();
+		for k in Keyring::well_known() {
+			assert_eq!(genesis_balances[&account(k)], genesis_config_presets::ENDOWMENT);
+		}
+		let pool = pallet_rewards::Pallet::<Runtime>::pool_account();
+		let ed = Balances::minimum_balance();
+		assert_eq!(genesis_balances[&pool], ed, "the pool starts with its existential deposit");
+		let mut chain = Chain::start();
+
+		for (i, w) in WORKERS.into_iter().enumerate() {
+			let (peer_id, multiaddr) = endpoint(w, i);
+			signed(
+				w,
+				RuntimeCall::Contributions(pallet_contributions::Call::register_worker {
+					stake: WORKER_STAKE,
+					peer_id,
+					multiaddr,
+					capability: cap(10 * (i as u32 + 1)),
+				}),
+			);
+		}
+		for (i, v) in VALIDATORS.into_iter().enumerate() {
+			let (peer_id, multiaddr) = endpoint(v, i + WORKERS.len());
+			signed(
+				v,
+				RuntimeCall::Contributions(pallet_contributions::Call::register_validator {
+					stake: VALIDATOR_STAKES[i],
+					peer_id,
+					multiaddr,
+					capability: cap(50),
+				}),
+			);
+		}
+		let shard = H256::repeat_byte(0x5d);
+		signed(
+			PROVIDER,
+			RuntimeCall::Contributions(pallet_contributions::Call::register_shard {
+				shard,
+				samples: 60_000,
+			}),
+		);
+		let shard_deposit = pallet_contributions::ProtocolParams::<Runtime>::get().shard_deposit;
+
+		let spec = JobSpec {
+			architecture: b"mlp-mnist-v1".to_vec().try_into().unwrap(),
+			hyperparameters: br#"{"lr":0.05,"batch":32}"#.to_vec().try_into().unwrap(),
+			initial_weights: H256::repeat_byte(0x01),
+			dataset: Dataset::Shards(vec![shard].try_into().unwrap()),
+			rounds: ROUNDS,
+			local_steps: 100,
+			checkpoint_interval: 10,
+			samples_per_round: 3_000,
+			workers_per_round: 3,
+			validators_per_update: 2,
+			mode: VerificationMode::Replay,
+			periods: PhasePeriods {
+				open: PERIOD,
+				training: PERIOD,
+				commit: PERIOD,
+				reveal: PERIOD,
+				aggregation: PERIOD,
+			},
+		};
+		let job = pallet_tasks::NextJobId::<Runtime>::get();
+		signed(
+			SUBMITTER,
+			RuntimeCall::Tasks(pallet_tasks::Call::create_job { spec, budget: BUDGET }),
+		);
+
+		let validation = pallet_validation::ProtocolParams::<Runtime>::get();
+		let round1 = play_round(&mut chain, job, 1);
+		// The cheater lost `fraud_slash` of its stake and earned nothing in round 1; the honest
+		// workers did.
+		let fraud = validation.fraud_slash.mul_floor(WORKER_STAKE);
+		assert_eq!(
+			pallet_contributions::Workers::<Runtime>::get(account(CHEATER)).unwrap().stake,
+			WORKER_STAKE - fraud
+		);
+		assert_eq!(pallet_rewards::Pending::<Runtime>::get(account(CHEATER)), 0);
+		for w in WORKERS.into_iter().filter(|w| *w != CHEATER) {
+			assert!(pallet_rewards::Pending::<Runtime>::get(account(w)) > 0, "{w} earned");
+		}
+		assert_eq!(pallet_rewards::Pending::<Runtime>::get(account(SILENT)), 0);
+		let round2 = play_round(&mut chain, job, 2);
+		assert_ne!(round1.model, round2.model);
+
+		let j = pallet_tasks::Jobs::<Runtime>::get(job).unwrap();
+		assert_eq!(j.status, pallet_tasks::JobStatus::Finalized);
+		assert_eq!(
+			(j.latest_model, j.completed_rounds, j.escrow, j.spent),
+			(round2.model, ROUNDS, 0, BUDGET)
+		);
+		assert_eq!(
+			Tasks::job_details(job).unwrap().models,
+			vec![(1, round1.model), (2, round2.model)]
+		);
+		// Emission stops with the last active job.
+		let emitted = pallet_rewards::TotalEmitted::<Runtime>::get();
+		chain.next_block();
+		assert_eq!(pallet_rewards::TotalEmitted::<Runtime>::get(), emitted);
+
+		// Everyone owed something is paid: participants claim, the treasury (which signs
+		// nothing) is paid out by anyone.
+		let treasury = <Runtime as pallet_rewards::Config>::Treasury::get();
+		let owed: BTreeMap<AccountId, Balance> =
+			pallet_rewards::Pending::<Runtime>::iter().collect();
+		for who in owed.keys() {
+			if *who == treasury {
+				signed(
+					SUBMITTER,
+					RuntimeCall::Rewards(pallet_rewards::Call::payout { who: treasury.clone() }),
+				);
+			} else {
+				signed(keyring_of(who), RuntimeCall::Rewards(pallet_rewards::Call::claim {}));
+			}
+		}
+		assert_eq!(pallet_rewards::TotalPending::<Runtime>::get(), 0);
+		chain.close_block();
+
+		// Tally the events of the whole run.
+		let mut slashed: BTreeMap<AccountId, Balance> = BTreeMap::new();
+		let mut claimed: BTreeMap<AccountId, Balance> = BTreeMap::new();
+		let mut silent_slashes = Vec::new();
+		let mut fraud_slashes = Vec::new();
+		let mut emissions = Vec::new();
+		for event in chain.events.iter() {
+			match event {
+				RuntimeEvent::Contributions(pallet_contributions::Event::Slashed {
+					who,
+					amount,
+					role,
+				}) => {
+					*slashed.entry(who.clone()).or_default() += amount;
+					let expected_role =
+						if *who == account(SILENT) { Role::Validator } else { Role::Worker };
+					assert_eq!(*role, expected_role);
+				},
+				RuntimeEvent::Validation(pallet_validation::Event::Slashed {
+					who,
+					reason,
+					amount,
+					..
+				}) => match reason {
+					SlashReason::NoReveal => {
+						assert_eq!(*who, account(SILENT));
+						silent_slashes.push(*amount);
+					},
+					SlashReason::FailedReplay => {
+						assert_eq!(*who, account(CHEATER));
+						fraud_slashes.push(*amount);
+					},
+					other => panic!("unexpected slash of {who}: {other:?}"),
+				},
+				RuntimeEvent::Tasks(pallet_tasks::Event::NoShowSlashed { worker, .. }) => {
+					panic!("{worker} submitted, yet was slashed as a no-show")
+				},
+				RuntimeEvent::Rewards(pallet_rewards::Event::Claimed { who, amount }) => {
+					*claimed.entry(who.clone()).or_default() += amount;
+				},
+				RuntimeEvent::Rewards(pallet_rewards::Event::Emitted { amount }) => {
+					emissions.push(*amount);
+				},
+				_ => {},
+			}
+		}
+
+		// Slashes: the cheater once, by `fraud_slash`; the silent validator `no_reveal_slash` of
+		// its remaining stake for each verdict it did not reveal.
+		assert_eq!(fraud_slashes, vec![fraud]);
+		let silent_index = VALIDATORS.iter().position(|v| *v == SILENT).unwrap();
+		let mut silent_stake = VALIDATOR_STAKES[silent_index];
+		let mut expected_silent_slashes = Vec::new();
+		for _ in 0..round1.silent_assignments + round2.silent_assignments {
+			let slash = validation.no_reveal_slash.mul_floor(silent_stake);
+			expected_silent_slashes.push(slash);
+			silent_stake -= slash;
+		}
+		assert_eq!(silent_slashes, expected_silent_slashes);
+		assert_eq!(
+			pallet_contributions::Validators::<Runtime>::get(account(SILENT)).unwrap().stake,
+			silent_stake
+		);
+		let get =
+			|m: &BTreeMap<AccountId, Balance>, k: Keyring| m.get(&account(k)).copied().unwrap_or(0);
+		assert_eq!(get(&slashed, CHEATER), fraud);
+		assert_eq!(get(&slashed, SILENT), VALIDATOR_STAKES[silent_index] - silent_stake);
+		let mut slashed_accounts: Vec<AccountId> = slashed.keys().cloned().collect();
+		slashed_accounts.retain(|a| *a != account(CHEATER) && *a != account(SILENT));
+		assert!(slashed_accounts.is_empty(), "nobody else was slashed: {slashed_accounts:?}");
+
+		// Payouts: every claim paid exactly what was owed, and the honest parties were owed.
+		let claimed_keys: Vec<&AccountId> = claimed.keys().collect();
+		assert_eq!(claimed_keys, owed.keys().collect::<Vec<_>>());
+		for (who, amount) in owed.iter() {
+			assert_eq!(claimed[who], *amount, "{who} was paid what it was owed");
+		}
+		for w in WORKERS {
+			assert!(get(&claimed, w) > 0, "{w} was paid (the cheater for its honest round 2)");
+		}
+		for v in VALIDATORS {
+			let revealed = round1.revealers.contains(&v) || round2.revealers.contains(&v);
+			assert_eq!(get(&claimed, v) > 0, revealed, "{v} is paid iff it revealed");
+		}
+		assert_eq!(get(&claimed, SILENT), 0);
+		assert!(get(&claimed, PROVIDER) > 0);
+
+		let settlements: Vec<_> =
+			pallet_rewards::Settlements::<Runtime>::iter_prefix_values(job).collect();
+		assert_eq!(settlements.len(), ROUNDS as usize);
+		let budgets: Balance = settlements.iter().map(|s| s.budget).sum();
+		let fees: Balance = settlements.iter().map(|s| s.fee).sum();
+		let credited: Balance =
+			settlements.iter().map(|s| s.fee + s.workers + s.validators + s.providers).sum();
+		assert_eq!(budgets, BUDGET);
+		assert!(settlements
+			.iter()
+			.all(|s| s.fee + s.workers + s.validators + s.providers <= s.budget + s.emission));
+		let claimed_total: Balance = claimed.values().sum();
+		assert_eq!(claimed_total, credited, "every credited unit was claimed");
+		assert_eq!(claimed.get(&treasury).copied(), Some(fees));
+
+		// Emission: one `emission_per_block` per block with an active job, and nothing else
+		// minted.
+		let per_block = pallet_rewards::ProtocolParams::<Runtime>::get().emission_per_block;
+		assert!(!emissions.is_empty() && emissions.iter().all(|e| *e == per_block));
+		assert_eq!(emissions.iter().sum::<Balance>(), emitted);
+
+		// Every account's balance, reconciled with its genesis balance: the participants gained
+		// their claims and lost their slashes, the submitter paid the budget, the treasury got
+		// the fees, and the pool kept emission, slashes and budgets less the claims (what is
+		// left above its existential deposit is the rounding dust of the splits). Every other
+		// account is untouched.
+		let slashed_total: Balance = slashed.values().sum();
+		let mut expected = genesis_balances.clone();
+		for p in WORKERS.into_iter().chain(VALIDATORS).chain([PROVIDER]) {
+			let balance = expected.get_mut(&account(p)).unwrap();
+			*balance = *balance + get(&claimed, p) - get(&slashed, p);
+		}
+		*expected.get_mut(&account(SUBMITTER)).unwrap() -= BUDGET;
+		*expected.entry(treasury.clone()).or_default() += fees;
+		*expected.get_mut(&pool).unwrap() += emitted + slashed_total + budgets - claimed_total;
+		let actual = all_balances();
+		assert_eq!(actual, expected, "every account's balance");
+		assert!(
+			pallet_rewards::Pallet::<Runtime>::unallocated() < AGR,
+			"only rounding dust is left unallocated"
+		);
+
+		// What is still held: the remaining stakes and the shard deposit; no escrow.
+		for w in WORKERS {
+			let stake = pallet_contributions::Workers::<Runtime>::get(account(w)).unwrap().stake;
+			assert_eq!(stake, WORKER_STAKE - get(&slashed, w));
+			assert_eq!(Balances::balance_on_hold(&worker_hold(), &account(w)), stake);
+		}
+		for (i, v) in VALIDATORS.into_iter().enumerate() {
+			assert_eq!(
+				Balances::balance_on_hold(&validator_hold(), &account(v)),
+				VALIDATOR_STAKES[i] - get(&slashed, v)
+			);
+		}
+		let shard_hold: RuntimeHoldReason = pallet_contributions::HoldReason::ShardDeposit.into();
+		assert_eq!(Balances::balance_on_hold(&shard_hold, &account(PROVIDER)), shard_deposit);
+		let escrow_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobEscrow.into();
+		assert_eq!(Balances::balance_on_hold(&escrow_hold, &account(SUBMITTER)), 0);
+
+		// Total issuance changed by exactly the emission.
+		assert_eq!(Balances::total_issuance(), chain.issuance0 + emitted);
+		assert_eq!(actual.values().sum::<Balance>(), Balances::total_issuance());
+	});
+}
