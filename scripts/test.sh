@@ -3,6 +3,8 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh unit       format, lints and Rust unit tests only
+#   scripts/test.sh STEP…      single steps of a built tree: chain, sealing, bad-input, testnet,
+#                              worker
 #
 # Steps: cargo fmt --check; cargo clippy -D warnings; cargo test; build agora-node; build an
 # upgrade runtime (spec_version + 1); start `agora-node --dev` and run the @polkadot/api tests
@@ -41,6 +43,7 @@ rpc() {
 start_node() {
 	local log_file=$1
 	shift
+	! rpc 9944 system_health >/dev/null 2>&1 || die "something already serves RPC on port 9944"
 	"$AGORA_NODE_BIN" "$@" >"$log_file" 2>&1 &
 	NODE_PID=$!
 	local deadline=$((SECONDS + 120))
@@ -84,7 +87,7 @@ step_unit() {
 	cargo fmt --all -- --check
 	log "cargo clippy -D warnings"
 	if [ -n "${RUSTC_WORKSPACE_WRAPPER:-}" ]; then
-		cargo build --workspace --all-targets
+		cargo build --workspace --all-targets --keep-going
 	else
 		cargo clippy --workspace --all-targets -- -D warnings
 	fi
@@ -207,6 +210,15 @@ all)
 	log "all tests passed in $((SECONDS - started)) s"
 	;;
 *)
-	die "usage: scripts/test.sh [all|unit]"
+	for step in "$@"; do
+		case "$step" in
+		chain) step_upgrade_runtime && step_dev_chain ;;
+		sealing) step_manual_sealing ;;
+		bad-input) step_bad_input ;;
+		testnet) step_local_testnet ;;
+		worker) step_worker ;;
+		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker …]" ;;
+		esac
+	done
 	;;
 esac

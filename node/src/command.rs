@@ -166,7 +166,8 @@ pub fn run() -> sc_cli::Result<()> {
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
 			let sealing = cli.sealing;
-			runner.run_node_until_exit(|config| async move {
+			runner.run_node_until_exit(|mut config| async move {
+				ensure_ports_free(&mut config)?;
 				match config.network.network_backend {
 					sc_network::config::NetworkBackendType::Libp2p => service::new_full::<
 						sc_network::NetworkWorker<
@@ -183,4 +184,51 @@ pub fn run() -> sc_cli::Result<()> {
 			})
 		},
 	}
+}
+
+/// Fails with a one-line error when a port the node must listen on is taken (typically by
+/// another node), instead of starting with RPC on a random port or without metrics.
+fn ensure_ports_free(config: &mut sc_service::Configuration) -> sc_cli::Result<()> {
+	use sc_network::multiaddr::Protocol;
+	use std::net::{IpAddr, SocketAddr, TcpListener};
+
+	let in_use = |what: &str, address: SocketAddr, flag: &str| {
+		sc_cli::Error::Input(format!(
+			"{what} port {} is already in use on {} (is another node running?); choose another \
+			 with {flag}",
+			address.port(),
+			address.ip()
+		))
+	};
+	let check = |what: &str, address: SocketAddr, flag: &str| match TcpListener::bind(address) {
+		Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(in_use(what, address, flag)),
+		_ => Ok(()),
+	};
+
+	for endpoint in config.rpc.addr.iter_mut().flatten() {
+		check("RPC", endpoint.listen_addr, "--rpc-port")?;
+		// An explicit port that is taken is an error, not a reason to listen somewhere else.
+		endpoint.retry_random_port = false;
+	}
+	for address in &config.network.listen_addresses {
+		let mut ip = None;
+		let mut port = None;
+		for protocol in address.iter() {
+			match protocol {
+				Protocol::Ip4(v4) => ip = Some(IpAddr::V4(v4)),
+				Protocol::Ip6(v6) => ip = Some(IpAddr::V6(v6)),
+				Protocol::Tcp(p) => port = Some(p),
+				_ => {},
+			}
+		}
+		if let (Some(ip), Some(port)) = (ip, port) {
+			if port != 0 {
+				check("p2p", SocketAddr::new(ip, port), "--port")?;
+			}
+		}
+	}
+	if let Some(prometheus) = &config.prometheus_config {
+		check("Prometheus", prometheus.port, "--prometheus-port")?;
+	}
+	Ok(())
 }

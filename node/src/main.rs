@@ -1,5 +1,9 @@
 //! `agora-node`: a validator and RPC endpoint of the Agora chain.
 
+// `sc_cli::Error` and `sc_service::Error`, which every node entry point returns, are large enums
+// defined upstream; boxing them at each call would only hide the same error behind another type.
+#![allow(clippy::result_large_err)]
+
 mod benchmarking;
 mod chain_spec;
 mod cli;

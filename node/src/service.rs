@@ -397,6 +397,12 @@ pub fn new_full<
 			)
 			.boxed(),
 		};
+		// The BABE worker (spawned by the import queue) stops, and takes the node down as an
+		// essential task, once every handle to it is dropped: sealing keeps one for its lifetime.
+		let authorship = async move {
+			let _babe_worker = babe_worker_handle;
+			authorship.await
+		};
 		task_manager.spawn_essential_handle().spawn_blocking(
 			"manual-seal",
 			Some("block-authoring"),

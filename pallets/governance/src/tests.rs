@@ -124,5 +124,5 @@ fn tracks_are_sorted_and_described() {
 
 #[test]
 fn integrity_test_passes() {
-	test(|| <Governance as Hooks<u64>>::integrity_test());
+	test(<Governance as Hooks<u64>>::integrity_test);
 }
