@@ -52,23 +52,23 @@ is_running() {
 	[ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
 }
 
-# The peer id of Alice's fixed node key: the others find the network through her.
-alice_node_key_file() { echo "$DIR/alice-node-key"; }
+# Every node keeps its network key (its peer id) across restarts; the others find the network
+# through Alice's.
+node_key_file() { echo "$DIR/${NAMES[$1]}-node-key"; }
 bootnode_address() {
 	local peer_id
-	peer_id=$("$NODE_BIN" key inspect-node-key --file "$(alice_node_key_file)")
+	peer_id=$("$NODE_BIN" key inspect-node-key --file "$(node_key_file 0)")
 	echo "/ip4/127.0.0.1/tcp/$(p2p_port 0)/p2p/$peer_id"
 }
 
 start_node() {
 	local i=$1 name=${NAMES[$1]}
 	local args=(--chain local "--$name" --base-path "$DIR/$name"
+		--node-key-file "$(node_key_file "$i")"
 		--port "$(p2p_port "$i")" --rpc-port "$(rpc_port "$i")"
 		--prometheus-port "$(prometheus_port "$i")" --rpc-cors all
 		--no-mdns --no-telemetry --allow-private-ip)
-	if [ "$i" -eq 0 ]; then
-		args+=(--node-key-file "$(alice_node_key_file)")
-	else
+	if [ "$i" -ne 0 ]; then
 		args+=(--bootnodes "$(bootnode_address)")
 	fi
 	"$NODE_BIN" "${args[@]}" >>"$DIR/$name.log" 2>&1 &
@@ -102,7 +102,9 @@ cmd_start() {
 		is_running "$i" && die "${NAMES[$i]} is already running (scripts/local-testnet.sh stop)"
 	done
 	mkdir -p "$DIR"
-	[ -f "$(alice_node_key_file)" ] || "$NODE_BIN" key generate-node-key --file "$(alice_node_key_file)" 2>/dev/null
+	for i in 0 1 2 3; do
+		[ -f "$(node_key_file "$i")" ] || "$NODE_BIN" key generate-node-key --file "$(node_key_file "$i")" 2>/dev/null
+	done
 	for i in 0 1 2 3; do start_node "$i"; done
 	for i in 0 1 2 3; do wait_rpc "$i"; done
 	log "waiting for finality to advance"
