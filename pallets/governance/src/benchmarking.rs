@@ -2,6 +2,7 @@
 
 use super::*;
 use frame_benchmarking::v2::*;
+use frame_support::traits::{EnsureOrigin, Get};
 
 #[benchmarks]
 mod benchmarks {

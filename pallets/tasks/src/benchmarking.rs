@@ -25,7 +25,10 @@ fn spec<T: Config>(shards: u32, workers: u32) -> JobSpec<BlockNumberFor<T>> {
 		let provider: T::AccountId = account("provider", 0, 0);
 		let mut v = Vec::new();
 		for i in 0..shards {
-			let h = H256::from_low_u64_be(u64::from(i) + 1);
+			// A distinct, non-zero shard hash per index (`from_low_u64_be` needs std).
+			let mut bytes = [0u8; 32];
+			bytes[28..].copy_from_slice(&(i + 1).to_be_bytes());
+			let h = H256(bytes);
 			T::Registry::benchmark_register_shard(&h, &provider);
 			v.push(h);
 		}

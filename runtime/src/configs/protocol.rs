@@ -70,7 +70,7 @@ impl pallet_contributions::Config for Runtime {
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ContributionDefaults;
 	type MaxValidators = ConstU32<256>;
-	type WeightInfo = pallet_contributions::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_contributions::WeightInfo<Runtime>;
 }
 
 impl pallet_tasks::Config for Runtime {
@@ -87,7 +87,7 @@ impl pallet_tasks::Config for Runtime {
 	type MaxWorkersPerRound = ConstU32<16>;
 	type MaxValidatorsPerUpdate = ConstU32<8>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
-	type WeightInfo = pallet_tasks::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_tasks::WeightInfo<Runtime>;
 }
 
 impl pallet_validation::Config for Runtime {
@@ -103,7 +103,7 @@ impl pallet_validation::Config for Runtime {
 	type MaxSegments = ConstU32<8>;
 	type MaxRoundValidators = ConstU32<256>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
-	type WeightInfo = pallet_validation::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_validation::WeightInfo<Runtime>;
 }
 
 impl pallet_rewards::Config for Runtime {
@@ -114,5 +114,5 @@ impl pallet_rewards::Config for Runtime {
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = RewardDefaults;
 	type MaxEmissionPerBlock = ConstU128<{ 10 * AGR }>;
-	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
+	type WeightInfo = crate::weights::pallet_rewards::WeightInfo<Runtime>;
 }
