@@ -119,9 +119,9 @@ step_upgrade_runtime() {
 }
 
 step_dev_chain() {
-	log "agora-node --dev + @polkadot/api tests (chain, governance, runtime upgrade)"
+	log "agora-node --dev + @polkadot/api tests (chain, protocol, governance, runtime upgrade)"
 	start_node "$WORK/dev.log" --dev --rpc-port 9944
-	(cd tests/js && npm test --silent -- chain.test.js governance.test.js) || {
+	(cd tests/js && npm test --silent -- chain.test.js protocol.test.js governance.test.js) || {
 		tail -30 "$WORK/dev.log" >&2
 		die "@polkadot/api tests against --dev"
 	}

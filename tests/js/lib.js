@@ -11,7 +11,7 @@ export async function connect(url = WS_URL) {
   const provider = new WsProvider(url, 1000, {}, 30_000);
   const api = await ApiPromise.create({ provider, noInitWarn: true, throwOnConnect: true });
   const keyring = new Keyring({ type: 'sr25519', ss58Format: api.registry.chainSS58 });
-  return { api, keyring };
+  return { api, keyring, provider };
 }
 
 // Resolves with the first value of `subscribe` for which `predicate` holds, or rejects on timeout.

@@ -9,7 +9,7 @@
 //!
 //! Wire it in the node's RPC module:
 //!
-//! ```ignore
+//! ```text
 //! use pallet_tasks_rpc::{Tasks, TasksApiServer};
 //! module.merge(Tasks::new(client.clone()).into_rpc())?;
 //! ```
