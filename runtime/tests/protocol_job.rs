@@ -647,9 +647,9 @@ fn one_job_two_rounds_with_a_cheater_and_a_silent_validator() {
 
 		// Every account's balance, reconciled with its genesis balance: the participants gained
 		// their claims and lost their slashes, the submitter paid the budget, the treasury got
-		// the fees, and the pool kept emission, slashes and budgets less the claims (what is
-		// left above its existential deposit is the rounding dust of the splits). Every other
-		// account is untouched.
+		// the fees and the slashes, and the pool kept emission and budgets less the claims
+		// (what is left above its existential deposit is the rounding dust of the splits). Every
+		// other account is untouched.
 		let slashed_total: Balance = slashed.values().sum();
 		let mut expected = genesis_balances.clone();
 		for p in WORKERS.into_iter().chain(VALIDATORS).chain([PROVIDER]) {
@@ -657,8 +657,8 @@ fn one_job_two_rounds_with_a_cheater_and_a_silent_validator() {
 			*balance = *balance + get(&claimed, p) - get(&slashed, p);
 		}
 		*expected.get_mut(&account(SUBMITTER)).unwrap() -= BUDGET;
-		*expected.entry(treasury.clone()).or_default() += fees;
-		*expected.get_mut(&pool).unwrap() += emitted + slashed_total + budgets - claimed_total;
+		*expected.entry(treasury.clone()).or_default() += fees + slashed_total;
+		*expected.get_mut(&pool).unwrap() += emitted + budgets - claimed_total;
 		let actual = all_balances();
 		assert_eq!(actual, expected, "every account's balance");
 		assert!(

@@ -6,7 +6,7 @@
 
 use frame_support::{
 	parameter_types,
-	traits::{ConstU128, ConstU32},
+	traits::{tokens::imbalance::ResolveTo, ConstU128, ConstU32},
 	PalletId,
 };
 use sp_runtime::{traits::AccountIdConversion, Perbill};
@@ -66,7 +66,8 @@ parameter_types! {
 impl pallet_contributions::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
-	type OnSlash = pallet_rewards::SlashToPool<Runtime>;
+	// Slashed stake funds the treasury, which only governance spends.
+	type OnSlash = ResolveTo<TreasuryAccount, Balances>;
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ContributionDefaults;
 	type MaxValidators = ConstU32<256>;
