@@ -43,7 +43,9 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 # 2. Native Rust toolchain (rustup's default toolchain).
 command -v cargo >/dev/null || die "no Rust toolchain: install rustup (https://rustup.rs) and rerun"
 command -v rustup >/dev/null || die "rustup is needed to pick the WASM toolchain; install it and rerun"
-rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+for component in rustfmt clippy; do
+	rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
 
 # 3. A toolchain that can build the runtime for wasm32v1-none.
 wasm_toolchain_file="$HOME/.cache/agora-wasm-toolchain"
