@@ -4,6 +4,7 @@
 #[derive(Debug, Copy, Clone, PartialEq, Eq, clap::ValueEnum)]
 pub enum Sealing {
 	/// A block as soon as a transaction arrives, finalized at once (for fast tests).
+	/// Known bug: the block is prepared but not imported; use `manual` for now.
 	Instant,
 	/// A block only when asked over RPC (`engine_createBlock`, `engine_finalizeBlock`).
 	Manual,
