@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { blake2AsHex } from '@polkadot/util-crypto';
-import { AGR, connect, submitInBlock, waitFor } from './lib.js';
+import { AGR, connect, submitOk, waitFor } from './lib.js';
 
 const VOTE = 900_000n * AGR;
 let api;
@@ -30,17 +30,6 @@ function findEvent(events, section, method) {
   return events.find(({ event }) => event.section === section && event.method === method);
 }
 
-async function submitOk(tx, signer) {
-  const result = await submitInBlock(tx, signer);
-  if (result.dispatchError) {
-    const error = result.dispatchError.isModule
-      ? api.registry.findMetaError(result.dispatchError.asModule)
-      : null;
-    throw new Error(`dispatch failed: ${error ? `${error.section}.${error.name}` : result.dispatchError}`);
-  }
-  return result;
-}
-
 // Stores the call as a preimage, submits the referendum on the origin's track and places the
 // decision deposit, in one batch; returns the referendum index.
 async function propose(origin, call) {
@@ -48,6 +37,7 @@ async function propose(origin, call) {
   const hash = blake2AsHex(encoded, 256);
   const len = (encoded.length - 2) / 2;
   const { events } = await submitOk(
+    api,
     api.tx.utility.batchAll([
       api.tx.preimage.notePreimage(encoded),
       api.tx.referenda.submit(origin, { Lookup: { hash, len } }, { After: 1 }),
@@ -57,12 +47,13 @@ async function propose(origin, call) {
   const submitted = findEvent(events, 'referenda', 'Submitted');
   assert.ok(submitted, 'no Referenda.Submitted event');
   const index = submitted.event.data.index.toNumber();
-  await submitOk(api.tx.referenda.placeDecisionDeposit(index), accounts.Alice);
+  await submitOk(api, api.tx.referenda.placeDecisionDeposit(index), accounts.Alice);
   return index;
 }
 
 function vote(index, voter, aye, balance) {
   return submitOk(
+    api,
     api.tx.convictionVoting.vote(index, {
       Standard: { vote: { aye, conviction: 'Locked1x' }, balance },
     }),
@@ -131,6 +122,7 @@ test('a parameter outside its bounds is rejected with a named error', async () =
   const params = (await api.query.rewards.protocolParams()).toJSON();
   const tooMuch = { ...params, emissionPerBlock: 1_000n * AGR };
   const { events } = await submitOk(
+    api,
     api.tx.sudo.sudo(api.tx.rewards.setParams(tooMuch)),
     accounts.Alice,
   );
@@ -159,7 +151,7 @@ test('a runtime upgrade is enacted by referendum on the root track', async (t) =
   await authorized;
 
   const updated = waitForEvent('system', 'CodeUpdated', () => true, 120_000);
-  await submitOk(api.tx.system.applyAuthorizedUpgrade(`0x${code.toString('hex')}`), accounts.Eve);
+  await submitOk(api, api.tx.system.applyAuthorizedUpgrade(`0x${code.toString('hex')}`), accounts.Eve);
   await updated;
 
   const version = await waitFor(

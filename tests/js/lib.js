@@ -52,3 +52,15 @@ export function submitInBlock(tx, signer, timeoutMs = 60_000) {
     });
   });
 }
+
+// Like `submitInBlock`, but a failed dispatch is an error naming the pallet's error.
+export async function submitOk(api, tx, signer) {
+  const result = await submitInBlock(tx, signer);
+  if (result.dispatchError) {
+    const error = result.dispatchError.isModule
+      ? api.registry.findMetaError(result.dispatchError.asModule)
+      : null;
+    throw new Error(`dispatch failed: ${error ? `${error.section}.${error.name}` : result.dispatchError}`);
+  }
+  return result;
+}

@@ -3,7 +3,7 @@
 // the node's RPC, and cancels it for a full refund.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AGR, connect, submitInBlock } from './lib.js';
+import { AGR, connect, submitOk } from './lib.js';
 
 let api;
 let keyring;
@@ -17,17 +17,6 @@ after(async () => {
   await api?.disconnect();
 });
 
-async function submitOk(tx, signer) {
-  const result = await submitInBlock(tx, signer);
-  if (result.dispatchError) {
-    const error = result.dispatchError.isModule
-      ? api.registry.findMetaError(result.dispatchError.asModule)
-      : null;
-    throw new Error(`dispatch failed: ${error ? `${error.section}.${error.name}` : result.dispatchError}`);
-  }
-  return result;
-}
-
 const held = async (who) => (await api.query.balances.holds(who))
   .reduce((sum, hold) => sum + hold.amount.toBigInt(), 0n);
 
@@ -36,6 +25,7 @@ test('a worker registers with a bonded stake held on its account', async () => {
   const stake = 150n * AGR;
   const heldBefore = await held(ferdie.address);
   const { events } = await submitOk(
+    api,
     api.tx.contributions.registerWorker(
       stake,
       '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp',
@@ -70,7 +60,7 @@ test('a job escrows its budget, is readable over the runtime API and RPC, and ca
     periods: { open: 5, training: 10, commit: 5, reveal: 5, aggregation: 5 },
   };
   const heldBefore = await held(alice.address);
-  const { events } = await submitOk(api.tx.tasks.createJob(spec, budget), alice);
+  const { events } = await submitOk(api, api.tx.tasks.createJob(spec, budget), alice);
   const created = events.find(({ event }) => event.section === 'tasks' && event.method === 'JobCreated');
   assert.ok(created, 'no Tasks.JobCreated event');
   const job = created.event.data.job.toNumber();
@@ -84,7 +74,7 @@ test('a job escrows its budget, is readable over the runtime API and RPC, and ca
   const status = await provider.send('agora_roundStatus', [job]);
   assert.ok(status, 'agora_roundStatus returned nothing');
 
-  const cancelled = await submitOk(api.tx.tasks.cancelJob(job), alice);
+  const cancelled = await submitOk(api, api.tx.tasks.cancelJob(job), alice);
   const event = cancelled.events.find(({ event: e }) => e.section === 'tasks' && e.method === 'JobCancelled');
   assert.ok(event, 'no Tasks.JobCancelled event');
   assert.equal(event.event.data.refunded.toBigInt(), budget);
