@@ -5,6 +5,7 @@
 //! benchmarks that produced the figures in docs/worker-ml-core.md.
 
 mod bench;
+mod network_commands;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use tch::Device;
 use tracing_subscriber::EnvFilter;
 
 use agora_worker::aggregate::{aggregate, Aggregator, WorkerUpdate};
+use agora_worker::daemon::Role;
 use agora_worker::data::{self, load_sharded, BatchSchedule};
 use agora_worker::models::{load_model, save_model, Architecture};
 use agora_worker::params::ParamSet;
@@ -74,6 +76,31 @@ enum Command {
 	Aggregate(AggregateArgs),
 	/// Runs the benchmarks and prints their tables.
 	Bench(bench::BenchArgs),
+	/// Runs a worker: registers and stakes, applies to open rounds, trains when selected,
+	/// submits updates with proof-of-training commitments, serves its blobs, aggregates.
+	Worker {
+		#[command(flatten)]
+		daemon: network_commands::DaemonArgs,
+		/// Deviate from honest training (tests and demonstrations): none, skip-steps,
+		/// random-weights, copied-weights, fewer-samples, substituted-data.
+		#[arg(long, default_value = "none")]
+		cheat: String,
+	},
+	/// Runs a validator: re-executes challenged segments, scores updates on held-out data,
+	/// commits and reveals verdicts, checks aggregates.
+	Validator {
+		#[command(flatten)]
+		daemon: network_commands::DaemonArgs,
+		/// Held-out data to score updates on (a directory from prepare-data).
+		#[arg(long)]
+		holdout: PathBuf,
+	},
+	/// Submitter's client: create, watch, download and report jobs.
+	#[command(subcommand)]
+	Job(network_commands::JobCommand),
+	/// Data provider's client.
+	#[command(subcommand)]
+	Data(network_commands::DataCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -277,6 +304,14 @@ fn run() -> Result<i32> {
 		Command::VerifySegment(args) => return verify_segment(&args, device),
 		Command::Aggregate(args) => aggregate_files(&args)?,
 		Command::Bench(args) => bench::run(&args, device)?,
+		Command::Worker { daemon, cheat } => {
+			network_commands::run_daemon(daemon, Role::Worker, &cheat, None, device)?
+		},
+		Command::Validator { daemon, holdout } => {
+			network_commands::run_daemon(daemon, Role::Validator, "none", Some(holdout), device)?
+		},
+		Command::Job(command) => network_commands::run_job(command, device)?,
+		Command::Data(command) => network_commands::run_data(command)?,
 	}
 	Ok(0)
 }

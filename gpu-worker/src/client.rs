@@ -1,0 +1,276 @@
+//! The submitter's and data provider's side: publish dataset shards, create a job from a
+//! config file, watch it, download its final model and run inference on it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use subxt::utils::AccountId32;
+
+use crate::chain::{
+	self, agora, bounded, to_digest, to_h256, Balance, Chain, JobStatusView, PhasePeriods,
+	VerificationMode, AGR,
+};
+use crate::data::{load_sharded, Dataset, Manifest, MANIFEST_FILE};
+use crate::digest::Digest;
+use crate::models::{Architecture, Model};
+use crate::p2p::{BlobKey, Network, Peer};
+use crate::protocol::{decode_model, model_blob, Hyperparameters};
+use crate::train::evaluate;
+
+/// A job as its submitter describes it (JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+	/// Architecture id (e.g. `mlp-digits`).
+	pub architecture: String,
+	pub hyperparameters: Hyperparameters,
+	/// The training set's manifest (written by `prepare-data`, published by `data publish`);
+	/// relative paths are relative to the config file.
+	pub dataset: PathBuf,
+	pub rounds: u32,
+	pub local_steps: u32,
+	pub checkpoint_interval: u32,
+	pub samples_per_round: u32,
+	pub workers_per_round: u32,
+	pub validators_per_update: u32,
+	/// `replay` or `evaluation`.
+	pub mode: String,
+	pub periods: Periods,
+	/// Budget in AGR.
+	pub budget: u64,
+}
+
+/// Phase lengths in blocks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Periods {
+	pub open: u32,
+	pub training: u32,
+	pub commit: u32,
+	pub reveal: u32,
+	pub aggregation: u32,
+}
+
+impl JobConfig {
+	pub fn load(path: &Path) -> Result<Self> {
+		let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+		let mut config: JobConfig = serde_json::from_slice(&bytes)
+			.with_context(|| format!("{} is not a job config", path.display()))?;
+		if config.dataset.is_relative() {
+			config.dataset = path.parent().unwrap_or(Path::new(".")).join(&config.dataset);
+		}
+		Ok(config)
+	}
+}
+
+/// Copies a prepared dataset's shards into the blob store (so the node behind `store` serves
+/// them) and registers every shard on chain that is not registered yet.
+pub async fn publish_dataset(
+	chain: &Chain,
+	store_dir: &Path,
+	dataset_dir: &Path,
+) -> Result<Manifest> {
+	let manifest_path = dataset_dir.join(MANIFEST_FILE);
+	let (_, manifest) = load_sharded(&manifest_path, None)?;
+	let store = crate::p2p::BlobStore::open(store_dir)?;
+	for shard in &manifest.shards {
+		let bytes = std::fs::read(dataset_dir.join(&shard.file))?;
+		store.put(&BlobKey::Blob(shard.hash), &bytes)?;
+		if chain.shard_samples(to_h256(&shard.hash)).await?.is_some() {
+			tracing::info!(shard = %shard.hash, "already registered");
+			continue;
+		}
+		let samples = u32::try_from(shard.num_samples).context("shard too large")?;
+		chain
+			.submit(
+				"register_shard",
+				agora::transactions().contributions().register_shard(to_h256(&shard.hash), samples),
+			)
+			.await?;
+		println!("registered shard {} ({} samples)", shard.hash, shard.num_samples);
+	}
+	Ok(manifest)
+}
+
+/// Creates the job described by `config`; returns its id.
+pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
+	let arch = Architecture::from_id(&config.architecture)?;
+	let initial = arch.initial_params(config.hyperparameters.init_seed)?;
+	let initial_hash = Digest::of(&[&model_blob(&arch, &initial)?]);
+	let manifest: Manifest = serde_json::from_slice(
+		&std::fs::read(config.dataset.join(MANIFEST_FILE))
+			.or_else(|_| std::fs::read(&config.dataset))
+			.with_context(|| format!("reading dataset manifest {}", config.dataset.display()))?,
+	)?;
+	let shards = manifest.shards.iter().map(|s| to_h256(&s.hash)).collect();
+	let mode = match config.mode.as_str() {
+		"replay" => VerificationMode::Replay,
+		"evaluation" => VerificationMode::Evaluation,
+		other => bail!("unknown verification mode `{other}` (replay, evaluation)"),
+	};
+	let p = config.periods;
+	let spec = chain::JobSpec {
+		architecture: bounded(config.architecture.as_bytes().to_vec()),
+		hyperparameters: bounded(serde_json::to_vec(&config.hyperparameters)?),
+		initial_weights: to_h256(&initial_hash),
+		dataset: chain::Dataset::Shards(chain::BoundedVec(shards)),
+		rounds: config.rounds,
+		local_steps: config.local_steps,
+		checkpoint_interval: config.checkpoint_interval,
+		samples_per_round: config.samples_per_round,
+		workers_per_round: config.workers_per_round,
+		validators_per_update: config.validators_per_update,
+		mode,
+		periods: PhasePeriods {
+			open: p.open,
+			training: p.training,
+			commit: p.commit,
+			reveal: p.reveal,
+			aggregation: p.aggregation,
+		},
+	};
+	let budget = Balance::from(config.budget).checked_mul(AGR).context("budget overflows")?;
+	let events = chain
+		.submit_with_events("create_job", agora::transactions().tasks().create_job(spec, budget))
+		.await?;
+	let created = events
+		.find_first::<agora::tasks::events::JobCreated>()
+		.ok_or_else(|| anyhow!("create_job succeeded without a JobCreated event"))??;
+	Ok(created.job)
+}
+
+/// Prints the job's progress until it ends; returns its final details.
+pub async fn watch_job(
+	chain: &Chain,
+	job: u64,
+) -> Result<chain::JobDetails<AccountId32, Balance, u32>> {
+	let mut last = String::new();
+	loop {
+		let details = chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+		let line = match chain.round_status(job).await? {
+			Some(status) => {
+				let submitted = status.workers.iter().filter(|(_, _, done)| *done).count();
+				format!(
+					"job {job}: round {}/{} {:?} (applicants {}, selected {}, updates {}), models so far {}",
+					status.round,
+					details.spec.rounds,
+					status.phase,
+					status.applicants.len(),
+					status.workers.len(),
+					submitted,
+					details.models.len()
+				)
+			},
+			None => format!("job {job}: {:?}", details.status),
+		};
+		if line != last {
+			println!("#{} {line}", chain.best_number().await?);
+			last = line;
+		}
+		if matches!(details.status, JobStatusView::Finalized | JobStatusView::Cancelled) {
+			return Ok(details);
+		}
+		tokio::time::sleep(Duration::from_secs(2)).await;
+	}
+}
+
+/// Downloads a job's final model from the registered participants, verifies it against the
+/// on-chain hash and writes it to `out`.
+pub async fn download_model(
+	chain: &Chain,
+	job: u64,
+	store_dir: &Path,
+	out: &Path,
+) -> Result<(Architecture, crate::params::ParamSet, Digest)> {
+	let details = chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+	let arch = Architecture::from_id(
+		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?,
+	)?;
+	let hash = to_digest(&details.latest_model);
+	let peers: Vec<Peer> = chain
+		.all_endpoints()
+		.await?
+		.into_iter()
+		.filter_map(|e| Peer::from_chain(&e.peer_id, &e.multiaddr).ok())
+		.collect();
+	let identity = libp2p::identity::Keypair::generate_ed25519();
+	let net = Network::start(identity, None, crate::p2p::BlobStore::open(store_dir)?).await?;
+	let bytes = net
+		.fetch(BlobKey::Blob(hash), &peers, |bytes| {
+			decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
+		})
+		.await
+		.with_context(|| format!("downloading model {hash}"))?;
+	let params = decode_model(&arch, &bytes)?;
+	std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+	Ok((arch, params, hash))
+}
+
+/// Accuracy of a model on a prepared dataset, and its predictions for the first samples.
+pub fn infer(
+	arch: &Architecture,
+	params: &crate::params::ParamSet,
+	data: &Dataset,
+	device: tch::Device,
+) -> Result<(f64, Vec<(u8, i64)>)> {
+	let model = Model::new(arch, params, device)?;
+	let accuracy = evaluate(&model, data, 256)?.accuracy;
+	let count = data.len().min(10) as u32;
+	let indices: Vec<u32> = (0..count).collect();
+	let predictions = tch::no_grad(|| -> Result<Vec<i64>> {
+		let crate::data::Batch::Classification { inputs, .. } = data.batch(&indices, device)?
+		else {
+			bail!("inference is shown for classification models");
+		};
+		let logits = tch::nn::Module::forward(model.network(), &inputs);
+		Ok(Vec::<i64>::try_from(logits.argmax(-1, false))?)
+	})?;
+	let labels = data.labels().iter().take(count as usize).copied();
+	Ok((accuracy, labels.zip(predictions).collect()))
+}
+
+/// Prints the job's on-chain record and who holds, has staked and is owed what.
+pub async fn report(chain: &Chain, job: u64) -> Result<()> {
+	let details = chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+	println!("job {job}: {:?}, submitted by {}", details.status, details.submitter);
+	println!(
+		"  budget {}, spent {}, still escrowed {}",
+		chain::format_agr(details.budget),
+		chain::format_agr(details.spent),
+		chain::format_agr(details.escrow)
+	);
+	for (round, model) in &details.models {
+		println!("  round {round}: model {}", to_digest(model));
+	}
+	println!("  final model {}", to_digest(&details.latest_model));
+	println!("{:<10} {:<50} {:>22} {:>22} {:>18}", "role", "account", "free", "stake", "unclaimed");
+	let mut rows: Vec<(String, AccountId32, Balance)> = vec![
+		("submitter".into(), details.submitter, 0),
+		("treasury".into(), chain::pallet_account(b"py/trsry"), 0),
+	];
+	for endpoint in chain.all_endpoints().await? {
+		let role = if endpoint.is_worker { "worker" } else { "validator" };
+		rows.push((role.into(), endpoint.account, endpoint.stake));
+	}
+	for (role, account, stake) in rows {
+		println!(
+			"{role:<10} {:<50} {:>22} {:>22} {:>18}",
+			account.to_string(),
+			chain::format_agr(chain.free_balance(&account).await?),
+			chain::format_agr(stake),
+			chain::format_agr(chain.pending_reward(&account).await?)
+		);
+	}
+	Ok(())
+}
+
+/// Default state directory of a role, under the user's data directory.
+pub fn default_state_dir(name: &str) -> PathBuf {
+	std::env::var_os("HOME")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| PathBuf::from("."))
+		.join(".local/share/agora-worker")
+		.join(name)
+}

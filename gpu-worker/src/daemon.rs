@@ -1,0 +1,715 @@
+//! The long-running worker and validator: register on chain, then follow the account's duties.
+//!
+//! Every few seconds the daemon reads the chain (its pending duties through `TasksApi`, the
+//! open rounds) and acts: a **worker** applies to open rounds it can serve, trains when
+//! selected and submits its update with the proof-of-training commitment, and aggregates when
+//! drawn as aggregator; a **validator** re-executes the challenged segments of the updates
+//! assigned to it and scores them on held-out data, commits and reveals its verdicts, and
+//! recomputes the posted aggregate to vote on it. Both claim their rewards.
+//!
+//! What must survive a restart is on disk under the state directory: the libp2p identity
+//! (registered on chain), the blob store (models, updates, checkpoints, shards it serves),
+//! a record of every submitted update, and every verdict with its salt (a verdict committed
+//! before a restart is revealed after it).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use subxt::utils::AccountId32;
+use tch::Device;
+
+use crate::aggregate::WorkerUpdate;
+use crate::chain::{
+	self, agora, bounded, to_digest, to_h256, Balance, Capability, Chain, DeviceKind, Duty,
+	JobDetails, JobStatusView, Perbill, Update, Verdict, AGR,
+};
+use crate::data::Dataset;
+use crate::digest::Digest;
+use crate::models::Architecture;
+use crate::p2p::{BlobKey, Network, Peer};
+use crate::proof::adversary::Cheat;
+use crate::proof::TrainingCommitment;
+use crate::protocol::{
+	assemble_dataset, decode_model, decode_update, judge_update, model_blob, update_blob,
+	worker_shards, Hyperparameters, RoundContext, UpdateEvidence,
+};
+use crate::train::TrainingState;
+
+/// How often the daemon reads the chain.
+const POLL: Duration = Duration::from_secs(2);
+/// Rewards are claimed once this much is owed (claims cost a fee).
+const CLAIM_THRESHOLD: Balance = AGR / 10;
+
+/// Which registry the daemon serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+	Worker,
+	Validator,
+}
+
+/// Settings of a daemon.
+pub struct DaemonConfig {
+	pub role: Role,
+	pub state_dir: PathBuf,
+	/// Stake to bond when registering, in plancks.
+	pub stake: Balance,
+	/// The multiaddr registered on chain (where peers reach this node).
+	pub public_addr: String,
+	/// A worker's deviation from honest training (tests and demonstrations only).
+	pub cheat: Cheat,
+	/// A validator's held-out data.
+	pub holdout: Option<Dataset>,
+	pub device: Device,
+	/// Stop after this many completed actions of the role (tests); `None` runs until Ctrl-C.
+	pub exit_after_rounds: Option<u32>,
+}
+
+/// A record of a submitted update, so that a restarted worker does not train again.
+#[derive(Serialize, Deserialize)]
+struct SubmittedUpdate {
+	delta: Digest,
+	samples: u32,
+	loss_micros: u64,
+	checkpoint_root: Digest,
+	checkpoints: u32,
+	submitted: bool,
+}
+
+/// A validator's verdict, kept until revealed.
+#[derive(Serialize, Deserialize)]
+struct StoredVerdict {
+	valid: bool,
+	score_parts: u32,
+	salt: [u8; 32],
+	reason: Option<String>,
+}
+
+/// Timings of a worker's round, for the protocol-overhead measurement.
+#[derive(Default, Serialize, Deserialize)]
+pub struct RoundTimings {
+	pub fetch_seconds: f64,
+	pub training_seconds: f64,
+	pub submit_seconds: f64,
+}
+
+pub struct Daemon {
+	chain: Chain,
+	net: Network,
+	config: DaemonConfig,
+	me: AccountId32,
+	applied: HashSet<(u64, u32)>,
+	acted: HashSet<String>,
+	completed: u32,
+}
+
+impl Daemon {
+	pub fn new(chain: Chain, net: Network, config: DaemonConfig) -> Result<Self> {
+		for dir in ["updates", "verdicts", "timings"] {
+			std::fs::create_dir_all(config.state_dir.join(dir))?;
+		}
+		let me = chain.account();
+		Ok(Daemon {
+			chain,
+			net,
+			config,
+			me,
+			applied: HashSet::new(),
+			acted: HashSet::new(),
+			completed: 0,
+		})
+	}
+
+	/// Registers (or updates the registered endpoint), then follows duties until Ctrl-C.
+	pub async fn run(mut self) -> Result<()> {
+		self.register().await?;
+		let shutdown = tokio::signal::ctrl_c();
+		tokio::pin!(shutdown);
+		loop {
+			if let Err(e) = self.tick().await {
+				tracing::warn!("{e:#}");
+			}
+			if self.config.exit_after_rounds.is_some_and(|n| self.completed >= n) {
+				tracing::info!(actions = self.completed, "done");
+				return Ok(());
+			}
+			tokio::select! {
+				_ = &mut shutdown => {
+					tracing::info!("stopping (Ctrl-C)");
+					return Ok(());
+				}
+				_ = tokio::time::sleep(POLL) => {}
+			}
+		}
+	}
+
+	async fn register(&self) -> Result<()> {
+		use agora::runtime_types::agora_primitives::Role as ChainRole;
+		let peer_id = bounded(self.net.peer_id().to_bytes());
+		let multiaddr = bounded(self.config.public_addr.as_bytes().to_vec());
+		let as_worker = self.config.role == Role::Worker;
+		let contributions = agora::transactions().contributions();
+		if self.chain.is_registered(&self.me, as_worker).await? {
+			let current = self.chain.endpoint(&self.me).await?.map(|e| (e.peer_id, e.multiaddr));
+			if current != Some((peer_id.0.clone(), multiaddr.0.clone())) {
+				let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
+				let capability = self.capability();
+				self.chain
+					.submit(
+						"update_endpoint",
+						contributions.update_endpoint(role, peer_id, multiaddr, capability),
+					)
+					.await?;
+			}
+			tracing::info!(account = %self.me, "already registered");
+			return Ok(());
+		}
+		let stake = self.config.stake;
+		let capability = self.capability();
+		if as_worker {
+			let call = contributions.register_worker(stake, peer_id, multiaddr, capability);
+			self.chain.submit("register_worker", call).await?;
+		} else {
+			let call = contributions.register_validator(stake, peer_id, multiaddr, capability);
+			self.chain.submit("register_validator", call).await?;
+		}
+		tracing::info!(account = %self.me, stake = %chain::format_agr(stake), role = ?self.config.role, "registered");
+		Ok(())
+	}
+
+	fn capability(&self) -> Capability {
+		Capability {
+			device: if self.config.device.is_cuda() { DeviceKind::Cuda } else { DeviceKind::Cpu },
+			memory_mib: 1024,
+			throughput: measure_throughput(self.config.device).unwrap_or(1).max(1),
+		}
+	}
+
+	async fn tick(&mut self) -> Result<()> {
+		if self.config.role == Role::Worker {
+			self.apply_to_open_rounds().await?;
+		}
+		for duty in self.chain.duties(&self.me).await? {
+			let key = duty_key(&duty);
+			if self.acted.contains(&key) {
+				continue;
+			}
+			let result = match (&duty, self.config.role) {
+				(Duty::Train { job, round, quota, .. }, Role::Worker) => {
+					self.train(*job, *round, *quota).await
+				},
+				(Duty::Aggregate { job, round, .. }, Role::Worker) => {
+					self.aggregate(*job, *round, true).await
+				},
+				(Duty::Commit { job, round, worker, segments, .. }, Role::Validator) => {
+					self.commit(*job, *round, worker, segments).await
+				},
+				(Duty::Reveal { job, round, worker, .. }, Role::Validator) => {
+					self.reveal(*job, *round, worker).await
+				},
+				(Duty::VoteAggregate { job, round, .. }, Role::Validator) => {
+					self.aggregate(*job, *round, false).await
+				},
+				_ => continue,
+			};
+			match result {
+				Ok(()) => {
+					self.acted.insert(key);
+				},
+				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
+			}
+		}
+		self.claim().await
+	}
+
+	/// Applies to every open round of a job this node can train.
+	async fn apply_to_open_rounds(&mut self) -> Result<()> {
+		for job in self.chain.active_jobs().await? {
+			let Some(status) = self.chain.round_status(job).await? else { continue };
+			if status.phase != JobStatusView::Open
+				|| status.applicants.contains(&self.me)
+				|| self.applied.contains(&(job, status.round))
+			{
+				continue;
+			}
+			self.applied.insert((job, status.round));
+			let Some(details) = self.chain.job(job).await? else { continue };
+			if let Err(e) = supported(&details) {
+				tracing::info!(job, "not applying: {e:#}");
+				continue;
+			}
+			match self
+				.chain
+				.submit("apply_for_round", agora::transactions().tasks().apply_for_round(job))
+				.await
+			{
+				Ok(()) => tracing::info!(job, round = status.round, "applied"),
+				Err(e) => tracing::warn!(job, "apply failed: {e:#}"),
+			}
+		}
+		Ok(())
+	}
+
+	/// Peers to ask for something `first` holds: `first`, then every registered participant.
+	async fn peers(&self, first: Option<&AccountId32>) -> Result<Vec<Peer>> {
+		let mut endpoints = self.chain.all_endpoints().await?;
+		if let Some(first) = first {
+			endpoints.sort_by_key(|e| e.account != *first);
+		}
+		Ok(endpoints
+			.into_iter()
+			.filter_map(|e| Peer::from_chain(&e.peer_id, &e.multiaddr).ok())
+			.collect())
+	}
+
+	/// The round's shared context: architecture, hyperparameters and the global model.
+	async fn context(
+		&self,
+		job: u64,
+		round: u32,
+	) -> Result<(JobDetails<AccountId32, Balance, u32>, RoundContext)> {
+		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+		let (arch, hyperparameters) = supported(&details)?;
+		let global_hash = to_digest(&details.latest_model);
+		let global = if global_hash == to_digest(&details.spec.initial_weights)
+			&& !self.net.store().contains(&BlobKey::Blob(global_hash))
+		{
+			// Rebuild the initial weights from their seed rather than download them.
+			let params = arch.initial_params(hyperparameters.init_seed)?;
+			let blob = model_blob(&arch, &params)?;
+			if Digest::of(&[&blob]) != global_hash {
+				bail!(
+					"job {job}'s initial weights are not the architecture's seed-{} weights",
+					hyperparameters.init_seed
+				);
+			}
+			self.net.store().put_blob(&blob)?;
+			params
+		} else {
+			let peers = self.peers(None).await?;
+			let blob = self
+				.net
+				.fetch(BlobKey::Blob(global_hash), &peers, |bytes| {
+					decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
+				})
+				.await
+				.context("fetching the global model")?;
+			decode_model(&arch, &blob)?
+		};
+		let ctx = RoundContext {
+			arch,
+			hyperparameters,
+			round,
+			local_steps: u64::from(details.spec.local_steps),
+			checkpoint_interval: u64::from(details.spec.checkpoint_interval),
+			global,
+		};
+		Ok((details, ctx))
+	}
+
+	/// Fetches (or reads) a worker's shards and builds its dataset.
+	async fn worker_data(
+		&self,
+		job: u64,
+		details: &JobDetails<AccountId32, Balance, u32>,
+		worker: &AccountId32,
+	) -> Result<(Dataset, Digest)> {
+		let chain::Dataset::Shards(shards) = &details.spec.dataset else {
+			bail!("job trains on private data, which cannot be replayed");
+		};
+		let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
+		let status =
+			self.chain.round_status(job).await?.ok_or_else(|| anyhow!("no round status"))?;
+		let position = status
+			.workers
+			.iter()
+			.position(|(account, _, _)| account == worker)
+			.ok_or_else(|| anyhow!("{worker} is not selected in this round"))?;
+		let mine = worker_shards(&shards, position, status.workers.len());
+		let peers = self.peers(None).await?;
+		let mut blobs = Vec::with_capacity(mine.len());
+		for hash in mine {
+			let bytes = self
+				.net
+				.fetch(BlobKey::Blob(hash), &peers, |_| Ok(()))
+				.await
+				.with_context(|| format!("fetching shard {hash}"))?;
+			blobs.push((hash, bytes));
+		}
+		Ok(assemble_dataset(&blobs)?)
+	}
+
+	async fn train(&mut self, job: u64, round: u32, quota: u32) -> Result<()> {
+		let record_path =
+			self.config.state_dir.join(format!("updates/job-{job}-round-{round}.json"));
+		let record: SubmittedUpdate = if let Ok(bytes) = std::fs::read(&record_path) {
+			tracing::info!(job, round, "resuming: update already trained");
+			serde_json::from_slice(&bytes)?
+		} else {
+			let started = Instant::now();
+			let (details, ctx) = self.context(job, round).await?;
+			let (data, data_root) = self.worker_data(job, &details, &self.me).await?;
+			let fetch_seconds = started.elapsed().as_secs_f64();
+			let cheat = self.config.cheat;
+			let device = self.config.device;
+			tracing::info!(job, round, samples = data.len(), quota, ?cheat, "training");
+			let training = Instant::now();
+			let (ctx, run, loss) = tokio::task::spawn_blocking(move || {
+				let run = ctx.train(&data, data_root, cheat, device);
+				let loss = run
+					.as_ref()
+					.ok()
+					.and_then(|run| last_loss(&ctx, &run.checkpoints, &data, device).ok());
+				(ctx, run, loss.unwrap_or(0.0))
+			})
+			.await?;
+			let run = run?;
+			let training_seconds = training.elapsed().as_secs_f64();
+			let delta = ctx.delta_of(&run)?;
+			let store = self.net.store();
+			let root = run.commitment.root;
+			for (index, state) in run.checkpoints.iter().enumerate() {
+				let key = BlobKey::Checkpoint { root, index: index as u32 };
+				let path = store.path(&key);
+				if let Some(parent) = path.parent() {
+					std::fs::create_dir_all(parent)?;
+				}
+				state.save(&path, &ctx.arch)?;
+			}
+			store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment)?)?;
+			let blob = update_blob(&ctx.arch, &delta, ctx.hyperparameters.compression)?;
+			let delta_hash = store.put_blob(&blob)?;
+			let steps = ctx.local_steps;
+			let samples =
+				u32::try_from(steps * ctx.hyperparameters.batch_size as u64).unwrap_or(u32::MAX);
+			let record = SubmittedUpdate {
+				delta: delta_hash,
+				samples,
+				loss_micros: (loss.max(0.0) * 1e6) as u64,
+				checkpoint_root: root,
+				checkpoints: run.commitment.segments() as u32,
+				submitted: false,
+			};
+			std::fs::write(&record_path, serde_json::to_vec(&record)?)?;
+			let timings = RoundTimings { fetch_seconds, training_seconds, submit_seconds: 0.0 };
+			self.save_timings(job, round, &timings)?;
+			tracing::info!(job, round, update = %delta_hash, bytes = blob.len(), training_seconds, "trained");
+			record
+		};
+		let update = Update {
+			delta: to_h256(&record.delta),
+			samples: record.samples,
+			loss_micros: record.loss_micros,
+			checkpoint_root: to_h256(&record.checkpoint_root),
+			checkpoints: record.checkpoints,
+		};
+		let submitting = Instant::now();
+		self.chain
+			.submit(
+				"submit_update",
+				agora::transactions().tasks().submit_update(job, round, update),
+			)
+			.await?;
+		if let Ok(mut timings) = self.load_timings(job, round) {
+			timings.submit_seconds = submitting.elapsed().as_secs_f64();
+			self.save_timings(job, round, &timings)?;
+		}
+		std::fs::write(
+			&record_path,
+			serde_json::to_vec(&SubmittedUpdate { submitted: true, ..record })?,
+		)?;
+		tracing::info!(job, round, "update submitted");
+		self.completed += 1;
+		Ok(())
+	}
+
+	fn save_timings(&self, job: u64, round: u32, timings: &RoundTimings) -> Result<()> {
+		let path = self.config.state_dir.join(format!("timings/job-{job}-round-{round}.json"));
+		Ok(std::fs::write(path, serde_json::to_vec_pretty(timings)?)?)
+	}
+
+	fn load_timings(&self, job: u64, round: u32) -> Result<RoundTimings> {
+		let path = self.config.state_dir.join(format!("timings/job-{job}-round-{round}.json"));
+		Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+	}
+
+	/// Gathers the evidence for `worker`'s update: its commitment and the checkpoints the
+	/// challenged segments need, from the worker, plus its data from whoever holds it.
+	async fn gather_evidence(
+		&self,
+		job: u64,
+		details: &JobDetails<AccountId32, Balance, u32>,
+		ctx: &RoundContext,
+		worker: &AccountId32,
+		update: &Update,
+		segments: &[u32],
+	) -> Result<UpdateEvidence> {
+		let peers = self.peers(Some(worker)).await?;
+		let root = to_digest(&update.checkpoint_root);
+		let commitment_bytes = self
+			.net
+			.fetch(BlobKey::Commitment(root), &peers[..1.min(peers.len())], |bytes| {
+				let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
+				if commitment.root != root {
+					bail!("commitment is for another root");
+				}
+				Ok(())
+			})
+			.await
+			.context("fetching the training commitment")?;
+		let commitment: TrainingCommitment = serde_json::from_slice(&commitment_bytes)?;
+		let mut needed: Vec<u32> = segments.iter().flat_map(|&s| [s, s + 1]).collect();
+		needed.push(update.checkpoints);
+		needed.sort_unstable();
+		needed.dedup();
+		let optimizer = ctx.train_config().optimizer;
+		let mut checkpoints = BTreeMap::new();
+		for index in needed {
+			let key = BlobKey::Checkpoint { root, index };
+			self.net
+				.fetch(key, &peers[..1.min(peers.len())], |_| Ok(()))
+				.await
+				.with_context(|| format!("fetching checkpoint {index}"))?;
+			let path = self.net.store().path(&key);
+			match TrainingState::load(&path, &ctx.arch, &optimizer) {
+				Ok(state) => {
+					checkpoints.insert(index, state);
+				},
+				Err(e) => {
+					let _ = std::fs::remove_file(&path);
+					bail!("checkpoint {index} is malformed: {e}");
+				},
+			}
+		}
+		let delta_bytes = self
+			.net
+			.fetch(BlobKey::Blob(to_digest(&update.delta)), &peers, |_| Ok(()))
+			.await
+			.context("fetching the update")?;
+		let delta = decode_update(&ctx.arch, &delta_bytes, ctx.hyperparameters.compression)?;
+		let (data, data_root) = self.worker_data(job, details, worker).await?;
+		Ok(UpdateEvidence { commitment, checkpoints, delta, data, data_root })
+	}
+
+	async fn commit(
+		&mut self,
+		job: u64,
+		round: u32,
+		worker: &AccountId32,
+		segments: &[u32],
+	) -> Result<()> {
+		let path = self.verdict_path(job, round, worker);
+		let stored = if let Ok(bytes) = std::fs::read(&path) {
+			serde_json::from_slice::<StoredVerdict>(&bytes)?
+		} else {
+			let holdout = self
+				.config
+				.holdout
+				.clone()
+				.ok_or_else(|| anyhow!("a validator needs held-out data (--holdout)"))?;
+			let (details, ctx) = self.context(job, round).await?;
+			let update = self
+				.chain
+				.update(job, worker)
+				.await?
+				.ok_or_else(|| anyhow!("no update from {worker}"))?;
+			let judgement =
+				match self.gather_evidence(job, &details, &ctx, worker, &update, segments).await {
+					Ok(evidence) => {
+						let device = self.config.device;
+						let root = to_digest(&update.checkpoint_root);
+						let checkpoints = update.checkpoints;
+						let segments = segments.to_vec();
+						tokio::task::spawn_blocking(move || {
+							judge_update(
+								&ctx,
+								&root,
+								checkpoints,
+								&segments,
+								&evidence,
+								&holdout,
+								device,
+							)
+						})
+						.await??
+					},
+					// Evidence the worker does not serve counts against it: unavailable proofs
+					// cannot be told apart from missing work.
+					Err(e) => crate::protocol::Judgement {
+						valid: false,
+						score: 0.0,
+						reason: Some(format!("evidence unavailable: {e:#}")),
+					},
+				};
+			let stored = StoredVerdict {
+				valid: judgement.valid,
+				score_parts: (judgement.score.clamp(0.0, 1.0) * 1e9) as u32,
+				salt: rand::random(),
+				reason: judgement.reason,
+			};
+			std::fs::write(&path, serde_json::to_vec(&stored)?)?;
+			stored
+		};
+		tracing::info!(job, round, %worker, valid = stored.valid, score = stored.score_parts as f64 / 1e9, reason = ?stored.reason, "verdict");
+		let commitment = chain::verdict_commitment(
+			job,
+			worker,
+			stored.valid,
+			stored.score_parts,
+			&stored.salt,
+			&self.me,
+		);
+		self.chain
+			.submit(
+				"commit_verdict",
+				agora::transactions().validation().commit_verdict(job, *worker, commitment),
+			)
+			.await
+	}
+
+	async fn reveal(&mut self, job: u64, round: u32, worker: &AccountId32) -> Result<()> {
+		let path = self.verdict_path(job, round, worker);
+		let stored: StoredVerdict =
+			serde_json::from_slice(&std::fs::read(&path).context("no stored verdict to reveal")?)?;
+		let verdict = if stored.valid { Verdict::Valid } else { Verdict::Invalid };
+		self.chain
+			.submit(
+				"reveal_verdict",
+				agora::transactions().validation().reveal_verdict(
+					job,
+					*worker,
+					verdict,
+					Perbill(stored.score_parts),
+					stored.salt,
+				),
+			)
+			.await?;
+		tracing::info!(job, round, %worker, "verdict revealed");
+		self.completed += 1;
+		Ok(())
+	}
+
+	fn verdict_path(&self, job: u64, round: u32, worker: &AccountId32) -> PathBuf {
+		self.config
+			.state_dir
+			.join(format!("verdicts/job-{job}-round-{round}-{}.json", hex::encode(worker.0)))
+	}
+
+	/// Computes the round's aggregate from the accepted updates; posts it (aggregator) or
+	/// votes with it (validator).
+	async fn aggregate(&mut self, job: u64, round: u32, post: bool) -> Result<()> {
+		let (_, ctx) = self.context(job, round).await?;
+		let (verified_round, accepted) = self
+			.chain
+			.accepted_workers(job)
+			.await?
+			.ok_or_else(|| anyhow!("job {job} is not being verified"))?;
+		if verified_round != round {
+			bail!("verification is of round {verified_round}, not {round}");
+		}
+		let started = Instant::now();
+		let mut updates = Vec::with_capacity(accepted.len());
+		for worker in &accepted {
+			let update = self
+				.chain
+				.update(job, worker)
+				.await?
+				.ok_or_else(|| anyhow!("no update from {worker}"))?;
+			let peers = self.peers(Some(worker)).await?;
+			let bytes = self
+				.net
+				.fetch(BlobKey::Blob(to_digest(&update.delta)), &peers, |_| Ok(()))
+				.await
+				.with_context(|| format!("fetching {worker}'s update"))?;
+			updates.push(WorkerUpdate {
+				delta: decode_update(&ctx.arch, &bytes, ctx.hyperparameters.compression)?,
+				num_samples: u64::from(update.samples),
+			});
+		}
+		let (blob, hash) = tokio::task::spawn_blocking(move || ctx.aggregate(&updates)).await??;
+		self.net.store().put_blob(&blob)?;
+		let seconds = started.elapsed().as_secs_f64();
+		let validation = agora::transactions().validation();
+		if post {
+			let call = validation.post_aggregate(job, round, to_h256(&hash));
+			self.chain.submit("post_aggregate", call).await?;
+		} else {
+			let call = validation.vote_aggregate(job, round, to_h256(&hash));
+			self.chain.submit("vote_aggregate", call).await?;
+		}
+		tracing::info!(job, round, model = %hash, updates = accepted.len(), seconds, posted = post, "aggregate");
+		Ok(())
+	}
+
+	async fn claim(&self) -> Result<()> {
+		let pending = self.chain.pending_reward(&self.me).await?;
+		if pending >= CLAIM_THRESHOLD {
+			self.chain.submit("claim", agora::transactions().rewards().claim()).await?;
+			tracing::info!(amount = %chain::format_agr(pending), "reward claimed");
+		}
+		Ok(())
+	}
+}
+
+fn duty_key(duty: &Duty<AccountId32, u32>) -> String {
+	match duty {
+		Duty::Train { job, round, .. } => format!("train-{job}-{round}"),
+		Duty::Commit { job, round, worker, .. } => format!("commit-{job}-{round}-{worker}"),
+		Duty::Reveal { job, round, worker, .. } => format!("reveal-{job}-{round}-{worker}"),
+		Duty::Aggregate { job, round, .. } => format!("aggregate-{job}-{round}"),
+		Duty::VoteAggregate { job, round, .. } => format!("vote-{job}-{round}"),
+	}
+}
+
+/// The job's architecture and hyperparameters, if this worker can run it.
+pub fn supported(
+	details: &JobDetails<AccountId32, Balance, u32>,
+) -> Result<(Architecture, Hyperparameters)> {
+	let arch_id =
+		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?;
+	let arch = Architecture::from_id(arch_id)?;
+	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
+	if !matches!(details.spec.dataset, chain::Dataset::Shards(_)) {
+		bail!("private-data jobs are not supported by this worker");
+	}
+	Ok((arch, hyperparameters))
+}
+
+/// Mean training loss over the run's last segment, recomputed on the last checkpoint.
+fn last_loss(
+	ctx: &RoundContext,
+	checkpoints: &[TrainingState],
+	data: &Dataset,
+	device: Device,
+) -> Result<f64> {
+	let last = checkpoints.last().ok_or_else(|| anyhow!("no checkpoints"))?;
+	let model = crate::models::Model::new(&ctx.arch, &last.params, device)?;
+	Ok(crate::train::evaluate(&model, data, 256)?.loss)
+}
+
+/// Samples per second of a short training run of the digits MLP (the capability declared at
+/// registration, which sets this worker's share of a round's samples).
+fn measure_throughput(device: Device) -> Result<u32> {
+	use crate::data::synthetic_images;
+	use crate::train::{OptimizerConfig, TrainConfig, Trainer};
+	let arch = Architecture::from_id("mlp-digits")?;
+	let data = synthetic_images(512, 10, 1, 8, 16, 0)?;
+	let config =
+		TrainConfig { optimizer: OptimizerConfig::sgd(0.05, 0.9), batch_size: 64, seed: 0 };
+	let state = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
+	let mut trainer = Trainer::new(&arch, &state, &config, device)?;
+	let indices: Vec<u32> = (0..64).collect();
+	let started = Instant::now();
+	for _ in 0..20 {
+		trainer.train_step(&data, &indices)?;
+	}
+	Ok((20.0 * 64.0 / started.elapsed().as_secs_f64()) as u32)
+}
+
+/// Loads a held-out dataset from a manifest directory written by `prepare-data`.
+pub fn load_holdout(dir: &Path) -> Result<Dataset> {
+	let (data, _) = crate::data::load_sharded(&dir.join(crate::data::MANIFEST_FILE), None)?;
+	Ok(data)
+}

@@ -1,0 +1,220 @@
+//! Subcommands that talk to the chain and to peers: `worker`, `validator`, `job`, `data`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use tch::Device;
+
+use agora_worker::chain::{self, load_signer, Chain, AGR};
+use agora_worker::client::{self, JobConfig};
+use agora_worker::daemon::{load_holdout, Daemon, DaemonConfig, Role};
+use agora_worker::p2p::{load_or_create_identity, BlobStore, Network};
+use agora_worker::protocol::parse_cheat;
+
+#[derive(Args, Clone)]
+pub struct ChainArgs {
+	/// The node's RPC endpoint.
+	#[arg(long, default_value = "ws://127.0.0.1:9944", env = "AGORA_NODE_URL")]
+	node: String,
+	/// Secret URI of the account (a dev seed such as `//Alice`, or a mnemonic). Prefer
+	/// --key-file outside development chains.
+	#[arg(long, env = "AGORA_SURI")]
+	suri: Option<String>,
+	/// File whose first line is the account's secret URI.
+	#[arg(long)]
+	key_file: Option<PathBuf>,
+}
+
+impl ChainArgs {
+	async fn connect(&self) -> Result<Chain> {
+		let signer = load_signer(self.suri.as_deref(), self.key_file.as_deref())?;
+		Chain::connect(&self.node, signer).await
+	}
+}
+
+#[derive(Args)]
+pub struct DaemonArgs {
+	#[command(flatten)]
+	chain: ChainArgs,
+	/// State directory: p2p identity, blob store, submitted updates, verdicts.
+	#[arg(long)]
+	state_dir: PathBuf,
+	/// TCP port of the p2p node (0: any free port; the chosen one is registered).
+	#[arg(long, default_value_t = 30400)]
+	p2p_port: u16,
+	/// IP address to listen on and to register (peers connect to it).
+	#[arg(long, default_value = "127.0.0.1")]
+	p2p_ip: std::net::IpAddr,
+	/// Stake to bond at registration, in AGR (at least the chain's minimum).
+	#[arg(long)]
+	stake: Option<u64>,
+	/// Stop after this many completed duties (submitted updates or revealed verdicts).
+	#[arg(long)]
+	exit_after: Option<u32>,
+}
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+	/// Creates a job from a JSON config and prints its id.
+	Create {
+		#[command(flatten)]
+		chain: ChainArgs,
+		#[arg(long)]
+		config: PathBuf,
+	},
+	/// Prints the job's progress until it is finalized or cancelled.
+	Watch {
+		#[command(flatten)]
+		chain: ChainArgs,
+		#[arg(long)]
+		job: u64,
+	},
+	/// Downloads the job's final model from the network, checks its hash against the chain,
+	/// and evaluates it on a prepared test set.
+	Download {
+		#[command(flatten)]
+		chain: ChainArgs,
+		#[arg(long)]
+		job: u64,
+		/// Where to write the model (safetensors).
+		#[arg(long)]
+		out: PathBuf,
+		/// A prepared test set (directory with manifest.json) to evaluate the model on.
+		#[arg(long)]
+		test_data: Option<PathBuf>,
+		/// Blob cache of this client.
+		#[arg(long, default_value = "/tmp/agora-client")]
+		store: PathBuf,
+	},
+	/// Prints the job's on-chain record and every participant's balance, stake and reward.
+	Report {
+		#[command(flatten)]
+		chain: ChainArgs,
+		#[arg(long)]
+		job: u64,
+	},
+}
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+	/// Puts a prepared dataset's shards in a state directory's blob store (so the node using
+	/// it serves them) and registers them on chain as their data provider.
+	Publish {
+		#[command(flatten)]
+		chain: ChainArgs,
+		/// Directory with manifest.json and shards (from `prepare-data`).
+		#[arg(long)]
+		dataset: PathBuf,
+		/// State directory of the daemon that will serve the shards.
+		#[arg(long)]
+		state_dir: PathBuf,
+	},
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+	Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Runs a worker (`cheat` is for tests and demonstrations) or a validator.
+pub fn run_daemon(
+	args: DaemonArgs,
+	role: Role,
+	cheat: &str,
+	holdout: Option<PathBuf>,
+	device: Device,
+) -> Result<()> {
+	let cheat = parse_cheat(cheat)?;
+	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
+	if role == Role::Validator && holdout.is_none() {
+		bail!("a validator needs held-out data: --holdout DIR (from prepare-data)");
+	}
+	runtime()?.block_on(async move {
+		let chain = args.chain.connect().await?;
+		std::fs::create_dir_all(&args.state_dir)
+			.with_context(|| format!("creating {}", args.state_dir.display()))?;
+		let identity = load_or_create_identity(&args.state_dir.join("p2p-key"))?;
+		let store = BlobStore::open(&args.state_dir.join("store"))?;
+		let listen = format!("/{}/{}/tcp/{}", ip_kind(args.p2p_ip), args.p2p_ip, args.p2p_port);
+		let net = Network::start(identity, Some(listen.parse()?), store).await?;
+		let default_stake = if role == Role::Worker { 100 } else { 1_000 };
+		let config = DaemonConfig {
+			role,
+			state_dir: args.state_dir.clone(),
+			stake: u128::from(args.stake.unwrap_or(default_stake)) * AGR,
+			public_addr: net.listen_addr().map(|a| a.to_string()).unwrap_or(listen),
+			cheat,
+			holdout,
+			device,
+			exit_after_rounds: args.exit_after,
+		};
+		Daemon::new(chain, net, config)?.run().await
+	})
+}
+
+fn ip_kind(ip: std::net::IpAddr) -> &'static str {
+	if ip.is_ipv4() {
+		"ip4"
+	} else {
+		"ip6"
+	}
+}
+
+pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
+	runtime()?.block_on(async move {
+		match command {
+			JobCommand::Create { chain, config } => {
+				let chain = chain.connect().await?;
+				let config = JobConfig::load(&config)?;
+				let job = client::create_job(&chain, &config).await?;
+				println!("{job}");
+			},
+			JobCommand::Watch { chain, job } => {
+				let chain = chain.connect().await?;
+				let details = client::watch_job(&chain, job).await?;
+				println!(
+					"job {job} {:?}: {} completed rounds, final model {}",
+					details.status,
+					details.models.len(),
+					chain::to_digest(&details.latest_model)
+				);
+			},
+			JobCommand::Download { chain, job, out, test_data, store } => {
+				let chain = chain.connect().await?;
+				let (arch, params, hash) =
+					client::download_model(&chain, job, &store, &out).await?;
+				println!(
+					"model {hash} ({arch}) verified against the chain, written to {}",
+					out.display()
+				);
+				if let Some(dir) = test_data {
+					let data = load_holdout(&dir)?;
+					let (accuracy, predictions) = client::infer(&arch, &params, &data, device)?;
+					println!("test accuracy {:.2}% on {} samples", accuracy * 100.0, data.len());
+					let shown: Vec<String> =
+						predictions.iter().map(|(label, p)| format!("{label}->{p}")).collect();
+					println!("label->prediction: {}", shown.join(" "));
+				}
+			},
+			JobCommand::Report { chain, job } => {
+				let chain = chain.connect().await?;
+				client::report(&chain, job).await?;
+			},
+		}
+		Ok(())
+	})
+}
+
+pub fn run_data(command: DataCommand) -> Result<()> {
+	runtime()?.block_on(async move {
+		match command {
+			DataCommand::Publish { chain, dataset, state_dir } => {
+				let chain = chain.connect().await?;
+				let manifest =
+					client::publish_dataset(&chain, &state_dir.join("store"), &dataset).await?;
+				println!("dataset {} ({} shards) published", manifest.root, manifest.shards.len());
+			},
+		}
+		Ok(())
+	})
+}
