@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# A four-validator Agora network on 127.0.0.1: Alice, Bob, Charlie and Dave.
+# A whole Agora network on 127.0.0.1: four validator nodes (Alice, Bob, Charlie, Dave), three
+# GPU workers (Charlie, Dave, Eve) and two AI validators (Ferdie, Bob), each worker and AI
+# validator talking to its own node and serving blobs on its own p2p port.
 #
-#   scripts/local-testnet.sh start    start the four nodes and wait until finality advances
-#   scripts/local-testnet.sh stop     stop them (SIGINT, then SIGKILL after 20 s)
-#   scripts/local-testnet.sh status   best and finalized block of each node
-#   scripts/local-testnet.sh test     start; kill -9 one validator and check that finality goes
-#                                     on; restart it and check that it catches up with every
-#                                     finalized block intact; stop
+#   scripts/local-testnet.sh start    start the nodes, wait until finality advances, prepare
+#                                     and publish the digits dataset, start workers and
+#                                     AI validators
+#   scripts/local-testnet.sh stop     stop everything (SIGINT, then SIGKILL after 20 s)
+#   scripts/local-testnet.sh status   best and finalized block of each node, AI processes
+#   scripts/local-testnet.sh test     nodes only: kill -9 one validator and check that finality
+#                                     goes on; restart it and check that it catches up with
+#                                     every finalized block intact; stop
 #   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
 #
-# Environment: AGORA_NODE_BIN (the node binary), AGORA_TESTNET_DIR (data and logs; default
-# $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET (added to every port; default 0).
+# Environment: AGORA_NODE_BIN (the node binary), AGORA_WORKER_BIN (the worker binary),
+# AGORA_TESTNET_DIR (data and logs; default $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET
+# (added to every port; default 0), AGORA_CHEAT (how Eve cheats, e.g. skip-steps; default none).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 NODE_BIN="${AGORA_NODE_BIN}"
+WORKER_BIN="${AGORA_WORKER_BIN:-${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker}"
 DIR="${AGORA_TESTNET_DIR:-$CARGO_TARGET_DIR/local-testnet}"
 OFFSET="${AGORA_PORT_OFFSET:-0}"
 NAMES=(alice bob charlie dave)
+# AI participants: name, role, dev account, node index it talks to.
+AI_NAMES=(worker-charlie worker-dave worker-eve validator-ferdie validator-bob)
+AI_ROLES=(worker worker worker validator validator)
+AI_ACCOUNTS=(Charlie Dave Eve Ferdie Bob)
+AI_NODES=(0 1 2 3 0)
 
 log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
 die() {
@@ -127,10 +138,83 @@ stop_node() {
 }
 
 cmd_stop() {
+	stop_ai
 	for i in 3 2 1 0; do stop_node "$i"; done
 }
 
+ai_pid_file() { echo "$DIR/${AI_NAMES[$1]}.pid"; }
+ai_p2p_port() { echo $((30433 + OFFSET + $1)); }
+ai_running() {
+	local pid_file
+	pid_file=$(ai_pid_file "$1")
+	[ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+# The bundled digits data: a training set in 3 shards and a held-out test set.
+prepare_data() {
+	if [ ! -f "$DIR/data/train/manifest.json" ]; then
+		"$WORKER_BIN" prepare-data --source digits --out "$DIR/data" --shard-size 480 >/dev/null
+	fi
+}
+
+start_ai_participant() {
+	local i=$1 name=${AI_NAMES[$1]} role=${AI_ROLES[$1]}
+	local args=("$role" --suri "//${AI_ACCOUNTS[$i]}"
+		--node "ws://127.0.0.1:$(rpc_port "${AI_NODES[$i]}")"
+		--state-dir "$DIR/$name" --p2p-port "$(ai_p2p_port "$i")")
+	if [ "$role" = validator ]; then
+		args+=(--holdout "$DIR/data/test")
+	elif [ "${AI_ACCOUNTS[$i]}" = Eve ] && [ -n "${AGORA_CHEAT:-}" ]; then
+		args+=(--cheat "$AGORA_CHEAT")
+	fi
+	# One libtorch thread each: five AI processes share a small machine with four nodes.
+	RUST_LOG="${RUST_LOG:-info}" "$WORKER_BIN" --threads 1 "${args[@]}" >>"$DIR/$name.log" 2>&1 &
+	echo $! >"$(ai_pid_file "$i")"
+	log "$name: pid $!, p2p $(ai_p2p_port "$i"), log $DIR/$name.log"
+}
+
+start_ai() {
+	[ -x "$WORKER_BIN" ] || die "no worker binary at $WORKER_BIN: build it with scripts/worker-test.sh"
+	prepare_data
+	log "Charlie publishes the digits training shards as their data provider"
+	"$WORKER_BIN" data publish --suri //Charlie --node "ws://127.0.0.1:$(rpc_port 0)" \
+		--dataset "$DIR/data/train" --state-dir "$DIR/${AI_NAMES[0]}" >>"$DIR/publish.log" 2>&1 ||
+		die "publishing the dataset failed; see $DIR/publish.log"
+	for i in "${!AI_NAMES[@]}"; do start_ai_participant "$i"; done
+	# Registered once every participant's registration is on chain.
+	local deadline=$((SECONDS + 120))
+	for i in "${!AI_NAMES[@]}"; do
+		until grep -q 'registered' "$DIR/${AI_NAMES[$i]}.log"; do
+			ai_running "$i" || die "${AI_NAMES[$i]} exited; see $DIR/${AI_NAMES[$i]}.log"
+			[ $SECONDS -lt $deadline ] || die "${AI_NAMES[$i]} did not register in 120 s"
+			sleep 1
+		done
+	done
+	log "3 workers and 2 AI validators registered"
+}
+
+stop_ai() {
+	for i in "${!AI_NAMES[@]}"; do
+		ai_running "$i" || continue
+		local pid
+		pid=$(cat "$(ai_pid_file "$i")")
+		kill -INT "$pid" 2>/dev/null || true
+		for _ in $(seq 1 20); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$(ai_pid_file "$i")"
+		log "${AI_NAMES[$i]} stopped"
+	done
+}
+
 status_all() {
+	for i in "${!AI_NAMES[@]}"; do
+		if ai_running "$i"; then
+			log "$(printf '%-18s running (pid %s)' "${AI_NAMES[$i]}" "$(cat "$(ai_pid_file "$i")")")"
+		fi
+	done
 	for i in 0 1 2 3; do
 		if is_running "$i"; then
 			log "$(printf '%-8s best #%-5s finalized #%-5s peers %s' "${NAMES[$i]}" \
@@ -182,6 +266,7 @@ cmd_test() {
 cmd_run() {
 	trap cmd_stop EXIT INT TERM
 	cmd_start
+	start_ai
 	log "running; Polkadot.js Apps: https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer"
 	log "Ctrl-C stops the network"
 	while :; do
@@ -191,13 +276,16 @@ cmd_run() {
 }
 
 case "${1:-}" in
-start) cmd_start ;;
+start)
+	cmd_start
+	start_ai
+	;;
 stop) cmd_stop ;;
 status) status_all ;;
 test) cmd_test ;;
 run) cmd_run ;;
 *)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

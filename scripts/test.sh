@@ -4,12 +4,15 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh unit       format, lints and Rust unit tests only
 #   scripts/test.sh STEP…      single steps of a built tree: chain, sealing, bad-input, testnet,
-#                              worker
+#                              worker, e2e
 #
 # Steps: cargo fmt --check; cargo clippy -D warnings; cargo test; build agora-node; build an
-# upgrade runtime (spec_version + 1); start `agora-node --dev` and run the @polkadot/api tests
-# against it (chain, governance, runtime upgrade); `--sealing manual`; bad command-line input;
-# the four-validator local testnet with one validator killed; the GPU worker's own tests.
+# upgrade runtime (spec_version + 1); start `agora-node --dev`, check that the worker's copy of
+# the runtime metadata is current, and run the @polkadot/api tests against it (chain,
+# governance, runtime upgrade); `--sealing manual`; bad command-line input; the four-validator
+# local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
+# (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
+# @polkadot/api).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -121,6 +124,11 @@ step_upgrade_runtime() {
 step_dev_chain() {
 	log "agora-node --dev + @polkadot/api tests (chain, protocol, governance, runtime upgrade)"
 	start_node "$WORK/dev.log" --dev --rpc-port 9944
+	python3 scripts/fetch-metadata.py http://127.0.0.1:9944 "$WORK/metadata.scale"
+	cmp -s "$WORK/metadata.scale" gpu-worker/metadata/agora.scale ||
+		die "gpu-worker/metadata/agora.scale is stale: with 'agora-node --dev' running, run
+       python3 scripts/fetch-metadata.py gpu-worker/metadata/agora.scale"
+	echo "the worker's runtime metadata is current"
 	(cd tests/js && npm test --silent -- chain.test.js protocol.test.js governance.test.js) || {
 		tail -30 "$WORK/dev.log" >&2
 		die "@polkadot/api tests against --dev"
@@ -189,6 +197,11 @@ step_worker() {
 	fi
 }
 
+step_e2e() {
+	log "end to end: a training job on a local network, checked with @polkadot/api"
+	AGORA_TESTNET_DIR="$WORK/demo" AGORA_PORT_OFFSET=200 bash scripts/demo.sh --check
+}
+
 case "${1:-all}" in
 unit)
 	step_setup
@@ -207,6 +220,7 @@ all)
 	step_bad_input
 	step_local_testnet
 	step_worker
+	step_e2e
 	log "all tests passed in $((SECONDS - started)) s"
 	;;
 *)
@@ -217,7 +231,8 @@ all)
 		bad-input) step_bad_input ;;
 		testnet) step_local_testnet ;;
 		worker) step_worker ;;
-		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker …]" ;;
+		e2e) step_e2e ;;
+		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker | e2e …]" ;;
 		esac
 	done
 	;;

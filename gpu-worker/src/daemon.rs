@@ -131,6 +131,12 @@ impl Daemon {
 			if let Err(e) = self.tick().await {
 				tracing::warn!("{e:#}");
 			}
+			let traffic = self.net.traffic().await;
+			let summary = serde_json::json!({
+				"downloaded_bytes": traffic.downloaded,
+				"uploaded_bytes": traffic.uploaded,
+			});
+			std::fs::write(self.config.state_dir.join("traffic.json"), summary.to_string())?;
 			if self.config.exit_after_rounds.is_some_and(|n| self.completed >= n) {
 				tracing::info!(actions = self.completed, "done");
 				return Ok(());

@@ -259,7 +259,8 @@ struct AggregateArgs {
 fn main() {
 	tracing_subscriber::fmt()
 		.with_env_filter(
-			EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+			EnvFilter::try_from_default_env()
+				.unwrap_or_else(|_| EnvFilter::new("info,libp2p_swarm=warn")),
 		)
 		.with_writer(std::io::stderr)
 		.init();

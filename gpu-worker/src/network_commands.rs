@@ -62,6 +62,9 @@ pub enum JobCommand {
 		chain: ChainArgs,
 		#[arg(long)]
 		config: PathBuf,
+		/// The training set's directory (overrides the config's `dataset`).
+		#[arg(long)]
+		dataset: Option<PathBuf>,
 	},
 	/// Prints the job's progress until it is finalized or cancelled.
 	Watch {
@@ -163,9 +166,12 @@ fn ip_kind(ip: std::net::IpAddr) -> &'static str {
 pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 	runtime()?.block_on(async move {
 		match command {
-			JobCommand::Create { chain, config } => {
+			JobCommand::Create { chain, config, dataset } => {
 				let chain = chain.connect().await?;
-				let config = JobConfig::load(&config)?;
+				let mut config = JobConfig::load(&config)?;
+				if let Some(dataset) = dataset {
+					config.dataset = dataset;
+				}
 				let job = client::create_job(&chain, &config).await?;
 				println!("{job}");
 			},

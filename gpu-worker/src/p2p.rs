@@ -404,3 +404,71 @@ async fn run_swarm(
 		}
 	}
 }
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	async fn node(dir: &Path, listen: bool) -> Network {
+		let store = BlobStore::open(dir).unwrap();
+		let addr = listen.then(|| "/ip4/127.0.0.1/tcp/0".parse().unwrap());
+		Network::start(identity::Keypair::generate_ed25519(), addr, store).await.unwrap()
+	}
+
+	fn peer_of(network: &Network) -> Peer {
+		Peer { id: network.peer_id(), addr: network.listen_addr().unwrap().clone() }
+	}
+
+	#[tokio::test]
+	async fn blobs_are_fetched_in_chunks_resumed_and_verified() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let client = node(dirs[1].path(), false).await;
+		let peers = [peer_of(&server)];
+
+		// Two and a half chunks; the client already holds the first chunk from an earlier try.
+		let blob: Vec<u8> = (0..(5 * CHUNK_SIZE / 2)).map(|i| (i % 251) as u8).collect();
+		let hash = server.store().put_blob(&blob).unwrap();
+		let key = BlobKey::Blob(hash);
+		std::fs::write(client.store().partial_path(&key), &blob[..CHUNK_SIZE as usize]).unwrap();
+		let fetched = client.fetch(key, &peers, |_| Ok(())).await.unwrap();
+		assert_eq!(fetched, blob);
+		assert!(client.store().contains(&key));
+		let traffic = client.traffic().await;
+		assert_eq!(traffic.downloaded, blob.len() as u64 - CHUNK_SIZE);
+		assert!(!client.store().partial_path(&key).exists());
+
+		// A peer serving other bytes under a hash: rejected, nothing kept.
+		let liar_key = BlobKey::Blob(Digest::of(&[b"the real content"]));
+		server.store().put(&liar_key, b"something else").unwrap();
+		let error = client.fetch(liar_key, &peers, |_| Ok(())).await.unwrap_err();
+		assert!(format!("{error:#}").contains("hash mismatch"), "{error:#}");
+		assert!(!client.store().contains(&liar_key));
+
+		// The caller's check applies to keys that are not hashes.
+		let commitment = BlobKey::Commitment(Digest([7; 32]));
+		server.store().put(&commitment, b"{}").unwrap();
+		let rejected = client.fetch(commitment, &peers, |_| bail!("not a commitment")).await;
+		assert!(rejected.is_err());
+
+		// A blob nobody has.
+		let missing = BlobKey::Blob(Digest([9; 32]));
+		let error = client.fetch(missing, &peers, |_| Ok(())).await.unwrap_err();
+		assert!(format!("{error:#}").contains("not found"), "{error:#}");
+	}
+
+	#[tokio::test]
+	async fn an_unreachable_peer_is_skipped_for_the_next() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let client = node(dirs[1].path(), false).await;
+		let hash = server.store().put_blob(b"model").unwrap();
+		let gone = Peer {
+			id: identity::Keypair::generate_ed25519().public().to_peer_id(),
+			addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+		};
+		let fetched =
+			client.fetch(BlobKey::Blob(hash), &[gone, peer_of(&server)], |_| Ok(())).await.unwrap();
+		assert_eq!(fetched, b"model");
+	}
+}

@@ -1,0 +1,109 @@
+// The outcome of a whole decentralized training job, read from the chain by a third-party
+// client. Run by `scripts/demo.sh --check` once its job has finished:
+//   AGORA_E2E_JOB      the job id
+//   AGORA_E2E_MODEL    the final model as downloaded from the workers over libp2p
+//   AGORA_E2E_CHEATER  how Eve cheated (`none` if she was honest)
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { blake2AsHex } from '@polkadot/util-crypto';
+import { connect } from './lib.js';
+
+const JOB = Number(process.env.AGORA_E2E_JOB ?? 0);
+const MODEL = process.env.AGORA_E2E_MODEL;
+const CHEATING = (process.env.AGORA_E2E_CHEATER ?? 'none') !== 'none';
+
+let api;
+let keyring;
+let details;
+let events = []; // every event of every block: { block, section, method, data }
+let genesisIssuance;
+
+before(async () => {
+  ({ api, keyring } = await connect());
+  const job = await api.call.tasksApi.job(JOB);
+  assert.ok(job.isSome, `job ${JOB} exists`);
+  details = job.unwrap();
+  const head = (await api.rpc.chain.getHeader()).number.toNumber();
+  for (let n = 1; n <= head; n += 1) {
+    const at = await api.at(await api.rpc.chain.getBlockHash(n));
+    for (const { event } of await at.query.system.events()) {
+      events.push({ block: n, section: event.section, method: event.method, data: event.data });
+    }
+  }
+  const genesis = await api.at(await api.rpc.chain.getBlockHash(0));
+  genesisIssuance = (await genesis.query.balances.totalIssuance()).toBigInt();
+});
+
+after(async () => {
+  await api?.disconnect();
+});
+
+const account = (name) => keyring.addFromUri(`//${name}`).address;
+const find = (section, method) => events.filter((e) => e.section === section && e.method === method);
+const same = (a, b) => a.toString() === b.toString();
+
+// What an account earned: what it claimed plus what is still owed to it.
+async function earned(name) {
+  const who = account(name);
+  const claimed = find('rewards', 'Claimed')
+    .filter((e) => same(e.data.who, who))
+    .reduce((sum, e) => sum + e.data.amount.toBigInt(), 0n);
+  const pending = (await api.query.rewards.pending(who)).toBigInt();
+  return claimed + pending;
+}
+
+test('the job is finalized with a model for every round', () => {
+  assert.equal(details.status.type, 'Finalized');
+  assert.equal(details.models.length, details.spec.rounds.toNumber());
+  assert.equal(details.escrow.toBigInt(), 0n);
+  assert.ok(find('tasks', 'JobFinalized').some((e) => e.data.job.toNumber() === JOB));
+});
+
+test('the final model on chain is the model the workers serve', () => {
+  assert.ok(MODEL, 'AGORA_E2E_MODEL names the downloaded model');
+  const downloaded = blake2AsHex(readFileSync(MODEL), 256);
+  assert.equal(details.latestModel.toHex(), downloaded);
+  const lastRound = details.models[details.models.length - 1];
+  assert.equal(lastRound[1].toHex(), downloaded);
+});
+
+test('the cheating worker is slashed for failed replay and earns nothing', { skip: !CHEATING }, async () => {
+  const eve = account('Eve');
+  const slashes = find('validation', 'Slashed').filter((e) => same(e.data.who, eve));
+  assert.ok(slashes.length >= 1, 'Eve was slashed');
+  assert.equal(slashes[0].data.reason.type, 'FailedReplay');
+  const worker = (await api.query.contributions.workers(eve)).unwrap();
+  assert.ok(worker.stake.toBigInt() < 100n * 10n ** 12n, 'her stake shrank');
+  assert.equal(await earned('Eve'), 0n);
+  // Nobody honest was slashed.
+  for (const name of ['Charlie', 'Dave', 'Ferdie', 'Bob']) {
+    assert.ok(!find('validation', 'Slashed').some((e) => same(e.data.who, account(name))), name);
+  }
+});
+
+test('honest workers, validators and the data provider are paid', async () => {
+  for (const name of ['Charlie', 'Dave', 'Ferdie', 'Bob']) {
+    assert.ok((await earned(name)) > 0n, `${name} earned a reward`);
+  }
+  const settled = find('rewards', 'RoundSettled').filter((e) => e.data.job.toNumber() === JOB);
+  assert.equal(settled.length, details.spec.rounds.toNumber());
+  for (const round of settled) {
+    assert.ok(round.data.providers.toBigInt() > 0n, 'data provider share paid');
+    assert.ok(round.data.fee.toBigInt() > 0n, 'protocol fee to the treasury');
+  }
+  // The submitter paid exactly the budget of the completed rounds.
+  assert.equal(details.spent.toBigInt(), details.budget.toBigInt());
+});
+
+test('balances are conserved: issuance grew only by emission and every planck is accounted', async () => {
+  const emitted = find('rewards', 'Emitted').reduce((sum, e) => sum + e.data.amount.toBigInt(), 0n);
+  assert.ok(emitted > 0n);
+  const issuance = (await api.query.balances.totalIssuance()).toBigInt();
+  assert.equal(issuance - genesisIssuance, emitted);
+  let held = 0n;
+  for (const [, info] of await api.query.system.account.entries()) {
+    held += info.data.free.toBigInt() + info.data.reserved.toBigInt();
+  }
+  assert.equal(held, issuance);
+});
