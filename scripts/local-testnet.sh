@@ -12,6 +12,9 @@
 #                                     goes on; restart it and check that it catches up with
 #                                     every finalized block intact; stop
 #   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
+#   scripts/local-testnet.sh restart-node N | restart-ai N
+#                                     start node N (0-3) or AI participant N (0-4) again after
+#                                     it stopped, on its existing database or state directory
 #
 # Environment: AGORA_NODE_BIN (the node binary), AGORA_WORKER_BIN (the worker binary),
 # AGORA_TESTNET_DIR (data and logs; default $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET
@@ -282,10 +285,19 @@ start)
 	;;
 stop) cmd_stop ;;
 status) status_all ;;
+restart-node)
+	is_running "${2:?node index}" && die "${NAMES[$2]} is running"
+	start_node "$2"
+	wait_rpc "$2"
+	;;
+restart-ai)
+	ai_running "${2:?participant index}" && die "${AI_NAMES[$2]} is running"
+	start_ai_participant "$2"
+	;;
 test) cmd_test ;;
 run) cmd_run ;;
 *)
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -4,7 +4,7 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh unit       format, lints and Rust unit tests only
 #   scripts/test.sh STEP…      single steps of a built tree: chain, sealing, bad-input, testnet,
-#                              worker, e2e
+#                              worker, e2e, faults
 #
 # Steps: cargo fmt --check; cargo clippy -D warnings; cargo test; build agora-node; build an
 # upgrade runtime (spec_version + 1); start `agora-node --dev`, check that the worker's copy of
@@ -12,7 +12,8 @@
 # governance, runtime upgrade); `--sealing manual`; bad command-line input; the four-validator
 # local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
-# @polkadot/api).
+# @polkadot/api); faults (scripts/faults.sh: a worker killed mid-round and restarted, a node
+# restarted).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -202,6 +203,11 @@ step_e2e() {
 	AGORA_TESTNET_DIR="$WORK/demo" AGORA_PORT_OFFSET=200 bash scripts/demo.sh --check
 }
 
+step_faults() {
+	log "faults: a worker killed mid-round and restarted, a node restarted"
+	AGORA_TESTNET_DIR="$WORK/faults" AGORA_PORT_OFFSET=400 bash scripts/faults.sh
+}
+
 case "${1:-all}" in
 unit)
 	step_setup
@@ -221,6 +227,7 @@ all)
 	step_local_testnet
 	step_worker
 	step_e2e
+	step_faults
 	log "all tests passed in $((SECONDS - started)) s"
 	;;
 *)
@@ -232,7 +239,8 @@ all)
 		testnet) step_local_testnet ;;
 		worker) step_worker ;;
 		e2e) step_e2e ;;
-		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker | e2e …]" ;;
+		faults) step_faults ;;
+		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker | e2e | faults …]" ;;
 		esac
 	done
 	;;

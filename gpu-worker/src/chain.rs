@@ -116,7 +116,7 @@ impl Chain {
 	where
 		Call: subxt::transactions::Payload,
 	{
-		self.submit_with_events(what, call).await.map(|_| ())
+		self.send(what, call).await?.wait().await.map(|_| ())
 	}
 
 	/// [`Chain::submit`], returning the call's events.
@@ -128,34 +128,24 @@ impl Chain {
 	where
 		Call: subxt::transactions::Payload,
 	{
+		self.send(what, call).await?.wait().await
+	}
+
+	/// Signs `call` and submits it to the node's pool without waiting for a block. Several
+	/// calls sent in a row get consecutive nonces and can land in the same block.
+	pub async fn send<Call>(&self, what: &str, call: Call) -> Result<Inclusion>
+	where
+		Call: subxt::transactions::Payload,
+	{
 		let at = self.best().await?;
 		let nonce = self.rpc.system_account_next_index(&self.account()).await?;
 		let params = PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().nonce(nonce).build();
-		let mut progress = at
+		let progress = at
 			.transactions()
 			.sign_and_submit_then_watch(&call, &self.signer, params)
 			.await
 			.with_context(|| format!("submitting {what}"))?;
-		while let Some(status) = progress.next().await {
-			use subxt::transactions::TransactionStatus as Status;
-			match status.with_context(|| format!("watching {what}"))? {
-				Status::InBestBlock(in_block) | Status::InFinalizedBlock(in_block) => {
-					let events = in_block
-						.wait_for_success()
-						.await
-						.map_err(|e| anyhow!("{what} failed: {e}"))?;
-					tracing::debug!(what, "included");
-					return Ok(events);
-				},
-				Status::Error { message }
-				| Status::Invalid { message }
-				| Status::Dropped { message } => {
-					bail!("{what} was not included: {message}")
-				},
-				_ => continue,
-			}
-		}
-		bail!("{what}: the node closed the transaction's status stream")
+		Ok(Inclusion { what: what.to_string(), progress, sent: std::time::Instant::now() })
 	}
 
 	/// The job's details through `TasksApi_job`.
@@ -193,6 +183,18 @@ impl Chain {
 	/// The worker's (or else validator's) registered endpoint, if registered.
 	pub async fn endpoint(&self, who: &AccountId32) -> Result<Option<Endpoint>> {
 		Ok(self.all_endpoints().await?.into_iter().find(|e| e.account == *who))
+	}
+
+	/// `who`'s bonded stake as a worker or validator, if registered.
+	pub async fn stake(&self, who: &AccountId32, as_worker: bool) -> Result<Option<Balance>> {
+		let at = self.best().await?;
+		let storage = at.storage();
+		let value = if as_worker {
+			storage.try_fetch(agora::storage().contributions().workers(), (*who,)).await?
+		} else {
+			storage.try_fetch(agora::storage().contributions().validators(), (*who,)).await?
+		};
+		Ok(value.map(|v| v.decode()).transpose()?.map(|p| p.stake))
 	}
 
 	/// Whether `who` is registered as a worker (`Role::Worker`) or validator.
@@ -305,6 +307,45 @@ impl Chain {
 			.map(|value| value.decode())
 			.transpose()?
 			.map(|s| s.samples))
+	}
+}
+
+/// A transaction in the pool.
+pub struct Inclusion {
+	what: String,
+	progress: subxt::transactions::TransactionProgress<
+		PolkadotConfig,
+		subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
+	>,
+	/// When it was submitted.
+	pub sent: std::time::Instant,
+}
+
+impl Inclusion {
+	/// Waits until the transaction is in a best block; fails with the dispatch error if the
+	/// call failed, or if the pool dropped it.
+	pub async fn wait(mut self) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>> {
+		let what = self.what;
+		while let Some(status) = self.progress.next().await {
+			use subxt::transactions::TransactionStatus as Status;
+			match status.with_context(|| format!("watching {what}"))? {
+				Status::InBestBlock(in_block) | Status::InFinalizedBlock(in_block) => {
+					let events = in_block
+						.wait_for_success()
+						.await
+						.map_err(|e| anyhow!("{what} failed: {e}"))?;
+					tracing::debug!(what, "included");
+					return Ok(events);
+				},
+				Status::Error { message }
+				| Status::Invalid { message }
+				| Status::Dropped { message } => {
+					bail!("{what} was not included: {message}")
+				},
+				_ => continue,
+			}
+		}
+		bail!("{what}: the node closed the transaction's status stream")
 	}
 }
 

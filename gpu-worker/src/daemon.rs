@@ -24,7 +24,7 @@ use tch::Device;
 use crate::aggregate::WorkerUpdate;
 use crate::chain::{
 	self, agora, bounded, to_digest, to_h256, Balance, Capability, Chain, DeviceKind, Duty,
-	JobDetails, JobStatusView, Perbill, Update, Verdict, AGR,
+	Inclusion, JobDetails, JobStatusView, Perbill, Update, Verdict, AGR,
 };
 use crate::data::Dataset;
 use crate::digest::Digest;
@@ -67,7 +67,7 @@ pub struct DaemonConfig {
 	pub exit_after_rounds: Option<u32>,
 }
 
-/// A record of a submitted update, so that a restarted worker does not train again.
+/// A record of a trained update, so that a restarted worker submits it without training again.
 #[derive(Serialize, Deserialize)]
 struct SubmittedUpdate {
 	delta: Digest,
@@ -75,7 +75,6 @@ struct SubmittedUpdate {
 	loss_micros: u64,
 	checkpoint_root: Digest,
 	checkpoints: u32,
-	submitted: bool,
 }
 
 /// A validator's verdict, kept until revealed.
@@ -87,12 +86,20 @@ struct StoredVerdict {
 	reason: Option<String>,
 }
 
-/// Timings of a worker's round, for the protocol-overhead measurement.
+/// Where a participant's time went in one round (seconds, summed over its duties), written
+/// to `timings/job-J-round-R.json` for the protocol-overhead measurement.
 #[derive(Default, Serialize, Deserialize)]
 pub struct RoundTimings {
+	/// Downloading models, shards, updates and checkpoints.
 	pub fetch_seconds: f64,
+	/// Local training (workers).
 	pub training_seconds: f64,
-	pub submit_seconds: f64,
+	/// Re-executing challenged segments and scoring updates (validators).
+	pub verification_seconds: f64,
+	/// Computing the aggregate (aggregator and validators).
+	pub aggregation_seconds: f64,
+	/// From signing a transaction to its inclusion in a block.
+	pub chain_seconds: f64,
 }
 
 pub struct Daemon {
@@ -185,6 +192,24 @@ impl Daemon {
 		Ok(())
 	}
 
+	/// Tops the bonded stake back up to `--stake` after a slash, so that a participant
+	/// slashed for a missed deadline (or a restart) stays eligible.
+	async fn keep_stake(&self) -> Result<()> {
+		let as_worker = self.config.role == Role::Worker;
+		let Some(stake) = self.chain.stake(&self.me, as_worker).await? else { return Ok(()) };
+		if stake >= self.config.stake {
+			return Ok(());
+		}
+		use agora::runtime_types::agora_primitives::Role as ChainRole;
+		let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
+		let missing = self.config.stake - stake;
+		self.chain
+			.submit("bond_extra", agora::transactions().contributions().bond_extra(role, missing))
+			.await?;
+		tracing::info!(added = %chain::format_agr(missing), "stake topped up");
+		Ok(())
+	}
+
 	fn capability(&self) -> Capability {
 		Capability {
 			device: if self.config.device.is_cuda() { DeviceKind::Cuda } else { DeviceKind::Cpu },
@@ -193,15 +218,21 @@ impl Daemon {
 		}
 	}
 
+	/// One pass over the duties: every duty does its work and sends its transaction; then all
+	/// the transactions are awaited together, so a validator's verdicts on several updates
+	/// land in one block rather than one block each.
 	async fn tick(&mut self) -> Result<()> {
+		self.keep_stake().await?;
 		if self.config.role == Role::Worker {
 			self.apply_to_open_rounds().await?;
 		}
+		let mut sent = Vec::new();
 		for duty in self.chain.duties(&self.me).await? {
 			let key = duty_key(&duty);
 			if self.acted.contains(&key) {
 				continue;
 			}
+			let (job, round) = duty_round(&duty);
 			let result = match (&duty, self.config.role) {
 				(Duty::Train { job, round, quota, .. }, Role::Worker) => {
 					self.train(*job, *round, *quota).await
@@ -221,8 +252,24 @@ impl Daemon {
 				_ => continue,
 			};
 			match result {
-				Ok(()) => {
+				Ok(inclusion) => sent.push((duty, key, job, round, inclusion)),
+				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
+			}
+		}
+		let waits = sent.into_iter().map(|(duty, key, job, round, inclusion)| async move {
+			let sent = inclusion.sent;
+			let result = inclusion.wait().await;
+			(duty, key, job, round, sent.elapsed().as_secs_f64(), result)
+		});
+		for (duty, key, job, round, seconds, result) in futures::future::join_all(waits).await {
+			match result {
+				Ok(_) => {
+					tracing::info!(?duty, "done");
 					self.acted.insert(key);
+					if matches!(duty, Duty::Train { .. } | Duty::Reveal { .. }) {
+						self.completed += 1;
+					}
+					self.add_timings(job, round, |t| t.chain_seconds += seconds)?;
 				},
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
@@ -347,7 +394,7 @@ impl Daemon {
 		Ok(assemble_dataset(&blobs)?)
 	}
 
-	async fn train(&mut self, job: u64, round: u32, quota: u32) -> Result<()> {
+	async fn train(&mut self, job: u64, round: u32, quota: u32) -> Result<Inclusion> {
 		let record_path =
 			self.config.state_dir.join(format!("updates/job-{job}-round-{round}.json"));
 		let record: SubmittedUpdate = if let Ok(bytes) = std::fs::read(&record_path) {
@@ -396,11 +443,12 @@ impl Daemon {
 				loss_micros: (loss.max(0.0) * 1e6) as u64,
 				checkpoint_root: root,
 				checkpoints: run.commitment.segments() as u32,
-				submitted: false,
 			};
 			std::fs::write(&record_path, serde_json::to_vec(&record)?)?;
-			let timings = RoundTimings { fetch_seconds, training_seconds, submit_seconds: 0.0 };
-			self.save_timings(job, round, &timings)?;
+			self.add_timings(job, round, |t| {
+				t.fetch_seconds += fetch_seconds;
+				t.training_seconds += training_seconds;
+			})?;
 			tracing::info!(job, round, update = %delta_hash, bytes = blob.len(), training_seconds, "trained");
 			record
 		};
@@ -411,34 +459,20 @@ impl Daemon {
 			checkpoint_root: to_h256(&record.checkpoint_root),
 			checkpoints: record.checkpoints,
 		};
-		let submitting = Instant::now();
 		self.chain
-			.submit(
-				"submit_update",
-				agora::transactions().tasks().submit_update(job, round, update),
-			)
-			.await?;
-		if let Ok(mut timings) = self.load_timings(job, round) {
-			timings.submit_seconds = submitting.elapsed().as_secs_f64();
-			self.save_timings(job, round, &timings)?;
-		}
-		std::fs::write(
-			&record_path,
-			serde_json::to_vec(&SubmittedUpdate { submitted: true, ..record })?,
-		)?;
-		tracing::info!(job, round, "update submitted");
-		self.completed += 1;
-		Ok(())
+			.send("submit_update", agora::transactions().tasks().submit_update(job, round, update))
+			.await
 	}
 
-	fn save_timings(&self, job: u64, round: u32, timings: &RoundTimings) -> Result<()> {
+	/// Adds to the round's timing record.
+	fn add_timings(&self, job: u64, round: u32, add: impl FnOnce(&mut RoundTimings)) -> Result<()> {
 		let path = self.config.state_dir.join(format!("timings/job-{job}-round-{round}.json"));
-		Ok(std::fs::write(path, serde_json::to_vec_pretty(timings)?)?)
-	}
-
-	fn load_timings(&self, job: u64, round: u32) -> Result<RoundTimings> {
-		let path = self.config.state_dir.join(format!("timings/job-{job}-round-{round}.json"));
-		Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+		let mut timings: RoundTimings = std::fs::read(&path)
+			.ok()
+			.and_then(|bytes| serde_json::from_slice(&bytes).ok())
+			.unwrap_or_default();
+		add(&mut timings);
+		Ok(std::fs::write(path, serde_json::to_vec_pretty(&timings)?)?)
 	}
 
 	/// Gathers the evidence for `worker`'s update: its commitment and the checkpoints the
@@ -505,7 +539,7 @@ impl Daemon {
 		round: u32,
 		worker: &AccountId32,
 		segments: &[u32],
-	) -> Result<()> {
+	) -> Result<Inclusion> {
 		let path = self.verdict_path(job, round, worker);
 		let stored = if let Ok(bytes) = std::fs::read(&path) {
 			serde_json::from_slice::<StoredVerdict>(&bytes)?
@@ -521,34 +555,43 @@ impl Daemon {
 				.update(job, worker)
 				.await?
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
-			let judgement =
-				match self.gather_evidence(job, &details, &ctx, worker, &update, segments).await {
-					Ok(evidence) => {
-						let device = self.config.device;
-						let root = to_digest(&update.checkpoint_root);
-						let checkpoints = update.checkpoints;
-						let segments = segments.to_vec();
-						tokio::task::spawn_blocking(move || {
-							judge_update(
-								&ctx,
-								&root,
-								checkpoints,
-								&segments,
-								&evidence,
-								&holdout,
-								device,
-							)
-						})
-						.await??
-					},
-					// Evidence the worker does not serve counts against it: unavailable proofs
-					// cannot be told apart from missing work.
-					Err(e) => crate::protocol::Judgement {
-						valid: false,
-						score: 0.0,
-						reason: Some(format!("evidence unavailable: {e:#}")),
-					},
-				};
+			let fetching = Instant::now();
+			let evidence =
+				self.gather_evidence(job, &details, &ctx, worker, &update, segments).await;
+			let fetch_seconds = fetching.elapsed().as_secs_f64();
+			let verifying = Instant::now();
+			let judgement = match evidence {
+				Ok(evidence) => {
+					let device = self.config.device;
+					let root = to_digest(&update.checkpoint_root);
+					let checkpoints = update.checkpoints;
+					let segments = segments.to_vec();
+					tokio::task::spawn_blocking(move || {
+						judge_update(
+							&ctx,
+							&root,
+							checkpoints,
+							&segments,
+							&evidence,
+							&holdout,
+							device,
+						)
+					})
+					.await??
+				},
+				// Evidence the worker does not serve counts against it: unavailable proofs
+				// cannot be told apart from missing work.
+				Err(e) => crate::protocol::Judgement {
+					valid: false,
+					score: 0.0,
+					reason: Some(format!("evidence unavailable: {e:#}")),
+				},
+			};
+			let verification_seconds = verifying.elapsed().as_secs_f64();
+			self.add_timings(job, round, |t| {
+				t.fetch_seconds += fetch_seconds;
+				t.verification_seconds += verification_seconds;
+			})?;
 			let stored = StoredVerdict {
 				valid: judgement.valid,
 				score_parts: (judgement.score.clamp(0.0, 1.0) * 1e9) as u32,
@@ -568,33 +611,27 @@ impl Daemon {
 			&self.me,
 		);
 		self.chain
-			.submit(
+			.send(
 				"commit_verdict",
 				agora::transactions().validation().commit_verdict(job, *worker, commitment),
 			)
 			.await
 	}
 
-	async fn reveal(&mut self, job: u64, round: u32, worker: &AccountId32) -> Result<()> {
+	async fn reveal(&mut self, job: u64, round: u32, worker: &AccountId32) -> Result<Inclusion> {
 		let path = self.verdict_path(job, round, worker);
 		let stored: StoredVerdict =
 			serde_json::from_slice(&std::fs::read(&path).context("no stored verdict to reveal")?)?;
 		let verdict = if stored.valid { Verdict::Valid } else { Verdict::Invalid };
-		self.chain
-			.submit(
-				"reveal_verdict",
-				agora::transactions().validation().reveal_verdict(
-					job,
-					*worker,
-					verdict,
-					Perbill(stored.score_parts),
-					stored.salt,
-				),
-			)
-			.await?;
-		tracing::info!(job, round, %worker, "verdict revealed");
-		self.completed += 1;
-		Ok(())
+		let call = agora::transactions().validation().reveal_verdict(
+			job,
+			*worker,
+			verdict,
+			Perbill(stored.score_parts),
+			stored.salt,
+		);
+		tracing::info!(job, round, %worker, "revealing verdict");
+		self.chain.send("reveal_verdict", call).await
 	}
 
 	fn verdict_path(&self, job: u64, round: u32, worker: &AccountId32) -> PathBuf {
@@ -605,7 +642,7 @@ impl Daemon {
 
 	/// Computes the round's aggregate from the accepted updates; posts it (aggregator) or
 	/// votes with it (validator).
-	async fn aggregate(&mut self, job: u64, round: u32, post: bool) -> Result<()> {
+	async fn aggregate(&mut self, job: u64, round: u32, post: bool) -> Result<Inclusion> {
 		let (_, ctx) = self.context(job, round).await?;
 		let (verified_round, accepted) = self
 			.chain
@@ -634,19 +671,24 @@ impl Daemon {
 				num_samples: u64::from(update.samples),
 			});
 		}
+		let fetch_seconds = started.elapsed().as_secs_f64();
+		let aggregating = Instant::now();
 		let (blob, hash) = tokio::task::spawn_blocking(move || ctx.aggregate(&updates)).await??;
 		self.net.store().put_blob(&blob)?;
-		let seconds = started.elapsed().as_secs_f64();
+		let aggregation_seconds = aggregating.elapsed().as_secs_f64();
+		self.add_timings(job, round, |t| {
+			t.fetch_seconds += fetch_seconds;
+			t.aggregation_seconds += aggregation_seconds;
+		})?;
+		tracing::info!(job, round, model = %hash, updates = accepted.len(), aggregation_seconds, posted = post, "aggregate");
 		let validation = agora::transactions().validation();
 		if post {
 			let call = validation.post_aggregate(job, round, to_h256(&hash));
-			self.chain.submit("post_aggregate", call).await?;
+			self.chain.send("post_aggregate", call).await
 		} else {
 			let call = validation.vote_aggregate(job, round, to_h256(&hash));
-			self.chain.submit("vote_aggregate", call).await?;
+			self.chain.send("vote_aggregate", call).await
 		}
-		tracing::info!(job, round, model = %hash, updates = accepted.len(), seconds, posted = post, "aggregate");
-		Ok(())
 	}
 
 	async fn claim(&self) -> Result<()> {
@@ -656,6 +698,16 @@ impl Daemon {
 			tracing::info!(amount = %chain::format_agr(pending), "reward claimed");
 		}
 		Ok(())
+	}
+}
+
+fn duty_round(duty: &Duty<AccountId32, u32>) -> (u64, u32) {
+	match duty {
+		Duty::Train { job, round, .. }
+		| Duty::Commit { job, round, .. }
+		| Duty::Reveal { job, round, .. }
+		| Duty::Aggregate { job, round, .. }
+		| Duty::VoteAggregate { job, round, .. } => (*job, *round),
 	}
 }
 

@@ -43,9 +43,13 @@ pub struct DaemonArgs {
 	/// TCP port of the p2p node (0: any free port; the chosen one is registered).
 	#[arg(long, default_value_t = 30400)]
 	p2p_port: u16,
-	/// IP address to listen on and to register (peers connect to it).
+	/// IP address to listen on.
 	#[arg(long, default_value = "127.0.0.1")]
 	p2p_ip: std::net::IpAddr,
+	/// The multiaddr registered on chain, where peers reach this node (default: the listen
+	/// address; set it behind NAT or when listening on 0.0.0.0).
+	#[arg(long)]
+	public_addr: Option<libp2p::Multiaddr>,
 	/// Stake to bond at registration, in AGR (at least the chain's minimum).
 	#[arg(long)]
 	stake: Option<u64>,
@@ -145,7 +149,10 @@ pub fn run_daemon(
 			role,
 			state_dir: args.state_dir.clone(),
 			stake: u128::from(args.stake.unwrap_or(default_stake)) * AGR,
-			public_addr: net.listen_addr().map(|a| a.to_string()).unwrap_or(listen),
+			public_addr: match args.public_addr {
+				Some(addr) => addr.to_string(),
+				None => net.listen_addr().map(|a| a.to_string()).unwrap_or(listen),
+			},
 			cheat,
 			holdout,
 			device,
