@@ -51,6 +51,9 @@ pub struct Chain {
 	api: OnlineClient<PolkadotConfig>,
 	rpc: LegacyRpcMethods<RpcConfigFor<PolkadotConfig>>,
 	signer: Keypair,
+	/// The nonce after the last transaction this client sent: the node's pool does not always
+	/// count a transaction sent a moment ago, and reusing its nonce would replace it.
+	next_nonce: std::sync::Arc<tokio::sync::Mutex<u64>>,
 }
 
 type AtBlock = subxt::client::ClientAtBlock<
@@ -86,7 +89,12 @@ impl Chain {
 		let api = OnlineClient::<PolkadotConfig>::from_rpc_client(rpc_client.clone())
 			.await
 			.with_context(|| format!("reading the chain's metadata from {url}"))?;
-		Ok(Chain { api, rpc: LegacyRpcMethods::new(rpc_client), signer })
+		Ok(Chain {
+			api,
+			rpc: LegacyRpcMethods::new(rpc_client),
+			signer,
+			next_nonce: Default::default(),
+		})
 	}
 
 	/// The client at the node's best block.
@@ -138,14 +146,49 @@ impl Chain {
 		Call: subxt::transactions::Payload,
 	{
 		let at = self.best().await?;
-		let nonce = self.rpc.system_account_next_index(&self.account()).await?;
+		// Held until the transaction is in the pool, so concurrent sends take turns.
+		let mut next_nonce = self.next_nonce.lock().await;
+		let from_node = self.rpc.system_account_next_index(&self.account()).await?;
+		let nonce = from_node.max(*next_nonce);
 		let params = PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().nonce(nonce).build();
-		let progress = at
-			.transactions()
-			.sign_and_submit_then_watch(&call, &self.signer, params)
-			.await
-			.with_context(|| format!("submitting {what}"))?;
-		Ok(Inclusion { what: what.to_string(), progress, sent: std::time::Instant::now() })
+		let sent = at.transactions().sign_and_submit_then_watch(&call, &self.signer, params).await;
+		match sent {
+			Ok(progress) => {
+				*next_nonce = nonce + 1;
+				Ok(Inclusion {
+					what: what.to_string(),
+					progress,
+					sent: std::time::Instant::now(),
+					next_nonce: self.next_nonce.clone(),
+				})
+			},
+			Err(e) => {
+				// Start again from the node's view (e.g. after a transaction was dropped).
+				*next_nonce = 0;
+				Err(e).with_context(|| format!("submitting {what}"))
+			},
+		}
+	}
+
+	/// What each account claimed from the reward pool and lost to slashes, from the events of
+	/// every block up to the best one (meant for local and test networks: it reads the whole
+	/// chain).
+	pub async fn ledger(&self) -> Result<Ledger> {
+		let best = self.best().await?.block_number();
+		let mut ledger = Ledger::default();
+		for number in 1..=best {
+			let at = self.api.at_block(number).await?;
+			let events = at.events().fetch().await?;
+			for claim in events.find::<agora::rewards::events::Claimed>() {
+				let claim = claim?;
+				*ledger.claimed.entry(claim.who.0).or_default() += claim.amount;
+			}
+			for slash in events.find::<agora::contributions::events::Slashed>() {
+				let slash = slash?;
+				*ledger.slashed.entry(slash.who.0).or_default() += slash.amount;
+			}
+		}
+		Ok(ledger)
 	}
 
 	/// The job's details through `TasksApi_job`.
@@ -178,11 +221,6 @@ impl Chain {
 		let jobs =
 			at.storage().fetch(agora::storage().tasks().active_jobs(), ()).await?.decode()?;
 		Ok(jobs.0.into_iter().map(|(job, _)| job).collect())
-	}
-
-	/// The worker's (or else validator's) registered endpoint, if registered.
-	pub async fn endpoint(&self, who: &AccountId32) -> Result<Option<Endpoint>> {
-		Ok(self.all_endpoints().await?.into_iter().find(|e| e.account == *who))
 	}
 
 	/// `who`'s bonded stake as a worker or validator, if registered.
@@ -310,6 +348,13 @@ impl Chain {
 	}
 }
 
+/// Rewards claimed and stake slashed, per account (by its 32 bytes).
+#[derive(Default)]
+pub struct Ledger {
+	pub claimed: std::collections::HashMap<[u8; 32], Balance>,
+	pub slashed: std::collections::HashMap<[u8; 32], Balance>,
+}
+
 /// A transaction in the pool.
 pub struct Inclusion {
 	what: String,
@@ -319,6 +364,7 @@ pub struct Inclusion {
 	>,
 	/// When it was submitted.
 	pub sent: std::time::Instant,
+	next_nonce: std::sync::Arc<tokio::sync::Mutex<u64>>,
 }
 
 impl Inclusion {
@@ -340,6 +386,8 @@ impl Inclusion {
 				Status::Error { message }
 				| Status::Invalid { message }
 				| Status::Dropped { message } => {
+					// Its nonce was not used: later transactions must not skip it.
+					*self.next_nonce.lock().await = 0;
 					bail!("{what} was not included: {message}")
 				},
 				_ => continue,

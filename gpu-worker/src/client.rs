@@ -245,7 +245,11 @@ pub async fn report(chain: &Chain, job: u64) -> Result<()> {
 		println!("  round {round}: model {}", to_digest(model));
 	}
 	println!("  final model {}", to_digest(&details.latest_model));
-	println!("{:<10} {:<50} {:>22} {:>22} {:>18}", "role", "account", "free", "stake", "unclaimed");
+	let ledger = chain.ledger().await?;
+	println!(
+		"{:<10} {:<49} {:>20} {:>16} {:>16} {:>16}",
+		"role", "account", "free", "stake", "earned", "slashed"
+	);
 	let mut rows: Vec<(String, AccountId32, Balance)> = vec![
 		("submitter".into(), details.submitter, 0),
 		("treasury".into(), chain::pallet_account(b"py/trsry"), 0),
@@ -255,14 +259,19 @@ pub async fn report(chain: &Chain, job: u64) -> Result<()> {
 		rows.push((role.into(), endpoint.account, endpoint.stake));
 	}
 	for (role, account, stake) in rows {
+		// Earned: claimed so far plus still owed by the reward pool.
+		let earned = ledger.claimed.get(&account.0).copied().unwrap_or(0)
+			+ chain.pending_reward(&account).await?;
 		println!(
-			"{role:<10} {:<50} {:>22} {:>22} {:>18}",
+			"{role:<10} {:<49} {:>20} {:>16} {:>16} {:>16}",
 			account.to_string(),
 			chain::format_agr(chain.free_balance(&account).await?),
 			chain::format_agr(stake),
-			chain::format_agr(chain.pending_reward(&account).await?)
+			chain::format_agr(earned),
+			chain::format_agr(ledger.slashed.get(&account.0).copied().unwrap_or(0)),
 		);
 	}
+	println!("(earned: rewards claimed plus still owed, on this chain so far; the treasury's fees are owed until paid out)");
 	Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! a record of every submitted update, and every verdict with its salt (a verdict committed
 //! before a restart is revealed after it).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -62,9 +62,9 @@ pub struct DaemonConfig {
 	pub cheat: Cheat,
 	/// A validator's held-out data.
 	pub holdout: Option<Dataset>,
+	/// Device memory declared at registration.
+	pub memory_mib: u32,
 	pub device: Device,
-	/// Stop after this many completed actions of the role (tests); `None` runs until Ctrl-C.
-	pub exit_after_rounds: Option<u32>,
 }
 
 /// A record of a trained update, so that a restarted worker submits it without training again.
@@ -98,7 +98,7 @@ pub struct RoundTimings {
 	pub verification_seconds: f64,
 	/// Computing the aggregate (aggregator and validators).
 	pub aggregation_seconds: f64,
-	/// From signing a transaction to its inclusion in a block.
+	/// Waiting for the daemon's transactions to be included in a block.
 	pub chain_seconds: f64,
 }
 
@@ -109,7 +109,6 @@ pub struct Daemon {
 	me: AccountId32,
 	applied: HashSet<(u64, u32)>,
 	acted: HashSet<String>,
-	completed: u32,
 }
 
 impl Daemon {
@@ -118,15 +117,7 @@ impl Daemon {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
 		let me = chain.account();
-		Ok(Daemon {
-			chain,
-			net,
-			config,
-			me,
-			applied: HashSet::new(),
-			acted: HashSet::new(),
-			completed: 0,
-		})
+		Ok(Daemon { chain, net, config, me, applied: HashSet::new(), acted: HashSet::new() })
 	}
 
 	/// Registers (or updates the registered endpoint), then follows duties until Ctrl-C.
@@ -144,10 +135,6 @@ impl Daemon {
 				"uploaded_bytes": traffic.uploaded,
 			});
 			std::fs::write(self.config.state_dir.join("traffic.json"), summary.to_string())?;
-			if self.config.exit_after_rounds.is_some_and(|n| self.completed >= n) {
-				tracing::info!(actions = self.completed, "done");
-				return Ok(());
-			}
 			tokio::select! {
 				_ = &mut shutdown => {
 					tracing::info!("stopping (Ctrl-C)");
@@ -165,7 +152,13 @@ impl Daemon {
 		let as_worker = self.config.role == Role::Worker;
 		let contributions = agora::transactions().contributions();
 		if self.chain.is_registered(&self.me, as_worker).await? {
-			let current = self.chain.endpoint(&self.me).await?.map(|e| (e.peer_id, e.multiaddr));
+			let current = self
+				.chain
+				.all_endpoints()
+				.await?
+				.into_iter()
+				.find(|e| e.account == self.me && e.is_worker == as_worker)
+				.map(|e| (e.peer_id, e.multiaddr));
 			if current != Some((peer_id.0.clone(), multiaddr.0.clone())) {
 				let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
 				let capability = self.capability();
@@ -213,7 +206,7 @@ impl Daemon {
 	fn capability(&self) -> Capability {
 		Capability {
 			device: if self.config.device.is_cuda() { DeviceKind::Cuda } else { DeviceKind::Cpu },
-			memory_mib: 1024,
+			memory_mib: self.config.memory_mib,
 			throughput: measure_throughput(self.config.device).unwrap_or(1).max(1),
 		}
 	}
@@ -222,9 +215,14 @@ impl Daemon {
 	/// the transactions are awaited together, so a validator's verdicts on several updates
 	/// land in one block rather than one block each.
 	async fn tick(&mut self) -> Result<()> {
-		self.keep_stake().await?;
+		// Neither failure stops the duties below.
+		if let Err(e) = self.keep_stake().await {
+			tracing::warn!("cannot top up the stake: {e:#}");
+		}
 		if self.config.role == Role::Worker {
-			self.apply_to_open_rounds().await?;
+			if let Err(e) = self.apply_to_open_rounds().await {
+				tracing::warn!("cannot apply to open rounds: {e:#}");
+			}
 		}
 		let mut sent = Vec::new();
 		for duty in self.chain.duties(&self.me).await? {
@@ -256,23 +254,25 @@ impl Daemon {
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
 		}
-		let waits = sent.into_iter().map(|(duty, key, job, round, inclusion)| async move {
-			let sent = inclusion.sent;
-			let result = inclusion.wait().await;
-			(duty, key, job, round, sent.elapsed().as_secs_f64(), result)
-		});
-		for (duty, key, job, round, seconds, result) in futures::future::join_all(waits).await {
+		let waiting = Instant::now();
+		let rounds: BTreeSet<(u64, u32)> =
+			sent.iter().map(|(_, _, job, round, _)| (*job, *round)).collect();
+		let waits = sent
+			.into_iter()
+			.map(|(duty, key, _, _, inclusion)| async move { (duty, key, inclusion.wait().await) });
+		for (duty, key, result) in futures::future::join_all(waits).await {
 			match result {
 				Ok(_) => {
 					tracing::info!(?duty, "done");
 					self.acted.insert(key);
-					if matches!(duty, Duty::Train { .. } | Duty::Reveal { .. }) {
-						self.completed += 1;
-					}
-					self.add_timings(job, round, |t| t.chain_seconds += seconds)?;
 				},
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
+		}
+		// The transactions were awaited together: their rounds each waited this long once.
+		let seconds = waiting.elapsed().as_secs_f64();
+		for (job, round) in rounds {
+			self.add_timings(job, round, |t| t.chain_seconds += seconds)?;
 		}
 		self.claim().await
 	}

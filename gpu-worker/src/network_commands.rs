@@ -50,12 +50,14 @@ pub struct DaemonArgs {
 	/// address; set it behind NAT or when listening on 0.0.0.0).
 	#[arg(long)]
 	public_addr: Option<libp2p::Multiaddr>,
-	/// Stake to bond at registration, in AGR (at least the chain's minimum).
+	/// Stake to bond at registration, in AGR (at least the chain's minimum); the stake is
+	/// topped back up to it after a slash.
 	#[arg(long)]
 	stake: Option<u64>,
-	/// Stop after this many completed duties (submitted updates or revealed verdicts).
+	/// Device memory to declare at registration, in MiB (default: the machine's memory on a
+	/// CPU; give the GPU's memory on a GPU).
 	#[arg(long)]
-	exit_after: Option<u32>,
+	memory_mib: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -156,10 +158,22 @@ pub fn run_daemon(
 			cheat,
 			holdout,
 			device,
-			exit_after_rounds: args.exit_after,
+			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),
 		};
 		Daemon::new(chain, net, config)?.run().await
 	})
+}
+
+/// Total memory of this machine in MiB (`MemTotal` of /proc/meminfo; 0 where unknown).
+fn system_memory_mib() -> u32 {
+	std::fs::read_to_string("/proc/meminfo")
+		.ok()
+		.and_then(|info| {
+			let line = info.lines().find(|line| line.starts_with("MemTotal:"))?;
+			let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+			u32::try_from(kib / 1024).ok()
+		})
+		.unwrap_or(0)
 }
 
 fn ip_kind(ip: std::net::IpAddr) -> &'static str {
