@@ -30,7 +30,13 @@ NODE_URL="ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET))"
 say() { printf '\n\033[1;35m[demo]\033[0m %s\n' "$*"; }
 die() {
 	printf '\033[1;31m[demo] error:\033[0m %s\n' "$*" >&2
+	show_warnings
 	exit 1
+}
+# What went wrong in the workers and AI validators, for a failed run (CI keeps no logs).
+show_warnings() {
+	grep -H 'WARN' "$AGORA_TESTNET_DIR"/worker-*.log "$AGORA_TESTNET_DIR"/validator-*.log 2>/dev/null |
+		sed 's/\x1b\[[0-9;]*m//g' | tail -40 >&2 || true
 }
 
 stop_network() {

@@ -25,6 +25,9 @@ DIR="$AGORA_TESTNET_DIR"
 say() { printf '\n\033[1;33m[faults]\033[0m %s\n' "$*"; }
 die() {
 	printf '\033[1;31m[faults] FAIL:\033[0m %s\n' "$*" >&2
+	# What went wrong in the workers and AI validators (CI keeps no logs).
+	grep -H 'WARN' "$DIR"/worker-*.log "$DIR"/validator-*.log 2>/dev/null |
+		sed 's/\x1b\[[0-9;]*m//g' | tail -40 >&2 || true
 	exit 1
 }
 rpc() {

@@ -126,18 +126,23 @@ cmd_start() {
 	status_all
 }
 
-stop_node() {
-	local i=$1 pid
-	is_running "$i" || return 0
-	pid=$(cat "$(pid_file "$i")")
+# stop_process <pid file> <name>: SIGINT, then SIGKILL after 20 s.
+stop_process() {
+	local pid
+	pid=$(cat "$1")
 	kill -INT "$pid" 2>/dev/null || true
 	for _ in $(seq 1 40); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.5
 	done
 	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-	rm -f "$(pid_file "$i")"
-	log "${NAMES[$i]} stopped"
+	rm -f "$1"
+	log "$2 stopped"
+}
+
+stop_node() {
+	is_running "$1" || return 0
+	stop_process "$(pid_file "$1")" "${NAMES[$1]}"
 }
 
 cmd_stop() {
@@ -198,18 +203,9 @@ start_ai() {
 
 stop_ai() {
 	for i in "${!AI_NAMES[@]}"; do
-		ai_running "$i" || continue
-		local pid
-		pid=$(cat "$(ai_pid_file "$i")")
-		kill -INT "$pid" 2>/dev/null || true
-		for _ in $(seq 1 20); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-		rm -f "$(ai_pid_file "$i")"
-		log "${AI_NAMES[$i]} stopped"
+		ai_running "$i" && stop_process "$(ai_pid_file "$i")" "${AI_NAMES[$i]}"
 	done
+	return 0
 }
 
 status_all() {

@@ -81,7 +81,17 @@ pub fn aggregate(rule: Aggregator, layout: &Layout, updates: &[WorkerUpdate]) ->
 	}
 	for update in updates {
 		layout.check_matches(update.delta.layout())?;
-		update.delta.check_finite()?;
+	}
+	// FedAvg's weights are non-negative and sum to one, so its result is finite exactly when
+	// every input is: a NaN or infinity anywhere propagates (even times a zero weight), and
+	// finite inputs cannot overflow. Checking the result then replaces a pass over every
+	// input. The other rules can drop a bad value (a median skips it), so their inputs are
+	// checked first.
+	let inputs_checked_by_result = rule == Aggregator::FedAvg;
+	if !inputs_checked_by_result {
+		for update in updates {
+			update.delta.check_finite()?;
+		}
 	}
 
 	// Canonical order: the result depends only on the set of updates. Updates are ordered by
@@ -99,8 +109,14 @@ pub fn aggregate(rule: Aggregator, layout: &Layout, updates: &[WorkerUpdate]) ->
 	let mut selected: Vec<usize> = positions.iter().map(|&p| order[p]).collect();
 	selected.sort_unstable();
 	let delta = ParamSet::new(layout.clone(), values)?;
-	// Defence in depth: whatever the rule, never hand on a non-finite aggregate.
-	delta.check_finite()?;
+	// Never hand on a non-finite aggregate; for FedAvg this is also the inputs' check, and on
+	// failure the error names the offending input.
+	if let Err(error) = delta.check_finite() {
+		for update in updates {
+			update.delta.check_finite()?;
+		}
+		return Err(error);
+	}
 	let hash = delta.content_hash();
 	Ok(Aggregate { delta, hash, selected })
 }
@@ -470,6 +486,14 @@ mod tests {
 		let mut inf = update(3, 0.0, 1.0, 5);
 		inf.delta.values_mut()[0] = f32::INFINITY;
 		assert!(aggregate(Aggregator::Median, &layout(), &[good.clone(), inf]).is_err());
+		// FedAvg checks its inputs through its result: an infinity in an update that carries
+		// no weight still makes it an error.
+		let mut weightless = update(4, 0.0, 1.0, 0);
+		weightless.delta.values_mut()[3] = f32::NEG_INFINITY;
+		assert!(matches!(
+			aggregate(Aggregator::FedAvg, &layout(), &[good.clone(), weightless]),
+			Err(WorkerError::NonFinite { .. })
+		));
 
 		let wrong_shape = WorkerUpdate {
 			delta: ParamSet::zeros(

@@ -51,8 +51,9 @@ pub struct Chain {
 	api: OnlineClient<PolkadotConfig>,
 	rpc: LegacyRpcMethods<RpcConfigFor<PolkadotConfig>>,
 	signer: Keypair,
-	/// The nonce after the last transaction this client sent: the node's pool does not always
-	/// count a transaction sent a moment ago, and reusing its nonce would replace it.
+	/// The nonce after the last transaction this client sent and has not yet seen in a block
+	/// (0: none): the node's pool does not always count a transaction sent a moment ago, and
+	/// reusing its nonce would replace it.
 	next_nonce: std::sync::Arc<tokio::sync::Mutex<u64>>,
 }
 
@@ -371,7 +372,17 @@ impl Inclusion {
 	/// Waits until the transaction is in a best block; fails with the dispatch error if the
 	/// call failed, or if the pool dropped it.
 	pub async fn wait(mut self) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>> {
-		let what = self.what;
+		let result = self.progress_to_block().await;
+		// From now on the node's view (its best block and pool) counts this transaction or
+		// knows it was dropped, so the next nonce comes from the node again.
+		*self.next_nonce.lock().await = 0;
+		result
+	}
+
+	async fn progress_to_block(
+		&mut self,
+	) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>> {
+		let what = &self.what;
 		while let Some(status) = self.progress.next().await {
 			use subxt::transactions::TransactionStatus as Status;
 			match status.with_context(|| format!("watching {what}"))? {
@@ -386,8 +397,6 @@ impl Inclusion {
 				Status::Error { message }
 				| Status::Invalid { message }
 				| Status::Dropped { message } => {
-					// Its nonce was not used: later transactions must not skip it.
-					*self.next_nonce.lock().await = 0;
 					bail!("{what} was not included: {message}")
 				},
 				_ => continue,

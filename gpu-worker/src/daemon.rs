@@ -107,8 +107,10 @@ pub struct Daemon {
 	net: Network,
 	config: DaemonConfig,
 	me: AccountId32,
-	applied: HashSet<(u64, u32)>,
-	acted: HashSet<String>,
+	/// Rounds this worker will not apply to (the job is not one it can run, or applying
+	/// failed). Everything else is decided from the chain's state at the best block, so a duty
+	/// whose transaction was lost in a reorganization shows up again and is done again.
+	declined: HashSet<(u64, u32)>,
 }
 
 impl Daemon {
@@ -117,7 +119,7 @@ impl Daemon {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
 		let me = chain.account();
-		Ok(Daemon { chain, net, config, me, applied: HashSet::new(), acted: HashSet::new() })
+		Ok(Daemon { chain, net, config, me, declined: HashSet::new() })
 	}
 
 	/// Registers (or updates the registered endpoint), then follows duties until Ctrl-C.
@@ -226,10 +228,6 @@ impl Daemon {
 		}
 		let mut sent = Vec::new();
 		for duty in self.chain.duties(&self.me).await? {
-			let key = duty_key(&duty);
-			if self.acted.contains(&key) {
-				continue;
-			}
 			let (job, round) = duty_round(&duty);
 			let result = match (&duty, self.config.role) {
 				(Duty::Train { job, round, quota, .. }, Role::Worker) => {
@@ -250,22 +248,19 @@ impl Daemon {
 				_ => continue,
 			};
 			match result {
-				Ok(inclusion) => sent.push((duty, key, job, round, inclusion)),
+				Ok(inclusion) => sent.push((duty, job, round, inclusion)),
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
 		}
 		let waiting = Instant::now();
 		let rounds: BTreeSet<(u64, u32)> =
-			sent.iter().map(|(_, _, job, round, _)| (*job, *round)).collect();
+			sent.iter().map(|(_, job, round, _)| (*job, *round)).collect();
 		let waits = sent
 			.into_iter()
-			.map(|(duty, key, _, _, inclusion)| async move { (duty, key, inclusion.wait().await) });
-		for (duty, key, result) in futures::future::join_all(waits).await {
+			.map(|(duty, _, _, inclusion)| async move { (duty, inclusion.wait().await) });
+		for (duty, result) in futures::future::join_all(waits).await {
 			match result {
-				Ok(_) => {
-					tracing::info!(?duty, "done");
-					self.acted.insert(key);
-				},
+				Ok(_) => tracing::info!(?duty, "done"),
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
 		}
@@ -281,16 +276,17 @@ impl Daemon {
 	async fn apply_to_open_rounds(&mut self) -> Result<()> {
 		for job in self.chain.active_jobs().await? {
 			let Some(status) = self.chain.round_status(job).await? else { continue };
+			let round = (job, status.round);
 			if status.phase != JobStatusView::Open
 				|| status.applicants.contains(&self.me)
-				|| self.applied.contains(&(job, status.round))
+				|| self.declined.contains(&round)
 			{
 				continue;
 			}
-			self.applied.insert((job, status.round));
 			let Some(details) = self.chain.job(job).await? else { continue };
 			if let Err(e) = supported(&details) {
 				tracing::info!(job, "not applying: {e:#}");
+				self.declined.insert(round);
 				continue;
 			}
 			match self
@@ -299,7 +295,10 @@ impl Daemon {
 				.await
 			{
 				Ok(()) => tracing::info!(job, round = status.round, "applied"),
-				Err(e) => tracing::warn!(job, "apply failed: {e:#}"),
+				Err(e) => {
+					tracing::warn!(job, "apply failed: {e:#}");
+					self.declined.insert(round);
+				},
 			}
 		}
 		Ok(())
@@ -708,16 +707,6 @@ fn duty_round(duty: &Duty<AccountId32, u32>) -> (u64, u32) {
 		| Duty::Reveal { job, round, .. }
 		| Duty::Aggregate { job, round, .. }
 		| Duty::VoteAggregate { job, round, .. } => (*job, *round),
-	}
-}
-
-fn duty_key(duty: &Duty<AccountId32, u32>) -> String {
-	match duty {
-		Duty::Train { job, round, .. } => format!("train-{job}-{round}"),
-		Duty::Commit { job, round, worker, .. } => format!("commit-{job}-{round}-{worker}"),
-		Duty::Reveal { job, round, worker, .. } => format!("reveal-{job}-{round}-{worker}"),
-		Duty::Aggregate { job, round, .. } => format!("aggregate-{job}-{round}"),
-		Duty::VoteAggregate { job, round, .. } => format!("vote-{job}-{round}"),
 	}
 }
 

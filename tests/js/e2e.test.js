@@ -73,8 +73,8 @@ test('the cheating worker is slashed for failed replay and earns nothing', { ski
   const slashes = find('validation', 'Slashed').filter((e) => same(e.data.who, eve));
   assert.ok(slashes.length >= 1, 'Eve was slashed');
   assert.equal(slashes[0].data.reason.type, 'FailedReplay');
-  const worker = (await api.query.contributions.workers(eve)).unwrap();
-  assert.ok(worker.stake.toBigInt() < 100n * 10n ** 12n, 'her stake shrank');
+  assert.ok(slashes[0].data.amount.toBigInt() > 0n, 'she lost stake');
+  // (her daemon may have bonded the slashed amount again since: it keeps its stake topped up)
   assert.equal(await earned('Eve'), 0n);
   // Nobody honest was slashed.
   for (const name of ['Charlie', 'Dave', 'Ferdie', 'Bob']) {
