@@ -5,7 +5,11 @@ AGORA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export AGORA_ROOT
 
 # One build directory outside the work tree, shared by every clone on this machine, so that
-# rebuilds (and CI runs on the same machine) are incremental.
+# rebuilds (and CI runs on the same machine) are incremental. A CARGO_TARGET_DIR that
+# scripts/worker-env.sh set for the GPU worker's own workspace is not the chain's.
+if [ -n "${CARGO_TARGET_DIR:-}" ] && [ "$CARGO_TARGET_DIR" = "${AGORA_WORKER_TARGET_DIR:-}" ]; then
+	unset CARGO_TARGET_DIR
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora-target}"
 # The runtime's WASM build runs in the target directory; this lets it find (and use) our
 # Cargo.lock, so that the WASM runtime is built from exactly the locked crate versions.
