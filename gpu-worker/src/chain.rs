@@ -146,7 +146,9 @@ impl Chain {
 	where
 		Call: subxt::transactions::Payload,
 	{
-		let at = self.best().await?;
+		// Signed at the finalized block: the transaction's mortality names its birth block, and
+		// a best block may still be retracted by a BABE fork, which would make it invalid.
+		let at = self.api.at_current_block().await?;
 		// Held until the transaction is in the pool, so concurrent sends take turns.
 		let mut next_nonce = self.next_nonce.lock().await;
 		let from_node = self.rpc.system_account_next_index(&self.account()).await?;
