@@ -40,7 +40,9 @@ show_warnings() {
 }
 
 stop_network() {
-	trap - EXIT INT TERM
+	# Stopping must finish even if Ctrl-C is pressed again.
+	trap - EXIT
+	trap '' INT TERM
 	say "stopping the network"
 	bash "$here/local-testnet.sh" stop || true
 }
@@ -55,7 +57,7 @@ if [ ! -x "$AGORA_NODE_BIN" ] || [ ! -x "$WORKER_BIN" ] || [ ! -d tests/js/node_
 fi
 
 trap stop_network EXIT
-trap 'exit 130' INT TERM
+trap 'say "interrupted"; exit 130' INT TERM
 
 say "starting the network in $AGORA_TESTNET_DIR"
 bash "$here/local-testnet.sh" start
@@ -66,7 +68,7 @@ JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
 say "job $JOB created; following it (each round: open, training, commit, reveal, aggregation)"
 started=$SECONDS
 timeout 900 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" ||
-	die "the job did not finish in 15 minutes; logs in $AGORA_TESTNET_DIR"
+	die "following job $JOB failed (interrupted, or not finished in 15 minutes); logs in $AGORA_TESTNET_DIR"
 say "job $JOB finished in $((SECONDS - started)) s"
 
 say "downloading the final model from the workers over libp2p and evaluating it"
