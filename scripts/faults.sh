@@ -5,8 +5,8 @@
 #      other two workers;
 #   2. the validator node Dave's worker talks to (Bob's) is stopped and restarted on the same
 #      database: it keeps its chain;
-#   3. Dave's worker is restarted on its state directory: it keeps its p2p identity and
-#      registration, tops its stake back up, and trains in round 2;
+#   3. Dave's worker is restarted on its state directory while round 1 is verified: it keeps
+#      its p2p identity and registration, tops its stake back up, and trains in round 2;
 # then tests/js/faults.test.js checks the outcome with @polkadot/api.
 set -euo pipefail
 
@@ -77,9 +77,12 @@ after=$(rpc "$BOB_RPC" chain_getHeader | jq -r '.result.number' | xargs printf '
 [ "$after" -ge "$before" ] || die "Bob's node restarted at #$after, below #$before: it lost its chain"
 say "Bob's node restarted with its chain (best #$after)"
 
-wait_for 300 "round 2 to open" grep -q 'round 2/2 Open' "$DIR/watch.log"
-say "round 1 completed without Dave; restarting his worker on its state directory"
+# Restarted once round 1 is being verified (Dave's training deadline has passed), so that
+# it is back, with its stake topped up, when round 2 opens.
+wait_for 300 "round 1 to be verified" grep -q 'round 1/2 Verifying' "$DIR/watch.log"
+say "round 1 went on without Dave; restarting his worker on its state directory"
 bash "$here/local-testnet.sh" restart-ai 1 >/dev/null
+wait_for 300 "round 2 to open" grep -q 'round 2/2 Open' "$DIR/watch.log"
 
 wait_for 420 "the job to finish" grep -q 'Finalized' "$DIR/watch.log"
 cat "$DIR/watch.log"
