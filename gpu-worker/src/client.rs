@@ -274,12 +274,3 @@ pub async fn report(chain: &Chain, job: u64) -> Result<()> {
 	println!("(earned: rewards claimed plus still owed, on this chain so far; the treasury's fees are owed until paid out)");
 	Ok(())
 }
-
-/// Default state directory of a role, under the user's data directory.
-pub fn default_state_dir(name: &str) -> PathBuf {
-	std::env::var_os("HOME")
-		.map(PathBuf::from)
-		.unwrap_or_else(|| PathBuf::from("."))
-		.join(".local/share/agora-worker")
-		.join(name)
-}
