@@ -238,22 +238,6 @@ impl Chain {
 		Ok(value.map(|v| v.decode()).transpose()?.map(|p| p.stake))
 	}
 
-	/// Whether `who` is registered as a worker (`Role::Worker`) or validator.
-	pub async fn is_registered(&self, who: &AccountId32, as_worker: bool) -> Result<bool> {
-		let at = self.best().await?;
-		Ok(if as_worker {
-			at.storage()
-				.try_fetch(agora::storage().contributions().workers(), (*who,))
-				.await?
-				.is_some()
-		} else {
-			at.storage()
-				.try_fetch(agora::storage().contributions().validators(), (*who,))
-				.await?
-				.is_some()
-		})
-	}
-
 	/// Every registered worker and validator with its endpoint (whom to ask for a blob).
 	pub async fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
 		let at = self.best().await?;

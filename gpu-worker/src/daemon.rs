@@ -127,16 +127,22 @@ impl Daemon {
 		self.register().await?;
 		let shutdown = tokio::signal::ctrl_c();
 		tokio::pin!(shutdown);
+		let mut recorded = None;
 		loop {
 			if let Err(e) = self.tick().await {
 				tracing::warn!("{e:#}");
 			}
+			// The traffic record is rewritten only when the counters moved.
 			let traffic = self.net.traffic().await;
-			let summary = serde_json::json!({
-				"downloaded_bytes": traffic.downloaded,
-				"uploaded_bytes": traffic.uploaded,
-			});
-			std::fs::write(self.config.state_dir.join("traffic.json"), summary.to_string())?;
+			let counters = (traffic.downloaded, traffic.uploaded);
+			if recorded != Some(counters) {
+				let summary = serde_json::json!({
+					"downloaded_bytes": traffic.downloaded,
+					"uploaded_bytes": traffic.uploaded,
+				});
+				std::fs::write(self.config.state_dir.join("traffic.json"), summary.to_string())?;
+				recorded = Some(counters);
+			}
 			tokio::select! {
 				_ = &mut shutdown => {
 					tracing::info!("stopping (Ctrl-C)");
@@ -153,15 +159,14 @@ impl Daemon {
 		let multiaddr = bounded(self.config.public_addr.as_bytes().to_vec());
 		let as_worker = self.config.role == Role::Worker;
 		let contributions = agora::transactions().contributions();
-		if self.chain.is_registered(&self.me, as_worker).await? {
-			let current = self
-				.chain
-				.all_endpoints()
-				.await?
-				.into_iter()
-				.find(|e| e.account == self.me && e.is_worker == as_worker)
-				.map(|e| (e.peer_id, e.multiaddr));
-			if current != Some((peer_id.0.clone(), multiaddr.0.clone())) {
+		let registered = self
+			.chain
+			.all_endpoints()
+			.await?
+			.into_iter()
+			.find(|e| e.account == self.me && e.is_worker == as_worker);
+		if let Some(current) = registered {
+			if (current.peer_id, current.multiaddr) != (peer_id.0.clone(), multiaddr.0.clone()) {
 				let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
 				let capability = self.capability();
 				self.chain
