@@ -10,8 +10,8 @@
 /// their latency.
 pub(super) const LANES: usize = 32;
 
-/// Which kernel variants this CPU can run. Only [`Kernels::detect`] and [`Kernels::portable`]
-/// make one, so `avx2` is true only where the CPU has AVX2.
+/// Which kernel variants this CPU can run. Only [`Kernels::detect`] (and, in tests, the
+/// baseline) makes one, so `avx2` is true only where the CPU has AVX2.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Kernels {
 	avx2: bool,
@@ -27,11 +27,13 @@ impl Kernels {
 		Self { avx2 }
 	}
 
-	/// The variants of the architecture's baseline (SSE2 on x86-64).
+	/// The variants of the architecture's baseline (SSE2 on x86-64), to test the others against.
+	#[cfg(test)]
 	pub(super) fn portable() -> Self {
 		Self { avx2: false }
 	}
 
+	#[cfg(target_arch = "x86_64")]
 	pub(super) fn has_avx2(self) -> bool {
 		self.avx2
 	}
