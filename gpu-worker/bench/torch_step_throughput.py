@@ -1,5 +1,8 @@
-"""Python side of `agora-worker bench throughput`: the same models, batches and optimizer as
-the Rust trainer, timed with PyTorch from Python on the same libtorch and thread count.
+"""Python side of `agora-worker bench throughput`: the same models, initial weights, samples and
+optimizer as the Rust trainer, timed with PyTorch from Python on the same libtorch and thread
+count. The Rust side writes the samples (an Agora shard file) and the initial weights (a
+safetensors file, parameters named as in the Rust model); this script reads both without
+extra packages.
 
 Prints one JSON object per architecture on stdout. Run by the Rust benchmark through the
 project venv; not meant to be run by hand (it can be: see --help).
@@ -8,6 +11,7 @@ project venv; not meant to be run by hand (it can be: see --help).
 import argparse
 import json
 import math
+import re
 import time
 
 import torch
@@ -92,6 +96,46 @@ class Transformer(nn.Module):
         return self.head(self.ln_final(x))
 
 
+def read_shard(path):
+    """An Agora shard: magic, u32 LE header length, JSON header, feature bytes, label bytes."""
+    raw = open(path, "rb").read()
+    if raw[:8] != b"AGSHARD\x01":
+        raise ValueError(f"{path} is not an Agora shard")
+    header_len = int.from_bytes(raw[8:12], "little")
+    header = json.loads(raw[12 : 12 + header_len])
+    count = header["num_samples"]
+    body = bytearray(raw[12 + header_len :])
+    all_bytes = torch.frombuffer(body, dtype=torch.uint8)
+    # Images carry one label byte per sample after the features; token windows none.
+    label_len = count if "image" in header["kind"] else 0
+    features = all_bytes[: len(body) - label_len].view(count, -1)
+    labels = all_bytes[len(body) - label_len :]
+    return header, features, labels
+
+
+def read_safetensors(path):
+    """The f32 tensors of a safetensors file: u64 LE header length, JSON header, data."""
+    raw = open(path, "rb").read()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    data = bytearray(raw[8 + header_len :])
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise ValueError(f"{name}: dtype {info['dtype']}, expected F32")
+        start, end = info["data_offsets"]
+        tensors[name] = torch.frombuffer(data[start:end], dtype=torch.float32).view(info["shape"])
+    return tensors
+
+
+def python_name(rust_name):
+    """Rust's `fc0.weight`, `conv1.bias`, `block0.qkv.weight` as this module names them."""
+    name = re.sub(r"^(fc|conv)(\d+)\.", r"layers.\2.", rust_name)
+    return re.sub(r"^block(\d+)\.", r"blocks.\1.", name)
+
+
 def build(arch_id):
     kind, f = parse_arch(arch_id)
     ints = lambda key: [int(v) for v in f[key].split("-")]
@@ -113,22 +157,21 @@ def main():
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--shard", required=True, help="samples, written by the Rust side")
+    parser.add_argument("--init", required=True, help="initial weights (safetensors)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     model, kind = build(args.arch)
-    _, f = parse_arch(args.arch)
+    state = {python_name(name): tensor for name, tensor in read_safetensors(args.init).items()}
+    model.load_state_dict(state, strict=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
-    # Batches are built each step from u8 storage, as the Rust trainer does.
-    pool = 1024
-    if kind == "transformer":
-        ctx = int(f["ctx"])
-        data = torch.randint(0, 128, (pool, ctx + 1), dtype=torch.uint8)
-    else:
-        shape = (int(f["in"]),) if kind == "mlp" else (int(f["ch"]), int(f["side"]), int(f["side"]))
-        data = torch.randint(0, 256, (pool,) + shape, dtype=torch.uint8)
-        labels = torch.randint(0, 10, (pool,), dtype=torch.uint8)
+    header, data, labels = read_shard(args.shard)
+    pool = header["num_samples"]
+    if kind == "cnn":
+        _, f = parse_arch(args.arch)
+        data = data.view(pool, int(f["ch"]), int(f["side"]), int(f["side"]))
+    scale = header["pixel_scale"]
 
     def step(i):
         idx = torch.arange(i * args.batch_size, (i + 1) * args.batch_size) % pool
@@ -137,7 +180,7 @@ def main():
             logits = model(tokens[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
         else:
-            x = data[idx].float() * (1.0 / 255.0)
+            x = data[idx].float() * scale
             loss = F.cross_entropy(model(x), labels[idx].long())
         optimizer.zero_grad()
         loss.backward()

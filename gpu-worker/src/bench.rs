@@ -14,6 +14,7 @@ use tch::Device;
 use agora_worker::aggregate::{aggregate, combine, Aggregator, WorkerUpdate};
 use agora_worker::compress::{compression_ratio, decompress, Compression, Compressor};
 use agora_worker::data::{self, BatchSchedule, Dataset};
+use agora_worker::device::{MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES};
 use agora_worker::models::{Architecture, Model};
 use agora_worker::params::{Layout, ParamSet, TensorSpec};
 use agora_worker::privacy::{epsilon, privatize, DpConfig};
@@ -126,7 +127,7 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		None => PathBuf::from("python"),
 	});
 	let cases: [(&str, usize, u64); 3] =
-		[("mlp-bench", 128, 300), ("cnn-bench", 64, 40), ("transformer-char", 32, 40)];
+		[("mlp-bench", 128, 300), ("cnn-bench", 64, 100), ("transformer-char", 32, 100)];
 	let mut rows = Vec::new();
 	for (preset, batch_size, steps) in cases {
 		if !args.models.is_empty() && !args.models.iter().any(|m| m == preset) {
@@ -143,7 +144,15 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		};
 		let config =
 			TrainConfig { optimizer: OptimizerConfig::sgd(0.01, 0.9), batch_size, seed: 0 };
-		let state = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
+		let initial = arch.initial_params(0)?;
+		// Python trains the same model from the same weights on the same samples: kernels such
+		// as max pooling run at data-dependent speed, so other data would be another benchmark.
+		let inputs_dir = tempfile_dir()?;
+		let shard_path = inputs_dir.join(format!("{preset}.shard"));
+		let init_path = inputs_dir.join(format!("{preset}.safetensors"));
+		std::fs::write(&shard_path, dataset.encode_shard()?)?;
+		initial.save(&init_path, &Default::default())?;
+		let state = TrainingState::fresh(initial, &config.optimizer)?;
 		let mut trainer = Trainer::new(&arch, &state, &config, device)?;
 		let mut schedule = BatchSchedule::new(0, dataset.len(), batch_size)?;
 		for step in 0..5 {
@@ -167,6 +176,13 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 				.args(["--batch-size", &batch_size.to_string()])
 				.args(["--steps", &steps.to_string()])
 				.args(["--threads", &threads.to_string()])
+				.arg("--shard")
+				.arg(&shard_path)
+				.arg("--init")
+				.arg(&init_path)
+				// The allocator settings this process runs with (see `tune_host_allocator`).
+				.env("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD_BYTES.to_string())
+				.env("MALLOC_TRIM_THRESHOLD_", TRIM_THRESHOLD_BYTES.to_string())
 				.output()
 				.with_context(|| format!("running {} {}", python.display(), script.display()))?;
 			if !output.status.success() {
@@ -176,6 +192,7 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 			let rate = report["steps_per_second"].as_f64().context("no steps_per_second")?;
 			torch_rate = torch_rate.max(rate);
 		}
+		std::fs::remove_dir_all(&inputs_dir).ok();
 		rows.push(vec![
 			format!("`{}`", arch.id()),
 			batch_size.to_string(),

@@ -35,3 +35,33 @@ fn load_cuda_backend() {
 
 #[cfg(not(target_os = "linux"))]
 fn load_cuda_backend() {}
+
+/// Largest block glibc's malloc serves from its heap instead of a fresh mmap (glibc's maximum).
+pub const MMAP_THRESHOLD_BYTES: i32 = 32 << 20;
+/// Free memory at the top of the heap that glibc's malloc keeps instead of returning it.
+pub const TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
+
+/// Makes glibc's malloc keep freed activation buffers for reuse.
+///
+/// libtorch frees and reallocates megabytes of activations and gradients every training
+/// step. With glibc's defaults, blocks above 128 KiB (a threshold that adapts only slowly)
+/// are mmapped and unmapped on every use, and free heap memory above 128 KiB is returned to
+/// the kernel, so each step faults its pages in again: 3–16% of a CNN step in runs here
+/// (docs/worker-ml-core.md). Raising both thresholds trades at most
+/// [`TRIM_THRESHOLD_BYTES`] of retained memory for that. The same settings exist as the
+/// environment variables `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_`, which the
+/// PyTorch side of the throughput benchmark gets, so that both sides run alike.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn tune_host_allocator() {
+	// SAFETY: mallopt only sets malloc parameters; called at startup, before other threads.
+	let accepted = unsafe {
+		libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+			&& libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+	};
+	if !accepted {
+		tracing::warn!("glibc rejected the malloc thresholds; keeping its defaults");
+	}
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn tune_host_allocator() {}

@@ -257,6 +257,7 @@ struct AggregateArgs {
 }
 
 fn main() {
+	agora_worker::device::tune_host_allocator();
 	tracing_subscriber::fmt()
 		.with_env_filter(
 			EnvFilter::try_from_default_env()
