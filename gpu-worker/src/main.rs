@@ -257,7 +257,6 @@ struct AggregateArgs {
 }
 
 fn main() {
-	agora_worker::device::tune_host_allocator();
 	tracing_subscriber::fmt()
 		.with_env_filter(
 			EnvFilter::try_from_default_env()
@@ -265,6 +264,8 @@ fn main() {
 		)
 		.with_writer(std::io::stderr)
 		.init();
+	// Before libtorch allocates anything; after the logger, which reports a refusal.
+	agora_worker::device::tune_host_allocator();
 	match run() {
 		Ok(code) => std::process::exit(code),
 		Err(error) => {

@@ -4,7 +4,8 @@
 //! hash. So: updates are first put in a canonical order (by their values' bits, then sample count),
 //! which makes the result independent of the order they arrived in; all sums run in that
 //! order, element by element, in plain IEEE f32/f64 arithmetic (Rust never contracts to FMA),
-//! and no threads split a sum.
+//! and no threads split a sum. Where the CPU has AVX2, the same arithmetic runs compiled for
+//! it, with the same bits as a result (see [`combine`] and `kernels`).
 
 mod kernels;
 
