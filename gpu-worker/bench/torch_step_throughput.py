@@ -172,20 +172,24 @@ def main():
         _, f = parse_arch(args.arch)
         data = data.view(pool, int(f["ch"]), int(f["side"]), int(f["side"]))
     scale = header["pixel_scale"]
+    vocab = int(parse_arch(args.arch)[1].get("vocab", 0))
 
     def step(i):
         idx = torch.arange(i * args.batch_size, (i + 1) * args.batch_size) % pool
         if kind == "transformer":
             tokens = data[idx].long()
-            logits = model(tokens[:, :-1])
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+            logits = model(tokens[:, :-1]).reshape(-1, vocab)
+            targets = tokens[:, 1:].reshape(-1)
         else:
-            x = data[idx].float() * scale
-            loss = F.cross_entropy(model(x), labels[idx].long())
+            logits = model(data[idx].float() * scale)
+            targets = labels[idx].long()
+        loss = F.cross_entropy(logits, targets)
+        # The Rust trainer reports each step's loss and accuracy: the same work here.
+        correct = (logits.argmax(-1) == targets).sum().item()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return loss.item()
+        return loss.item(), correct
 
     for i in range(args.warmup):
         step(i)
