@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use self::kernels::Kernels;
 use crate::digest::Digest;
 use crate::error::{Result, WorkerError};
-use crate::params::{Layout, ParamSet};
+use crate::params::{all_finite, Layout, ParamSet};
 
 /// One worker's update: weights after local training minus the global weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -223,12 +223,6 @@ fn combine_checked_inputs(
 			Combined { values, selected: chosen, inputs_finite }
 		},
 	}
-}
-
-/// Whether every value is finite: a branch-free scan per chunk, which vectorizes.
-#[inline(always)]
-fn all_finite(values: &[f32]) -> bool {
-	values.chunks(4096).all(|chunk| chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
 }
 
 /// `sum_i weights[i] * inputs[i]`, accumulated input by input in the given order.
