@@ -655,7 +655,7 @@ fn replay(device: Device) -> Result<()> {
 		let proof = run.commitment.segment_proof(segment)?;
 		let verdict = verifier.verify_segment(
 			&train,
-			&run.commitment.root,
+			&run.commitment.leaves_root,
 			&proof,
 			&run.checkpoints[segment],
 			&run.checkpoints[segment + 1],
@@ -768,7 +768,7 @@ fn tolerance(device: Device) -> Result<()> {
 					let proof = run.commitment.segment_proof(s)?;
 					Ok(verifier.verify_segment(
 						&case.data,
-						&run.commitment.root,
+						&run.commitment.leaves_root,
 						&proof,
 						&run.checkpoints[s],
 						&run.checkpoints[s + 1],

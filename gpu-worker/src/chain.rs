@@ -425,12 +425,17 @@ pub fn bounded(bytes: impl Into<Vec<u8>>) -> BoundedVec<u8> {
 pub fn verdict_commitment(
 	job: u64,
 	worker: &AccountId32,
-	valid: bool,
+	verdict: &Verdict,
 	score_parts: u32,
 	salt: &[u8; 32],
 	validator: &AccountId32,
 ) -> H256 {
-	let verdict = [u8::from(!valid)];
+	// SCALE encodes a fieldless enum as its variant index.
+	let verdict = [match verdict {
+		Verdict::Valid => 0u8,
+		Verdict::Invalid => 1,
+		Verdict::Unavailable => 2,
+	}];
 	let digest = Digest::of(&[
 		&job.to_le_bytes(),
 		&worker.0,

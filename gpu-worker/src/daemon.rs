@@ -34,7 +34,7 @@ use crate::proof::adversary::Cheat;
 use crate::proof::TrainingCommitment;
 use crate::protocol::{
 	assemble_dataset, decode_model, decode_update, judge_update, model_blob, update_blob,
-	worker_shards, Hyperparameters, RoundContext, UpdateEvidence,
+	worker_shards, Claim, Hyperparameters, RoundContext, UpdateEvidence,
 };
 use crate::train::TrainingState;
 
@@ -81,6 +81,10 @@ struct SubmittedUpdate {
 #[derive(Serialize, Deserialize)]
 struct StoredVerdict {
 	valid: bool,
+	/// The worker did not serve its evidence although it was asked until
+	/// [`UNAVAILABLE_MARGIN`] blocks before the commit deadline.
+	#[serde(default)]
+	unavailable: bool,
 	score_parts: u32,
 	salt: [u8; 32],
 	reason: Option<String>,
@@ -111,6 +115,24 @@ pub struct Daemon {
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
 	declined: HashSet<(u64, u32)>,
+}
+
+/// Blocks before the commit deadline at which a validator that still cannot get a worker's
+/// evidence gives up and commits `Unavailable`. Until then a failed fetch is retried at every
+/// pass: a network failure is not proof of fraud, and one validator's `Unavailable` slashes
+/// nobody (the chain needs several, and a majority of the stake).
+const UNAVAILABLE_MARGIN: u32 = 2;
+
+impl StoredVerdict {
+	fn verdict(&self) -> Verdict {
+		if self.unavailable {
+			Verdict::Unavailable
+		} else if self.valid {
+			Verdict::Valid
+		} else {
+			Verdict::Invalid
+		}
+	}
 }
 
 impl Daemon {
@@ -241,8 +263,8 @@ impl Daemon {
 				(Duty::Aggregate { job, round, .. }, Role::Worker) => {
 					self.aggregate(*job, *round, true).await
 				},
-				(Duty::Commit { job, round, worker, segments, .. }, Role::Validator) => {
-					self.commit(*job, *round, worker, segments).await
+				(Duty::Commit { job, round, worker, segments, deadline }, Role::Validator) => {
+					self.commit(*job, *round, worker, segments, *deadline).await
 				},
 				(Duty::Reveal { job, round, worker, .. }, Role::Validator) => {
 					self.reveal(*job, *round, worker).await
@@ -358,6 +380,7 @@ impl Daemon {
 		let ctx = RoundContext {
 			arch,
 			hyperparameters,
+			job,
 			round,
 			local_steps: u64::from(details.spec.local_steps),
 			checkpoint_interval: u64::from(details.spec.checkpoint_interval),
@@ -411,10 +434,11 @@ impl Daemon {
 			let fetch_seconds = started.elapsed().as_secs_f64();
 			let cheat = self.config.cheat;
 			let device = self.config.device;
+			let me = self.me.0;
 			tracing::info!(job, round, samples = data.len(), quota, ?cheat, "training");
 			let training = Instant::now();
 			let (ctx, run, loss) = tokio::task::spawn_blocking(move || {
-				let run = ctx.train(&data, data_root, cheat, device);
+				let run = ctx.train(me, &data, data_root, cheat, device);
 				let loss = run
 					.as_ref()
 					.ok()
@@ -438,12 +462,9 @@ impl Daemon {
 			store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment)?)?;
 			let blob = update_blob(&ctx.arch, &delta, ctx.hyperparameters.compression)?;
 			let delta_hash = store.put_blob(&blob)?;
-			let steps = ctx.local_steps;
-			let samples =
-				u32::try_from(steps * ctx.hyperparameters.batch_size as u64).unwrap_or(u32::MAX);
 			let record = SubmittedUpdate {
 				delta: delta_hash,
-				samples,
+				samples: ctx.samples_per_worker(),
 				loss_micros: (loss.max(0.0) * 1e6) as u64,
 				checkpoint_root: root,
 				checkpoints: run.commitment.segments() as u32,
@@ -543,6 +564,7 @@ impl Daemon {
 		round: u32,
 		worker: &AccountId32,
 		segments: &[u32],
+		deadline: u32,
 	) -> Result<Inclusion> {
 		let path = self.verdict_path(job, round, worker);
 		let stored = if let Ok(bytes) = std::fs::read(&path) {
@@ -564,31 +586,39 @@ impl Daemon {
 				self.gather_evidence(job, &details, &ctx, worker, &update, segments).await;
 			let fetch_seconds = fetching.elapsed().as_secs_f64();
 			let verifying = Instant::now();
-			let judgement = match evidence {
+			let (judgement, unavailable) = match evidence {
 				Ok(evidence) => {
 					let device = self.config.device;
-					let root = to_digest(&update.checkpoint_root);
-					let checkpoints = update.checkpoints;
+					let claim = Claim {
+						worker: worker.0,
+						update: to_digest(&update.delta),
+						samples: update.samples,
+						checkpoint_root: to_digest(&update.checkpoint_root),
+						checkpoints: update.checkpoints,
+					};
 					let segments = segments.to_vec();
-					tokio::task::spawn_blocking(move || {
-						judge_update(
-							&ctx,
-							&root,
-							checkpoints,
-							&segments,
-							&evidence,
-							&holdout,
-							device,
-						)
+					let judgement = tokio::task::spawn_blocking(move || {
+						judge_update(&ctx, &claim, &segments, &evidence, &holdout, device)
 					})
-					.await??
+					.await??;
+					(judgement, false)
 				},
-				// Evidence the worker does not serve counts against it: unavailable proofs
-				// cannot be told apart from missing work.
-				Err(e) => crate::protocol::Judgement {
-					valid: false,
-					score: 0.0,
-					reason: Some(format!("evidence unavailable: {e:#}")),
+				Err(e) => {
+					// Retry at the next pass while there is time: nothing is stored, so the
+					// duty comes back.
+					let now = self.chain.best_number().await?;
+					if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
+						return Err(e.context("evidence not available yet, will retry"));
+					}
+					let reason = format!("evidence unavailable: {e:#}");
+					(
+						crate::protocol::Judgement {
+							valid: false,
+							score: 0.0,
+							reason: Some(reason),
+						},
+						true,
+					)
 				},
 			};
 			let verification_seconds = verifying.elapsed().as_secs_f64();
@@ -598,6 +628,7 @@ impl Daemon {
 			})?;
 			let stored = StoredVerdict {
 				valid: judgement.valid,
+				unavailable,
 				score_parts: (judgement.score.clamp(0.0, 1.0) * 1e9) as u32,
 				salt: rand::random(),
 				reason: judgement.reason,
@@ -605,11 +636,11 @@ impl Daemon {
 			std::fs::write(&path, serde_json::to_vec(&stored)?)?;
 			stored
 		};
-		tracing::info!(job, round, %worker, valid = stored.valid, score = stored.score_parts as f64 / 1e9, reason = ?stored.reason, "verdict");
+		tracing::info!(job, round, %worker, verdict = ?stored.verdict(), score = stored.score_parts as f64 / 1e9, reason = ?stored.reason, "verdict");
 		let commitment = chain::verdict_commitment(
 			job,
 			worker,
-			stored.valid,
+			&stored.verdict(),
 			stored.score_parts,
 			&stored.salt,
 			&self.me,
@@ -626,7 +657,7 @@ impl Daemon {
 		let path = self.verdict_path(job, round, worker);
 		let stored: StoredVerdict =
 			serde_json::from_slice(&std::fs::read(&path).context("no stored verdict to reveal")?)?;
-		let verdict = if stored.valid { Verdict::Valid } else { Verdict::Invalid };
+		let verdict = stored.verdict();
 		let call = agora::transactions().validation().reveal_verdict(
 			job,
 			*worker,
@@ -670,9 +701,11 @@ impl Daemon {
 				.fetch(BlobKey::Blob(to_digest(&update.delta)), &peers, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching {worker}'s update"))?;
+			// Every accepted update ran the job's steps (validators checked its schedule and
+			// its declared count): each weighs the same, whatever a worker declares.
 			updates.push(WorkerUpdate {
 				delta: decode_update(&ctx.arch, &bytes, ctx.hyperparameters.compression)?,
-				num_samples: u64::from(update.samples),
+				num_samples: u64::from(ctx.samples_per_worker()),
 			});
 		}
 		let fetch_seconds = started.elapsed().as_secs_f64();

@@ -432,6 +432,7 @@ const META_BASE: &str = "agora.base_hash";
 
 fn verify_segment(args: &VerifyArgs, device: Device) -> Result<i32> {
 	let commitment: TrainingCommitment = read_json(&args.commitment)?;
+	commitment.check_roots()?;
 	let proof: SegmentProof = read_json(&args.proof)?;
 	let arch = Architecture::from_id(&commitment.arch)?;
 	let (dataset, _) = load_sharded(&args.data, Some(&commitment.data_root))?;
@@ -451,7 +452,8 @@ fn verify_segment(args: &VerifyArgs, device: Device) -> Result<i32> {
 		tolerance: args.tolerance,
 		device,
 	};
-	let verdict = verifier.verify_segment(&dataset, &commitment.root, &proof, &start, &end)?;
+	let verdict =
+		verifier.verify_segment(&dataset, &commitment.leaves_root, &proof, &start, &end)?;
 	println!("{}", serde_json::to_string_pretty(&verdict)?);
 	Ok(if verdict.accepted { 0 } else { 2 })
 }

@@ -18,7 +18,7 @@ use crate::models::{Architecture, Model};
 use crate::params::ParamSet;
 use crate::proof::adversary::{dishonest_run, Cheat, CommittedRun};
 use crate::proof::merkle::merkle_root;
-use crate::proof::{relative_deviation, ReplayVerifier, TrainingCommitment};
+use crate::proof::{ReplayVerifier, RunBinding, TrainingCommitment};
 use crate::train::{evaluate, OptimizerConfig, TrainConfig, TrainingState};
 
 /// A job's off-chain hyperparameters, stored as JSON in `JobSpec::hyperparameters`.
@@ -144,6 +144,7 @@ pub fn assemble_dataset(shards: &[(Digest, Vec<u8>)]) -> Result<(Dataset, Digest
 pub struct RoundContext {
 	pub arch: Architecture,
 	pub hyperparameters: Hyperparameters,
+	pub job: u64,
 	pub round: u32,
 	pub local_steps: u64,
 	pub checkpoint_interval: u64,
@@ -161,16 +162,31 @@ impl RoundContext {
 		TrainingState::fresh(self.global.clone(), &self.train_config().optimizer)
 	}
 
-	/// A worker's run: `local_steps` steps with a checkpoint every `checkpoint_interval`,
-	/// deviating as `cheat` says (`Cheat::None` for an honest worker).
+	/// The samples every selected worker trains on: `local_steps` batches. This, not what a
+	/// worker declares, weighs its update in the aggregate; a declared count that differs
+	/// makes the update invalid.
+	pub fn samples_per_worker(&self) -> u32 {
+		let samples = self.local_steps.saturating_mul(self.hyperparameters.batch_size as u64);
+		u32::try_from(samples).unwrap_or(u32::MAX)
+	}
+
+	/// What binds a run of `worker` to this round.
+	pub fn binding(&self, worker: [u8; 32]) -> RunBinding {
+		RunBinding { job: self.job, round: self.round, worker }
+	}
+
+	/// `worker`'s run: `local_steps` steps with a checkpoint every `checkpoint_interval`,
+	/// deviating as `cheat` says (`Cheat::None` for an honest worker), committed for this
+	/// round and worker.
 	pub fn train(
 		&self,
+		worker: [u8; 32],
 		data: &Dataset,
 		data_root: Digest,
 		cheat: Cheat,
 		device: Device,
 	) -> Result<CommittedRun> {
-		dishonest_run(
+		let run = dishonest_run(
 			&self.arch,
 			&self.start_state()?,
 			&self.train_config(),
@@ -180,7 +196,8 @@ impl RoundContext {
 			self.checkpoint_interval,
 			cheat,
 			device,
-		)
+		)?;
+		Ok(CommittedRun { commitment: run.commitment.bind(self.binding(worker))?, ..run })
 	}
 
 	/// The update of a finished run.
@@ -223,20 +240,36 @@ pub struct Judgement {
 	pub reason: Option<String>,
 }
 
-/// Deviation allowed between a submitted update and the run's last checkpoint minus the global
-/// model: zero without compression, int8 rounding with it (at most half a step of 1/127 of
-/// each tensor's largest value; 2% of the update's norm is well above that and far below any
-/// substitution).
-const DELTA_TOLERANCE: f64 = 2e-2;
+/// What a worker submitted on chain for its update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Claim {
+	/// The worker's account id.
+	pub worker: [u8; 32],
+	/// Hash of the update blob.
+	pub update: Digest,
+	pub samples: u32,
+	pub checkpoint_root: Digest,
+	/// Number of checkpoint segments.
+	pub checkpoints: u32,
+}
 
-/// Checks an update the way every assigned validator does in replay mode: the commitment
-/// binds the right architecture, configuration, data and start; the update is the run's
-/// result; every challenged segment replays within the tolerance. Then scores the updated
-/// model on `holdout`.
+/// Checks an update the way every assigned validator does in replay mode. Nothing the worker
+/// claims counts until it is checked here:
+/// - the commitment hashes to the submitted root, which binds this job, round and worker, the
+///   job's architecture and configuration, the worker's assigned data and every leaf;
+/// - its checkpoints are exactly the job's schedule (one every `checkpoint_interval` steps up
+///   to `local_steps`), so no segment can be shorter than the job's;
+/// - the run starts from the round's global model, and the declared sample count is the one
+///   the job's steps process;
+/// - the update is, bit for bit, the encoding of the last checkpoint minus the global model
+///   (both the subtraction and the int8 encoding are deterministic), so the model never uses
+///   anything the replay did not cover;
+/// - every challenged segment (always including the last) replays within the tolerance.
+///
+/// Then scores the updated model on `holdout`.
 pub fn judge_update(
 	ctx: &RoundContext,
-	checkpoint_root: &Digest,
-	checkpoints: u32,
+	claim: &Claim,
 	segments: &[u32],
 	evidence: &UpdateEvidence,
 	holdout: &Dataset,
@@ -245,17 +278,32 @@ pub fn judge_update(
 	let commitment = &evidence.commitment;
 	let invalid = |reason: String| Ok(Judgement { valid: false, score: 0.0, reason: Some(reason) });
 	let expected_config = ctx.train_config();
-	if commitment.root != *checkpoint_root {
+	if commitment.root != claim.checkpoint_root {
 		return invalid(format!("commitment root {} is not the submitted one", commitment.root));
 	}
-	let leaves = commitment.leaves.iter().map(|leaf| leaf.digest()).collect::<Vec<_>>();
-	if merkle_root(&leaves)? != commitment.root {
-		return invalid("checkpoint leaves do not hash to the committed root".into());
+	if let Err(e) = commitment.check_roots() {
+		return invalid(format!("commitment does not hash to its root: {e}"));
 	}
+	if commitment.binding != ctx.binding(claim.worker) {
+		return invalid("run was committed for another job, round or worker".into());
+	}
+	let start = ctx.start_state()?;
+	if let Err(e) = commitment.check_schedule(start.step, ctx.local_steps, ctx.checkpoint_interval)
+	{
+		return invalid(format!("checkpoints are not the job's schedule: {e}"));
+	}
+	let checkpoints = claim.checkpoints;
 	if commitment.segments() != checkpoints as usize {
 		return invalid(format!(
 			"{} segments committed, {checkpoints} submitted",
 			commitment.segments()
+		));
+	}
+	if claim.samples != ctx.samples_per_worker() {
+		return invalid(format!(
+			"declared {} samples, the job's steps process {}",
+			claim.samples,
+			ctx.samples_per_worker()
 		));
 	}
 	if commitment.arch != ctx.arch.id() || commitment.config != expected_config {
@@ -267,21 +315,19 @@ pub fn judge_update(
 		return invalid("run trained on other data than the worker's shards".into());
 	}
 	let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
-	if first != Some(ctx.start_state()?.content_hash()) {
+	if first != Some(start.content_hash()) {
 		return invalid("run did not start from the round's global model".into());
 	}
-	let last_index = checkpoints;
-	let Some(last) = evidence.checkpoints.get(&last_index) else {
+	let Some(last) = evidence.checkpoints.get(&checkpoints) else {
 		return invalid("last checkpoint not provided".into());
 	};
 	if Some(last.content_hash()) != commitment.leaves.last().map(|leaf| leaf.state_hash) {
 		return invalid("last checkpoint does not match its leaf".into());
 	}
 	let claimed = last.params.sub(&ctx.global)?;
-	let zero = ParamSet::zeros(ctx.global.layout().clone());
-	let deviation = relative_deviation(&zero, &claimed, &evidence.delta)?;
-	if deviation.is_nan() || deviation > DELTA_TOLERANCE {
-		return invalid(format!("update deviates from the run's result by {deviation:.3e}"));
+	let encoded = update_blob(&ctx.arch, &claimed, ctx.hyperparameters.compression)?;
+	if Digest::of(&[&encoded]) != claim.update {
+		return invalid("update is not the encoding of the run's last checkpoint".into());
 	}
 
 	let verifier = ReplayVerifier {
@@ -300,7 +346,7 @@ pub fn judge_update(
 			Ok(proof) => proof,
 			Err(e) => return invalid(format!("segment {segment}: {e}")),
 		};
-		match verifier.verify_segment(&evidence.data, checkpoint_root, &proof, start, end) {
+		match verifier.verify_segment(&evidence.data, &commitment.leaves_root, &proof, start, end) {
 			Ok(verdict) if verdict.accepted => {
 				tracing::info!(segment, deviation = verdict.deviation(), "segment replayed");
 			},
@@ -357,6 +403,7 @@ mod tests {
 		let ctx = RoundContext {
 			arch,
 			hyperparameters,
+			job: 7,
 			round: 1,
 			local_steps: 20,
 			checkpoint_interval: 5,
@@ -374,15 +421,39 @@ mod tests {
 		(ctx, train, test, shards)
 	}
 
-	fn evidence(ctx: &RoundContext, shards: &[(Digest, Vec<u8>)], cheat: Cheat) -> UpdateEvidence {
+	const WORKER: [u8; 32] = [5; 32];
+
+	/// A run of `ctx` by `WORKER` on `shards`: its evidence and the claim it submits.
+	fn evidence(
+		ctx: &RoundContext,
+		shards: &[(Digest, Vec<u8>)],
+		cheat: Cheat,
+	) -> (UpdateEvidence, Claim) {
 		let (data, data_root) = assemble_dataset(shards).unwrap();
-		let run = ctx.train(&data, data_root, cheat, Device::Cpu).unwrap();
+		let run = ctx.train(WORKER, &data, data_root, cheat, Device::Cpu).unwrap();
 		let delta = ctx.delta_of(&run).unwrap();
 		let blob = update_blob(&ctx.arch, &delta, ctx.hyperparameters.compression).unwrap();
 		let delta = decode_update(&ctx.arch, &blob, ctx.hyperparameters.compression).unwrap();
 		let checkpoints =
 			run.checkpoints.iter().enumerate().map(|(i, s)| (i as u32, s.clone())).collect();
-		UpdateEvidence { commitment: run.commitment, checkpoints, delta, data, data_root }
+		let claim = Claim {
+			worker: WORKER,
+			update: Digest::of(&[&blob]),
+			samples: ctx.samples_per_worker(),
+			checkpoint_root: run.commitment.root,
+			checkpoints: run.commitment.segments() as u32,
+		};
+		(UpdateEvidence { commitment: run.commitment, checkpoints, delta, data, data_root }, claim)
+	}
+
+	fn judge(
+		ctx: &RoundContext,
+		claim: &Claim,
+		segments: &[u32],
+		evidence: &UpdateEvidence,
+		holdout: &Dataset,
+	) -> Judgement {
+		judge_update(ctx, claim, segments, evidence, holdout, Device::Cpu).unwrap()
 	}
 
 	#[test]
@@ -394,10 +465,8 @@ mod tests {
 			(Cheat::SkipSteps { period: 2 }, false),
 			(Cheat::CopiedWeights, false),
 		] {
-			let evidence = evidence(&ctx, &shards, cheat);
-			let root = evidence.commitment.root;
-			let judgement =
-				judge_update(&ctx, &root, 4, &segments, &evidence, &test, Device::Cpu).unwrap();
+			let (evidence, claim) = evidence(&ctx, &shards, cheat);
+			let judgement = judge(&ctx, &claim, &segments, &evidence, &test);
 			assert_eq!(judgement.valid, valid, "{cheat:?}: {judgement:?}");
 			if valid {
 				assert!(judgement.score > 0.5, "score {}", judgement.score);
@@ -406,23 +475,69 @@ mod tests {
 	}
 
 	#[test]
+	fn fewer_shorter_segments_are_invalid() {
+		// The job asks for 20 steps with a checkpoint every 5 (4 segments). A run of 4
+		// one-step segments replays perfectly, segment by segment, but is not the job's run.
+		let (ctx, _, test, shards) = context();
+		let lazy = RoundContext { local_steps: 4, checkpoint_interval: 1, ..context().0 };
+		let (evidence, claim) = evidence(&lazy, &shards, Cheat::None);
+		assert_eq!(claim.checkpoints, 4);
+		let judgement = judge(&ctx, &claim, &[0, 1, 2, 3], &evidence, &test);
+		assert!(!judgement.valid);
+		assert!(judgement.reason.unwrap().contains("schedule"), "rejected before any replay");
+	}
+
+	#[test]
+	fn run_replayed_into_another_round_job_or_worker_is_invalid() {
+		let (ctx, _, test, shards) = context();
+		let (evidence, claim) = evidence(&ctx, &shards, Cheat::None);
+		let next_round = RoundContext { round: 2, ..context().0 };
+		let other_job = RoundContext { job: 8, ..context().0 };
+		for other in [&next_round, &other_job] {
+			let judgement = judge(other, &claim, &[3], &evidence, &test);
+			assert!(judgement.reason.unwrap().contains("another job, round or worker"));
+		}
+		// Another worker submitting this worker's run under its own name.
+		let thief = Claim { worker: [6; 32], ..claim };
+		assert!(!judge(&ctx, &thief, &[3], &evidence, &test).valid);
+		// A commitment whose description was edited after hashing.
+		let mut edited = evidence;
+		edited.commitment.binding.worker = [6; 32];
+		let judgement = judge(&ctx, &thief, &[3], &edited, &test);
+		assert!(judgement.reason.unwrap().contains("does not hash"));
+	}
+
+	#[test]
+	fn inflated_sample_count_is_invalid() {
+		let (ctx, _, test, shards) = context();
+		let (evidence, claim) = evidence(&ctx, &shards, Cheat::None);
+		let inflated = Claim { samples: u32::MAX, ..claim };
+		let judgement = judge(&ctx, &inflated, &[3], &evidence, &test);
+		assert!(judgement.reason.unwrap().contains("samples"));
+		assert_eq!(ctx.samples_per_worker(), 20 * 32);
+	}
+
+	#[test]
 	fn update_on_other_data_or_other_delta_is_invalid() {
 		let (ctx, _, test, shards) = context();
-		let mut evidence = evidence(&ctx, &shards[..1], Cheat::None);
-		let root = evidence.commitment.root;
+		let (mut evidence, claim) = evidence(&ctx, &shards[..1], Cheat::None);
 		// Claimed to be trained on both shards.
 		let (both, both_root) = assemble_dataset(&shards).unwrap();
 		let honest_data = std::mem::replace(&mut evidence.data, both);
 		let honest_root = std::mem::replace(&mut evidence.data_root, both_root);
-		let judgement = judge_update(&ctx, &root, 4, &[1], &evidence, &test, Device::Cpu).unwrap();
-		assert!(!judgement.valid);
+		assert!(!judge(&ctx, &claim, &[1], &evidence, &test).valid);
 		evidence.data = honest_data;
 		evidence.data_root = honest_root;
-		// A submitted update that is not the run's result.
-		evidence.delta = evidence.delta.add(&evidence.delta).unwrap();
-		let judgement = judge_update(&ctx, &root, 4, &[1], &evidence, &test, Device::Cpu).unwrap();
-		assert!(!judgement.valid);
-		assert!(judgement.reason.unwrap().contains("deviates"));
+		assert!(judge(&ctx, &claim, &[1], &evidence, &test).valid);
+		// A submitted update that is not the run's result, however close: one weight of the
+		// int8 encoding moved by one step (a backdoor spends its budget on a few weights).
+		let last = evidence.checkpoints[&claim.checkpoints].params.sub(&ctx.global).unwrap();
+		let mut blob = update_blob(&ctx.arch, &last, ctx.hyperparameters.compression).unwrap();
+		let end = blob.len() - 1;
+		blob[end] = blob[end].wrapping_add(1);
+		let nudged = Claim { update: Digest::of(&[&blob]), ..claim };
+		let judgement = judge(&ctx, &nudged, &[1], &evidence, &test);
+		assert!(judgement.reason.unwrap().contains("not the encoding"));
 	}
 
 	#[test]

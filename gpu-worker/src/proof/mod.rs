@@ -1,9 +1,12 @@
 //! Proof of training.
 //!
-//! A worker commits to its run with a Merkle root over one leaf per checkpoint:
+//! A worker commits to its run with a Merkle tree over one leaf per checkpoint:
 //! `leaf = H("agora/checkpoint/v1" || step || state hash || batch-indices hash)`, where the
 //! state hash covers weights *and* optimizer buffers and the batch-indices hash covers the
-//! indices of the steps since the previous checkpoint. To check segment i, a verifier takes
+//! indices of the steps since the previous checkpoint. The root it submits on chain binds that
+//! tree to everything else the run claims ([`TrainingCommitment::bound_root`]): the job, round
+//! and worker it was trained for, the architecture, the configuration and the data, so a run
+//! cannot be replayed into another round, job or worker's name. To check segment i, a verifier takes
 //! the checkpoint files i and i+1 with Merkle proofs of their leaves, recomputes the batches
 //! from the public schedule, replays the steps from checkpoint i and accepts when the result is
 //! within a relative tolerance of checkpoint i+1 (see [`ReplayVerifier`] and
@@ -63,20 +66,35 @@ impl CheckpointLeaf {
 	}
 }
 
+/// Who and what a run was trained for: bound under the root a worker submits on chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunBinding {
+	pub job: u64,
+	pub round: u32,
+	/// The worker's account id.
+	pub worker: [u8; 32],
+}
+
 /// What a worker publishes about a run: enough for anyone to recompute the batches and to
-/// check segment proofs against `root`.
+/// check segment proofs against `leaves_root`, and to check that `root` binds it all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingCommitment {
+	pub binding: RunBinding,
 	pub arch: String,
 	/// Merkle root of the dataset the run trained on.
 	pub data_root: Digest,
 	pub dataset_len: u64,
 	pub config: TrainConfig,
 	pub leaves: Vec<CheckpointLeaf>,
+	/// Merkle root of the leaves: what segment proofs prove against.
+	pub leaves_root: Digest,
+	/// [`Self::bound_root`]: what goes on chain.
 	pub root: Digest,
 }
 
 impl TrainingCommitment {
+	/// A commitment to a run that is not for any on-chain round (benchmarks, the `train`
+	/// command): its binding is all zeros until [`Self::bind`].
 	pub fn new(
 		arch: &Architecture,
 		data_root: Digest,
@@ -84,19 +102,100 @@ impl TrainingCommitment {
 		config: &TrainConfig,
 		leaves: Vec<CheckpointLeaf>,
 	) -> Result<Self> {
-		let root = Self::tree(&leaves)?.root();
-		Ok(TrainingCommitment {
+		let leaves_root = Self::tree(&leaves)?.root();
+		let mut commitment = TrainingCommitment {
+			binding: RunBinding::default(),
 			arch: arch.id(),
 			data_root,
 			dataset_len: dataset_len as u64,
 			config: config.clone(),
 			leaves,
-			root,
-		})
+			leaves_root,
+			root: Digest::default(),
+		};
+		commitment.root = commitment.bound_root()?;
+		Ok(commitment)
+	}
+
+	/// The same run, committed as trained for `binding`.
+	pub fn bind(mut self, binding: RunBinding) -> Result<Self> {
+		self.binding = binding;
+		self.root = self.bound_root()?;
+		Ok(self)
+	}
+
+	/// `H("agora/run/v2" || job || round || worker || arch || config || data root || dataset
+	/// length || leaves root)`: the root a worker submits. Anything a verifier checks about a
+	/// run is under it.
+	pub fn bound_root(&self) -> Result<Digest> {
+		let config = serde_json::to_vec(&self.config)
+			.map_err(|e| WorkerError::InvalidArgument(format!("training configuration: {e}")))?;
+		let mut hasher = Hasher::new();
+		hasher.update(b"agora/run/v2");
+		hasher.update_u64(self.binding.job);
+		hasher.update_u32(self.binding.round);
+		hasher.update(&self.binding.worker);
+		hasher.update_u64(self.arch.len() as u64);
+		hasher.update(self.arch.as_bytes());
+		hasher.update_u64(config.len() as u64);
+		hasher.update(&config);
+		hasher.update(self.data_root.as_bytes());
+		hasher.update_u64(self.dataset_len);
+		hasher.update(self.leaves_root.as_bytes());
+		Ok(hasher.finish())
 	}
 
 	fn tree(leaves: &[CheckpointLeaf]) -> Result<MerkleTree> {
 		MerkleTree::new(&leaves.iter().map(CheckpointLeaf::digest).collect::<Vec<_>>())
+	}
+
+	/// Checks that the leaves hash to `leaves_root` and everything to `root`.
+	pub fn check_roots(&self) -> Result<()> {
+		let leaves_root = Self::tree(&self.leaves)?.root();
+		if leaves_root != self.leaves_root {
+			return Err(WorkerError::HashMismatch {
+				what: "checkpoint leaves root".into(),
+				expected: self.leaves_root.to_hex(),
+				actual: leaves_root.to_hex(),
+			});
+		}
+		let root = self.bound_root()?;
+		if root != self.root {
+			return Err(WorkerError::HashMismatch {
+				what: "training commitment root".into(),
+				expected: self.root.to_hex(),
+				actual: root.to_hex(),
+			});
+		}
+		Ok(())
+	}
+
+	/// Checks that the leaves are the checkpoints of a run of `steps` steps from `start_step`
+	/// with one every `interval` steps (the last segment possibly shorter): one leaf at each
+	/// checkpoint, at exactly its step. A run that skipped steps or cut its segments short
+	/// fails here, before any replay.
+	pub fn check_schedule(&self, start_step: u64, steps: u64, interval: u64) -> Result<()> {
+		if interval == 0 || steps == 0 {
+			return Err(WorkerError::InvalidArgument("a run has steps and an interval".into()));
+		}
+		let segments = steps.div_ceil(interval);
+		if self.leaves.len() as u64 != segments + 1 {
+			return Err(WorkerError::InvalidProof(format!(
+				"{} checkpoints committed, a run of {steps} steps every {interval} has {}",
+				self.leaves.len(),
+				segments + 1
+			)));
+		}
+		for (index, leaf) in self.leaves.iter().enumerate() {
+			let expected = start_step + (index as u64 * interval).min(steps);
+			if leaf.step != expected {
+				return Err(WorkerError::InvalidProof(format!(
+					"checkpoint {index} is at step {}, the schedule puts it at {expected}",
+					leaf.step
+				)));
+			}
+		}
+		Ok(())
 	}
 
 	/// Number of segments (pairs of consecutive checkpoints).
@@ -113,15 +212,15 @@ impl TrainingCommitment {
 			)));
 		}
 		let tree = Self::tree(&self.leaves)?;
-		if tree.root() != self.root {
+		if tree.root() != self.leaves_root {
 			return Err(WorkerError::HashMismatch {
-				what: "training commitment root".into(),
-				expected: self.root.to_hex(),
+				what: "checkpoint leaves root".into(),
+				expected: self.leaves_root.to_hex(),
 				actual: tree.root().to_hex(),
 			});
 		}
 		Ok(SegmentProof {
-			root: self.root,
+			root: self.leaves_root,
 			start: self.leaves[segment],
 			end: self.leaves[segment + 1],
 			start_proof: tree.proof(segment)?,
@@ -133,6 +232,7 @@ impl TrainingCommitment {
 /// Everything but the checkpoint files that a verifier needs for one segment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentProof {
+	/// The run's leaves root ([`TrainingCommitment::leaves_root`]).
 	pub root: Digest,
 	pub start: CheckpointLeaf,
 	pub end: CheckpointLeaf,
@@ -187,7 +287,8 @@ pub struct ReplayVerifier {
 }
 
 impl ReplayVerifier {
-	/// Checks `proof` against the run's `root` and replays the segment on `data`.
+	/// Checks `proof` against the run's leaves root `root` ([`TrainingCommitment::leaves_root`])
+	/// and replays the segment on `data`.
 	///
 	/// Malformed evidence (a proof for another root, a checkpoint whose hash is not the
 	/// committed one, inconsistent steps) is an error; a well-formed segment whose replay does
@@ -343,7 +444,7 @@ mod tests {
 				verifier
 					.verify_segment(
 						&setup.data,
-						&run.commitment.root,
+						&run.commitment.leaves_root,
 						&proof,
 						&run.checkpoints[segment],
 						&run.checkpoints[segment + 1],
@@ -409,28 +510,75 @@ mod tests {
 		};
 		// Proof checked against another run's root.
 		assert!(matches!(
-			check(&other.commitment.root, &proof, &run.checkpoints[0], &run.checkpoints[1]),
+			check(&other.commitment.leaves_root, &proof, &run.checkpoints[0], &run.checkpoints[1]),
 			Err(WorkerError::InvalidProof(_))
 		));
 		// Another run's proof relabelled with this root.
 		let mut foreign = other.commitment.segment_proof(0).unwrap();
-		foreign.root = run.commitment.root;
+		foreign.root = run.commitment.leaves_root;
 		assert!(matches!(
-			check(&run.commitment.root, &foreign, &other.checkpoints[0], &other.checkpoints[1]),
+			check(
+				&run.commitment.leaves_root,
+				&foreign,
+				&other.checkpoints[0],
+				&other.checkpoints[1]
+			),
 			Err(WorkerError::InvalidProof(_))
 		));
 		// A checkpoint file that is not the committed one.
 		assert!(matches!(
-			check(&run.commitment.root, &proof, &run.checkpoints[0], &other.checkpoints[1]),
+			check(&run.commitment.leaves_root, &proof, &run.checkpoints[0], &other.checkpoints[1]),
 			Err(WorkerError::HashMismatch { .. })
 		));
 		// Non-consecutive leaves.
 		let mut gap = proof.clone();
 		gap.end = run.commitment.leaves[2];
 		gap.end_proof = run.commitment.segment_proof(1).unwrap().end_proof;
-		assert!(
-			check(&run.commitment.root, &gap, &run.checkpoints[0], &run.checkpoints[2]).is_err()
-		);
+		assert!(check(&run.commitment.leaves_root, &gap, &run.checkpoints[0], &run.checkpoints[2])
+			.is_err());
+	}
+
+	#[test]
+	fn root_binds_the_run_description_and_schedule_is_exact() {
+		let setup = setup();
+		let run = dishonest_run(
+			&setup.arch,
+			&setup.start,
+			&setup.config,
+			&setup.data,
+			Digest::default(),
+			25,
+			10,
+			Cheat::None,
+			Device::Cpu,
+		)
+		.unwrap();
+		let commitment = run.commitment;
+		commitment.check_roots().unwrap();
+		// Steps 0, 10, 20 and 25: the last segment is shorter.
+		commitment.check_schedule(0, 25, 10).unwrap();
+		assert!(commitment.check_schedule(0, 30, 10).is_err());
+		assert!(commitment.check_schedule(0, 25, 5).is_err());
+		assert!(commitment.check_schedule(1, 25, 10).is_err());
+		let bound =
+			commitment.clone().bind(RunBinding { job: 1, round: 2, worker: [3; 32] }).unwrap();
+		bound.check_roots().unwrap();
+		assert_ne!(bound.root, commitment.root);
+		assert_eq!(bound.leaves_root, commitment.leaves_root);
+		// Every described field is under the root.
+		let edits: [fn(&mut TrainingCommitment); 6] = [
+			|c| c.binding.round = 3,
+			|c| c.arch.push('x'),
+			|c| c.data_root = Digest([9; 32]),
+			|c| c.dataset_len += 1,
+			|c| c.config.seed += 1,
+			|c| c.leaves[1].step += 1,
+		];
+		for edit in edits {
+			let mut edited = bound.clone();
+			edit(&mut edited);
+			assert!(edited.check_roots().is_err());
+		}
 	}
 
 	#[test]

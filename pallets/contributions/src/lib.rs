@@ -13,7 +13,8 @@
 //! * **Eligible**: `Active` and stake ≥ the current minimum. Only eligible participants get
 //!   new duties.
 //! * **Unbonding**: after `unbond`, the stake stays on hold and slashable for
-//!   `Params::unbonding_delay` blocks, then `withdraw_unbonded` releases it.
+//!   `Params::unbonding_delay` blocks and until every round or verification the participant
+//!   takes part in has ended (`Config::PendingWork`), then `withdraw_unbonded` releases it.
 //! * **Slash**: a fraction of the stake (bonded or unbonding) is taken from the hold and
 //!   handed to `Config::OnSlash` (the runtime resolves it into the reward pool): it never
 //!   vanishes.
@@ -104,6 +105,9 @@ pub mod pallet {
 		type ParamsOrigin: EnsureOrigin<Self::RuntimeOrigin>;
 		/// Parameters used until genesis or governance sets them.
 		type DefaultParams: Get<ParamsOf<Self>>;
+		/// Work whose outcome may still slash a participant (pallet-tasks and pallet-validation):
+		/// `withdraw_unbonded` waits for it, so unbonding cannot escape a verdict.
+		type PendingWork: agora_primitives::PendingWork<Self::AccountId>;
 		/// Maximum number of active validators.
 		#[pallet::constant]
 		type MaxValidators: Get<u32>;
@@ -204,6 +208,9 @@ pub mod pallet {
 		NotUnbonding,
 		/// The unbonding delay has not passed yet.
 		StillUnbonding,
+		/// A round or verification the participant takes part in has not ended: its outcome may
+		/// still slash the stake.
+		WorkPending,
 		/// The active validator set is full.
 		TooManyValidators,
 		/// The shard is already registered.
@@ -300,7 +307,9 @@ pub mod pallet {
 
 		/// Release the whole remaining stake once the unbonding delay has passed.
 		#[pallet::call_index(5)]
-		#[pallet::weight(T::WeightInfo::withdraw_unbonded())]
+		#[pallet::weight(T::WeightInfo::withdraw_unbonded().saturating_add(
+			<T::PendingWork as agora_primitives::PendingWork<T::AccountId>>::has_pending_work_weight()
+		))]
 		pub fn withdraw_unbonded(origin: OriginFor<T>, role: Role) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_withdraw(who, role)

@@ -2,6 +2,7 @@
 
 use crate as pallet_contributions;
 use crate::Params;
+use agora_primitives::Role;
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{tokens::imbalance::ResolveTo, ConstU128, ConstU32},
@@ -68,17 +69,36 @@ parameter_types! {
 	};
 }
 
+thread_local! {
+	/// Accounts (and roles) that the other pallets would report as having pending work.
+	pub static PENDING: core::cell::RefCell<Vec<(AccountId, Role)>> =
+		const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pending work as the tests set it in [`PENDING`].
+pub struct MockPendingWork;
+impl agora_primitives::PendingWork<AccountId> for MockPendingWork {
+	fn has_pending_work(who: &AccountId, role: Role) -> bool {
+		PENDING.with(|p| p.borrow().contains(&(*who, role)))
+	}
+	fn has_pending_work_weight() -> frame_support::weights::Weight {
+		frame_support::weights::Weight::zero()
+	}
+}
+
 impl pallet_contributions::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type OnSlash = ResolveTo<Pool, Balances>;
 	type ParamsOrigin = EnsureRoot<AccountId>;
 	type DefaultParams = Defaults;
+	type PendingWork = MockPendingWork;
 	type MaxValidators = ConstU32<4>;
 	type WeightInfo = ();
 }
 
 pub fn new_test_ext() -> sp_io::TestExternalities {
+	PENDING.with(|p| p.borrow_mut().clear());
 	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_balances::GenesisConfig::<Test> {
 		balances: (1..=10).map(|a| (a, 100_000)).chain([(POOL, 1)]).collect(),

@@ -156,6 +156,12 @@ impl<T: Config> Pallet<T> {
 			return Err(Error::<T>::NotUnbonding.into());
 		};
 		ensure!(frame_system::Pallet::<T>::block_number() >= until, Error::<T>::StillUnbonding);
+		ensure!(
+			!<T::PendingWork as agora_primitives::PendingWork<T::AccountId>>::has_pending_work(
+				&who, role
+			),
+			Error::<T>::WorkPending
+		);
 		let amount =
 			T::Currency::release(&Self::hold_reason(role), &who, p.stake, Precision::BestEffort)?;
 		Self::remove_participant(role, &who);

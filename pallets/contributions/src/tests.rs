@@ -174,6 +174,26 @@ fn bond_extra_and_update_endpoint() {
 }
 
 #[test]
+fn unbonding_cannot_escape_a_pending_verdict() {
+	test(|| {
+		reg_validator(2, 1_000);
+		assert_ok!(Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator));
+		// Assigned to a verification that outlasts the unbonding delay.
+		PENDING.with(|p| p.borrow_mut().push((2, Role::Validator)));
+		run_to(1 + DELAY);
+		assert_noop!(
+			Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator),
+			Error::<Test>::WorkPending
+		);
+		// The verdict lands: the stake is still there to slash.
+		assert_eq!(Contributions::slash(&2, Role::Validator, Perbill::from_percent(10)), 100);
+		PENDING.with(|p| p.borrow_mut().clear());
+		assert_ok!(Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator));
+		assert_eq!(Balances::balance(&2), 100_000 - 100);
+	});
+}
+
+#[test]
 fn unbond_and_withdraw() {
 	test(|| {
 		reg_validator(2, 1_000);

@@ -267,6 +267,10 @@ pub enum Verdict {
 	Valid,
 	/// The update fails replay / is rejected.
 	Invalid,
+	/// The validator could not obtain the evidence the worker had to serve (its commitment,
+	/// the challenged checkpoints or the update) after retrying. Not proof of fraud on its own:
+	/// the worker is slashed for it only when enough assigned validators report it.
+	Unavailable,
 }
 
 /// Why a round produced no model.
@@ -356,6 +360,38 @@ pub trait ParticipantRegistry<AccountId, Balance> {
 	/// Benchmarks only: register `shard`, provided by `provider` (funding it as needed).
 	#[cfg(feature = "runtime-benchmarks")]
 	fn benchmark_register_shard(shard: &BlobHash, provider: &AccountId);
+}
+
+/// Whether an account still has protocol work whose outcome may slash its stake in `role`: a
+/// round it was selected for and that has not ended, an update under verification, an
+/// assignment or aggregation not concluded. Its stake must stay on hold until then, so that
+/// unbonding cannot escape a verdict (implemented by `pallet-tasks` and `pallet-validation`,
+/// combined by the tuple implementation).
+pub trait PendingWork<AccountId> {
+	/// Whether `who` has pending work in `role`.
+	fn has_pending_work(who: &AccountId, role: Role) -> bool;
+	/// Worst-case weight of [`Self::has_pending_work`].
+	fn has_pending_work_weight() -> Weight;
+}
+
+impl<AccountId> PendingWork<AccountId> for () {
+	fn has_pending_work(_: &AccountId, _: Role) -> bool {
+		false
+	}
+	fn has_pending_work_weight() -> Weight {
+		Weight::zero()
+	}
+}
+
+impl<AccountId, A: PendingWork<AccountId>, B: PendingWork<AccountId>> PendingWork<AccountId>
+	for (A, B)
+{
+	fn has_pending_work(who: &AccountId, role: Role) -> bool {
+		A::has_pending_work(who, role) || B::has_pending_work(who, role)
+	}
+	fn has_pending_work_weight() -> Weight {
+		A::has_pending_work_weight().saturating_add(B::has_pending_work_weight())
+	}
 }
 
 /// Starts the verification of a round (implemented by `pallet-validation`).

@@ -103,11 +103,14 @@ parameter_types! {
 		no_show_slash: Perbill::from_percent(1),
 	};
 	pub const ValidationDefaults: pallet_validation::Params = pallet_validation::Params {
-		segments_per_update: 2,
+		detectable_fraction: Perbill::from_percent(10),
+		detection_probability: Perbill::from_percent(99),
 		score_tolerance: Perbill::from_percent(20),
 		no_reveal_slash: Perbill::from_percent(2),
 		contradiction_slash: Perbill::from_percent(10),
 		fraud_slash: Perbill::from_percent(20),
+		unavailable_slash: Perbill::from_percent(5),
+		min_unavailable_reports: 2,
 		aggregator_slash: Perbill::from_percent(10),
 		max_aggregation_attempts: 2,
 	};
@@ -127,6 +130,7 @@ impl pallet_contributions::Config for Test {
 	type OnSlash = pallet_rewards::SlashToPool<Test>;
 	type ParamsOrigin = EnsureRoot<AccountId>;
 	type DefaultParams = ContributionDefaults;
+	type PendingWork = (Tasks, Validation);
 	type MaxValidators = ConstU32<16>;
 	type WeightInfo = ();
 }
@@ -158,7 +162,7 @@ impl pallet_validation::Config for Test {
 	type MaxActiveJobs = ConstU32<8>;
 	type MaxWorkersPerRound = ConstU32<4>;
 	type MaxValidatorsPerUpdate = ConstU32<3>;
-	type MaxSegments = ConstU32<4>;
+	type MaxSegments = ConstU32<64>;
 	type MaxRoundValidators = ConstU32<16>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
 	type WeightInfo = ();

@@ -10,7 +10,7 @@ use frame_support::{
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::{Saturating, Zero};
+use sp_runtime::traits::{One, Saturating, Zero};
 
 impl<T: Config> Pallet<T> {
 	/// Check every field of `params` against its bounds.
@@ -154,19 +154,35 @@ impl<T: Config> Pallet<T> {
 		ensure!(job.round == round, Error::<T>::WrongRound);
 		ensure!(job.phase == Phase::Training, Error::<T>::WrongPhase);
 		let now = frame_system::Pallet::<T>::block_number();
-		ensure!(now <= job.deadline, Error::<T>::PhaseClosed);
+		// The phase ends in the `on_initialize` of the deadline block, which draws the challenges
+		// from the VRF output of its parent: that parent's author knows it before building the
+		// block. So no update may be included in the block before the deadline, lest its author
+		// grind the commitment root of an update it includes there against its own challenge.
+		ensure!(now.saturating_add(One::one()) < job.deadline, Error::<T>::PhaseClosed);
 		ensure!(update.samples > 0 && update.checkpoints > 0, Error::<T>::InvalidUpdate);
+		ensure!(
+			update.checkpoints == Self::segments_of(&job.spec),
+			Error::<T>::WrongCheckpointCount
+		);
 		let mut slots = RoundWorkers::<T>::get(id);
 		let slot = slots.iter_mut().find(|s| s.who == who).ok_or(Error::<T>::NotSelected)?;
 		ensure!(!slot.submitted, Error::<T>::DuplicateSubmission);
+		// Updates are public during Training: a copy of another worker's would be accepted
+		// (and paid) without this check. Bounded by `MaxWorkersPerRound`.
+		let copied = Updates::<T>::iter_prefix_values(id).any(|other| {
+			other.delta == update.delta || other.checkpoint_root == update.checkpoint_root
+		});
+		ensure!(!copied, Error::<T>::DuplicateUpdate);
 		slot.submitted = true;
 		let all_in = slots.iter().all(|s| s.submitted);
 		RoundWorkers::<T>::insert(id, slots);
 		Updates::<T>::insert(id, &who, update);
-		if all_in && now < job.deadline {
-			// Everyone submitted: close the phase at the next block.
-			job.deadline = now;
-			Self::set_deadline(id, now);
+		let close = now.saturating_add(One::one()).saturating_add(One::one());
+		if all_in && close < job.deadline {
+			// Everyone submitted: close the phase two blocks later, so that the challenges come
+			// from the VRF output of a block that includes no update (see above).
+			job.deadline = close;
+			Self::set_deadline(id, close);
 			Jobs::<T>::insert(id, job);
 		}
 		Self::deposit_event(Event::UpdateSubmitted {
@@ -179,6 +195,12 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The number of checkpoint segments an honest run of `spec` commits to: one every
+	/// `checkpoint_interval` steps, the last one possibly shorter.
+	pub fn segments_of(spec: &JobSpec<BlockNumberFor<T>>) -> u32 {
+		spec.local_steps.div_ceil(spec.checkpoint_interval.max(1))
+	}
+
 	/// Set the cached deadline of an active job.
 	pub(crate) fn set_deadline(id: JobId, deadline: BlockNumberFor<T>) {
 		ActiveJobs::<T>::mutate(|a| {
@@ -186,5 +208,20 @@ impl<T: Config> Pallet<T> {
 				e.1 = deadline;
 			}
 		});
+	}
+}
+
+/// A selected worker has pending work until its round ends (its update, if any, is still to be
+/// verified and may be slashed; its absence is slashed as a no-show).
+impl<T: Config> agora_primitives::PendingWork<T::AccountId> for Pallet<T> {
+	fn has_pending_work(who: &T::AccountId, role: agora_primitives::Role) -> bool {
+		role == agora_primitives::Role::Worker
+			&& ActiveJobs::<T>::get()
+				.iter()
+				.any(|(id, _)| RoundWorkers::<T>::get(id).iter().any(|slot| &slot.who == who))
+	}
+
+	fn has_pending_work_weight() -> Weight {
+		T::DbWeight::get().reads(u64::from(T::MaxActiveJobs::get()).saturating_add(1))
 	}
 }

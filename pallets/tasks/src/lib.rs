@@ -15,8 +15,11 @@
 //!   (nothing spent). Then the next round, or the job is **Finalized** and the unspent escrow
 //!   refunded.
 //! * **Selection**: at the end of `Open`, `workers_per_round` applicants are drawn uniformly at
-//!   random; the round's `samples_per_round` are split among them in proportion to their
-//!   declared throughput (small GPUs get small, equally paid slices).
+//!   random; the round's `samples_per_round` are split equally among them (each runs the spec's
+//!   `local_steps`, which replay verifies; a declared capability buys no larger share).
+//! * **Updates** commit to exactly `⌈local_steps / checkpoint_interval⌉` checkpoint segments
+//!   (a run with fewer, shorter segments is rejected), and no two workers of a round may submit
+//!   the same update or checkpoint root.
 //!
 //! Phase changes happen in `on_initialize` for at most `MaxTransitionsPerBlock` jobs per block,
 //! when the deadline has passed (or a phase completed early).
@@ -289,6 +292,12 @@ pub mod pallet {
 		DuplicateSubmission,
 		/// The update has zero samples or checkpoints.
 		InvalidUpdate,
+		/// The update commits to another number of checkpoint segments than the spec's
+		/// `⌈local_steps / checkpoint_interval⌉`: it did not run the job's steps.
+		WrongCheckpointCount,
+		/// Another worker of the round already submitted this update or checkpoint root: a
+		/// copy, not work.
+		DuplicateUpdate,
 		/// A parameter is outside its bounds.
 		ParamOutOfBounds,
 	}

@@ -69,14 +69,17 @@ impl<T: Config> Pallet<T> {
 		T::Randomness::random(&(tag, id, round).encode()).0
 	}
 
-	/// End of `Open`: draw the workers, size their quotas, start training.
+	/// End of `Open`: draw the workers, split the round's samples among them, start training.
+	///
+	/// Every selected worker runs the spec's `local_steps` steps, which replay verifies, so each
+	/// gets an equal share of `samples_per_round` (the first `samples % n` one more). A quota
+	/// never follows a worker's declared capability: what a participant says about itself is
+	/// not checked, and would let it claim a larger share of the reward.
 	fn close_open(id: JobId, mut job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
 		let applicants = Applicants::<T>::take(id);
 		let n_applicants = applicants.len() as u32;
-		let mut eligible: Vec<(T::AccountId, u32)> = applicants
-			.into_iter()
-			.filter_map(|a| T::Registry::eligible_worker(&a).map(|(_, tp)| (a, tp.max(1))))
-			.collect();
+		let mut eligible: Vec<T::AccountId> =
+			applicants.into_iter().filter(|a| T::Registry::eligible_worker(a).is_some()).collect();
 		if eligible.is_empty() {
 			return T::WeightInfo::close_open(n_applicants, 0).saturating_add(Self::end_round(
 				id,
@@ -89,17 +92,13 @@ impl<T: Config> Pallet<T> {
 			SeededRng::<T::Hashing>::new(Self::seed(b"agora/tasks/select", id, job.round));
 		rng.shuffle(&mut eligible);
 		eligible.truncate(job.spec.workers_per_round as usize);
-		let total_tp: u128 = eligible.iter().map(|(_, tp)| u128::from(*tp)).sum();
-		let samples = u128::from(job.spec.samples_per_round);
+		let selected = (eligible.len() as u32).max(1);
+		let (share, extra) =
+			(job.spec.samples_per_round / selected, job.spec.samples_per_round % selected);
 		let mut slots = BoundedVec::<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>::new();
 		let mut announced = BoundedVec::<(T::AccountId, u32), T::MaxWorkersPerRound>::new();
-		for (who, tp) in eligible {
-			let quota = samples
-				.saturating_mul(u128::from(tp))
-				.checked_div(total_tp)
-				.map(|q| u32::try_from(q).unwrap_or(u32::MAX))
-				.unwrap_or(0)
-				.max(1);
+		for (position, who) in eligible.into_iter().enumerate() {
+			let quota = share.saturating_add(u32::from((position as u32) < extra)).max(1);
 			// Both vectors have the same bound and workers_per_round <= the bound.
 			let _ = announced.try_push((who.clone(), quota));
 			let _ = slots.try_push(WorkerSlot { who, quota, submitted: false });

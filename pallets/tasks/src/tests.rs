@@ -244,16 +244,12 @@ fn late_application_is_rejected_before_transition() {
 }
 
 #[test]
-fn selection_is_random_and_quotas_follow_throughput() {
+fn selection_is_random_and_quotas_are_equal() {
 	test(|| {
 		let id = to_training(&[1, 2, 3, 4]);
 		let slots = RoundWorkers::<Test>::get(id);
 		assert_eq!(slots.len(), 2);
-		let tp = |a: u64| WORKERS.with(|w| w.borrow()[&a].1) as u128;
-		let total: u128 = slots.iter().map(|s| tp(s.who)).sum();
-		for s in slots.iter() {
-			assert_eq!(s.quota as u128, 1_000 * tp(s.who) / total);
-		}
+		assert!(slots.iter().all(|s| s.quota == 500));
 		let job = Jobs::<Test>::get(id).unwrap();
 		assert_eq!((job.phase, job.deadline), (Phase::Training, 1 + P + P));
 		assert!(Applicants::<Test>::get(id).is_empty());
@@ -264,13 +260,49 @@ fn selection_is_random_and_quotas_follow_throughput() {
 }
 
 #[test]
-fn small_gpu_gets_at_least_one_sample() {
+fn declared_throughput_buys_no_larger_share() {
 	test(|| {
+		// Worker 7 declares a million times the throughput of worker 5: the same quota, so the
+		// same share of the reward for the same verified steps.
 		WORKERS.with(|w| w.borrow_mut().insert(7, (1_000, 1_000_000)));
 		let id = to_training(&[5, 7]);
-		let slots = RoundWorkers::<Test>::get(id);
-		let small = slots.iter().find(|s| s.who == 5).unwrap();
-		assert_eq!(small.quota, 1);
+		let quotas: Vec<u32> = RoundWorkers::<Test>::get(id).iter().map(|s| s.quota).collect();
+		assert_eq!(quotas, vec![500, 500]);
+	});
+}
+
+#[test]
+fn fewer_segments_than_the_spec_are_rejected() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		let o = RuntimeOrigin::signed(sel[0]);
+		// 100 steps every 10: 10 segments. Five one-step segments are not the job's run.
+		for wrong in [5u32, 9, 11, 100] {
+			assert_noop!(
+				Tasks::submit_update(o.clone(), id, 1, Update { checkpoints: wrong, ..update(1) }),
+				Error::<Test>::WrongCheckpointCount
+			);
+		}
+		assert_ok!(Tasks::submit_update(o, id, 1, update(1)));
+	});
+}
+
+#[test]
+fn copied_update_is_rejected() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(1)));
+		let copy = update(1);
+		let same_root = Update { delta: H256::repeat_byte(0x77), ..update(1) };
+		for copied in [copy, same_root] {
+			assert_noop!(
+				Tasks::submit_update(RuntimeOrigin::signed(sel[1]), id, 1, copied),
+				Error::<Test>::DuplicateUpdate
+			);
+		}
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(sel[1]), id, 1, update(2)));
 	});
 }
 
@@ -298,9 +330,12 @@ fn submit_update_and_early_close() {
 		);
 		let now = System::block_number();
 		assert_ok!(Tasks::submit_update(o(sel[1]), id, 1, update(2)));
-		// All in: the phase closes at the next block.
-		assert_eq!(Jobs::<Test>::get(id).unwrap().deadline, now);
+		// All in: the phase closes two blocks later, so that the challenge randomness (the VRF
+		// output of the parent of the closing block) comes from a block that holds no update.
+		assert_eq!(Jobs::<Test>::get(id).unwrap().deadline, now + 2);
 		run_to(now + 1);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().phase, Phase::Training);
+		run_to(now + 2);
 		let job = Jobs::<Test>::get(id).unwrap();
 		assert_eq!(job.phase, Phase::Verifying);
 		let started = STARTED.with(|s| s.borrow().clone());
@@ -311,6 +346,21 @@ fn submit_update_and_early_close() {
 		assert!(events().contains(&Event::VerificationStarted { job: id, round: 1, updates: 2 }));
 		assert!(SLASHES.with(|s| s.borrow().is_empty()));
 		assert_noop!(Tasks::submit_update(o(sel[0]), id, 1, update(1)), Error::<Test>::WrongPhase);
+	});
+}
+
+#[test]
+fn no_update_in_the_block_whose_randomness_draws_the_challenges() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		// The block before the deadline seeds the challenges with its VRF output: its author
+		// could grind an update it included there.
+		System::set_block_number(Jobs::<Test>::get(id).unwrap().deadline - 1);
+		assert_noop!(
+			Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(1)),
+			Error::<Test>::PhaseClosed
+		);
 	});
 }
 
@@ -358,7 +408,7 @@ fn completed_round_pays_slice_and_records_model() {
 		for (i, w) in sel.iter().enumerate() {
 			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(*w), id, 1, update(i as u8)));
 		}
-		run_to(System::block_number() + 1);
+		run_to(System::block_number() + 2);
 		let model = H256::repeat_byte(0xee);
 		let quota0 = RoundWorkers::<Test>::get(id)[0].quota;
 		<Tasks as VerificationObserver<u64>>::on_verified(
@@ -440,7 +490,7 @@ fn last_round_takes_remainder_and_final_model_is_recorded() {
 			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
 			run_to(System::block_number() + P + 1);
 			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, round, update(3)));
-			run_to(System::block_number() + 1);
+			run_to(System::block_number() + 2);
 			<Tasks as VerificationObserver<u64>>::on_verified(
 				id,
 				round,
@@ -471,7 +521,7 @@ fn verifier_failure_voids_round() {
 		VERIFIER_FAILS.with(|f| *f.borrow_mut() = true);
 		let id = to_training(&[1]);
 		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, 1, update(1)));
-		run_to(System::block_number() + 1);
+		run_to(System::block_number() + 2);
 		assert!(events().contains(&Event::RoundVoided {
 			job: id,
 			round: 1,
@@ -510,7 +560,7 @@ fn shards_providers_are_passed_to_rewards() {
 		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), 0));
 		run_to(1 + P + 1);
 		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), 0, 1, update(1)));
-		run_to(System::block_number() + 1);
+		run_to(System::block_number() + 2);
 		<Tasks as VerificationObserver<u64>>::on_verified(
 			0,
 			1,

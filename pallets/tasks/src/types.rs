@@ -61,7 +61,7 @@ pub struct Job<AccountId, Balance, BlockNumber> {
 pub struct WorkerSlot<AccountId> {
 	/// The worker.
 	pub who: AccountId,
-	/// Samples it should train on this round (sized to its declared throughput).
+	/// Its equal share of the round's `samples_per_round` (caps its reward weight).
 	pub quota: u32,
 	/// Whether it submitted its update.
 	pub submitted: bool,

@@ -22,22 +22,49 @@ pub fn weighted_median(mut entries: Vec<(Perbill, u128)>) -> Option<Perbill> {
 	entries.last().map(|(s, _)| *s)
 }
 
-/// The consensus verdict: `Valid` iff the stake saying `Valid` is strictly larger.
-pub fn weighted_verdict(entries: &[(Verdict, u128)]) -> Verdict {
-	let (valid, invalid) =
-		entries.iter().fold((0u128, 0u128), |(v, i), (verdict, w)| match verdict {
-			Verdict::Valid => (v.saturating_add((*w).max(1)), i),
-			Verdict::Invalid => (v, i.saturating_add((*w).max(1))),
-		});
-	if valid > invalid {
-		Verdict::Valid
-	} else {
-		Verdict::Invalid
+/// The consensus verdict of one update from its revealed `(verdict, stake)` pairs, or `None`
+/// when there is no decision (nobody is slashed and the update is excluded).
+///
+/// * `Unavailable` wins when it holds a strict majority of the revealed stake: most of the
+///   assigned stake could not get the evidence the worker had to serve.
+/// * Otherwise the `Unavailable` reports abstain, and `Valid` or `Invalid` wins with a strict
+///   majority of the stake of the validators who judged the evidence. A tie decides nothing,
+///   so a split vote never slashes an honest worker or validator.
+///
+/// Zero stakes count as 1.
+pub fn decide(entries: &[(Verdict, u128)]) -> Option<Verdict> {
+	let stake_of = |wanted: Verdict| {
+		entries
+			.iter()
+			.filter(|(verdict, _)| *verdict == wanted)
+			.fold(0u128, |acc, (_, w)| acc.saturating_add((*w).max(1)))
+	};
+	let (valid, invalid, unavailable) =
+		(stake_of(Verdict::Valid), stake_of(Verdict::Invalid), stake_of(Verdict::Unavailable));
+	let judged = valid.saturating_add(invalid);
+	if unavailable > judged {
+		return Some(Verdict::Unavailable);
+	}
+	match valid.cmp(&invalid) {
+		core::cmp::Ordering::Greater => Some(Verdict::Valid),
+		core::cmp::Ordering::Less => Some(Verdict::Invalid),
+		core::cmp::Ordering::Equal => None,
 	}
 }
 
+/// Whether a validator that revealed `verdict` provably contradicts a replay consensus: it
+/// judged the evidence (`Valid` or `Invalid`) and came to the other conclusion. Reporting the
+/// evidence unavailable is never a contradiction: a network failure is not a lie.
+pub fn contradicts(verdict: Verdict, consensus: Verdict) -> bool {
+	matches!(
+		(verdict, consensus),
+		(Verdict::Valid, Verdict::Invalid) | (Verdict::Invalid, Verdict::Valid)
+	)
+}
+
 /// Agreement of a validator with the consensus, in parts per billion: zero if its verdict
-/// differs, else `1 - |score - median| / tolerance`, clamped at zero.
+/// differs or the consensus is `Unavailable` (nobody checked anything, nobody is paid for it),
+/// else `1 - |score - median| / tolerance`, clamped at zero.
 pub fn agreement(
 	verdict: Verdict,
 	score: Perbill,
@@ -45,7 +72,7 @@ pub fn agreement(
 	median: Perbill,
 	tolerance: Perbill,
 ) -> u128 {
-	if verdict != consensus {
+	if verdict != consensus || consensus == Verdict::Unavailable {
 		return 0;
 	}
 	let diff = score.deconstruct().abs_diff(median.deconstruct());
@@ -77,15 +104,42 @@ mod tests {
 
 	#[test]
 	fn verdict_needs_strict_majority_of_stake() {
-		assert_eq!(
-			weighted_verdict(&[(Verdict::Valid, 5), (Verdict::Invalid, 5)]),
-			Verdict::Invalid
-		);
-		assert_eq!(weighted_verdict(&[(Verdict::Valid, 6), (Verdict::Invalid, 5)]), Verdict::Valid);
-		assert_eq!(
-			weighted_verdict(&[(Verdict::Valid, 1), (Verdict::Invalid, 1), (Verdict::Valid, 1)]),
-			Verdict::Valid
-		);
+		use Verdict::*;
+		assert_eq!(decide(&[]), None);
+		assert_eq!(decide(&[(Valid, 6), (Invalid, 5)]), Some(Valid));
+		assert_eq!(decide(&[(Valid, 1), (Invalid, 1), (Valid, 1)]), Some(Valid));
+		assert_eq!(decide(&[(Invalid, 2), (Valid, 1)]), Some(Invalid));
+	}
+
+	#[test]
+	fn tie_decides_nothing() {
+		use Verdict::*;
+		assert_eq!(decide(&[(Valid, 5), (Invalid, 5)]), None);
+		assert_eq!(decide(&[(Valid, 0), (Invalid, 0)]), None);
+		assert_eq!(decide(&[(Valid, 3), (Invalid, 3), (Unavailable, 1)]), None);
+	}
+
+	#[test]
+	fn unavailable_needs_a_majority_and_otherwise_abstains() {
+		use Verdict::*;
+		// One validator's failed fetch does not outweigh one that judged the evidence.
+		assert_eq!(decide(&[(Valid, 5), (Unavailable, 5)]), Some(Valid));
+		assert_eq!(decide(&[(Invalid, 5), (Unavailable, 5)]), Some(Invalid));
+		assert_eq!(decide(&[(Valid, 2), (Unavailable, 3)]), Some(Unavailable));
+		assert_eq!(decide(&[(Unavailable, 1)]), Some(Unavailable));
+		// Serving evidence to one friendly validator only does not win against the others.
+		assert_eq!(decide(&[(Valid, 1), (Unavailable, 1), (Unavailable, 1)]), Some(Unavailable));
+	}
+
+	#[test]
+	fn only_judged_disagreement_contradicts() {
+		use Verdict::*;
+		assert!(contradicts(Valid, Invalid));
+		assert!(contradicts(Invalid, Valid));
+		assert!(!contradicts(Unavailable, Valid));
+		assert!(!contradicts(Unavailable, Invalid));
+		assert!(!contradicts(Valid, Unavailable));
+		assert!(!contradicts(Valid, Valid));
 	}
 
 	#[test]
@@ -95,5 +149,6 @@ mod tests {
 		assert_eq!(agreement(Verdict::Valid, p(60), Verdict::Valid, p(50), t), 500_000_000);
 		assert_eq!(agreement(Verdict::Valid, p(80), Verdict::Valid, p(50), t), 0);
 		assert_eq!(agreement(Verdict::Invalid, p(50), Verdict::Valid, p(50), t), 0);
+		assert_eq!(agreement(Verdict::Unavailable, p(0), Verdict::Unavailable, p(0), t), 0);
 	}
 }

@@ -7,19 +7,26 @@
 //!
 //! * **Assignment**: when a round's training closes, pallet-tasks calls
 //!   [`RoundVerifier::start_verification`]. For every update, `validators_per_update`
-//!   eligible validators are drawn by randomness (never the update's own worker), and
-//!   `segments_per_update` checkpoint segments are drawn that they must re-execute (mode
-//!   `Replay`). The randomness is taken after the worker's Merkle root was committed and is mixed
-//!   with it, so the worker could not foresee its challenge.
+//!   eligible validators are drawn by randomness (never the update's own worker), and the
+//!   checkpoint segments they must re-execute (mode `Replay`): always the last one, which
+//!   produces the update, and as many others as it takes to catch a run that faked
+//!   `detectable_fraction` of its segments with probability `detection_probability`
+//!   (`challenge.rs`). The randomness is taken after the worker's Merkle root was committed and
+//!   is mixed with it, so the worker could not foresee its challenge.
 //! * **Commit / Reveal**: a validator commits
 //!   `blake2_256(SCALE(job, worker, verdict, score, salt, validator))` ([`commitment_of`]), then
 //!   reveals `(verdict, score, salt)`.
-//! * **Consensus** per update, over revealed validators weighted by stake: the verdict with more
-//!   stake (`Valid` needs a strict majority) and the stake-weighted median score. A validator's
-//!   agreement (its reward weight) falls linearly to zero at `score_tolerance` from the median.
-//! * **Slashes**: no reveal (`no_reveal_slash`); in `Replay` mode a verdict contradicting the
-//!   consensus (`contradiction_slash`) and a worker whose update fails replay (`fraud_slash`);
-//!   an aggregator whose aggregate is outvoted or missing (`aggregator_slash`).
+//! * **Consensus** per update, over revealed validators weighted by stake: `Unavailable` if it
+//!   holds a strict majority, else the verdict with a strict majority of the stake that judged
+//!   the evidence, else (a tie) no decision. The score is the stake-weighted median of the
+//!   winning side. A validator's agreement (its reward weight) falls linearly to zero at
+//!   `score_tolerance` from the median.
+//! * **Slashes**: no reveal (`no_reveal_slash`); in `Replay` mode a judged verdict
+//!   contradicting the consensus (`contradiction_slash`) and a worker whose update fails replay
+//!   (`fraud_slash`); a worker whose evidence at least `min_unavailable_reports` validators, a
+//!   majority of the stake, could not get (`unavailable_slash`); an aggregator whose aggregate
+//!   is missing or outvoted by a majority of the round's other validators (`aggregator_slash`).
+//!   A tie or a failed fetch reported by a minority never slashes anyone.
 //! * **Aggregation**: an accepted worker drawn by randomness posts the aggregate's hash; the
 //!   round's validators vote with the hash they recomputed. More agreeing than disagreeing stake
 //!   accepts it; otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
@@ -42,7 +49,9 @@ pub use pallet::*;
 mod api;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+pub mod challenge;
 mod consensus;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -92,7 +101,12 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::{traits::AtLeast32BitUnsigned, Perbill};
 
+	/// The in-code storage version: 1 replaced `Params::segments_per_update` by the detection
+	/// target and added the unavailability fields (`migrations::v1`).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]
@@ -245,6 +259,9 @@ pub mod pallet {
 		VerificationEnded { job: JobId, round: RoundIndex, completed: bool },
 		/// The parameters changed.
 		ParamsUpdated { params: Params },
+		/// The revealed stake was split evenly: the update is excluded and nobody is slashed
+		/// or paid for it.
+		UpdateUndecided { job: JobId, round: RoundIndex, worker: T::AccountId },
 	}
 
 	#[pallet::error]

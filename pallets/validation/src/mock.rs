@@ -133,11 +133,14 @@ impl Randomness<H256, u64> for TestRandomness {
 
 parameter_types! {
 	pub const Defaults: Params = Params {
-		segments_per_update: 2,
+		detectable_fraction: Perbill::from_percent(10),
+		detection_probability: Perbill::from_percent(99),
 		score_tolerance: Perbill::from_percent(20),
 		no_reveal_slash: Perbill::from_percent(2),
 		contradiction_slash: Perbill::from_percent(10),
 		fraud_slash: Perbill::from_percent(20),
+		unavailable_slash: Perbill::from_percent(5),
+		min_unavailable_reports: 2,
 		aggregator_slash: Perbill::from_percent(10),
 		max_aggregation_attempts: 2,
 	};
@@ -153,7 +156,7 @@ impl pallet_validation::Config for Test {
 	type MaxActiveJobs = ConstU32<4>;
 	type MaxWorkersPerRound = ConstU32<4>;
 	type MaxValidatorsPerUpdate = ConstU32<4>;
-	type MaxSegments = ConstU32<4>;
+	type MaxSegments = ConstU32<64>;
 	type MaxRoundValidators = ConstU32<8>;
 	type MaxTransitionsPerBlock = ConstU32<2>;
 	type WeightInfo = ();

@@ -1,8 +1,8 @@
 //! Unit tests of pallet-validation.
 
 use crate::{
-	commitment_of, mock::*, ActiveVerifications, Checks, Error, Event, Params, ProtocolParams,
-	RoundValidators, SlashReason, Stage, Verifications,
+	challenge, commitment_of, mock::*, ActiveVerifications, Checks, Error, Event, Params,
+	ProtocolParams, RoundValidators, SlashReason, Stage, Verifications,
 };
 use agora_primitives::{
 	Duty, Role, RoundOutcome, RoundVerifier, UpdateRef, Verdict, VerificationMode,
@@ -104,9 +104,9 @@ fn assignment_excludes_own_update_and_draws_segments() {
 			let a = assigned(w);
 			assert_eq!(a.len(), 3);
 			assert!(!a.contains(&w));
+			// A run of 10 segments is short: every segment is challenged.
 			let c = Checks::<Test>::get(JOB, w).unwrap();
-			assert_eq!(c.segments.len(), 2);
-			assert!(c.segments.iter().all(|s| *s < 10));
+			assert_eq!(c.segments.clone().into_inner(), (0..10).collect::<Vec<u32>>());
 		}
 		assert_eq!(stage(), Stage::Commit);
 		assert!(events().contains(&Event::CommitStarted { job: JOB, round: 1, deadline: 1 + P }));
@@ -487,10 +487,19 @@ fn params_are_governed_and_bounded() {
 		let p = ProtocolParams::<Test>::get();
 		assert_noop!(Validation::set_params(RuntimeOrigin::signed(1), p), DispatchError::BadOrigin);
 		for bad in [
-			Params { segments_per_update: 0, ..p },
-			Params { segments_per_update: 5, ..p },
+			Params { detectable_fraction: Perbill::zero(), ..p },
+			// 1 % at 99 % needs 459 challenges, more than MaxSegments.
+			Params { detectable_fraction: Perbill::from_percent(1), ..p },
+			Params { detection_probability: Perbill::from_percent(50), ..p },
+			Params { detection_probability: Perbill::one(), ..p },
 			Params { score_tolerance: Perbill::zero(), ..p },
 			Params { no_reveal_slash: Perbill::from_percent(51), ..p },
+			Params { contradiction_slash: Perbill::from_percent(51), ..p },
+			Params { fraud_slash: Perbill::from_percent(4), ..p },
+			Params { unavailable_slash: Perbill::from_percent(21), ..p },
+			Params { min_unavailable_reports: 1, ..p },
+			Params { min_unavailable_reports: 5, ..p },
+			Params { aggregator_slash: Perbill::from_percent(51), ..p },
 			Params { max_aggregation_attempts: 0, ..p },
 			Params { max_aggregation_attempts: 6, ..p },
 		] {
@@ -539,5 +548,200 @@ fn verification_capacity_is_bounded() {
 			),
 			Error::<Test>::TooManyVerifications
 		);
+	});
+}
+
+fn refs_of(workers: &[u64], checkpoints: u32) -> Vec<UpdateRef<u64>> {
+	refs(workers).into_iter().map(|r| UpdateRef { checkpoints, ..r }).collect()
+}
+
+#[test]
+fn challenge_always_covers_the_last_segment_and_grows_with_the_run() {
+	test(|| {
+		assert_ok!(<Validation as RoundVerifier<u64, u64>>::start_verification(
+			JOB,
+			1,
+			request(VerificationMode::Replay, 2),
+			refs_of(&[1, 2], 1_000)
+		));
+		let p = ProtocolParams::<Test>::get();
+		let wanted =
+			1 + challenge::challenges_needed(999, p.detectable_fraction, p.detection_probability);
+		assert_eq!(wanted, 44);
+		for w in [1u64, 2] {
+			let c = Checks::<Test>::get(JOB, w).unwrap();
+			assert_eq!(c.segments.len() as u32, wanted);
+			assert_eq!(c.segments.last(), Some(&999));
+			assert!(c.segments.windows(2).all(|pair| pair[0] < pair[1]));
+		}
+	});
+}
+
+/// Worker 1's update judged by validators with the given verdicts (assigned in order).
+fn judge_worker_1(vpu: u32, verdicts: &[Verdict]) -> Vec<u64> {
+	start(VerificationMode::Replay, &[1], vpu);
+	let a = assigned(1);
+	for (v, verdict) in a.iter().zip(verdicts) {
+		commit(*v, 1, *verdict, 70);
+	}
+	next_block();
+	for (v, verdict) in a.iter().zip(verdicts) {
+		reveal(*v, 1, *verdict, 70);
+	}
+	next_block();
+	a
+}
+
+#[test]
+fn tie_slashes_nobody() {
+	test(|| {
+		for v in [11u64, 12, 13] {
+			set_stake(v, Role::Validator, 1_000);
+		}
+		judge_worker_1(2, &[Verdict::Valid, Verdict::Invalid]);
+		assert!(slashes().is_empty(), "a tie slashes neither the worker nor a validator");
+		assert!(events().contains(&Event::UpdateUndecided { job: JOB, round: 1, worker: 1 }));
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+	});
+}
+
+#[test]
+fn unavailable_reported_by_a_minority_slashes_nobody() {
+	test(|| {
+		for v in [11u64, 12, 13] {
+			set_stake(v, Role::Validator, 1_000);
+		}
+		let a = judge_worker_1(3, &[Verdict::Unavailable, Verdict::Valid, Verdict::Valid]);
+		assert!(slashes().is_empty(), "a failed fetch is not a contradiction");
+		assert_eq!(stage(), Stage::Aggregation);
+		let weights: Vec<(u64, u128)> =
+			RoundValidators::<Test>::get(JOB).iter().map(|r| (r.who, r.weight)).collect();
+		// The validator that could not check earns nothing for this update.
+		assert!(weights.contains(&(a[0], 0)));
+		assert!(weights.contains(&(a[1], 1_000_000_000)));
+	});
+}
+
+#[test]
+fn evidence_withheld_from_a_majority_slashes_the_worker_only() {
+	test(|| {
+		for v in [11u64, 12, 13] {
+			set_stake(v, Role::Validator, 1_000);
+		}
+		let a = judge_worker_1(3, &[Verdict::Valid, Verdict::Unavailable, Verdict::Unavailable]);
+		assert_eq!(slashes(), vec![(1, Role::Worker, Perbill::from_percent(5), 50)]);
+		assert!(events().contains(&Event::Slashed {
+			job: JOB,
+			who: 1,
+			reason: SlashReason::EvidenceUnavailable,
+			amount: 50
+		}));
+		// The validator the worker served is not slashed either.
+		assert!(!slashes().iter().any(|(who, ..)| *who == a[0]));
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+	});
+}
+
+#[test]
+fn one_unavailable_report_never_slashes() {
+	test(|| {
+		judge_worker_1(1, &[Verdict::Unavailable]);
+		assert!(slashes().is_empty());
+		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+	});
+}
+
+/// Workers 1 and 2, worker 1 also a validator with every validator on every update; worker 2
+/// fails replay, so worker 1 is the aggregator and one of the round's validators.
+fn aggregator_who_also_validates() {
+	set_stake(1, Role::Validator, 1_000);
+	start(VerificationMode::Replay, &[1, 2], 4);
+	all_vote(&[1, 2], |_, w| if w == 2 { Verdict::Invalid } else { Verdict::Valid }, 70);
+	let v = Verifications::<Test>::get(JOB).unwrap();
+	assert_eq!(v.aggregator, Some(1));
+	assert!(RoundValidators::<Test>::get(JOB).iter().any(|r| r.who == 1));
+}
+
+#[test]
+fn aggregator_cannot_accept_its_own_aggregate() {
+	test(|| {
+		aggregator_who_also_validates();
+		let wrong = H256::repeat_byte(9);
+		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(1), JOB, 1, wrong));
+		assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(1), JOB, 1, wrong));
+		run_to(System::block_number() + P);
+		assert!(!events().iter().any(|e| matches!(e, Event::AggregateAccepted { .. })));
+		assert!(events().contains(&Event::AggregateRejected {
+			job: JOB,
+			round: 1,
+			aggregator: 1,
+			slashed: false
+		}));
+	});
+}
+
+#[test]
+fn lone_wrong_vote_cannot_slash_an_honest_aggregator() {
+	test(|| {
+		aggregator_who_also_validates();
+		let slashed_before = slashes().len();
+		let model = H256::repeat_byte(1);
+		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(1), JOB, 1, model));
+		// Validator 11 (1,000 of the 6,000 stake besides the aggregator) votes a wrong hash;
+		// the others stay silent.
+		assert_ok!(Validation::vote_aggregate(
+			RuntimeOrigin::signed(11),
+			JOB,
+			1,
+			H256::repeat_byte(2)
+		));
+		run_to(System::block_number() + P);
+		assert_eq!(slashes().len(), slashed_before, "no aggregator slash");
+		assert!(events().contains(&Event::AggregateRejected {
+			job: JOB,
+			round: 1,
+			aggregator: 1,
+			slashed: false
+		}));
+	});
+}
+
+#[test]
+fn migration_v0_to_v1_keeps_governed_values() {
+	use crate::migrations::v1::{MigrateV0ToV1, ParamsV0};
+	use codec::Encode;
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	test(|| {
+		StorageVersion::new(0).put::<Validation>();
+		let old = ParamsV0 {
+			segments_per_update: 3,
+			score_tolerance: Perbill::from_percent(15),
+			no_reveal_slash: Perbill::from_percent(3),
+			// Out of the new bounds (≤ 50 %): reset to the default.
+			contradiction_slash: Perbill::from_percent(90),
+			fraud_slash: Perbill::from_percent(30),
+			aggregator_slash: Perbill::from_percent(12),
+			max_aggregation_attempts: 4,
+		};
+		frame_support::storage::unhashed::put_raw(
+			&ProtocolParams::<Test>::hashed_key(),
+			&old.encode(),
+		);
+		MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		let new = ProtocolParams::<Test>::get();
+		let defaults = Defaults::get();
+		assert_eq!(new.score_tolerance, Perbill::from_percent(15));
+		assert_eq!(new.no_reveal_slash, Perbill::from_percent(3));
+		assert_eq!(new.contradiction_slash, defaults.contradiction_slash);
+		assert_eq!(new.fraud_slash, Perbill::from_percent(30));
+		assert_eq!(new.aggregator_slash, Perbill::from_percent(12));
+		assert_eq!(new.max_aggregation_attempts, 4);
+		assert_eq!(new.detectable_fraction, defaults.detectable_fraction);
+		assert_eq!(new.min_unavailable_reports, defaults.min_unavailable_reports);
+		assert_eq!(Validation::on_chain_storage_version(), StorageVersion::new(1));
+		// A second run does nothing.
+		ProtocolParams::<Test>::put(Params { score_tolerance: Perbill::from_percent(30), ..new });
+		MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		assert_eq!(ProtocolParams::<Test>::get().score_tolerance, Perbill::from_percent(30));
 	});
 }

@@ -123,6 +123,8 @@ pub enum SlashReason {
 	FailedReplay,
 	/// Aggregator that posted a wrong aggregate or none.
 	BadAggregate,
+	/// Worker whose evidence a majority of its validators could not obtain.
+	EvidenceUnavailable,
 }
 
 /// Tunable parameters of the pallet, changed only by `ParamsOrigin` within the bounds.
@@ -141,18 +143,32 @@ pub enum SlashReason {
 	serde::Deserialize,
 )]
 pub struct Params {
-	/// Checkpoint segments challenged per update (1 ..= `Config::MaxSegments`).
-	pub segments_per_update: u32,
+	/// Smallest fraction of a run's segments that, faked, must be detected
+	/// (≥ [`MIN_DETECTABLE_FRACTION`]).
+	pub detectable_fraction: Perbill,
+	/// Probability of challenging at least one faked segment of such a run
+	/// ([`MIN_DETECTION_PROBABILITY`] ..= [`MAX_DETECTION_PROBABILITY`]). With
+	/// `detectable_fraction` it sets how many segments are challenged (see `challenge.rs`); the
+	/// worst case over all run lengths must fit in `Config::MaxSegments`.
+	pub detection_probability: Perbill,
 	/// Score distance from consensus at which a validator's agreement drops to zero
 	/// (1 % ..= 100 %).
 	pub score_tolerance: Perbill,
-	/// Slash of a validator that does not reveal (≤ 50 %).
+	/// Slash of a validator that does not reveal (≤ [`MAX_NO_REVEAL_SLASH`]).
 	pub no_reveal_slash: Perbill,
-	/// Slash of a validator contradicting a replay consensus.
+	/// Slash of a validator contradicting a replay consensus (≤ [`MAX_CONTRADICTION_SLASH`]).
 	pub contradiction_slash: Perbill,
-	/// Slash of a worker whose update fails replay.
+	/// Slash of a worker whose update fails replay ([`MIN_FRAUD_SLASH`] ..= 100 %).
 	pub fraud_slash: Perbill,
-	/// Slash of an aggregator whose aggregate is wrong or missing.
+	/// Slash of a worker whose evidence a majority of its validators could not get
+	/// (≤ `fraud_slash`).
+	pub unavailable_slash: Perbill,
+	/// Distinct validators that must report the evidence unavailable before its worker is
+	/// slashed for it (2 ..= `Config::MaxValidatorsPerUpdate`): one validator's network failure
+	/// never slashes anyone.
+	pub min_unavailable_reports: u32,
+	/// Slash of an aggregator whose aggregate is outvoted or missing
+	/// (≤ [`MAX_AGGREGATOR_SLASH`]).
 	pub aggregator_slash: Perbill,
 	/// Aggregation attempts before the round is voided (1 ..= [`MAX_AGGREGATION_ATTEMPTS`]).
 	pub max_aggregation_attempts: u32,
@@ -162,5 +178,18 @@ pub struct Params {
 pub const MAX_AGGREGATION_ATTEMPTS: u32 = 5;
 /// Upper bound of [`Params::no_reveal_slash`].
 pub const MAX_NO_REVEAL_SLASH: Perbill = Perbill::from_percent(50);
+/// Upper bound of [`Params::contradiction_slash`].
+pub const MAX_CONTRADICTION_SLASH: Perbill = Perbill::from_percent(50);
+/// Lower bound of [`Params::fraud_slash`]: a caught cheat must always cost more than the
+/// reward it was after (see the threat model in docs/protocol.md).
+pub const MIN_FRAUD_SLASH: Perbill = Perbill::from_percent(5);
+/// Upper bound of [`Params::aggregator_slash`].
+pub const MAX_AGGREGATOR_SLASH: Perbill = Perbill::from_percent(50);
 /// Lower bound of [`Params::score_tolerance`].
 pub const MIN_SCORE_TOLERANCE: Perbill = Perbill::from_percent(1);
+/// Lower bound of [`Params::detectable_fraction`].
+pub const MIN_DETECTABLE_FRACTION: Perbill = Perbill::from_percent(1);
+/// Lower bound of [`Params::detection_probability`].
+pub const MIN_DETECTION_PROBABILITY: Perbill = Perbill::from_percent(90);
+/// Upper bound of [`Params::detection_probability`] (certainty would challenge every segment).
+pub const MAX_DETECTION_PROBABILITY: Perbill = Perbill::from_parts(999_999_000);

@@ -1,14 +1,15 @@
 //! Assignment, commit-reveal, consensus, aggregation and the stage machine.
 
 use crate::{
-	commitment_of, consensus, pallet::*, types::*, UpdateCheckOf, VerificationOf, WeightInfo,
+	challenge, commitment_of, consensus, pallet::*, types::*, UpdateCheckOf, VerificationOf,
+	WeightInfo,
 };
 use agora_primitives::{
 	BlobHash, JobId, ParticipantRegistry, Role, RoundIndex, RoundOutcome, RoundVerifier, SeededRng,
 	UpdateRef, Verdict, VerificationMode, VerificationObserver, VerificationRequest, VoidReason,
 	H256,
 };
-use alloc::vec::Vec;
+use alloc::{collections::BTreeSet, vec::Vec};
 use codec::Encode;
 use frame_support::{pallet_prelude::*, traits::Randomness};
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -20,9 +21,24 @@ use sp_runtime::{
 impl<T: Config> Pallet<T> {
 	/// Check every field of `params` against its bounds.
 	pub fn check_params(p: &Params) -> DispatchResult {
-		let ok = (1..=T::MaxSegments::get()).contains(&p.segments_per_update)
+		// The last segment is always challenged besides the drawn ones.
+		let drawn_limit = T::MaxSegments::get().saturating_sub(1);
+		let ok = p.detectable_fraction >= MIN_DETECTABLE_FRACTION
+			&& (MIN_DETECTION_PROBABILITY..=MAX_DETECTION_PROBABILITY)
+				.contains(&p.detection_probability)
+			&& challenge::worst_case_challenges(
+				p.detectable_fraction,
+				p.detection_probability,
+				drawn_limit,
+			)
+			.is_some()
 			&& p.score_tolerance >= MIN_SCORE_TOLERANCE
 			&& p.no_reveal_slash <= MAX_NO_REVEAL_SLASH
+			&& p.contradiction_slash <= MAX_CONTRADICTION_SLASH
+			&& p.fraud_slash >= MIN_FRAUD_SLASH
+			&& p.unavailable_slash <= p.fraud_slash
+			&& (2..=T::MaxValidatorsPerUpdate::get()).contains(&p.min_unavailable_reports)
+			&& p.aggregator_slash <= MAX_AGGREGATOR_SLASH
 			&& (1..=MAX_AGGREGATION_ATTEMPTS).contains(&p.max_aggregation_attempts);
 		ensure!(ok, Error::<T>::ParamOutOfBounds);
 		Ok(())
@@ -124,7 +140,7 @@ impl<T: Config> Pallet<T> {
 					break;
 				}
 			}
-			let segments = Self::draw_segments(&mut rng, u.checkpoints, params.segments_per_update);
+			let segments = Self::draw_segments(&mut rng, u.checkpoints, &params);
 			total = total.saturating_add(assignments.len() as u32);
 			let validators_ev: BoundedVec<T::AccountId, T::MaxValidatorsPerUpdate> = assignments
 				.iter()
@@ -171,18 +187,25 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The challenged segments of an update with `checkpoints` segments (see `challenge.rs`).
+	/// `check_params` keeps the count within `MaxSegments`; a longer draw is cut defensively.
 	fn draw_segments(
 		rng: &mut SeededRng<T::Hashing>,
 		checkpoints: u32,
-		wanted: u32,
+		params: &Params,
 	) -> BoundedVec<u32, T::MaxSegments> {
-		let wanted = wanted.min(checkpoints).min(T::MaxSegments::get());
+		let drawn = challenge::draw(
+			rng,
+			checkpoints,
+			params.detectable_fraction,
+			params.detection_probability,
+		);
+		let count = drawn.len();
 		let mut out = BoundedVec::<u32, T::MaxSegments>::new();
-		let mut tries: u32 = 0;
-		while (out.len() as u32) < wanted && tries < wanted.saturating_mul(8) {
-			tries = tries.saturating_add(1);
-			let s = rng.next_below(checkpoints);
-			if !out.contains(&s) && out.try_push(s).is_err() {
+		// Keep the last segment if the draw ever had to be cut: it produces the update.
+		for segment in drawn.into_iter().rev() {
+			if out.try_push(segment).is_err() {
+				frame_support::defensive!("challenge draw exceeds MaxSegments", count);
 				break;
 			}
 		}
@@ -370,11 +393,20 @@ impl<T: Config> Pallet<T> {
 				});
 				continue;
 			}
-			let verdict = consensus::weighted_verdict(
-				&revealed.iter().map(|r| (r.2, r.1)).collect::<Vec<_>>(),
-			);
-			let median = consensus::weighted_median(revealed.iter().map(|r| (r.3, r.1)).collect())
-				.unwrap_or_default();
+			let votes: Vec<(Verdict, u128)> = revealed.iter().map(|r| (r.2, r.1)).collect();
+			let Some(verdict) = consensus::decide(&votes) else {
+				// A tie: nobody is slashed and nobody is paid for this update.
+				Self::deposit_event(Event::UpdateUndecided {
+					job,
+					round: v.round,
+					worker: worker.clone(),
+				});
+				continue;
+			};
+			let median = consensus::weighted_median(
+				revealed.iter().filter(|r| r.2 == verdict).map(|r| (r.3, r.1)).collect(),
+			)
+			.unwrap_or_default();
 			for (validator, _, their_verdict, score) in revealed.iter() {
 				let agreement = consensus::agreement(
 					*their_verdict,
@@ -386,7 +418,9 @@ impl<T: Config> Pallet<T> {
 				if let Some(r) = round_validators.iter_mut().find(|r| &r.who == validator) {
 					r.weight = r.weight.saturating_add(agreement);
 				}
-				if v.mode == VerificationMode::Replay && *their_verdict != verdict {
+				if v.mode == VerificationMode::Replay
+					&& consensus::contradicts(*their_verdict, verdict)
+				{
 					Self::slash(
 						job,
 						validator,
@@ -417,6 +451,19 @@ impl<T: Config> Pallet<T> {
 							Role::Worker,
 							params.fraud_slash,
 							SlashReason::FailedReplay,
+						);
+					}
+				},
+				Verdict::Unavailable => {
+					let reports =
+						revealed.iter().filter(|r| r.2 == Verdict::Unavailable).count() as u32;
+					if reports >= params.min_unavailable_reports {
+						Self::slash(
+							job,
+							worker,
+							Role::Worker,
+							params.unavailable_slash,
+							SlashReason::EvidenceUnavailable,
 						);
 					}
 				},
@@ -460,21 +507,39 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// End of an aggregation attempt: accept, or slash and retry.
+	///
+	/// Only the round's validators that revealed a verdict, other than the aggregator, count,
+	/// and each side needs more than half of their stake: silence never lets a single vote
+	/// accept a wrong aggregate or slash an honest aggregator. Without such a majority the
+	/// attempt is retried with another aggregator and nobody is slashed.
 	fn tally(job: JobId, v: VerificationOf<T>, now: BlockNumberFor<T>) -> Weight {
 		let set = RoundValidators::<T>::get(job);
-		let (agree, disagree) =
-			set.iter().fold((0u128, 0u128), |(a, d), r| match (r.vote, v.posted) {
-				(Some(vote), Some(posted)) if vote == posted => {
-					(a.saturating_add(r.stake.max(1)), d)
-				},
-				(Some(_), _) => (a, d.saturating_add(r.stake.max(1))),
-				(None, _) => (a, d),
-			});
 		let Some(aggregator) = v.aggregator.clone() else {
 			return Self::finish(job, v.round, RoundOutcome::Voided(VoidReason::AggregationFailed));
 		};
+		// Validators that revealed no verdict this round are offline or withheld their work:
+		// they already paid the no-reveal slash and do not block the quorum.
+		let active: BTreeSet<T::AccountId> = v
+			.workers
+			.iter()
+			.filter_map(|w| Checks::<T>::get(job, w))
+			.flat_map(|c| c.assignments.into_iter())
+			.filter(|a| a.revealed.is_some())
+			.map(|a| a.validator)
+			.collect();
+		let (mut total, mut agree, mut disagree) = (0u128, 0u128, 0u128);
+		for r in set.iter().filter(|r| r.who != aggregator && active.contains(&r.who)) {
+			let stake = r.stake.max(1);
+			total = total.saturating_add(stake);
+			match (r.vote, v.posted) {
+				(Some(vote), Some(posted)) if vote == posted => agree = agree.saturating_add(stake),
+				(Some(_), _) => disagree = disagree.saturating_add(stake),
+				(None, _) => {},
+			}
+		}
+		let majority = |side: u128| side.saturating_mul(2) > total;
 		match v.posted {
-			Some(model) if agree > disagree => {
+			Some(model) if majority(agree) => {
 				Self::deposit_event(Event::AggregateAccepted {
 					job,
 					round: v.round,
@@ -489,9 +554,9 @@ impl<T: Config> Pallet<T> {
 				Self::finish(job, v.round, RoundOutcome::Completed { model, workers, validators })
 			},
 			posted => {
-				// Missing, or outvoted by validators who recomputed it: slash. Posted but nobody
-				// voted: retry without slashing.
-				let guilty = posted.is_none() || disagree > 0;
+				// Missing, or outvoted by a majority of the validators who recomputed it: slash.
+				// Otherwise retry without slashing.
+				let guilty = posted.is_none() || majority(disagree);
 				if guilty {
 					let fraction = ProtocolParams::<T>::get().aggregator_slash;
 					Self::slash(
@@ -558,6 +623,21 @@ impl<T: Config> Pallet<T> {
 			ensure!(Verifications::<T>::contains_key(job), "stray round validators");
 		}
 		Ok(())
+	}
+}
+
+/// A validator assigned in a verification that has not ended may still be slashed (no reveal,
+/// contradiction); so may a worker whose update is verified or who aggregates.
+impl<T: Config> agora_primitives::PendingWork<T::AccountId> for Pallet<T> {
+	fn has_pending_work(who: &T::AccountId, role: Role) -> bool {
+		ActiveVerifications::<T>::get().iter().any(|(job, _)| match role {
+			Role::Validator => RoundValidators::<T>::get(job).iter().any(|r| &r.who == who),
+			Role::Worker => Verifications::<T>::get(job).is_some_and(|v| v.workers.contains(who)),
+		})
+	}
+
+	fn has_pending_work_weight() -> Weight {
+		T::DbWeight::get().reads(u64::from(T::MaxActiveJobs::get()).saturating_add(1))
 	}
 }
 

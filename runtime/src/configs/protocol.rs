@@ -43,11 +43,14 @@ parameter_types! {
 		no_show_slash: Perbill::from_percent(1),
 	};
 	pub const ValidationDefaults: pallet_validation::Params = pallet_validation::Params {
-		segments_per_update: 2,
+		detectable_fraction: Perbill::from_percent(10),
+		detection_probability: Perbill::from_percent(99),
 		score_tolerance: Perbill::from_percent(20),
 		no_reveal_slash: Perbill::from_percent(2),
 		contradiction_slash: Perbill::from_percent(10),
 		fraud_slash: Perbill::from_percent(20),
+		unavailable_slash: Perbill::from_percent(5),
+		min_unavailable_reports: 2,
 		aggregator_slash: Perbill::from_percent(10),
 		max_aggregation_attempts: 3,
 	};
@@ -70,6 +73,8 @@ impl pallet_contributions::Config for Runtime {
 	type OnSlash = ResolveTo<TreasuryAccount, Balances>;
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ContributionDefaults;
+	// Unbonded stake stays slashable until every round and verification it is part of ended.
+	type PendingWork = (Tasks, Validation);
 	type MaxValidators = ConstU32<256>;
 	type WeightInfo = crate::weights::pallet_contributions::WeightInfo<Runtime>;
 }
@@ -101,7 +106,7 @@ impl pallet_validation::Config for Runtime {
 	type MaxActiveJobs = ConstU32<64>;
 	type MaxWorkersPerRound = ConstU32<16>;
 	type MaxValidatorsPerUpdate = ConstU32<8>;
-	type MaxSegments = ConstU32<8>;
+	type MaxSegments = ConstU32<64>;
 	type MaxRoundValidators = ConstU32<256>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
 	type WeightInfo = crate::weights::pallet_validation::WeightInfo<Runtime>;

@@ -1,0 +1,87 @@
+//! Storage migrations of pallet-validation.
+
+/// Version 0 → 1: `Params::segments_per_update` (a fixed number of challenged segments) gave way
+/// to a detection target (`detectable_fraction`, `detection_probability`), and the parameters of
+/// unavailable evidence were added. The other fields keep their values where they are within
+/// the new bounds; the new fields, and any field now out of bounds, take `Config::DefaultParams`.
+pub mod v1 {
+	use crate::{pallet::*, Params};
+	use codec::{Decode, Encode, MaxEncodedLen};
+	use frame_support::{
+		migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade,
+	};
+	use sp_runtime::Perbill;
+
+	/// `Params` as version 0 stored it.
+	#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, MaxEncodedLen)]
+	pub struct ParamsV0 {
+		pub segments_per_update: u32,
+		pub score_tolerance: Perbill,
+		pub no_reveal_slash: Perbill,
+		pub contradiction_slash: Perbill,
+		pub fraud_slash: Perbill,
+		pub aggregator_slash: Perbill,
+		pub max_aggregation_attempts: u32,
+	}
+
+	/// The version 1 parameters for version 0's `old`.
+	pub fn translate<T: Config>(old: ParamsV0) -> Params {
+		let mut params = T::DefaultParams::get();
+		// Field by field, so that one value out of the new bounds does not reset the others.
+		let carries: [fn(&mut Params, &ParamsV0); 6] = [
+			|p, o| p.score_tolerance = o.score_tolerance,
+			|p, o| p.no_reveal_slash = o.no_reveal_slash,
+			|p, o| p.contradiction_slash = o.contradiction_slash,
+			|p, o| p.fraud_slash = o.fraud_slash,
+			|p, o| p.aggregator_slash = o.aggregator_slash,
+			|p, o| p.max_aggregation_attempts = o.max_aggregation_attempts,
+		];
+		for carry in carries {
+			let mut trial = params;
+			carry(&mut trial, &old);
+			if Pallet::<T>::check_params(&trial).is_ok() {
+				params = trial;
+			}
+		}
+		params
+	}
+
+	/// The unversioned step; use [`MigrateV0ToV1`].
+	pub struct UncheckedMigrateV0ToV1<T>(core::marker::PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for UncheckedMigrateV0ToV1<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let key = ProtocolParams::<T>::hashed_key();
+			let Some(raw) = frame_support::storage::unhashed::get_raw(&key) else {
+				// Never set: the defaults apply, nothing to translate.
+				return T::DbWeight::get().reads(1);
+			};
+			match ParamsV0::decode(&mut &raw[..]) {
+				Ok(old) => ProtocolParams::<T>::put(translate::<T>(old)),
+				Err(_) => {
+					log::warn!(
+						target: "runtime::validation",
+						"undecodable version 0 parameters: reset to the defaults"
+					);
+					ProtocolParams::<T>::kill();
+				},
+			}
+			T::DbWeight::get().reads_writes(1, 1)
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn post_upgrade(_state: alloc::vec::Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Pallet::<T>::check_params(&ProtocolParams::<T>::get())
+				.map_err(|_| "migrated parameters out of bounds".into())
+		}
+	}
+
+	/// Migrates pallet-validation from storage version 0 to 1 (once: the version guards it).
+	pub type MigrateV0ToV1<T> = VersionedMigration<
+		0,
+		1,
+		UncheckedMigrateV0ToV1<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}
