@@ -2,7 +2,7 @@
 # Agora's main job, end to end: a decentralized training job on a local network.
 #
 #   scripts/demo.sh            set up and build if needed, start the network (4 validator
-#                              nodes, 3 GPU workers, 2 AI validators), submit a training job on
+#                              nodes, 4 GPU workers, 3 AI validators), submit a training job on
 #                              the bundled digits data, show its progress, download the final
 #                              model and evaluate it, print the job's on-chain record and who
 #                              was paid what, stop everything
@@ -10,8 +10,11 @@
 #                              (tests/js/e2e.test.js) before stopping: CI's end-to-end test
 #
 # Eve is told to cheat (she skips every second training step) so that the demo shows a
-# cheater caught by replay and slashed; AGORA_CHEAT=none makes everyone honest. Ctrl-C stops
-# everything cleanly at any point.
+# cheater caught by replay and slashed; a fourth worker (Dave's stash account) plants updates
+# that no training matches and exposes them once the verdicts are committed, which catches the
+# third AI validator (Ferdie's stash account), who approves everything without checking.
+# AGORA_CHEAT=none makes everyone honest (and leaves the planter and the lazy validator out).
+# Ctrl-C stops everything cleanly at any point.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,7 +65,7 @@ trap 'say "interrupted"; exit 130' INT TERM
 say "starting the network in $AGORA_TESTNET_DIR"
 bash "$here/local-testnet.sh" start
 
-say "Alice submits a training job: an MLP on the digits shards, 2 rounds, 3 workers per round"
+say "Alice submits a training job: an MLP on the digits shards, 2 rounds, up to 4 workers per round"
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
 	--config gpu-worker/jobs/digits-mlp.json --dataset "$AGORA_TESTNET_DIR/data/train")
 say "job $JOB created; following it (each round: open, training, commit, reveal, aggregation)"

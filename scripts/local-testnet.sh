@@ -33,6 +33,15 @@ AI_NAMES=(worker-charlie worker-dave worker-eve validator-ferdie validator-bob)
 AI_ROLES=(worker worker worker validator validator)
 AI_ACCOUNTS=(Charlie Dave Eve Ferdie Bob)
 AI_NODES=(0 1 2 3 0)
+# With a cheat set for Eve (the demo), two more adversaries join: a worker that plants updates no
+# training commitment matches (it tests the validators) and a validator that approves every
+# update without checking it; the planted updates catch it.
+if [ -n "${AGORA_CHEAT:-}" ] && [ "$AGORA_CHEAT" != none ]; then
+	AI_NAMES+=(worker-planter validator-lazy)
+	AI_ROLES+=(worker validator)
+	AI_ACCOUNTS+=(Dave//stash Ferdie//stash)
+	AI_NODES+=(1 2)
+fi
 
 log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
 die() {
@@ -158,10 +167,11 @@ ai_running() {
 	[ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
 }
 
-# The bundled digits data: a training set in 3 shards and a held-out test set.
+# The bundled digits data: a training set in 4 shards (one per worker of the demo job) and a
+# held-out test set.
 prepare_data() {
 	if [ ! -f "$DIR/data/train/manifest.json" ]; then
-		"$WORKER_BIN" prepare-data --source digits --out "$DIR/data" --shard-size 480 >/dev/null
+		"$WORKER_BIN" prepare-data --source digits --out "$DIR/data" --shard-size 360 >/dev/null
 	fi
 }
 
@@ -172,10 +182,13 @@ start_ai_participant() {
 		--state-dir "$DIR/$name" --p2p-port "$(ai_p2p_port "$i")")
 	if [ "$role" = validator ]; then
 		args+=(--holdout "$DIR/data/test")
-	elif [ "${AI_ACCOUNTS[$i]}" = Eve ] && [ -n "${AGORA_CHEAT:-}" ]; then
-		args+=(--cheat "$AGORA_CHEAT")
 	fi
-	# One libtorch thread each: five AI processes share a small machine with four nodes.
+	case "$name" in
+	worker-eve) [ -n "${AGORA_CHEAT:-}" ] && args+=(--cheat "$AGORA_CHEAT") ;;
+	worker-planter) args+=(--cheat plant) ;;
+	validator-lazy) args+=(--lazy) ;;
+	esac
+	# One libtorch thread each: five to seven AI processes share a small machine with four nodes.
 	RUST_LOG="${RUST_LOG:-info}" "$WORKER_BIN" --threads 1 "${args[@]}" >>"$DIR/$name.log" 2>&1 &
 	echo $! >"$(ai_pid_file "$i")"
 	log "$name: pid $!, p2p $(ai_p2p_port "$i"), log $DIR/$name.log"
@@ -198,7 +211,7 @@ start_ai() {
 			sleep 1
 		done
 	done
-	log "3 workers and 2 AI validators registered"
+	log "${#AI_NAMES[@]} workers and AI validators registered"
 }
 
 stop_ai() {

@@ -31,6 +31,7 @@ pub use agora::runtime_types::agora_primitives::{
 	RoundStatus, Update, Verdict, VerificationMode,
 };
 pub use agora::runtime_types::bounded_collections::bounded_vec::BoundedVec;
+pub use agora::runtime_types::pallet_validation::types::Stage as VerificationStage;
 pub use agora::runtime_types::sp_arithmetic::per_things::Perbill;
 
 /// Block numbers as the runtime counts them.
@@ -296,6 +297,31 @@ impl Chain {
 			verification.round,
 			verification.accepted.0.into_iter().map(|(worker, _)| worker).collect(),
 		)))
+	}
+
+	/// The round and stage of `job`'s verification, if one is in progress.
+	pub async fn verification_stage(&self, job: u64) -> Result<Option<(u32, VerificationStage)>> {
+		let at = self.best().await?;
+		let value =
+			at.storage().try_fetch(agora::storage().validation().verifications(), (job,)).await?;
+		Ok(match value {
+			Some(value) => {
+				let verification = value.decode()?;
+				Some((verification.round, verification.stage))
+			},
+			None => None,
+		})
+	}
+
+	/// Whether `worker` exposed its update of `job` as planted.
+	pub async fn plant_exposed(&self, job: u64, worker: &AccountId32) -> Result<bool> {
+		let at = self.best().await?;
+		let key = (job, worker.clone());
+		Ok(at
+			.storage()
+			.try_fetch(agora::storage().validation().exposed_plants(), key)
+			.await?
+			.is_some())
 	}
 
 	/// What `who` is owed by the reward pool.

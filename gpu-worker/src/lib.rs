@@ -22,6 +22,7 @@ pub mod params;
 pub mod privacy;
 pub mod proof;
 pub mod protocol;
+pub mod state;
 pub mod train;
 
 pub use digest::Digest;

@@ -82,7 +82,9 @@ enum Command {
 		#[command(flatten)]
 		daemon: network_commands::DaemonArgs,
 		/// Deviate from honest training (tests and demonstrations): none, skip-steps,
-		/// random-weights, copied-weights, fewer-samples, substituted-data.
+		/// random-weights, copied-weights, fewer-samples, substituted-data; or plant: submit
+		/// updates no training commitment matches and expose them once the verdicts are
+		/// committed, to catch validators that approve without checking.
 		#[arg(long, default_value = "none")]
 		cheat: String,
 	},
@@ -94,6 +96,10 @@ enum Command {
 		/// Held-out data to score updates on (a directory from prepare-data).
 		#[arg(long)]
 		holdout: PathBuf,
+		/// Approve every update without checking it (tests and demonstrations: planted updates
+		/// catch such a validator).
+		#[arg(long)]
+		lazy: bool,
 	},
 	/// Submitter's client: create, watch, download and report jobs.
 	#[command(subcommand)]
@@ -308,11 +314,16 @@ fn run() -> Result<i32> {
 		Command::Aggregate(args) => aggregate_files(&args)?,
 		Command::Bench(args) => bench::run(&args, device)?,
 		Command::Worker { daemon, cheat } => {
-			network_commands::run_daemon(daemon, Role::Worker, &cheat, None, device)?
+			network_commands::run_daemon(daemon, Role::Worker, &cheat, false, None, device)?
 		},
-		Command::Validator { daemon, holdout } => {
-			network_commands::run_daemon(daemon, Role::Validator, "none", Some(holdout), device)?
-		},
+		Command::Validator { daemon, holdout, lazy } => network_commands::run_daemon(
+			daemon,
+			Role::Validator,
+			"none",
+			lazy,
+			Some(holdout),
+			device,
+		)?,
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,
 	}

@@ -10,6 +10,7 @@ use agora_worker::chain::{self, load_signer, Chain, AGR};
 use agora_worker::client::{self, JobConfig};
 use agora_worker::daemon::{load_holdout, Daemon, DaemonConfig, Role};
 use agora_worker::p2p::{load_or_create_identity, BlobStore, Network};
+use agora_worker::proof::adversary::Cheat;
 use agora_worker::protocol::parse_cheat;
 
 #[derive(Args, Clone)]
@@ -125,15 +126,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 	Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Runs a worker (`cheat` is for tests and demonstrations) or a validator.
+/// Runs a worker (`cheat` is for tests and demonstrations: a training deviation, or `plant`)
+/// or a validator (`lazy` approves without checking, for tests and demonstrations).
 pub fn run_daemon(
 	args: DaemonArgs,
 	role: Role,
 	cheat: &str,
+	lazy: bool,
 	holdout: Option<PathBuf>,
 	device: Device,
 ) -> Result<()> {
-	let cheat = parse_cheat(cheat)?;
+	let plant = cheat == "plant";
+	let cheat = if plant { Cheat::None } else { parse_cheat(cheat)? };
 	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
 	if role == Role::Validator && holdout.is_none() {
 		bail!("a validator needs held-out data: --holdout DIR (from prepare-data)");
@@ -156,6 +160,8 @@ pub fn run_daemon(
 				None => net.listen_addr().map(|a| a.to_string()).unwrap_or(listen),
 			},
 			cheat,
+			plant,
+			lazy,
 			holdout,
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),

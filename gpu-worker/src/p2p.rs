@@ -329,6 +329,13 @@ impl Network {
 
 	async fn download(&self, key: &BlobKey, peer: &Peer, partial: &Path) -> Result<Vec<u8>> {
 		let mut bytes = std::fs::read(partial).unwrap_or_default();
+		// Each chunk is appended to the partial file (rewriting it whole at every chunk would
+		// write a blob of n chunks n²/2 times).
+		let mut partial_file = std::fs::OpenOptions::new()
+			.create(true)
+			.append(true)
+			.open(partial)
+			.with_context(|| format!("opening {}", partial.display()))?;
 		loop {
 			let offset = bytes.len() as u64;
 			match self.request(peer, BlobRequest { key: *key, offset }).await? {
@@ -345,7 +352,7 @@ impl Network {
 						return Ok(bytes);
 					}
 					// Keep what arrived, so that a later attempt resumes from here.
-					std::fs::write(partial, &bytes)?;
+					std::io::Write::write_all(&mut partial_file, &chunk)?;
 				},
 			}
 		}

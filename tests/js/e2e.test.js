@@ -2,7 +2,8 @@
 // client. Run by `scripts/demo.sh --check` once its job has finished:
 //   AGORA_E2E_JOB      the job id
 //   AGORA_E2E_MODEL    the final model as downloaded from the workers over libp2p
-//   AGORA_E2E_CHEATER  how Eve cheated (`none` if she was honest)
+//   AGORA_E2E_CHEATER  how Eve cheated (`none` if she was honest: then the planter and the lazy
+//                      validator did not run either)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -79,6 +80,28 @@ test('the cheating worker is slashed for failed replay and earns nothing', { ski
   // Nobody honest was slashed.
   for (const name of ['Charlie', 'Dave', 'Ferdie', 'Bob']) {
     assert.ok(!find('validation', 'Slashed').some((e) => same(e.data.who, account(name))), name);
+  }
+});
+
+test('the planter exposed its planted updates and paid for the test', { skip: !CHEATING }, async () => {
+  const planter = account('Dave//stash');
+  const exposed = find('validation', 'PlantExposed').filter((e) => same(e.data.worker, planter));
+  assert.ok(exposed.length >= 1, 'a planted update was exposed');
+  const slashes = find('validation', 'Slashed').filter((e) => same(e.data.who, planter));
+  assert.ok(slashes.some((e) => e.data.reason.type === 'Planted'), 'the planter was slashed');
+  assert.equal(await earned('Dave//stash'), 0n);
+});
+
+test('the lazy validator is caught approving a plant, slashed and paid nothing', { skip: !CHEATING }, async () => {
+  const lazy = account('Ferdie//stash');
+  const reasons = find('validation', 'Slashed')
+    .filter((e) => same(e.data.who, lazy))
+    .map((e) => e.data.reason.type);
+  assert.ok(reasons.includes('ApprovedPlant'), `slashed for approving a plant (${reasons})`);
+  assert.equal(await earned('Ferdie//stash'), 0n);
+  // Validators that checked were never slashed for the plants or for Eve.
+  for (const name of ['Ferdie', 'Bob']) {
+    assert.ok((await earned(name)) > 0n, `${name} was paid`);
   }
 });
 

@@ -149,6 +149,20 @@ mod benchmarks {
 	}
 
 	#[benchmark]
+	fn expose_plant() -> Result<(), BenchmarkError> {
+		let ws = start::<T>(T::MaxWorkersPerRound::get())?;
+		let planter = ws.first().ok_or(BenchmarkError::Stop("worker"))?.clone();
+		let secret = [3u8; 32];
+		CheckpointRoots::<T>::insert(JOB, &planter, crate::plant_root(JOB, &planter, &secret));
+		commit_all::<T>(&ws)?;
+		next_stage::<T>()?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(planter.clone()), JOB, secret);
+		assert!(ExposedPlants::<T>::contains_key(JOB, &planter));
+		Ok(())
+	}
+
+	#[benchmark]
 	fn post_aggregate() -> Result<(), BenchmarkError> {
 		to_aggregation::<T>(T::MaxWorkersPerRound::get())?;
 		let agg = Verifications::<T>::get(JOB)

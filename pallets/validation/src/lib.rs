@@ -28,17 +28,28 @@
 //!   is missing or outvoted by a majority of the round's other validators (`aggregator_slash`).
 //!   A tie or a failed fetch reported by a minority never slashes anyone.
 //! * **Aggregation**: an accepted worker drawn by randomness posts the aggregate's hash; the
-//!   round's validators vote with the hash they recomputed. More agreeing than disagreeing stake
-//!   accepts it; otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
+//!   round's validators vote with the hash they recomputed. A majority of the stake of the
+//!   validators that revealed (the aggregator's own vote excluded) accepts it, or slashes the
+//!   aggregator; otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
 //!
 //! The result goes back to pallet-tasks through [`VerificationObserver::on_verified`].
 //! Stage changes happen in `on_initialize` (at most `MaxTransitionsPerBlock` per block), at the
-//! deadline or as soon as every expected action is in.
+//! deadline or as soon as every expected action is in (except the reveal stage, which always
+//! lasts its whole period: planters expose their plants during it).
 //!
 //! ## Calls
 //!
 //! `commit_verdict`, `reveal_verdict` (assigned validators), `post_aggregate` (the aggregator),
-//! `vote_aggregate` (the round's validators), `set_params` (`ParamsOrigin`).
+//! `vote_aggregate` (the round's validators), `expose_plant` (a worker whose update was a
+//! planted test of the validators), `set_params` (`ParamsOrigin`).
+//!
+//! ## Planted updates
+//!
+//! A validator that votes `Valid` without checking would otherwise be paid for nothing while
+//! nobody cheats. Anyone running a worker may plant an update whose checkpoint root is
+//! [`plant_root`] of a secret: indistinguishable from a real one until checked, and provably
+//! invalid once the secret is exposed in the reveal stage, when the committed verdicts can no
+//! longer change. Approving it is slashed as a contradiction of the known truth.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -78,6 +89,23 @@ pub fn commitment_of<AccountId: Encode>(
 	agora_primitives::H256(sp_io::hashing::blake2_256(
 		&(job, worker, verdict, score, salt, validator).encode(),
 	))
+}
+
+/// Domain tag of [`plant_root`].
+pub const PLANT_TAG: [u8; 14] = *b"agora/plant/v1";
+
+/// The checkpoint root of a planted update: `blake2_256(SCALE(PLANT_TAG, job, worker, secret))`.
+///
+/// A planter submits it in place of a training commitment's root. No commitment can hash to it
+/// (that would take a preimage of blake2 in another domain), so an honest validator can never
+/// find such an update valid; once [`Pallet::expose_plant`] reveals `secret`, the chain knows that
+/// for certain and slashes every validator that approved it (a lazy validator's verdict).
+pub fn plant_root<AccountId: Encode>(
+	job: JobId,
+	worker: &AccountId,
+	secret: &[u8; 32],
+) -> agora_primitives::H256 {
+	agora_primitives::H256(sp_io::hashing::blake2_256(&(PLANT_TAG, job, worker, secret).encode()))
 }
 
 /// A verification in progress.
@@ -168,6 +196,17 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Checks<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, UpdateCheckOf<T>>;
+
+	/// The checkpoint root of each update of the round being verified (the subject of its
+	/// challenge draw, and what a planted update's secret must hash to).
+	#[pallet::storage]
+	pub type CheckpointRoots<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, H256>;
+
+	/// Updates of the round being verified that their workers exposed as planted.
+	#[pallet::storage]
+	pub type ExposedPlants<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, ()>;
 
 	/// The distinct validators of the round being verified.
 	#[pallet::storage]
@@ -262,6 +301,9 @@ pub mod pallet {
 		/// The revealed stake was split evenly: the update is excluded and nobody is slashed
 		/// or paid for it.
 		UpdateUndecided { job: JobId, round: RoundIndex, worker: T::AccountId },
+		/// A worker proved that its update was planted: no training commitment has its root.
+		/// Validators that approved it are slashed at the end of the reveal stage.
+		PlantExposed { job: JobId, round: RoundIndex, worker: T::AccountId },
 	}
 
 	#[pallet::error]
@@ -302,6 +344,12 @@ pub mod pallet {
 		TooManyUpdates,
 		/// A parameter is outside its bounds.
 		ParamOutOfBounds,
+		/// The caller has no update in this verification.
+		UnknownUpdate,
+		/// The secret does not hash to the update's checkpoint root.
+		NotPlant,
+		/// The plant was already exposed.
+		AlreadyExposed,
 	}
 
 	#[pallet::hooks]
@@ -387,6 +435,24 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_vote_aggregate(who, job, round, aggregate)
+		}
+
+		/// Expose one's own update of `job` as planted, by revealing the `secret` whose
+		/// [`plant_root`] the update gave as its checkpoint root.
+		///
+		/// Origin: the worker of the update, during the reveal stage (validators committed their
+		/// verdicts before, and cannot change them). At the end of the stage the update is
+		/// `Invalid` whatever the votes: every validator that revealed `Valid` is slashed
+		/// `contradiction_slash` (`ApprovedPlant`) and forfeits its reward for the whole round,
+		/// those that reported it `Invalid` or
+		/// `Unavailable` get full agreement, and the planter is slashed `fraud_slash`
+		/// (`Planted`): planting costs its operator, so only those who mean to police validators
+		/// do it. Emits `PlantExposed`.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::expose_plant())]
+		pub fn expose_plant(origin: OriginFor<T>, job: JobId, secret: [u8; 32]) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_expose_plant(who, job, secret)
 		}
 
 		/// Set the parameters (governance). Every field is checked against its bounds.

@@ -1,8 +1,8 @@
 //! Unit tests of pallet-validation.
 
 use crate::{
-	challenge, commitment_of, mock::*, ActiveVerifications, Checks, Error, Event, Params,
-	ProtocolParams, RoundValidators, SlashReason, Stage, Verifications,
+	challenge, commitment_of, mock::*, plant_root, ActiveVerifications, Checks, Error, Event,
+	ExposedPlants, Params, ProtocolParams, RoundValidators, SlashReason, Stage, Verifications,
 };
 use agora_primitives::{
 	Duty, Role, RoundOutcome, RoundVerifier, UpdateRef, Verdict, VerificationMode,
@@ -70,6 +70,11 @@ fn next_block() {
 	run_to(System::block_number() + 1);
 }
 
+/// Run to the end of the current stage (the reveal stage always lasts its whole period).
+fn end_stage() {
+	run_to(Verifications::<Test>::get(JOB).unwrap().deadline);
+}
+
 fn outcomes() -> Vec<(u64, u32, RoundOutcome<u64>)> {
 	OUTCOMES.with(|o| o.borrow().clone())
 }
@@ -92,7 +97,7 @@ fn all_vote(workers: &[u64], verdict: impl Fn(u64, u64) -> Verdict, score: u32) 
 			reveal(v, *w, verdict(v, *w), score);
 		}
 	}
-	next_block();
+	end_stage();
 }
 
 #[test]
@@ -475,7 +480,8 @@ fn validator_duties_follow_stages() {
 		next_block();
 		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::Reveal { worker: 1, .. }]));
 		reveal(v, 1, Verdict::Valid, 90);
-		next_block();
+		assert!(Validation::validator_duties(&v).is_empty());
+		end_stage();
 		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::VoteAggregate { .. }]));
 		assert!(matches!(Validation::validator_duties(&1)[..], [Duty::Aggregate { .. }]));
 	});
@@ -588,7 +594,7 @@ fn judge_worker_1(vpu: u32, verdicts: &[Verdict]) -> Vec<u64> {
 	for (v, verdict) in a.iter().zip(verdicts) {
 		reveal(*v, 1, *verdict, 70);
 	}
-	next_block();
+	end_stage();
 	a
 }
 
@@ -744,4 +750,148 @@ fn migration_v0_to_v1_keeps_governed_values() {
 		MigrateV0ToV1::<Test>::on_runtime_upgrade();
 		assert_eq!(ProtocolParams::<Test>::get().score_tolerance, Perbill::from_percent(30));
 	});
+}
+
+const SECRET: [u8; 32] = [9; 32];
+
+/// Worker 1's update is planted (its root is the plant root of `SECRET`), worker 2's is real;
+/// every validator (equal stakes) checks both.
+fn start_with_plant() {
+	for v in [11u64, 12, 13] {
+		set_stake(v, Role::Validator, 1_000);
+	}
+	let mut updates = refs(&[1, 2]);
+	updates[0].checkpoint_root = plant_root(JOB, &1u64, &SECRET);
+	assert_ok!(<Validation as RoundVerifier<u64, u64>>::start_verification(
+		JOB,
+		1,
+		request(VerificationMode::Replay, 3),
+		updates
+	));
+}
+
+#[test]
+fn lazy_validator_approving_a_plant_is_slashed() {
+	test(|| {
+		start_with_plant();
+		let a = assigned(1);
+		// a[0] is lazy: it approves without checking. a[1] could not fetch anything, a[2]
+		// found that no commitment hashes to the root.
+		let verdicts = [Verdict::Valid, Verdict::Unavailable, Verdict::Invalid];
+		for (v, verdict) in a.iter().zip(verdicts) {
+			commit(*v, 1, verdict, 90);
+		}
+		for v in assigned(2) {
+			commit(v, 2, Verdict::Valid, 80);
+		}
+		next_block();
+		assert_eq!(stage(), Stage::Reveal);
+		assert_noop!(
+			Validation::expose_plant(RuntimeOrigin::signed(2), JOB, SECRET),
+			Error::<Test>::NotPlant
+		);
+		assert_noop!(
+			Validation::expose_plant(RuntimeOrigin::signed(3), JOB, SECRET),
+			Error::<Test>::UnknownUpdate
+		);
+		assert_ok!(Validation::expose_plant(RuntimeOrigin::signed(1), JOB, SECRET));
+		assert_noop!(
+			Validation::expose_plant(RuntimeOrigin::signed(1), JOB, SECRET),
+			Error::<Test>::AlreadyExposed
+		);
+		assert!(events().contains(&Event::PlantExposed { job: JOB, round: 1, worker: 1 }));
+		for (v, verdict) in a.iter().zip(verdicts) {
+			reveal(*v, 1, verdict, 90);
+		}
+		for v in assigned(2) {
+			reveal(v, 2, Verdict::Valid, 80);
+		}
+		// Everyone revealed, and the stage still runs to its end.
+		next_block();
+		assert_eq!(stage(), Stage::Reveal);
+		end_stage();
+		// The lazy validator and the planter pay; nobody else does.
+		let mut s = slashes();
+		s.sort();
+		assert_eq!(
+			s,
+			vec![
+				(1, Role::Worker, Perbill::from_percent(20), 200),
+				(a[0], Role::Validator, Perbill::from_percent(10), 100)
+			]
+		);
+		assert!(events().contains(&Event::Slashed {
+			job: JOB,
+			who: a[0],
+			reason: SlashReason::ApprovedPlant,
+			amount: 100
+		}));
+		assert!(events().contains(&Event::UpdateVerified {
+			job: JOB,
+			round: 1,
+			worker: 1,
+			verdict: Verdict::Invalid,
+			score: Perbill::zero()
+		}));
+		// Those who did not approve it are paid for the plant as for a real check.
+		let weight = |who: u64| {
+			RoundValidators::<Test>::get(JOB).iter().find(|r| r.who == who).unwrap().weight
+		};
+		assert_eq!(weight(a[0]), 0, "a validator caught approving a plant forfeits the round");
+		assert_eq!(weight(a[1]), 2_000_000_000);
+		assert_eq!(weight(a[2]), 2_000_000_000);
+		let v = Verifications::<Test>::get(JOB).unwrap();
+		assert_eq!(v.accepted.into_inner(), vec![(2, Perbill::from_percent(80))]);
+	});
+}
+
+#[test]
+fn plant_is_exposed_only_once_votes_are_committed() {
+	test(|| {
+		start_with_plant();
+		assert_noop!(
+			Validation::expose_plant(RuntimeOrigin::signed(1), JOB, SECRET),
+			Error::<Test>::WrongStage
+		);
+		run_to(1 + P + P + 1);
+		assert_noop!(
+			Validation::expose_plant(RuntimeOrigin::signed(1), JOB, SECRET),
+			Error::<Test>::UnknownVerification
+		);
+		assert!(ExposedPlants::<Test>::iter().next().is_none());
+	});
+}
+
+#[test]
+fn unexposed_plant_is_judged_like_any_update() {
+	test(|| {
+		start_with_plant();
+		// The planter never exposes: validators that found nothing report it, and the worker
+		// is slashed as for withheld evidence.
+		let a = assigned(1);
+		for v in a.iter() {
+			commit(*v, 1, Verdict::Unavailable, 0);
+		}
+		next_block();
+		for v in a.iter() {
+			reveal(*v, 1, Verdict::Unavailable, 0);
+		}
+		run_to(System::block_number() + P + 1);
+		assert!(slashes().contains(&(1, Role::Worker, Perbill::from_percent(5), 50)));
+		assert!(!events().iter().any(|e| matches!(
+			e,
+			Event::Slashed { reason: SlashReason::ApprovedPlant | SlashReason::Planted, .. }
+		)));
+	});
+}
+
+#[test]
+fn plant_root_is_the_documented_hash() {
+	// blake2b-256(b"agora/plant/v1" || 7u64 LE || [1; 32] || [2; 32]): the worker's
+	// `daemon::plant_root` test checks the same vector.
+	let root = plant_root(7, &sp_runtime::AccountId32::new([1; 32]), &[2; 32]);
+	assert_eq!(
+		format!("{root:?}"),
+		"0xe8b43ac6618e99812c5caa8a7c8b767a07a0192b9c3ab6e7cf2799f0f22e73bd"
+	);
 }

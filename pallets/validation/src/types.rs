@@ -125,6 +125,10 @@ pub enum SlashReason {
 	BadAggregate,
 	/// Worker whose evidence a majority of its validators could not obtain.
 	EvidenceUnavailable,
+	/// Validator that approved an update its worker then exposed as planted.
+	ApprovedPlant,
+	/// Worker that exposed its own update as planted (the price of testing the validators).
+	Planted,
 }
 
 /// Tunable parameters of the pallet, changed only by `ParamsOrigin` within the bounds.

@@ -1,8 +1,8 @@
 //! Assignment, commit-reveal, consensus, aggregation and the stage machine.
 
 use crate::{
-	challenge, commitment_of, consensus, pallet::*, types::*, UpdateCheckOf, VerificationOf,
-	WeightInfo,
+	challenge, commitment_of, consensus, pallet::*, plant_root, types::*, UpdateCheckOf,
+	VerificationOf, WeightInfo,
 };
 use agora_primitives::{
 	BlobHash, JobId, ParticipantRegistry, Role, RoundIndex, RoundOutcome, RoundVerifier, SeededRng,
@@ -160,6 +160,7 @@ impl<T: Config> Pallet<T> {
 				&u.worker,
 				UpdateCheck { checkpoints: u.checkpoints, segments, assignments, outcome: None },
 			);
+			CheckpointRoots::<T>::insert(job, &u.worker, u.checkpoint_root);
 		}
 		ensure!(total > 0, Error::<T>::NoValidators);
 		RoundValidators::<T>::insert(job, round_validators);
@@ -258,10 +259,62 @@ impl<T: Config> Pallet<T> {
 		);
 		a.revealed = Some((verdict, score));
 		Checks::<T>::insert(job, &worker, check);
-		Self::action_done(job, &mut v);
+		// Unlike the other stages, the reveal stage never closes early: it lasts its whole
+		// period, so that a planter always has the time to expose its plant before the verdicts
+		// are tallied (an early close would let fast reveals race the exposure).
+		v.pending = v.pending.saturating_sub(1);
 		Verifications::<T>::insert(job, v);
 		Self::deposit_event(Event::VerdictRevealed { job, worker, validator: who, verdict, score });
 		Ok(())
+	}
+
+	pub(crate) fn do_expose_plant(
+		who: T::AccountId,
+		job: JobId,
+		secret: [u8; 32],
+	) -> DispatchResult {
+		let v = Self::verification_in(job, Stage::Reveal, Error::<T>::LateReveal)?;
+		let root = CheckpointRoots::<T>::get(job, &who).ok_or(Error::<T>::UnknownUpdate)?;
+		ensure!(plant_root(job, &who, &secret) == root, Error::<T>::NotPlant);
+		ensure!(!ExposedPlants::<T>::contains_key(job, &who), Error::<T>::AlreadyExposed);
+		ExposedPlants::<T>::insert(job, &who, ());
+		Self::deposit_event(Event::PlantExposed { job, round: v.round, worker: who });
+		Ok(())
+	}
+
+	/// The end of a planted update's check: the truth is known, whatever the votes.
+	fn conclude_plant(
+		job: JobId,
+		round: RoundIndex,
+		worker: &T::AccountId,
+		revealed: &[(T::AccountId, u128, Verdict, Perbill)],
+		round_validators: &mut [RoundValidator<T::AccountId>],
+		params: &Params,
+	) -> (Verdict, Perbill) {
+		for (validator, _, verdict, _) in revealed.iter() {
+			let right = *verdict != Verdict::Valid;
+			if let Some(r) = round_validators.iter_mut().find(|r| &r.who == validator) {
+				r.weight = r.weight.saturating_add(if right { 1_000_000_000 } else { 0 });
+			}
+			if !right {
+				Self::slash(
+					job,
+					validator,
+					Role::Validator,
+					params.contradiction_slash,
+					SlashReason::ApprovedPlant,
+				);
+			}
+		}
+		Self::slash(job, worker, Role::Worker, params.fraud_slash, SlashReason::Planted);
+		Self::deposit_event(Event::UpdateVerified {
+			job,
+			round,
+			worker: worker.clone(),
+			verdict: Verdict::Invalid,
+			score: Perbill::zero(),
+		});
+		(Verdict::Invalid, Perbill::zero())
 	}
 
 	pub(crate) fn do_post_aggregate(
@@ -366,6 +419,8 @@ impl<T: Config> Pallet<T> {
 		let params = ProtocolParams::<T>::get();
 		let mut round_validators = RoundValidators::<T>::get(job);
 		let mut accepted = BoundedVec::<(T::AccountId, Perbill), T::MaxWorkersPerRound>::new();
+		// Validators that approved a plant: they forfeit their whole reward of the round.
+		let mut caught = BTreeSet::new();
 		for worker in v.workers.iter() {
 			let Some(mut check): Option<UpdateCheckOf<T>> = Checks::<T>::get(job, worker) else {
 				continue;
@@ -384,6 +439,20 @@ impl<T: Config> Pallet<T> {
 						SlashReason::NoReveal,
 					),
 				}
+			}
+			if ExposedPlants::<T>::contains_key(job, worker) {
+				caught
+					.extend(revealed.iter().filter(|r| r.2 == Verdict::Valid).map(|r| r.0.clone()));
+				check.outcome = Some(Self::conclude_plant(
+					job,
+					v.round,
+					worker,
+					&revealed,
+					&mut round_validators,
+					&params,
+				));
+				Checks::<T>::insert(job, worker, check);
+				continue;
 			}
 			if revealed.is_empty() {
 				Self::deposit_event(Event::UpdateUnverified {
@@ -468,6 +537,9 @@ impl<T: Config> Pallet<T> {
 					}
 				},
 			}
+		}
+		for r in round_validators.iter_mut().filter(|r| caught.contains(&r.who)) {
+			r.weight = 0;
 		}
 		RoundValidators::<T>::insert(job, round_validators);
 		if accepted.is_empty() {
@@ -583,6 +655,8 @@ impl<T: Config> Pallet<T> {
 		if let Some(v) = Verifications::<T>::take(job) {
 			for w in v.workers.iter() {
 				Checks::<T>::remove(job, w);
+				CheckpointRoots::<T>::remove(job, w);
+				ExposedPlants::<T>::remove(job, w);
 			}
 		}
 		RoundValidators::<T>::remove(job);
@@ -618,6 +692,12 @@ impl<T: Config> Pallet<T> {
 		}
 		for (job, _, _) in Checks::<T>::iter() {
 			ensure!(Verifications::<T>::contains_key(job), "stray check");
+		}
+		for (job, worker, _) in CheckpointRoots::<T>::iter() {
+			ensure!(Checks::<T>::contains_key(job, &worker), "stray checkpoint root");
+		}
+		for (job, worker, _) in ExposedPlants::<T>::iter() {
+			ensure!(CheckpointRoots::<T>::contains_key(job, &worker), "stray exposed plant");
 		}
 		for (job, _) in RoundValidators::<T>::iter() {
 			ensure!(Verifications::<T>::contains_key(job), "stray round validators");

@@ -18,6 +18,7 @@ use core::marker::PhantomData;
 pub trait WeightInfo {
 	fn commit_verdict() -> Weight;
 	fn reveal_verdict() -> Weight;
+	fn expose_plant() -> Weight;
 	fn post_aggregate() -> Weight;
 	fn vote_aggregate() -> Weight;
 	fn set_params() -> Weight;
@@ -40,6 +41,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(50_000_000, 6_000)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	fn expose_plant() -> Weight {
+		Weight::from_parts(50_000_000, 6_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	fn post_aggregate() -> Weight {
 		Weight::from_parts(30_000_000, 4_000)
@@ -103,6 +109,11 @@ impl WeightInfo for () {
 		Weight::from_parts(50_000_000, 6_000)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	fn expose_plant() -> Weight {
+		Weight::from_parts(50_000_000, 6_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn post_aggregate() -> Weight {
 		Weight::from_parts(30_000_000, 4_000)
