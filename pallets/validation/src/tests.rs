@@ -811,15 +811,10 @@ fn lazy_validator_approving_a_plant_is_slashed() {
 		assert_eq!(stage(), Stage::Reveal);
 		end_stage();
 		// The lazy validator and the planter pay; nobody else does.
-		let mut s = slashes();
-		s.sort();
-		assert_eq!(
-			s,
-			vec![
-				(1, Role::Worker, Perbill::from_percent(20), 200),
-				(a[0], Role::Validator, Perbill::from_percent(10), 100)
-			]
-		);
+		let s = slashes();
+		assert_eq!(s.len(), 2, "{s:?}");
+		assert!(s.contains(&(1, Role::Worker, Perbill::from_percent(20), 200)));
+		assert!(s.contains(&(a[0], Role::Validator, Perbill::from_percent(10), 100)));
 		assert!(events().contains(&Event::Slashed {
 			job: JOB,
 			who: a[0],
@@ -872,11 +867,12 @@ fn unexposed_plant_is_judged_like_any_update() {
 		for v in a.iter() {
 			commit(*v, 1, Verdict::Unavailable, 0);
 		}
-		next_block();
+		end_stage();
+		assert_eq!(stage(), Stage::Reveal);
 		for v in a.iter() {
 			reveal(*v, 1, Verdict::Unavailable, 0);
 		}
-		run_to(System::block_number() + P + 1);
+		end_stage();
 		assert!(slashes().contains(&(1, Role::Worker, Perbill::from_percent(5), 50)));
 		assert!(!events().iter().any(|e| matches!(
 			e,

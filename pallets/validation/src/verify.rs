@@ -288,7 +288,7 @@ impl<T: Config> Pallet<T> {
 		round: RoundIndex,
 		worker: &T::AccountId,
 		revealed: &[(T::AccountId, u128, Verdict, Perbill)],
-		round_validators: &mut [RoundValidator<T::AccountId>],
+		round_validators: &mut BoundedVec<RoundValidator<T::AccountId>, T::MaxRoundValidators>,
 		params: &Params,
 	) -> (Verdict, Perbill) {
 		for (validator, _, verdict, _) in revealed.iter() {
