@@ -546,7 +546,7 @@ mod tests {
 		let updates: Vec<WorkerUpdate> = shards
 			.chunks(1)
 			.map(|shard| {
-				let evidence = evidence(&ctx, shard, Cheat::None);
+				let (evidence, _) = evidence(&ctx, shard, Cheat::None);
 				WorkerUpdate { delta: evidence.delta, num_samples: 640 }
 			})
 			.collect();
