@@ -316,7 +316,7 @@ impl Chain {
 	/// Whether `worker` exposed its update of `job` as planted.
 	pub async fn plant_exposed(&self, job: u64, worker: &AccountId32) -> Result<bool> {
 		let at = self.best().await?;
-		let key = (job, worker.clone());
+		let key = (job, *worker);
 		Ok(at
 			.storage()
 			.try_fetch(agora::storage().validation().exposed_plants(), key)
