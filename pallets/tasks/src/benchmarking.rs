@@ -18,7 +18,7 @@ use sp_runtime::{traits::Saturating, Perbill};
 
 fn spec<T: Config>(shards: u32, workers: u32) -> JobSpec<BlockNumberFor<T>> {
 	let p = ProtocolParams::<T>::get();
-	let period = p.min_period.max(2u32.into());
+	let period = p.min_period.max(MIN_TRAINING_PERIOD.into());
 	let dataset = if shards == 0 {
 		Dataset::Private
 	} else {
@@ -146,12 +146,13 @@ mod benchmarks {
 		close_phase::<T>(id)?;
 		let slots = RoundWorkers::<T>::get(id);
 		let (last, others) = slots.split_last().ok_or(BenchmarkError::Stop("no workers"))?;
-		for s in others {
-			Tasks::<T>::do_submit_update(s.who.clone(), id, 1, update(1))
+		// Distinct updates: a copy of another worker's is rejected.
+		for (i, s) in others.iter().enumerate() {
+			Tasks::<T>::do_submit_update(s.who.clone(), id, 1, update(i as u8 + 1))
 				.map_err(|_| BenchmarkError::Stop("submit"))?;
 		}
 		#[extrinsic_call]
-		_(RawOrigin::Signed(last.who.clone()), id, 1, update(2));
+		_(RawOrigin::Signed(last.who.clone()), id, 1, update(0xff));
 		Ok(())
 	}
 

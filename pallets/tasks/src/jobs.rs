@@ -47,6 +47,7 @@ impl<T: Config> Pallet<T> {
 				&& spec.validators_per_update <= params.max_validators_per_update,
 			Error::<T>::InvalidValidatorCount
 		);
+		ensure!(spec.periods.training >= MIN_TRAINING_PERIOD.into(), Error::<T>::PeriodOutOfBounds);
 		for period in spec.periods.all() {
 			ensure!(
 				period >= params.min_period && period <= params.max_period,

@@ -618,3 +618,31 @@ fn params_are_governed_and_bounded() {
 		assert!(events().contains(&Event::ParamsUpdated { params: good }));
 	});
 }
+
+#[test]
+fn training_below_three_blocks_is_rejected() {
+	test(|| {
+		// Whatever the governed minimum, a Training phase must leave a selected worker blocks
+		// to submit in.
+		crate::ProtocolParams::<Test>::mutate(|p| p.min_period = 1);
+		for training in [1u64, 2] {
+			let mut s = spec();
+			s.periods.training = training;
+			assert_noop!(
+				Tasks::create_job(RuntimeOrigin::signed(SUBMITTER), s, 1_000),
+				Error::<Test>::PeriodOutOfBounds
+			);
+		}
+		let mut s = spec();
+		s.periods.training = 3;
+		assert_ok!(Tasks::create_job(RuntimeOrigin::signed(SUBMITTER), s, 1_000));
+		// Three blocks leave two to submit in.
+		let id = crate::NextJobId::<Test>::get() - 1;
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+		run_to(1 + P);
+		let deadline = Jobs::<Test>::get(id).unwrap().deadline;
+		assert_eq!(deadline, System::block_number() + 3);
+		System::set_block_number(deadline - 2);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, 1, update(1)));
+	});
+}

@@ -104,7 +104,8 @@ pub struct Params<Balance, BlockNumber> {
 	pub max_validators_per_update: u32,
 	/// Maximum dataset shards of a job (0 ..= `agora_primitives::MAX_SHARDS`).
 	pub max_shards: u32,
-	/// Shortest allowed phase period (≥ 1).
+	/// Shortest allowed phase period (≥ 1; a Training phase is never shorter than
+	/// [`MIN_TRAINING_PERIOD`]).
 	pub min_period: BlockNumber,
 	/// Longest allowed phase period (≥ `min_period`, ≤ [`MAX_PERIOD`]).
 	pub max_period: BlockNumber,
@@ -112,6 +113,11 @@ pub struct Params<Balance, BlockNumber> {
 	pub no_show_slash: Perbill,
 }
 
+/// Shortest Training phase of a spec, whatever [`Params::min_period`] says: updates are accepted
+/// only up to two blocks before the Training deadline (the block before it seeds the
+/// challenges), so a shorter phase would leave selected workers no block to submit in, and
+/// slash them as no-shows.
+pub const MIN_TRAINING_PERIOD: u32 = 3;
 /// Upper bound of [`Params::max_rounds`].
 pub const MAX_ROUNDS: u32 = 10_000;
 /// Upper bound of [`Params::max_period`] (two weeks of 6 s blocks).
