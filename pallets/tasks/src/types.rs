@@ -104,8 +104,7 @@ pub struct Params<Balance, BlockNumber> {
 	pub max_validators_per_update: u32,
 	/// Maximum dataset shards of a job (0 ..= `agora_primitives::MAX_SHARDS`).
 	pub max_shards: u32,
-	/// Shortest allowed phase period (≥ 1; a Training phase is never shorter than
-	/// [`MIN_TRAINING_PERIOD`]).
+	/// Shortest allowed phase period (≥ 1).
 	pub min_period: BlockNumber,
 	/// Longest allowed phase period (≥ `min_period`, ≤ [`MAX_PERIOD`]).
 	pub max_period: BlockNumber,
