@@ -433,9 +433,13 @@ fn shard_path(dir: &Path, file: &str) -> Result<PathBuf> {
 }
 
 /// The scikit-learn copy of the UCI optical digits (1797 8x8 images, pixels 0..16) carried in
-/// the repository.
+/// the repository: in `$AGORA_DATA_DIR` where that is set (an installed binary, such as the
+/// container image's, has no source tree), else in the source tree it was built from.
 pub fn digits_csv_path() -> PathBuf {
-	Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz")
+	std::env::var_os("AGORA_DATA_DIR")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+		.join("digits.csv.gz")
 }
 
 /// Genesis from the King James Bible (public domain), carried in the repository.

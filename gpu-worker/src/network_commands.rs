@@ -39,13 +39,14 @@ pub struct DaemonArgs {
 	#[command(flatten)]
 	chain: ChainArgs,
 	/// State directory: p2p identity, blob store, submitted updates, verdicts.
-	#[arg(long)]
+	#[arg(long, env = "AGORA_STATE_DIR")]
 	state_dir: PathBuf,
-	/// TCP port of the p2p node (0: any free port; the chosen one is registered).
-	#[arg(long, default_value_t = 30400)]
+	/// TCP port of the p2p node (0: any free port; the chosen one is registered). The container
+	/// image's health check reads the same variable.
+	#[arg(long, default_value_t = 30400, env = "AGORA_P2P_PORT")]
 	p2p_port: u16,
 	/// IP address to listen on.
-	#[arg(long, default_value = "127.0.0.1")]
+	#[arg(long, default_value = "127.0.0.1", env = "AGORA_P2P_IP")]
 	p2p_ip: std::net::IpAddr,
 	/// The multiaddr registered on chain, where peers reach this node (default: the listen
 	/// address; set it behind NAT or when listening on 0.0.0.0).
