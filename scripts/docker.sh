@@ -117,19 +117,16 @@ build_base() {
 	log "$BASE_IMAGE built"
 }
 
-# Copies a binary without its debug information and every shared library it loads that is not
-# part of the base system (libtorch from the torch wheel, for the worker) into a build context.
-stage_binary() {
-	local bin=$1 context=$2
-	[ -x "$bin" ] || die "no binary at $bin: build it first (scripts/demo.sh builds both)"
-	mkdir -p "$context/lib"
-	objcopy --strip-debug "$bin" "$context/$(basename "$bin")"
-	ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | while read -r lib; do
-		case "$(readlink -f "$lib")" in
-		/lib/* | /usr/lib/*) ;;
-		*) cp -L "$lib" "$context/lib/" ;;
-		esac
+# package <dir>: the runtime images from staged build contexts <dir>/node and <dir>/worker.
+package() {
+	for image in node worker; do
+		docker build --network host --quiet -t "agora-$image:latest" -t "agora-$image:$TAG" \
+			--build-arg BASE="$BASE_IMAGE" -f "docker/$image.Dockerfile" "$1/$image" >/dev/null
 	done
+	rm -rf "$1"
+	log "image sizes:"
+	docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
+		grep -E "^agora-(base|node|worker):($SUITE|$TAG) " | sed 's/^/  /' || true
 }
 
 build_images() {
@@ -137,31 +134,28 @@ build_images() {
 	local context
 	context="$(mktemp -d -t agora-image.XXXXXX)"
 	local started=$SECONDS
-	stage_binary "$CARGO_TARGET_DIR/$PROFILE/agora-node" "$context/node"
-	docker build --network host --quiet -t agora-node:latest -t "agora-node:$TAG" \
-		--build-arg BASE="$BASE_IMAGE" -f docker/node.Dockerfile "$context/node" >/dev/null
-	stage_binary "$WORKER_TARGET/$PROFILE/agora-worker" "$context/worker"
+	docker/stage.sh "$CARGO_TARGET_DIR/$PROFILE/agora-node" "$context/node"
+	docker/stage.sh "$WORKER_TARGET/$PROFILE/agora-worker" "$context/worker"
 	cp -r gpu-worker/jobs "$context/worker/jobs"
 	cp gpu-worker/data/digits.csv.gz "$context/worker/"
-	docker build --network host --quiet -t agora-worker:latest -t "agora-worker:$TAG" \
-		--build-arg BASE="$BASE_IMAGE" -f docker/worker.Dockerfile "$context/worker" >/dev/null
-	rm -rf "$context"
+	package "$context"
 	log "agora-node:$TAG and agora-worker:$TAG ($PROFILE binaries) built in $((SECONDS - started)) s"
-	docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
-		grep -E "^agora-(base|node|worker):($SUITE|$TAG) " | sed 's/^/  /' || true
 }
 
-# Every binary is built in the image (docker/Dockerfile), in release mode.
+# Both binaries built from source in release mode inside the engine (docker/Dockerfile), then
+# packaged like the injected ones.
 build_release() {
 	build_base
-	local started=$SECONDS
-	for target in node worker; do
-		log "building agora-$target from source (docker/Dockerfile, target $target)"
-		docker build --network host -t "agora-$target:latest" -t "agora-$target:$TAG" \
-			--build-arg BASE="$BASE_IMAGE" --target "$target" -f docker/Dockerfile . ||
-			die "building agora-$target from source"
-	done
-	log "both images built from source in $((SECONDS - started)) s"
+	local started=$SECONDS context
+	log "building both binaries from source (docker/Dockerfile; log $CACHE/release.log)"
+	docker build --network host -t "agora-binaries:$TAG" --build-arg BASE="$BASE_IMAGE" \
+		--target binaries -f docker/Dockerfile . >"$CACHE/release.log" 2>&1 ||
+		die "building from source failed; see $CACHE/release.log"
+	log "built from source in $((SECONDS - started)) s"
+	context="$(mktemp -d -t agora-image.XXXXXX)"
+	docker run --rm --network none "agora-binaries:$TAG" | tar -C "$context" -x
+	package "$context"
+	log "release images built in $((SECONDS - started)) s"
 }
 
 compose() { docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"; }

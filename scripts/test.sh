@@ -4,7 +4,7 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh unit       format, lints and Rust unit tests only
 #   scripts/test.sh STEP…      single steps of a built tree: chain, sealing, bad-input, testnet,
-#                              worker, e2e, faults
+#                              worker, e2e, faults, docker
 #
 # Steps: cargo fmt --check; cargo clippy -D warnings; cargo test; build agora-node; build an
 # upgrade runtime (spec_version + 1); start `agora-node --dev`, check that the worker's copy of
@@ -13,7 +13,8 @@
 # local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
 # @polkadot/api); faults (scripts/faults.sh: a worker killed mid-round and restarted, a node
-# restarted).
+# restarted); docker (scripts/docker.sh check: the images, packaged from the binaries built
+# above, and the compose network's blocks, finality, registrations and health checks).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -208,6 +209,11 @@ step_faults() {
 	AGORA_TESTNET_DIR="$WORK/faults" AGORA_PORT_OFFSET=400 bash scripts/faults.sh
 }
 
+step_docker() {
+	log "docker: images from the built binaries, the compose network up, checked, down"
+	bash scripts/docker.sh check
+}
+
 case "${1:-all}" in
 unit)
 	step_setup
@@ -228,6 +234,7 @@ all)
 	step_worker
 	step_e2e
 	step_faults
+	step_docker
 	log "all tests passed in $((SECONDS - started)) s"
 	;;
 *)
@@ -240,7 +247,8 @@ all)
 		worker) step_worker ;;
 		e2e) step_e2e ;;
 		faults) step_faults ;;
-		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker | e2e | faults …]" ;;
+		docker) step_docker ;;
+		*) die "usage: scripts/test.sh [all | unit | chain | sealing | bad-input | testnet | worker | e2e | faults | docker …]" ;;
 		esac
 	done
 	;;
