@@ -7,7 +7,11 @@
 #                              model and evaluate it, print the job's on-chain record and who
 #                              was paid what, stop everything
 #   scripts/demo.sh --check    the same, then check the outcome with @polkadot/api
-#                              (tests/js/e2e.test.js) before stopping: CI's end-to-end test
+#                              (tests/js/e2e.test.js) before stopping, and the explorer in
+#                              headless Chromium while the job runs (explorer/e2e/check.js):
+#                              CI's end-to-end test
+#
+# The Agora Explorer follows the network at http://127.0.0.1:8080/ while the demo runs.
 #
 # Eve is told to cheat (she skips every second training step) so that the demo shows a
 # cheater caught by replay and slashed; a fourth worker (Dave's stash account) plants updates
@@ -29,6 +33,11 @@ export AGORA_TESTNET_DIR="${AGORA_TESTNET_DIR:-$(mktemp -d -t agora-demo.XXXXXX)
 export AGORA_PORT_OFFSET="${AGORA_PORT_OFFSET:-0}"
 WORKER_BIN="${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker"
 NODE_URL="ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET))"
+# The explorer follows Dave's node (index 3), which the browser check restarts at the end.
+EXPLORER_NODE=3
+EXPLORER_URL="http://127.0.0.1:$((8080 + AGORA_PORT_OFFSET))/"
+EXPLORER_PID=""
+CHECK_PID=""
 
 say() { printf '\n\033[1;35m[demo]\033[0m %s\n' "$*"; }
 die() {
@@ -47,6 +56,9 @@ stop_network() {
 	trap - EXIT
 	trap '' INT TERM
 	say "stopping the network"
+	for pid in "$CHECK_PID" "$EXPLORER_PID"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	done
 	bash "$here/local-testnet.sh" stop || true
 }
 
@@ -65,10 +77,23 @@ trap 'say "interrupted"; exit 130' INT TERM
 say "starting the network in $AGORA_TESTNET_DIR"
 bash "$here/local-testnet.sh" start
 
+bash "$here/explorer.sh" --port "$((8080 + AGORA_PORT_OFFSET))" \
+	--rpc "ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET + EXPLORER_NODE))" >"$AGORA_TESTNET_DIR/explorer.log" 2>&1 &
+EXPLORER_PID=$!
+say "Agora Explorer: $EXPLORER_URL (log $AGORA_TESTNET_DIR/explorer.log)"
+
 say "Alice submits a training job: an MLP on the digits shards, 2 rounds, up to 4 workers per round"
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
 	--config gpu-worker/jobs/digits-mlp.json --dataset "$AGORA_TESTNET_DIR/data/train")
 say "job $JOB created; following it (each round: open, training, commit, reveal, aggregation)"
+if [ "$CHECK" -eq 1 ]; then
+	slash=()
+	[ "$AGORA_CHEAT" != none ] && slash=(--slash FailedReplay)
+	(cd explorer && node e2e/check.js --url "$EXPLORER_URL" --job "$JOB" --out "$AGORA_TESTNET_DIR/explorer" \
+		"${slash[@]}" --restart "bash '$here/local-testnet.sh' stop-node $EXPLORER_NODE && bash '$here/local-testnet.sh' restart-node $EXPLORER_NODE") \
+		>"$AGORA_TESTNET_DIR/explorer-check.log" 2>&1 &
+	CHECK_PID=$!
+fi
 started=$SECONDS
 timeout 900 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" ||
 	die "following job $JOB failed (interrupted, or not finished in 15 minutes); logs in $AGORA_TESTNET_DIR"
@@ -92,5 +117,11 @@ if [ "$CHECK" -eq 1 ]; then
 	(cd tests/js && AGORA_WS="$NODE_URL" AGORA_E2E_JOB="$JOB" AGORA_E2E_MODEL="$MODEL" \
 		AGORA_E2E_CHEATER="${AGORA_CHEAT}" npm test --silent -- e2e.test.js) ||
 		die "end-to-end checks failed; logs in $AGORA_TESTNET_DIR"
+	say "the explorer in headless Chromium (explorer/e2e/check.js)"
+	explorer_status=0
+	wait "$CHECK_PID" || explorer_status=$?
+	CHECK_PID=""
+	cat "$AGORA_TESTNET_DIR/explorer-check.log"
+	[ "$explorer_status" -eq 0 ] || die "the explorer check failed; screenshots in $AGORA_TESTNET_DIR/explorer"
 fi
 say "done"

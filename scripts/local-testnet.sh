@@ -12,6 +12,8 @@
 #                                     goes on; restart it and check that it catches up with
 #                                     every finalized block intact; stop
 #   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
+#   scripts/local-testnet.sh stop-node N
+#                                     stop node N (0-3) alone
 #   scripts/local-testnet.sh restart-node N | restart-ai N
 #                                     start node N (0-3) or AI participant N (0-4) again after
 #                                     it stopped, on its existing database or state directory
@@ -294,6 +296,7 @@ start)
 	;;
 stop) cmd_stop ;;
 status) status_all ;;
+stop-node) stop_node "${2:?node index}" ;;
 restart-node)
 	is_running "${2:?node index}" && die "${NAMES[$2]} is running"
 	start_node "$2"
@@ -306,7 +309,7 @@ restart-ai)
 test) cmd_test ;;
 run) cmd_run ;;
 *)
-	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

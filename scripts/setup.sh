@@ -90,10 +90,16 @@ else
 	echo debian >"$wasm_toolchain_file"
 fi
 
-# 4. JavaScript client tests (@polkadot/api against a running node).
+# 4. JavaScript client tests (@polkadot/api against a running node), and the explorer with the
+# browser its test drives (Debian's Chromium, headless).
 if [ ! -d tests/js/node_modules/@polkadot/api ]; then
 	log "npm: installing the JS test dependencies"
 	(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ ! -d explorer/node_modules/@polkadot/api ]; then
+	log "npm: installing the explorer's dependencies"
+	(cd explorer && npm ci --no-audit --no-fund --loglevel=error)
+fi
+command -v chromium >/dev/null || apt_install chromium
 
 log "done. Build with: source scripts/env.sh && cargo build -p agora-node"

@@ -12,9 +12,10 @@
 # governance, runtime upgrade); `--sealing manual`; bad command-line input; the four-validator
 # local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
-# @polkadot/api); faults (scripts/faults.sh: a worker killed mid-round and restarted, a node
-# restarted); docker (scripts/docker.sh check: the images, packaged from the binaries built
-# above, and the compose network's blocks, finality, registrations and health checks).
+# @polkadot/api, and the Agora Explorer driven in headless Chromium while the job runs);
+# faults (scripts/faults.sh: a worker killed mid-round and restarted, a node restarted); docker
+# (scripts/docker.sh check: the images, packaged from the binaries built above, and the compose
+# network's blocks, finality, registrations and health checks).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -200,7 +201,9 @@ step_worker() {
 }
 
 step_e2e() {
-	log "end to end: a training job on a local network, checked with @polkadot/api"
+	log "explorer: unit tests of its logic (detection rule, event folding)"
+	(cd explorer && npm test --silent)
+	log "end to end: a training job on a local network, checked with @polkadot/api and in the explorer"
 	AGORA_TESTNET_DIR="$WORK/demo" AGORA_PORT_OFFSET=200 bash scripts/demo.sh --check
 }
 
