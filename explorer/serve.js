@@ -1,6 +1,8 @@
 // Serves the built explorer (dist/) and, where a worker binary is given, the final models of
-// finalized jobs: GET /model/<job> runs `agora-worker job download`, which fetches the model
-// from the workers over libp2p and checks its hash against the chain, then sends the file.
+// finalized jobs: GET /model/<job> runs `agora-worker job download` against this server's own
+// node (--rpc; never an address a client names), which fetches the model from the workers over
+// libp2p and checks its hash against the chain, then sends the file. One download runs at a
+// time; a model downloaded once is served from the cache.
 //
 //   node serve.js [--port 8080] [--host 127.0.0.1] [--rpc ws://127.0.0.1:9944]
 //                 [--worker-bin PATH] [--cache DIR]
@@ -31,21 +33,23 @@ const TYPES = {
   '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json',
 };
 const workerBin = args['worker-bin'] && existsSync(args['worker-bin']) ? args['worker-bin'] : null;
-// One download per job at a time; the file is kept and served again.
+// The download in progress (one at a time, whoever asks), by output file.
 const downloads = new Map();
+let queue = Promise.resolve();
 
 function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
   res.end(body);
 }
 
-function download(job, rpc) {
+function download(job) {
+  const rpc = args.rpc;
   const dir = join(args.cache, encodeURIComponent(rpc));
   const out = join(dir, `job-${job}.safetensors`);
   if (existsSync(out)) return Promise.resolve(out);
   if (!downloads.has(out)) {
     mkdirSync(dir, { recursive: true });
-    const attempt = new Promise((resolve, reject) => {
+    const attempt = queue.then(() => new Promise((resolve, reject) => {
       // The download signs nothing; the CLI wants an account, so it gets a throwaway one.
       const child = spawn(workerBin, ['job', 'download', '--node', rpc, '--suri', '//agora-explorer',
         '--job', String(job), '--out', out, '--store', join(dir, 'store')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -58,7 +62,8 @@ function download(job, rpc) {
         if (code === 0 && existsSync(out)) resolve(out);
         else reject(new Error(stderr.trim().split('\n').pop() || `agora-worker exited with ${code}`));
       });
-    });
+    }));
+    queue = attempt.catch(() => {});
     downloads.set(out, attempt);
   }
   return downloads.get(out);
@@ -73,10 +78,8 @@ const server = createServer(async (req, res) => {
   const model = url.pathname.match(/^\/model\/(\d{1,19})$/);
   if (model) {
     if (!workerBin) return send(res, 404, 'this explorer serves no models (start it with --worker-bin)');
-    const rpc = url.searchParams.get('rpc') ?? args.rpc;
-    if (!/^wss?:\/\/[\w.:[\]-]+\/?$/.test(rpc)) return send(res, 400, 'bad rpc address');
     try {
-      const file = await download(model[1], rpc);
+      const file = await download(model[1]);
       res.writeHead(200, {
         'Content-Type': 'application/octet-stream',
         'Content-Length': statSync(file).size,

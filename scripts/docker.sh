@@ -147,6 +147,10 @@ build_images() {
 build_release() {
 	build_base
 	local started=$SECONDS context
+	rm -rf docker/build-ca
+	mkdir -p docker/build-ca
+	touch docker/build-ca/.keep
+	cp /usr/local/share/ca-certificates/*.crt docker/build-ca/ 2>/dev/null || true
 	log "building both binaries from source (docker/Dockerfile; log $CACHE/release.log)"
 	docker build --network host -t "agora-binaries:$TAG" --build-arg BASE="$BASE_IMAGE" \
 		--target binaries -f docker/Dockerfile . >"$CACHE/release.log" 2>&1 ||

@@ -6,12 +6,13 @@
 //
 // It checks, in order: the page connects; the job appears; its round timeline moves; the
 // accuracy chart draws a point; a slash shows with its reason (when --slash names one); once
-// the job is finalized, COMMAND restarts the node the page is connected to and the page follows
+// the job is finalized, its download link gives the model whose hash is on chain; COMMAND restarts the node the page is connected to and the page follows
 // new blocks again without a reload. It saves a screenshot after each step in DIR.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { blake2AsHex } from '@polkadot/util-crypto';
 import { chromium } from 'playwright-core';
 
 const { values: args } = parseArgs({
@@ -89,6 +90,15 @@ try {
     null, { timeout: 60_000, polling: 1000 }).catch(() => {});
   say('job finalized');
   await shot('explorer');
+
+  const link = await page.waitForSelector('#download-link', { timeout: 30_000 });
+  const expected = await page.getAttribute('#download code', 'title');
+  const response = await fetch(new URL(await link.getAttribute('href'), page.url()));
+  if (!response.ok) throw new Error(`download: HTTP ${response.status}: ${await response.text()}`);
+  const model = new Uint8Array(await response.arrayBuffer());
+  const got = blake2AsHex(model, 256);
+  if (got !== expected) throw new Error(`downloaded model hashes to ${got}, the chain says ${expected}`);
+  say(`downloaded the final model (${model.length} bytes), blake2-256 ${got} as on chain`);
 
   if (args.restart) {
     const best = async () => Number((await page.textContent('#best')).replace('#', '')) || 0;

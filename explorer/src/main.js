@@ -142,8 +142,8 @@ function renderJob(live, state) {
   const finalModel = job.status === 'Finalized' ? job.latestModel : null;
   const command = `agora-worker job download --node ${view.url} --job ${job.id} --out model.safetensors`;
   $('download').innerHTML = finalModel
-    ? `Final model ${hash(finalModel)}: ${config.download
-      ? `<a id="download-link" href="/model/${job.id}?rpc=${encodeURIComponent(view.url)}">download (safetensors, checked against the chain)</a> or `
+    ? `Final model ${hash(finalModel)}: ${config.download && view.url === config.rpc
+      ? `<a id="download-link" href="/model/${job.id}">download (safetensors, checked against the chain)</a> or `
       : ''}<code>${escape(command)}</code>`
     : 'The final model can be downloaded once the job is finalized.';
 }
