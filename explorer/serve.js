@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { dirname, extname, join, normalize } from 'node:path';
+import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -92,7 +92,7 @@ const server = createServer(async (req, res) => {
     return;
   }
   const path = normalize(join(root, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname)));
-  if (!path.startsWith(root) || !existsSync(path) || !statSync(path).isFile()) {
+  if (!path.startsWith(root + sep) || !existsSync(path) || !statSync(path).isFile()) {
     return send(res, 404, 'not found');
   }
   res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream' });
