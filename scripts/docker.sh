@@ -46,17 +46,7 @@ die() {
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_install() {
-	local missing=()
-	for pkg in "$@"; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		log "apt: installing ${missing[*]}"
-		$SUDO apt-get update -q
-		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 STARTED_DOCKERD=""
 stop_engine() {
@@ -221,10 +211,15 @@ status() {
 	docker ps --filter "label=com.docker.compose.project=$PROJECT" \
 		--format '  {{.Names}}\t{{.Status}}' | sort
 	for i in "${!NODE_PORTS[@]}"; do
-		local best
-		best=$(rpc "${NODE_PORTS[$i]}" chain_getHeader | jq -r '.result.number' | xargs printf '%d' 2>/dev/null || echo '-')
-		printf '  %-8s rpc %s  best #%s  finalized #%s\n' "${NODE_NAMES[$i]}" "${NODE_PORTS[$i]}" \
-			"$best" "$(finalized_number "${NODE_PORTS[$i]}" 2>/dev/null || echo '-')"
+		local header best finalized
+		if header=$(rpc "${NODE_PORTS[$i]}" chain_getHeader 2>/dev/null); then
+			best="#$(printf '%d' "$(jq -r '.result.number' <<<"$header")")"
+			finalized="#$(finalized_number "${NODE_PORTS[$i]}" || echo "?")"
+		else
+			best="not answering"
+			finalized="-"
+		fi
+		printf '  %-8s rpc %s  best %s  finalized %s\n' "${NODE_NAMES[$i]}" "${NODE_PORTS[$i]}" "$best" "$finalized"
 	done
 }
 

@@ -22,17 +22,7 @@ fi
 APT_PACKAGES=(build-essential pkg-config git curl ca-certificates clang libclang-dev
 	protobuf-compiler mold lld jq)
 
-apt_install() {
-	local missing=()
-	for pkg in "$@"; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		log "apt: installing ${missing[*]}"
-		$SUDO apt-get update -q
-		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # 1. System packages.
 command -v apt-get >/dev/null || die "this script supports Debian/Ubuntu (apt-get) only"
