@@ -36,6 +36,8 @@ const workerBin = args['worker-bin'] && existsSync(args['worker-bin']) ? args['w
 // The download in progress (one at a time, whoever asks), by output file.
 const downloads = new Map();
 let queue = Promise.resolve();
+const MAX_QUEUED = 4;
+class Busy extends Error {}
 
 function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
@@ -48,6 +50,8 @@ function download(job) {
   const out = join(dir, `job-${job}.safetensors`);
   if (existsSync(out)) return Promise.resolve(out);
   if (!downloads.has(out)) {
+    // A client asking for many jobs at once waits its turn; past a few, it is turned away.
+    if (downloads.size >= MAX_QUEUED) return Promise.reject(new Busy());
     mkdirSync(dir, { recursive: true });
     const attempt = queue.then(() => new Promise((resolve, reject) => {
       // The download signs nothing; the CLI wants an account, so it gets a throwaway one.
@@ -87,7 +91,8 @@ const server = createServer(async (req, res) => {
       });
       createReadStream(file).pipe(res);
     } catch (error) {
-      send(res, 502, `download failed: ${error.message}`);
+      if (error instanceof Busy) send(res, 503, 'busy: other downloads are queued, try again later');
+      else send(res, 502, `download failed: ${error.message}`);
     }
     return;
   }

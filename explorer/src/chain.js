@@ -7,6 +7,8 @@ import { ApiPromise, WsProvider } from '@polkadot/api';
 import { emptyState, foldBlock } from './fold.js';
 
 const BATCH = 16;
+// Blocks between two reads of the participants and referenda.
+const SLOW_EVERY = 5;
 
 // A decoded value as the fold functions expect it (see fold.js).
 export function plain(codec) {
@@ -132,14 +134,10 @@ export class ChainView {
   async readLive() {
     const { api } = this;
     const q = api.query;
-    const [health, authorities, jobs, workers, validators, pending, shards, params] = await Promise.all([
+    const [health, authorities, jobs, params] = await Promise.all([
       api.rpc.system.health(),
       q.babe.authorities(),
       q.tasks.jobs.entries(),
-      q.contributions.workers.entries(),
-      q.contributions.validators.entries(),
-      q.rewards.pending.entries(),
-      q.contributions.shards.entries(),
       q.validation.protocolParams(),
     ]);
     this.live.peers = health.peers.toNumber();
@@ -163,6 +161,24 @@ export class ChainView {
     });
     for (const j of this.live.jobs) j.verification = verifying.get(j.id) ?? null;
 
+    // Participants and referenda change slowly and cost a scan of their maps: every few blocks.
+    const best = this.live.best ?? 0;
+    if (this.slowReadAt === undefined || best - this.slowReadAt >= SLOW_EVERY || best < this.slowReadAt) {
+      await this.readParticipants();
+      this.live.referenda = await this.readReferenda();
+      this.slowReadAt = best;
+    }
+    this.live.market = 'inference' in q ? 'present' : null;
+  }
+
+  async readParticipants() {
+    const q = this.api.query;
+    const [workers, validators, pending, shards] = await Promise.all([
+      q.contributions.workers.entries(),
+      q.contributions.validators.entries(),
+      q.rewards.pending.entries(),
+      q.contributions.shards.entries(),
+    ]);
     const pendingOf = new Map(pending.map(([key, value]) => [key.args[0].toString(), value.toBigInt()]));
     const providers = new Map();
     for (const [, shard] of shards) {
@@ -181,8 +197,6 @@ export class ChainView {
         role: 'data provider', who, stake: null, status: `${count} shards`, pending: pendingOf.get(who) ?? 0n,
       })),
     ];
-    this.live.referenda = await this.readReferenda();
-    this.live.market = 'inference' in q ? 'present' : null;
   }
 
   jobView(job) {

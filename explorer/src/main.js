@@ -98,8 +98,13 @@ function renderTimeline(job) {
       ` (${Math.max(0, deadline - best)} blocks from now).`;
 }
 
+let drawnPoints = '';
+
 function drawChart(points) {
   const canvas = $('curve');
+  const key = JSON.stringify(points);
+  if (chart && key === drawnPoints) return;
+  drawnPoints = key;
   const data = {
     labels: points.map((p) => `round ${p.round}`),
     datasets: [
