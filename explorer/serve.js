@@ -2,12 +2,12 @@
 // finalized jobs: GET /model/<job> runs `agora-worker job download` against this server's own
 // node (--rpc; never an address a client names), which fetches the model from the workers over
 // libp2p and checks its hash against the chain, then sends the file. One download runs at a
-// time; a model downloaded once is served from the cache.
+// time.
 //
 //   node serve.js [--port 8080] [--host 127.0.0.1] [--rpc ws://127.0.0.1:9944]
 //                 [--worker-bin PATH] [--cache DIR]
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +33,11 @@ const TYPES = {
   '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json',
 };
 const workerBin = args['worker-bin'] && existsSync(args['worker-bin']) ? args['worker-bin'] : null;
-// The download in progress (one at a time, whoever asks), by output file.
-const downloads = new Map();
-let queue = Promise.resolve();
+// Downloads waiting or running; one runs at a time, whoever asks, and past a few a client is
+// turned away.
 const MAX_QUEUED = 4;
+let queued = 0;
+let queue = Promise.resolve();
 class Busy extends Error {}
 
 function send(res, status, body, type = 'text/plain; charset=utf-8') {
@@ -44,33 +45,27 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.end(body);
 }
 
-function download(job) {
-  const rpc = args.rpc;
-  const dir = join(args.cache, encodeURIComponent(rpc));
-  const out = join(dir, `job-${job}.safetensors`);
-  if (existsSync(out)) return Promise.resolve(out);
-  if (!downloads.has(out)) {
-    // A client asking for many jobs at once waits its turn; past a few, it is turned away.
-    if (downloads.size >= MAX_QUEUED) return Promise.reject(new Busy());
-    mkdirSync(dir, { recursive: true });
-    const attempt = queue.then(() => new Promise((resolve, reject) => {
-      // The download signs nothing; the CLI wants an account, so it gets a throwaway one.
-      const child = spawn(workerBin, ['job', 'download', '--node', rpc, '--suri', '//agora-explorer',
-        '--job', String(job), '--out', out, '--store', join(dir, 'store')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-2000); });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        downloads.delete(out);
-        if (code === 0 && existsSync(out)) resolve(out);
-        else reject(new Error(stderr.trim().split('\n').pop() || `agora-worker exited with ${code}`));
-      });
-    }));
-    queue = attempt.catch(() => {});
-    downloads.set(out, attempt);
-  }
-  return downloads.get(out);
+// Writes the final model of `job` to `out`. Nothing is cached by job id, which names another
+// model on another chain (or after a restart of a development chain); the blob store the CLI
+// keeps is addressed by content hash, so a model it fetched once is not fetched again.
+function download(job, out) {
+  if (queued >= MAX_QUEUED) return Promise.reject(new Busy());
+  queued += 1;
+  const attempt = queue.then(() => new Promise((resolve, reject) => {
+    // The download signs nothing; the CLI wants an account, so it gets a throwaway one.
+    const child = spawn(workerBin, ['job', 'download', '--node', args.rpc, '--suri', '//agora-explorer',
+      '--job', String(job), '--out', out, '--store', join(args.cache, 'store')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-2000); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0 && existsSync(out)) resolve(out);
+      else reject(new Error(stderr.trim().split('\n').pop() || `agora-worker exited with ${code}`));
+    });
+  }));
+  queue = attempt.catch(() => {});
+  return attempt.finally(() => { queued -= 1; });
 }
 
 const server = createServer(async (req, res) => {
@@ -82,15 +77,20 @@ const server = createServer(async (req, res) => {
   const model = url.pathname.match(/^\/model\/(\d{1,19})$/);
   if (model) {
     if (!workerBin) return send(res, 404, 'this explorer serves no models (start it with --worker-bin)');
+    mkdirSync(args.cache, { recursive: true });
+    const dir = mkdtempSync(join(args.cache, 'model-'));
+    const cleanup = () => rmSync(dir, { recursive: true, force: true });
     try {
-      const file = await download(model[1]);
+      const file = await download(model[1], join(dir, 'model.safetensors'));
       res.writeHead(200, {
         'Content-Type': 'application/octet-stream',
         'Content-Length': statSync(file).size,
         'Content-Disposition': `attachment; filename="agora-job-${model[1]}.safetensors"`,
       });
+      res.on('close', cleanup);
       createReadStream(file).pipe(res);
     } catch (error) {
+      cleanup();
       if (error instanceof Busy) send(res, 503, 'busy: other downloads are queued, try again later');
       else send(res, 502, `download failed: ${error.message}`);
     }

@@ -77,7 +77,7 @@ trap 'say "interrupted"; exit 130' INT TERM
 say "starting the network in $AGORA_TESTNET_DIR"
 bash "$here/local-testnet.sh" start
 
-bash "$here/explorer.sh" --port "$((8080 + AGORA_PORT_OFFSET))" \
+bash "$here/explorer.sh" --port "$((8080 + AGORA_PORT_OFFSET))" --cache "$AGORA_TESTNET_DIR/explorer-cache" \
 	--rpc "ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET + EXPLORER_NODE))" >"$AGORA_TESTNET_DIR/explorer.log" 2>&1 &
 EXPLORER_PID=$!
 say "Agora Explorer: $EXPLORER_URL (log $AGORA_TESTNET_DIR/explorer.log)"
