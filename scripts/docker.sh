@@ -247,7 +247,7 @@ check() {
 run_job() {
 	local out
 	out="$(mktemp -d -t agora-compose-job.XXXXXX)"
-	chown 1000:1000 "$out"
+	$SUDO chown 1000:1000 "$out"
 	log "Alice submits the digits job through compose (model in $out)"
 	local started=$SECONDS
 	AGORA_JOB_OUT="$out" compose --profile submit run --rm submit | tee "$out/submit.log"
