@@ -68,7 +68,7 @@ if [ ! -x "$AGORA_NODE_BIN" ] || [ ! -x "$WORKER_BIN" ] || [ ! -d tests/js/node_
 	bash "$here/setup.sh"
 	bash "$here/worker-setup.sh"
 	cargo build -p agora-node
-	(source "$here/worker-env.sh" && cd gpu-worker && cargo build)
+	(source "$here/worker-env.sh" && cd gpu-worker && cargo build --workspace --all-features)
 fi
 
 trap stop_network EXIT

@@ -6,10 +6,23 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::error::{Result, WorkerError};
+/// A state file that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+	#[error("cannot write {path}: {source}")]
+	Io {
+		path: PathBuf,
+		#[source]
+		source: std::io::Error,
+	},
+	#[error("cannot encode state as JSON: {0}")]
+	Json(#[from] serde_json::Error),
+}
 
-fn io_error(path: &Path, source: std::io::Error) -> WorkerError {
-	WorkerError::Io { path: path.to_path_buf(), source }
+type Result<T> = std::result::Result<T, StateError>;
+
+fn io_error(path: &Path, source: std::io::Error) -> StateError {
+	StateError::Io { path: path.to_path_buf(), source }
 }
 
 /// Writes `bytes` to `path` atomically: to a temporary file beside it, synced, then renamed

@@ -19,11 +19,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+pub use libp2p::{identity, Multiaddr, PeerId};
+use libp2p::{noise, tcp, yamux, StreamProtocol, Swarm};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::digest::Digest;
+use agora_core::Digest;
 
 /// Largest chunk in one response (the CBOR codec accepts responses up to 10 MiB).
 pub const CHUNK_SIZE: u64 = 1 << 20;
@@ -169,6 +170,28 @@ pub struct Traffic {
 enum Command {
 	Request { peer: Peer, request: BlobRequest, reply: oneshot::Sender<Result<BlobResponse>> },
 	Traffic(oneshot::Sender<Traffic>),
+}
+
+/// What the daemons need from the peer-to-peer network: the local store they serve from, and
+/// verified downloads from peers. [`Network`] implements it over libp2p; tests implement it in
+/// memory to inject failures.
+#[allow(async_fn_in_trait)]
+pub trait BlobNetwork {
+	/// This node's libp2p id (registered on chain).
+	fn peer_id(&self) -> PeerId;
+	/// The blobs this node holds and serves.
+	fn store(&self) -> &BlobStore;
+	/// The blob under `key`: from the local store, or downloaded from `peers` and accepted only
+	/// if `verify` accepts the complete bytes (a plain blob is also checked against its hash);
+	/// a verified download is added to the store.
+	async fn fetch(
+		&self,
+		key: BlobKey,
+		peers: &[Peer],
+		verify: impl Fn(&[u8]) -> Result<()>,
+	) -> Result<Vec<u8>>;
+	/// Blob payload bytes downloaded and uploaded so far.
+	async fn traffic(&self) -> Traffic;
 }
 
 /// Handle of the running libp2p node.
@@ -356,6 +379,29 @@ impl Network {
 				},
 			}
 		}
+	}
+}
+
+impl BlobNetwork for Network {
+	fn peer_id(&self) -> PeerId {
+		Network::peer_id(self)
+	}
+
+	fn store(&self) -> &BlobStore {
+		Network::store(self)
+	}
+
+	async fn fetch(
+		&self,
+		key: BlobKey,
+		peers: &[Peer],
+		verify: impl Fn(&[u8]) -> Result<()>,
+	) -> Result<Vec<u8>> {
+		Network::fetch(self, key, peers, verify).await
+	}
+
+	async fn traffic(&self) -> Traffic {
+		Network::traffic(self).await
 	}
 }
 

@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::WorkerError;
-
 /// A 32-byte blake2b-256 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Digest(pub [u8; 32]);
@@ -43,17 +41,22 @@ impl fmt::Debug for Digest {
 }
 
 impl FromStr for Digest {
-	type Err = WorkerError;
+	type Err = ParseDigestError;
 
 	fn from_str(s: &str) -> Result<Self, Self::Err> {
 		let bytes = hex::decode(s)
-			.map_err(|e| WorkerError::InvalidArgument(format!("digest `{s}` is not hex: {e}")))?;
-		let array: [u8; 32] = bytes.try_into().map_err(|_| {
-			WorkerError::InvalidArgument(format!("digest `{s}` is not 32 bytes long"))
-		})?;
+			.map_err(|e| ParseDigestError(format!("digest `{s}` is not hex: {e}")))?;
+		let array: [u8; 32] = bytes
+			.try_into()
+			.map_err(|_| ParseDigestError(format!("digest `{s}` is not 32 bytes long")))?;
 		Ok(Digest(array))
 	}
 }
+
+/// Text that is not a digest (not hex, or not 32 bytes).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseDigestError(pub String);
 
 impl Serialize for Digest {
 	fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -6,12 +6,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tch::Device;
 
-use crate::data::{BatchSchedule, Dataset};
-use crate::digest::Digest;
-use crate::error::Result;
-use crate::models::Architecture;
-use crate::proof::{CheckpointLeaf, TrainingCommitment};
-use crate::train::{TrainConfig, Trainer, TrainingState};
+use crate::{CheckpointLeaf, CommittedRun, TrainingCommitment};
+use agora_ml::data::{BatchSchedule, Dataset};
+use agora_ml::digest::Digest;
+use agora_ml::error::Result;
+use agora_ml::models::Architecture;
+use agora_ml::train::{TrainConfig, Trainer, TrainingState};
 
 /// How a simulated worker deviates from honest training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,12 +28,6 @@ pub enum Cheat {
 	FewerSamples { keep_fraction: f64 },
 	/// Trains on other data of the same shape (a synthetic set drawn with `seed`).
 	SubstitutedData { seed: u64 },
-}
-
-/// A committed run and its checkpoint states.
-pub struct CommittedRun {
-	pub commitment: TrainingCommitment,
-	pub checkpoints: Vec<TrainingState>,
 }
 
 /// Trains `steps` steps from `start` with checkpoints every `checkpoint_every` steps while
@@ -105,16 +99,16 @@ pub fn dishonest_run(
 /// Same shape, other content: the samples of `data` with labels shifted by one class (for
 /// images) or tokens shifted by one (for text), shuffled by `seed`.
 fn substitute_dataset(data: &Dataset, seed: u64) -> Result<Dataset> {
-	let order = crate::data::permutation(data.len(), seed);
+	let order = agora_ml::data::permutation(data.len(), seed);
 	let shuffled = data.subset(&order)?;
 	let kind = shuffled.kind();
 	let classes = shuffled.num_classes();
 	match kind {
-		crate::data::SampleKind::Image { .. } => {
+		agora_ml::data::SampleKind::Image { .. } => {
 			let relabelled: Vec<u8> =
 				shuffled.labels().iter().map(|&l| ((usize::from(l) + 1) % classes) as u8).collect();
 			shuffled.with_labels(relabelled)
 		},
-		crate::data::SampleKind::Tokens { .. } => Ok(shuffled),
+		agora_ml::data::SampleKind::Tokens { .. } => Ok(shuffled),
 	}
 }

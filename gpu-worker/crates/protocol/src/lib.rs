@@ -9,17 +9,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::aggregate::{aggregate, Aggregator, WorkerUpdate};
-use crate::compress::{decompress, Compression, Compressor};
-use crate::data::{decode_shard, Dataset};
-use crate::digest::Digest;
-use crate::error::{Result, WorkerError};
-use crate::models::{Architecture, Model};
-use crate::params::ParamSet;
-use crate::proof::adversary::{dishonest_run, Cheat, CommittedRun};
-use crate::proof::merkle::merkle_root;
-use crate::proof::{ReplayVerifier, RunBinding, TrainingCommitment};
-use crate::train::{evaluate, OptimizerConfig, TrainConfig, TrainingState};
+use agora_core::merkle::merkle_root;
+use agora_ml::aggregate::{aggregate, Aggregator, WorkerUpdate};
+use agora_ml::compress::{decompress, Compression, Compressor};
+use agora_ml::data::{decode_shard, Dataset};
+use agora_ml::digest::Digest;
+use agora_ml::error::{Result, WorkerError};
+use agora_ml::models::{Architecture, Model};
+use agora_ml::params::ParamSet;
+use agora_ml::train::{evaluate, OptimizerConfig, TrainConfig, TrainingState};
+#[cfg(any(test, feature = "cheats"))]
+use agora_proof::adversary::{dishonest_run, Cheat};
+use agora_proof::{committed_run, CommittedRun, ReplayVerifier, RunBinding, TrainingCommitment};
 
 /// A job's off-chain hyperparameters, stored as JSON in `JobSpec::hyperparameters`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,10 +176,31 @@ impl RoundContext {
 		RunBinding { job: self.job, round: self.round, worker }
 	}
 
-	/// `worker`'s run: `local_steps` steps with a checkpoint every `checkpoint_interval`,
-	/// deviating as `cheat` says (`Cheat::None` for an honest worker), committed for this
-	/// round and worker.
+	/// `worker`'s honest run: `local_steps` steps with a checkpoint every
+	/// `checkpoint_interval`, committed for this round and worker.
 	pub fn train(
+		&self,
+		worker: [u8; 32],
+		data: &Dataset,
+		data_root: Digest,
+		device: Device,
+	) -> Result<CommittedRun> {
+		let run = committed_run(
+			&self.arch,
+			&self.start_state()?,
+			&self.train_config(),
+			data,
+			data_root,
+			self.local_steps,
+			self.checkpoint_interval,
+			device,
+		)?;
+		Ok(CommittedRun { commitment: run.commitment.bind(self.binding(worker))?, ..run })
+	}
+
+	/// [`Self::train`], deviating as `cheat` says (tests and demonstrations only).
+	#[cfg(any(test, feature = "cheats"))]
+	pub fn train_cheating(
 		&self,
 		worker: [u8; 32],
 		data: &Dataset,
@@ -333,7 +355,7 @@ pub fn judge_update(
 	let verifier = ReplayVerifier {
 		arch: ctx.arch.clone(),
 		config: expected_config,
-		tolerance: crate::proof::DEFAULT_TOLERANCE,
+		tolerance: agora_proof::DEFAULT_TOLERANCE,
 		device,
 	};
 	for &segment in segments {
@@ -365,6 +387,7 @@ pub fn judge_update(
 }
 
 /// The cheats a worker can be told to commit (for tests and demonstrations).
+#[cfg(any(test, feature = "cheats"))]
 pub fn parse_cheat(name: &str) -> Result<Cheat> {
 	Ok(match name {
 		"none" => Cheat::None,
@@ -385,7 +408,8 @@ pub fn parse_cheat(name: &str) -> Result<Cheat> {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::data::{digits_csv_path, load_digits, train_test_split};
+	use agora_ml::data::{digits_csv_path, load_digits, train_test_split};
+	use agora_proof::adversary::Cheat;
 
 	fn context() -> (RoundContext, Dataset, Dataset, Vec<(Digest, Vec<u8>)>) {
 		let digits = load_digits(&digits_csv_path()).unwrap();
@@ -430,7 +454,7 @@ mod tests {
 		cheat: Cheat,
 	) -> (UpdateEvidence, Claim) {
 		let (data, data_root) = assemble_dataset(shards).unwrap();
-		let run = ctx.train(WORKER, &data, data_root, cheat, Device::Cpu).unwrap();
+		let run = ctx.train_cheating(WORKER, &data, data_root, cheat, Device::Cpu).unwrap();
 		let delta = ctx.delta_of(&run).unwrap();
 		let blob = update_blob(&ctx.arch, &delta, ctx.hyperparameters.compression).unwrap();
 		let delta = decode_update(&ctx.arch, &blob, ctx.hyperparameters.compression).unwrap();

@@ -11,21 +11,23 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tch::Device;
 
-use agora_worker::aggregate::{aggregate, combine, Aggregator, WorkerUpdate};
-use agora_worker::compress::{compression_ratio, decompress, Compression, Compressor};
-use agora_worker::data::{self, BatchSchedule, Dataset};
-use agora_worker::device::{MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES};
-use agora_worker::models::{Architecture, Model};
-use agora_worker::params::{Layout, ParamSet, TensorSpec};
-use agora_worker::privacy::{epsilon, privatize, DpConfig};
-use agora_worker::proof::adversary::{dishonest_run, Cheat};
-use agora_worker::proof::{
-	detection_probability, ReplayVerifier, SegmentVerdict, DEFAULT_TOLERANCE,
-};
-use agora_worker::train::{
+use agora_core::Digest;
+use agora_ml::aggregate::{aggregate, combine, Aggregator, WorkerUpdate};
+use agora_ml::compress::{compression_ratio, decompress, Compression, Compressor};
+use agora_ml::data::{self, BatchSchedule, Dataset};
+use agora_ml::device::{MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES};
+use agora_ml::models::{Architecture, Model};
+use agora_ml::params::{Layout, ParamSet, TensorSpec};
+use agora_ml::privacy::{epsilon, privatize, DpConfig};
+use agora_ml::train::{
 	evaluate, local_update, OptimizerConfig, TrainConfig, Trainer, TrainingState,
 };
-use agora_worker::Digest;
+#[cfg(feature = "cheats")]
+use agora_proof::{
+	adversary::{dishonest_run, Cheat},
+	SegmentVerdict,
+};
+use agora_proof::{committed_run, detection_probability, ReplayVerifier, DEFAULT_TOLERANCE};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Which {
@@ -36,6 +38,8 @@ pub enum Which {
 	Compression,
 	Privacy,
 	Replay,
+	/// Deviations of honest replays and of simulated cheats (the `cheats` feature).
+	#[cfg(feature = "cheats")]
 	Tolerance,
 	All,
 }
@@ -88,6 +92,7 @@ pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
 	if wants(Which::Replay) {
 		replay(device)?;
 	}
+	#[cfg(feature = "cheats")]
 	if wants(Which::Tolerance) {
 		tolerance(device)?;
 	}
@@ -121,7 +126,7 @@ const REPEATS: usize = 5;
 
 fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 	let threads = tch::get_num_threads();
-	let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/torch_step_throughput.py");
+	let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/torch_step_throughput.py");
 	let python = args.python.clone().unwrap_or_else(|| match std::env::var_os("AGORA_VENV") {
 		Some(venv) => Path::new(&venv).join("bin/python"),
 		None => PathBuf::from("python"),
@@ -345,7 +350,7 @@ fn federated_run(
 		Some(method) => Some(
 			(0..setup.workers.len())
 				.map(|_| Compressor::new(method))
-				.collect::<agora_worker::Result<Vec<_>>>()?,
+				.collect::<agora_ml::Result<Vec<_>>>()?,
 		),
 		None => None,
 	};
@@ -629,17 +634,8 @@ fn replay(device: Device) -> Result<()> {
 	let start = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
 	let (steps, every) = (400u64, 10u64);
 	let started = Instant::now();
-	let run = dishonest_run(
-		&arch,
-		&start,
-		&config,
-		&train,
-		Digest::default(),
-		steps,
-		every,
-		Cheat::None,
-		device,
-	)?;
+	let run =
+		committed_run(&arch, &start, &config, &train, Digest::default(), steps, every, device)?;
 	let train_seconds = started.elapsed().as_secs_f64();
 	let segments = run.commitment.segments();
 	let verifier = ReplayVerifier {
@@ -703,6 +699,7 @@ fn replay(device: Device) -> Result<()> {
 	Ok(())
 }
 
+#[cfg(feature = "cheats")]
 struct ToleranceCase {
 	name: &'static str,
 	arch: Architecture,
@@ -710,6 +707,7 @@ struct ToleranceCase {
 	config: TrainConfig,
 }
 
+#[cfg(feature = "cheats")]
 fn tolerance(device: Device) -> Result<()> {
 	let (train, _) = digits_split()?;
 	let cases = vec![
@@ -753,31 +751,30 @@ fn tolerance(device: Device) -> Result<()> {
 	let mut cheat_min = f64::INFINITY;
 	for case in &cases {
 		let start = TrainingState::fresh(case.arch.initial_params(0)?, &case.config.optimizer)?;
-		let verify = |run: &agora_worker::proof::adversary::CommittedRun,
-		              threads: i32|
-		 -> Result<Vec<SegmentVerdict>> {
-			tch::set_num_threads(threads);
-			let verifier = ReplayVerifier {
-				arch: case.arch.clone(),
-				config: case.config.clone(),
-				tolerance: DEFAULT_TOLERANCE,
-				device,
+		let verify =
+			|run: &agora_proof::CommittedRun, threads: i32| -> Result<Vec<SegmentVerdict>> {
+				tch::set_num_threads(threads);
+				let verifier = ReplayVerifier {
+					arch: case.arch.clone(),
+					config: case.config.clone(),
+					tolerance: DEFAULT_TOLERANCE,
+					device,
+				};
+				let verdicts = (0..run.commitment.segments())
+					.map(|s| {
+						let proof = run.commitment.segment_proof(s)?;
+						Ok(verifier.verify_segment(
+							&case.data,
+							&run.commitment.leaves_root,
+							&proof,
+							&run.checkpoints[s],
+							&run.checkpoints[s + 1],
+						)?)
+					})
+					.collect::<Result<Vec<_>>>();
+				tch::set_num_threads(original_threads);
+				verdicts
 			};
-			let verdicts = (0..run.commitment.segments())
-				.map(|s| {
-					let proof = run.commitment.segment_proof(s)?;
-					Ok(verifier.verify_segment(
-						&case.data,
-						&run.commitment.leaves_root,
-						&proof,
-						&run.checkpoints[s],
-						&run.checkpoints[s + 1],
-					)?)
-				})
-				.collect::<Result<Vec<_>>>();
-			tch::set_num_threads(original_threads);
-			verdicts
-		};
 		let mut record = |label: String, honest: bool, verdicts: &[SegmentVerdict]| {
 			let deviations: Vec<f64> = verdicts.iter().map(SegmentVerdict::deviation).collect();
 			let min = deviations.iter().copied().fold(f64::INFINITY, f64::min);
@@ -859,6 +856,7 @@ fn tolerance(device: Device) -> Result<()> {
 
 /// Runs `prepare-data`, `init`, `train` and `verify-segment` as separate processes of this
 /// binary and returns the verdicts per verifier thread count.
+#[cfg(feature = "cheats")]
 fn fresh_process_deviations(
 	train_threads: i32,
 	other_threads: i32,

@@ -18,7 +18,7 @@ use tch::{Device, Tensor};
 use crate::digest::{Digest, Hasher};
 use crate::error::{read_file, write_file, Result, WorkerError};
 use crate::models::Architecture;
-use crate::proof::merkle::merkle_root;
+use agora_core::merkle::merkle_root;
 
 /// What one sample is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -438,13 +438,13 @@ fn shard_path(dir: &Path, file: &str) -> Result<PathBuf> {
 pub fn digits_csv_path() -> PathBuf {
 	std::env::var_os("AGORA_DATA_DIR")
 		.map(PathBuf::from)
-		.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+		.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
 		.join("digits.csv.gz")
 }
 
 /// Genesis from the King James Bible (public domain), carried in the repository.
 pub fn genesis_text_path() -> PathBuf {
-	Path::new(env!("CARGO_MANIFEST_DIR")).join("data/genesis-kjv.txt")
+	Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genesis-kjv.txt")
 }
 
 /// Parses the digits CSV (gzip): 64 pixel values then the label on each line.

@@ -38,10 +38,24 @@ pub enum WorkerError {
 	Torch(#[from] tch::TchError),
 	#[error("invalid JSON: {0}")]
 	Json(#[from] serde_json::Error),
+	#[error(transparent)]
+	Digest(#[from] agora_core::ParseDigestError),
+	#[error(transparent)]
+	State(#[from] agora_core::state::StateError),
 }
 
 /// Result alias for the library.
 pub type Result<T> = std::result::Result<T, WorkerError>;
+
+impl From<agora_core::merkle::MerkleError> for WorkerError {
+	fn from(error: agora_core::merkle::MerkleError) -> Self {
+		use agora_core::merkle::MerkleError;
+		match error {
+			MerkleError::InvalidTree(reason) => WorkerError::InvalidArgument(reason),
+			MerkleError::InvalidProof(reason) => WorkerError::InvalidProof(reason),
+		}
+	}
+}
 
 impl WorkerError {
 	/// Wraps an I/O error with the path it happened on, so the message says which file.

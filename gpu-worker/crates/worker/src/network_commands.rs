@@ -6,12 +6,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use tch::Device;
 
-use agora_worker::chain::{self, load_signer, Chain, AGR};
-use agora_worker::client::{self, JobConfig};
-use agora_worker::daemon::{load_holdout, Daemon, DaemonConfig, Role};
-use agora_worker::p2p::{load_or_create_identity, BlobStore, Network};
-use agora_worker::proof::adversary::Cheat;
-use agora_worker::protocol::parse_cheat;
+use agora_chain::{self as chain, load_signer, Chain, AGR};
+use agora_daemon::client::{self, JobConfig};
+use agora_daemon::daemon::{load_holdout, Conduct, Daemon, DaemonConfig, Role};
+use agora_p2p::{load_or_create_identity, BlobStore, Network};
 
 #[derive(Args, Clone)]
 pub struct ChainArgs {
@@ -51,7 +49,7 @@ pub struct DaemonArgs {
 	/// The multiaddr registered on chain, where peers reach this node (default: the listen
 	/// address; set it behind NAT or when listening on 0.0.0.0).
 	#[arg(long)]
-	public_addr: Option<libp2p::Multiaddr>,
+	public_addr: Option<agora_p2p::Multiaddr>,
 	/// Stake to bond at registration, in AGR (at least the chain's minimum); the stake is
 	/// topped back up to it after a slash.
 	#[arg(long)]
@@ -127,18 +125,33 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 	Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Runs a worker (`cheat` is for tests and demonstrations: a training deviation, or `plant`)
-/// or a validator (`lazy` approves without checking, for tests and demonstrations).
+/// How a worker given `--cheat NAME` (and a validator given `--lazy`) behaves: `none` and
+/// `plant` always exist; training deviations and lazy validation only in builds with the
+/// `cheats` feature (tests and demonstrations).
+pub fn conduct(cheat: &str, lazy: bool) -> Result<Conduct> {
+	match (cheat, lazy) {
+		("none", false) => Ok(Conduct::Honest),
+		("plant", false) => Ok(Conduct::Plant),
+		#[cfg(feature = "cheats")]
+		("none", true) => Ok(Conduct::Lazy),
+		#[cfg(feature = "cheats")]
+		(cheat, false) => Ok(Conduct::Cheat(agora_protocol::parse_cheat(cheat)?)),
+		_ => bail!(
+			"`--cheat {cheat}`{}: not available in this build (the `cheats` feature is for tests \
+			 and demonstrations)",
+			if lazy { " with --lazy" } else { "" }
+		),
+	}
+}
+
+/// Runs a worker or a validator.
 pub fn run_daemon(
 	args: DaemonArgs,
 	role: Role,
-	cheat: &str,
-	lazy: bool,
+	conduct: Conduct,
 	holdout: Option<PathBuf>,
 	device: Device,
 ) -> Result<()> {
-	let plant = cheat == "plant";
-	let cheat = if plant { Cheat::None } else { parse_cheat(cheat)? };
 	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
 	if role == Role::Validator && holdout.is_none() {
 		bail!("a validator needs held-out data: --holdout DIR (from prepare-data)");
@@ -160,9 +173,7 @@ pub fn run_daemon(
 				Some(addr) => addr.to_string(),
 				None => net.listen_addr().map(|a| a.to_string()).unwrap_or(listen),
 			},
-			cheat,
-			plant,
-			lazy,
+			conduct,
 			holdout,
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),

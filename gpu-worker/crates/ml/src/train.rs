@@ -384,7 +384,7 @@ impl Trainer {
 	}
 
 	/// Counts a step without touching the weights (used to simulate a cheating worker).
-	pub(crate) fn skip_step(&mut self) {
+	pub fn skip_step(&mut self) {
 		self.step += 1;
 	}
 

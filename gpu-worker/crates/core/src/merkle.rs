@@ -7,7 +7,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::error::{Result, WorkerError};
+
+/// A Merkle tree that cannot be built, or a proof that does not hold.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MerkleError {
+	#[error("invalid Merkle tree: {0}")]
+	InvalidTree(String),
+	#[error("invalid Merkle proof: {0}")]
+	InvalidProof(String),
+}
+
+type Result<T> = std::result::Result<T, MerkleError>;
 
 fn leaf_node(leaf: &Digest) -> Digest {
 	Digest::of(&[&[0x00], leaf.as_bytes()])
@@ -35,9 +45,7 @@ pub struct MerkleProof {
 impl MerkleTree {
 	pub fn new(leaves: &[Digest]) -> Result<Self> {
 		if leaves.is_empty() {
-			return Err(WorkerError::InvalidArgument(
-				"a Merkle tree needs at least one leaf".into(),
-			));
+			return Err(MerkleError::InvalidTree("a Merkle tree needs at least one leaf".into()));
 		}
 		let mut levels = vec![leaves.iter().map(leaf_node).collect::<Vec<_>>()];
 		while levels.last().map_or(0, Vec::len) > 1 {
@@ -65,7 +73,7 @@ impl MerkleTree {
 
 	pub fn proof(&self, leaf_index: usize) -> Result<MerkleProof> {
 		if leaf_index >= self.leaf_count() {
-			return Err(WorkerError::InvalidArgument(format!(
+			return Err(MerkleError::InvalidTree(format!(
 				"leaf {leaf_index} out of {}",
 				self.leaf_count()
 			)));
@@ -96,7 +104,7 @@ impl MerkleProof {
 	/// Checks that `leaf` sits at `leaf_index` under `root`.
 	pub fn verify(&self, root: &Digest, leaf: &Digest) -> Result<()> {
 		if self.leaf_count == 0 || self.leaf_index >= self.leaf_count {
-			return Err(WorkerError::InvalidProof(format!(
+			return Err(MerkleError::InvalidProof(format!(
 				"leaf index {} out of {}",
 				self.leaf_index, self.leaf_count
 			)));
@@ -109,7 +117,7 @@ impl MerkleProof {
 			let sibling_index = index ^ 1;
 			if sibling_index < width {
 				let sibling = siblings.next().ok_or_else(|| {
-					WorkerError::InvalidProof("proof has too few sibling hashes".into())
+					MerkleError::InvalidProof("proof has too few sibling hashes".into())
 				})?;
 				node = if index.is_multiple_of(2) {
 					inner_node(&node, sibling)
@@ -121,12 +129,12 @@ impl MerkleProof {
 			width = width.div_ceil(2);
 		}
 		if siblings.next().is_some() {
-			return Err(WorkerError::InvalidProof(
+			return Err(MerkleError::InvalidProof(
 				"proof has more sibling hashes than the tree has levels".into(),
 			));
 		}
 		if node != *root {
-			return Err(WorkerError::InvalidProof(format!(
+			return Err(MerkleError::InvalidProof(format!(
 				"leaf leads to root {node}, expected {root}"
 			)));
 		}
@@ -161,7 +169,7 @@ mod tests {
 		assert!(proof.verify(&tree.root(), &leaves[5]).is_err());
 
 		let other_root = merkle_root(&leaves[..8]).unwrap();
-		assert!(matches!(proof.verify(&other_root, &leaves[4]), Err(WorkerError::InvalidProof(_))));
+		assert!(matches!(proof.verify(&other_root, &leaves[4]), Err(MerkleError::InvalidProof(_))));
 
 		let mut moved = proof.clone();
 		moved.leaf_index = 5;

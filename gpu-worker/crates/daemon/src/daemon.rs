@@ -21,26 +21,29 @@ use serde::{Deserialize, Serialize};
 use subxt::utils::AccountId32;
 use tch::Device;
 
-use crate::aggregate::WorkerUpdate;
-use crate::chain::{
-	self, agora, bounded, to_digest, to_h256, Balance, Capability, Chain, DeviceKind, Duty,
-	Inclusion, JobDetails, JobStatusView, Perbill, Update, Verdict, VerificationStage, AGR,
+use agora_chain::{
+	self as chain, to_digest, to_h256, Balance, Capability, ChainApi, DeviceKind, Duty, JobInfo,
+	JobStatusView, Pending, Perbill, ProtocolCall, RegistryRole, Update, Verdict,
+	VerificationStage, AGR,
 };
-use crate::data::Dataset;
-use crate::digest::Digest;
-use crate::models::Architecture;
-use crate::p2p::{BlobKey, Network, Peer};
-use crate::proof::adversary::Cheat;
-use crate::proof::TrainingCommitment;
-use crate::protocol::{
+use agora_core::state;
+use agora_ml::aggregate::WorkerUpdate;
+use agora_ml::data::Dataset;
+use agora_ml::digest::Digest;
+use agora_ml::models::Architecture;
+use agora_ml::train::TrainingState;
+use agora_p2p::{BlobKey, BlobNetwork, Peer};
+#[cfg(feature = "cheats")]
+use agora_proof::adversary::Cheat;
+use agora_proof::TrainingCommitment;
+use agora_protocol::{
 	assemble_dataset, decode_model, decode_update, judge_update, model_blob, update_blob,
 	worker_shards, Claim, Hyperparameters, RoundContext, UpdateEvidence,
 };
-use crate::state;
-use crate::train::TrainingState;
 
-/// How often the daemon reads the chain.
-const POLL: Duration = Duration::from_secs(2);
+/// The longest the daemon waits for a new block before it looks at the chain anyway (a
+/// stalled or restarting node).
+const BLOCK_WAIT: Duration = Duration::from_secs(12);
 /// Rewards are claimed once this much is owed (claims cost a fee).
 const CLAIM_THRESHOLD: Balance = AGR / 10;
 
@@ -59,20 +62,30 @@ pub struct DaemonConfig {
 	pub stake: Balance,
 	/// The multiaddr registered on chain (where peers reach this node).
 	pub public_addr: String,
-	/// A worker's deviation from honest training (tests and demonstrations only).
-	pub cheat: Cheat,
-	/// A worker that plants updates no training commitment can match, and exposes them once
-	/// the validators' verdicts are committed: it tests the validators (tests, demonstrations,
-	/// and anyone who polices a network).
-	pub plant: bool,
-	/// A validator that approves every update without checking (tests and demonstrations:
-	/// planted updates catch it).
-	pub lazy: bool,
+	/// Honest, or a policing or (with the `cheats` feature) deviating participant.
+	pub conduct: Conduct,
 	/// A validator's held-out data.
 	pub holdout: Option<Dataset>,
 	/// Device memory declared at registration.
 	pub memory_mib: u32,
 	pub device: Device,
+}
+
+/// How a daemon behaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Conduct {
+	Honest,
+	/// A worker that plants updates no training commitment can match, and exposes them once
+	/// the validators' verdicts are committed: it tests the validators (tests, demonstrations,
+	/// and anyone who polices a network).
+	Plant,
+	/// A worker that deviates from honest training (tests and demonstrations only).
+	#[cfg(feature = "cheats")]
+	Cheat(Cheat),
+	/// A validator that approves every update without checking (tests and demonstrations:
+	/// planted updates catch it).
+	#[cfg(feature = "cheats")]
+	Lazy,
 }
 
 /// A record of a trained update, so that a restarted worker submits it without training again.
@@ -123,9 +136,9 @@ pub struct RoundTimings {
 	pub chain_seconds: f64,
 }
 
-pub struct Daemon {
-	chain: Chain,
-	net: Network,
+pub struct Daemon<C, N> {
+	chain: C,
+	net: N,
 	config: DaemonConfig,
 	me: AccountId32,
 	/// Rounds this worker will not apply to (the job is not one it can run, or applying
@@ -152,8 +165,8 @@ impl StoredVerdict {
 	}
 }
 
-impl Daemon {
-	pub fn new(chain: Chain, net: Network, config: DaemonConfig) -> Result<Self> {
+impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
+	pub fn new(chain: C, net: N, config: DaemonConfig) -> Result<Self> {
 		for dir in ["updates", "verdicts", "timings"] {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
@@ -161,14 +174,22 @@ impl Daemon {
 		Ok(Daemon { chain, net, config, me, declined: HashSet::new() })
 	}
 
-	/// Registers (or updates the registered endpoint), then follows duties until Ctrl-C.
+	/// Registers (or updates the registered endpoint), then follows duties at every new best
+	/// block until Ctrl-C. Nothing the node does stops it: while the node is unreachable every
+	/// pass fails and is retried at the next block (or after [`BLOCK_WAIT`]), and the chain
+	/// client reconnects on its own.
 	pub async fn run(mut self) -> Result<()> {
-		self.register().await?;
 		let shutdown = tokio::signal::ctrl_c();
 		tokio::pin!(shutdown);
+		let mut registered = false;
 		let mut recorded = None;
 		loop {
-			if let Err(e) = self.tick().await {
+			if !registered {
+				match self.register().await {
+					Ok(()) => registered = true,
+					Err(e) => tracing::warn!("cannot register yet: {e:#}"),
+				}
+			} else if let Err(e) = self.tick().await {
 				tracing::warn!("{e:#}");
 			}
 			// The traffic record is rewritten only when the counters moved.
@@ -191,65 +212,54 @@ impl Daemon {
 					tracing::info!("stopping (Ctrl-C)");
 					return Ok(());
 				}
-				_ = tokio::time::sleep(POLL) => {}
+				_ = self.chain.next_block(BLOCK_WAIT) => {}
 			}
 		}
 	}
 
 	async fn register(&self) -> Result<()> {
-		use agora::runtime_types::agora_primitives::Role as ChainRole;
-		let peer_id = bounded(self.net.peer_id().to_bytes());
-		let multiaddr = bounded(self.config.public_addr.as_bytes().to_vec());
-		let as_worker = self.config.role == Role::Worker;
-		let contributions = agora::transactions().contributions();
-		let registered = self
-			.chain
-			.all_endpoints()
-			.await?
-			.into_iter()
-			.find(|e| e.account == self.me && e.is_worker == as_worker);
+		let peer_id = self.net.peer_id().to_bytes();
+		let multiaddr = self.config.public_addr.as_bytes().to_vec();
+		let role = self.registry_role();
+		let registered =
+			self.chain.registration(&self.me, self.config.role == Role::Worker).await?;
 		if let Some(current) = registered {
-			if (current.peer_id, current.multiaddr) != (peer_id.0.clone(), multiaddr.0.clone()) {
-				let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
+			if (&current.peer_id, &current.multiaddr) != (&peer_id, &multiaddr) {
 				let capability = self.capability();
-				self.chain
-					.submit(
-						"update_endpoint",
-						contributions.update_endpoint(role, peer_id, multiaddr, capability),
-					)
-					.await?;
+				let call = ProtocolCall::UpdateEndpoint { role, peer_id, multiaddr, capability };
+				self.chain.submit(call).await?;
 			}
 			tracing::info!(account = %self.me, "already registered");
 			return Ok(());
 		}
 		let stake = self.config.stake;
 		let capability = self.capability();
-		if as_worker {
-			let call = contributions.register_worker(stake, peer_id, multiaddr, capability);
-			self.chain.submit("register_worker", call).await?;
-		} else {
-			let call = contributions.register_validator(stake, peer_id, multiaddr, capability);
-			self.chain.submit("register_validator", call).await?;
-		}
+		let call = ProtocolCall::Register { role, stake, peer_id, multiaddr, capability };
+		self.chain.submit(call).await?;
 		tracing::info!(account = %self.me, stake = %chain::format_agr(stake), role = ?self.config.role, "registered");
 		Ok(())
+	}
+
+	fn registry_role(&self) -> RegistryRole {
+		match self.config.role {
+			Role::Worker => RegistryRole::Worker,
+			Role::Validator => RegistryRole::Validator,
+		}
 	}
 
 	/// Tops the bonded stake back up to `--stake` after a slash, so that a participant
 	/// slashed for a missed deadline (or a restart) stays eligible.
 	async fn keep_stake(&self) -> Result<()> {
 		let as_worker = self.config.role == Role::Worker;
-		let Some(stake) = self.chain.stake(&self.me, as_worker).await? else { return Ok(()) };
-		if stake >= self.config.stake {
+		let Some(registered) = self.chain.registration(&self.me, as_worker).await? else {
+			return Ok(());
+		};
+		if registered.stake >= self.config.stake {
 			return Ok(());
 		}
-		use agora::runtime_types::agora_primitives::Role as ChainRole;
-		let role = if as_worker { ChainRole::Worker } else { ChainRole::Validator };
-		let missing = self.config.stake - stake;
-		self.chain
-			.submit("bond_extra", agora::transactions().contributions().bond_extra(role, missing))
-			.await?;
-		tracing::info!(added = %chain::format_agr(missing), "stake topped up");
+		let amount = self.config.stake - registered.stake;
+		self.chain.submit(ProtocolCall::BondExtra { role: self.registry_role(), amount }).await?;
+		tracing::info!(added = %chain::format_agr(amount), "stake topped up");
 		Ok(())
 	}
 
@@ -274,7 +284,7 @@ impl Daemon {
 				tracing::warn!("cannot apply to open rounds: {e:#}");
 			}
 		}
-		if self.config.plant {
+		if self.config.conduct == Conduct::Plant {
 			if let Err(e) = self.expose_plants().await {
 				tracing::warn!("cannot expose planted updates: {e:#}");
 			}
@@ -301,16 +311,15 @@ impl Daemon {
 				_ => continue,
 			};
 			match result {
-				Ok(inclusion) => sent.push((duty, job, round, inclusion)),
+				Ok(pending) => sent.push((duty, job, round, pending)),
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
 			}
 		}
 		let waiting = Instant::now();
 		let rounds: BTreeSet<(u64, u32)> =
 			sent.iter().map(|(_, job, round, _)| (*job, *round)).collect();
-		let waits = sent
-			.into_iter()
-			.map(|(duty, _, _, inclusion)| async move { (duty, inclusion.wait().await) });
+		let waits =
+			sent.into_iter().map(|(duty, _, _, pending)| async move { (duty, pending.await) });
 		for (duty, result) in futures::future::join_all(waits).await {
 			match result {
 				Ok(_) => tracing::info!(?duty, "done"),
@@ -342,11 +351,7 @@ impl Daemon {
 				self.declined.insert(round);
 				continue;
 			}
-			match self
-				.chain
-				.submit("apply_for_round", agora::transactions().tasks().apply_for_round(job))
-				.await
-			{
+			match self.chain.submit(ProtocolCall::ApplyForRound { job }).await {
 				Ok(()) => tracing::info!(job, round = status.round, "applied"),
 				Err(e) => {
 					tracing::warn!(job, "apply failed: {e:#}");
@@ -370,11 +375,7 @@ impl Daemon {
 	}
 
 	/// The round's shared context: architecture, hyperparameters and the global model.
-	async fn context(
-		&self,
-		job: u64,
-		round: u32,
-	) -> Result<(JobDetails<AccountId32, Balance, u32>, RoundContext)> {
+	async fn context(&self, job: u64, round: u32) -> Result<(JobInfo, RoundContext)> {
 		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
 		let (arch, hyperparameters) = supported(&details)?;
 		let global_hash = to_digest(&details.latest_model);
@@ -419,7 +420,7 @@ impl Daemon {
 	async fn worker_data(
 		&self,
 		job: u64,
-		details: &JobDetails<AccountId32, Balance, u32>,
+		details: &JobInfo,
 		worker: &AccountId32,
 	) -> Result<(Dataset, Digest)> {
 		let chain::Dataset::Shards(shards) = &details.spec.dataset else {
@@ -489,14 +490,13 @@ impl Daemon {
 			{
 				continue;
 			}
-			let call = agora::transactions().validation().expose_plant(job, secret);
-			self.chain.submit("expose_plant", call).await?;
+			self.chain.submit(ProtocolCall::ExposePlant { job, secret }).await?;
 			tracing::info!(job, round, "planted update exposed");
 		}
 		Ok(())
 	}
 
-	async fn train(&mut self, job: u64, round: u32, quota: u32) -> Result<Inclusion> {
+	async fn train(&mut self, job: u64, round: u32, quota: u32) -> Result<Pending> {
 		let record_path = self.update_record_path(job, round);
 		let stored = state::read_json::<SubmittedUpdate>(&record_path).unwrap_or_else(|e| {
 			tracing::warn!(job, round, "training again: {e}");
@@ -505,7 +505,7 @@ impl Daemon {
 		let record: SubmittedUpdate = if let Some(record) = stored {
 			tracing::info!(job, round, "resuming: update already trained");
 			record
-		} else if self.config.plant {
+		} else if self.config.conduct == Conduct::Plant {
 			let record = self.plant(job, round).await?;
 			state::write_json(&record_path, &record)?;
 			record
@@ -514,13 +514,17 @@ impl Daemon {
 			let (details, ctx) = self.context(job, round).await?;
 			let (data, data_root) = self.worker_data(job, &details, &self.me).await?;
 			let fetch_seconds = started.elapsed().as_secs_f64();
-			let cheat = self.config.cheat;
+			let conduct = self.config.conduct;
 			let device = self.config.device;
 			let me = self.me.0;
-			tracing::info!(job, round, samples = data.len(), quota, ?cheat, "training");
+			tracing::info!(job, round, samples = data.len(), quota, ?conduct, "training");
 			let training = Instant::now();
 			let (ctx, run, loss) = tokio::task::spawn_blocking(move || {
-				let run = ctx.train(me, &data, data_root, cheat, device);
+				let run = match conduct {
+					#[cfg(feature = "cheats")]
+					Conduct::Cheat(cheat) => ctx.train_cheating(me, &data, data_root, cheat, device),
+					_ => ctx.train(me, &data, data_root, device),
+				};
 				let loss = run
 					.as_ref()
 					.ok()
@@ -567,9 +571,7 @@ impl Daemon {
 			checkpoint_root: to_h256(&record.checkpoint_root),
 			checkpoints: record.checkpoints,
 		};
-		self.chain
-			.send("submit_update", agora::transactions().tasks().submit_update(job, round, update))
-			.await
+		self.chain.send(ProtocolCall::SubmitUpdate { job, round, update }).await
 	}
 
 	/// Adds to the round's timing record. A measurement, not state: a failure is logged and
@@ -594,7 +596,7 @@ impl Daemon {
 	async fn gather_evidence(
 		&self,
 		job: u64,
-		details: &JobDetails<AccountId32, Balance, u32>,
+		details: &JobInfo,
 		ctx: &RoundContext,
 		worker: &AccountId32,
 		update: &Update,
@@ -654,7 +656,7 @@ impl Daemon {
 		worker: &AccountId32,
 		segments: &[u32],
 		deadline: u32,
-	) -> Result<Inclusion> {
+	) -> Result<Pending> {
 		let path = self.verdict_path(job, round, worker);
 		let existing = state::read_json::<StoredVerdict>(&path).unwrap_or_else(|e| {
 			tracing::warn!(job, round, %worker, "judging again: {e}");
@@ -662,7 +664,7 @@ impl Daemon {
 		});
 		let stored = if let Some(stored) = existing {
 			stored
-		} else if self.config.lazy {
+		} else if self.is_lazy() {
 			let stored = StoredVerdict {
 				valid: true,
 				unavailable: false,
@@ -715,7 +717,7 @@ impl Daemon {
 					}
 					let reason = format!("evidence unavailable: {e:#}");
 					(
-						crate::protocol::Judgement {
+						agora_protocol::Judgement {
 							valid: false,
 							score: 0.0,
 							reason: Some(reason),
@@ -748,28 +750,32 @@ impl Daemon {
 			&stored.salt,
 			&self.me,
 		);
-		self.chain
-			.send(
-				"commit_verdict",
-				agora::transactions().validation().commit_verdict(job, *worker, commitment),
-			)
-			.await
+		self.chain.send(ProtocolCall::CommitVerdict { job, worker: *worker, commitment }).await
 	}
 
-	async fn reveal(&mut self, job: u64, round: u32, worker: &AccountId32) -> Result<Inclusion> {
+	async fn reveal(&mut self, job: u64, round: u32, worker: &AccountId32) -> Result<Pending> {
 		let path = self.verdict_path(job, round, worker);
 		let stored: StoredVerdict = state::read_json(&path)?
 			.with_context(|| format!("no stored verdict to reveal at {}", path.display()))?;
 		let verdict = stored.verdict();
-		let call = agora::transactions().validation().reveal_verdict(
+		let call = ProtocolCall::RevealVerdict {
 			job,
-			*worker,
+			worker: *worker,
 			verdict,
-			Perbill(stored.score_parts),
-			stored.salt,
-		);
+			score: Perbill(stored.score_parts),
+			salt: stored.salt,
+		};
 		tracing::info!(job, round, %worker, "revealing verdict");
-		self.chain.send("reveal_verdict", call).await
+		self.chain.send(call).await
+	}
+
+	/// Whether this validator approves without checking (only with the `cheats` feature).
+	fn is_lazy(&self) -> bool {
+		#[cfg(feature = "cheats")]
+		if self.config.conduct == Conduct::Lazy {
+			return true;
+		}
+		false
 	}
 
 	fn verdict_path(&self, job: u64, round: u32, worker: &AccountId32) -> PathBuf {
@@ -780,7 +786,7 @@ impl Daemon {
 
 	/// Computes the round's aggregate from the accepted updates; posts it (aggregator) or
 	/// votes with it (validator).
-	async fn aggregate(&mut self, job: u64, round: u32, post: bool) -> Result<Inclusion> {
+	async fn aggregate(&mut self, job: u64, round: u32, post: bool) -> Result<Pending> {
 		let (_, ctx) = self.context(job, round).await?;
 		let (verified_round, accepted) = self
 			.chain
@@ -821,20 +827,18 @@ impl Daemon {
 			t.aggregation_seconds += aggregation_seconds;
 		});
 		tracing::info!(job, round, model = %hash, updates = accepted.len(), aggregation_seconds, posted = post, "aggregate");
-		let validation = agora::transactions().validation();
+		let model = to_h256(&hash);
 		if post {
-			let call = validation.post_aggregate(job, round, to_h256(&hash));
-			self.chain.send("post_aggregate", call).await
+			self.chain.send(ProtocolCall::PostAggregate { job, round, model }).await
 		} else {
-			let call = validation.vote_aggregate(job, round, to_h256(&hash));
-			self.chain.send("vote_aggregate", call).await
+			self.chain.send(ProtocolCall::VoteAggregate { job, round, model }).await
 		}
 	}
 
 	async fn claim(&self) -> Result<()> {
 		let pending = self.chain.pending_reward(&self.me).await?;
 		if pending >= CLAIM_THRESHOLD {
-			self.chain.submit("claim", agora::transactions().rewards().claim()).await?;
+			self.chain.submit(ProtocolCall::Claim).await?;
 			tracing::info!(amount = %chain::format_agr(pending), "reward claimed");
 		}
 		Ok(())
@@ -852,9 +856,7 @@ fn duty_round(duty: &Duty<AccountId32, u32>) -> (u64, u32) {
 }
 
 /// The job's architecture and hyperparameters, if this worker can run it.
-pub fn supported(
-	details: &JobDetails<AccountId32, Balance, u32>,
-) -> Result<(Architecture, Hyperparameters)> {
+pub fn supported(details: &JobInfo) -> Result<(Architecture, Hyperparameters)> {
 	let arch_id =
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?;
 	let arch = Architecture::from_id(arch_id)?;
@@ -873,15 +875,15 @@ fn last_loss(
 	device: Device,
 ) -> Result<f64> {
 	let last = checkpoints.last().ok_or_else(|| anyhow!("no checkpoints"))?;
-	let model = crate::models::Model::new(&ctx.arch, &last.params, device)?;
-	Ok(crate::train::evaluate(&model, data, 256)?.loss)
+	let model = agora_ml::models::Model::new(&ctx.arch, &last.params, device)?;
+	Ok(agora_ml::train::evaluate(&model, data, 256)?.loss)
 }
 
 /// Samples per second of a short training run of the digits MLP (the capability declared at
 /// registration; informative only: the chain gives every selected worker an equal share).
 fn measure_throughput(device: Device) -> Result<u32> {
-	use crate::data::synthetic_images;
-	use crate::train::{OptimizerConfig, TrainConfig, Trainer};
+	use agora_ml::data::synthetic_images;
+	use agora_ml::train::{OptimizerConfig, TrainConfig, Trainer};
 	let arch = Architecture::from_id("mlp-digits")?;
 	let data = synthetic_images(512, 10, 1, 8, 16, 0)?;
 	let config =
@@ -898,7 +900,7 @@ fn measure_throughput(device: Device) -> Result<u32> {
 
 /// Loads a held-out dataset from a manifest directory written by `prepare-data`.
 pub fn load_holdout(dir: &Path) -> Result<Dataset> {
-	let (data, _) = crate::data::load_sharded(&dir.join(crate::data::MANIFEST_FILE), None)?;
+	let (data, _) = agora_ml::data::load_sharded(&dir.join(agora_ml::data::MANIFEST_FILE), None)?;
 	Ok(data)
 }
 

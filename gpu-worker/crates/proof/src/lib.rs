@@ -12,20 +12,24 @@
 //! within a relative tolerance of checkpoint i+1 (see [`ReplayVerifier`] and
 //! docs/worker-ml-core.md for how the tolerance was chosen).
 
+/// Simulated dishonest workers: for tests, the tolerance benchmark and demonstrations only
+/// (the `cheats` feature; release builds leave it out).
+#[cfg(any(test, feature = "cheats"))]
 pub mod adversary;
-pub mod merkle;
+
+pub use agora_core::merkle;
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::data::{batch_indices_hash, BatchSchedule, Dataset};
-use crate::digest::{Digest, Hasher};
-use crate::error::{Result, WorkerError};
-use crate::models::Architecture;
-use crate::params::ParamSet;
-use crate::train::{TrainConfig, Trainer, TrainingState};
+use agora_ml::data::{batch_indices_hash, BatchSchedule, Dataset};
+use agora_ml::digest::{Digest, Hasher};
+use agora_ml::error::{Result, WorkerError};
+use agora_ml::models::Architecture;
+use agora_ml::params::ParamSet;
+use agora_ml::train::{train_with_checkpoints, RunOptions, TrainConfig, Trainer, TrainingState};
 use merkle::{MerkleProof, MerkleTree};
 
 /// Default acceptance threshold of [`ReplayVerifier`]: the relative deviation between the
@@ -92,6 +96,40 @@ pub struct TrainingCommitment {
 	pub root: Digest,
 }
 
+/// A committed run and its checkpoint states.
+pub struct CommittedRun {
+	pub commitment: TrainingCommitment,
+	pub checkpoints: Vec<TrainingState>,
+}
+
+/// Trains `steps` steps from `start` following the public batch schedule, with a checkpoint
+/// every `checkpoint_every` steps (and at the end), and commits the run: the one training path
+/// of honest workers, whatever runs them.
+#[allow(clippy::too_many_arguments)]
+pub fn committed_run(
+	arch: &Architecture,
+	start: &TrainingState,
+	config: &TrainConfig,
+	data: &Dataset,
+	data_root: Digest,
+	steps: u64,
+	checkpoint_every: u64,
+	device: Device,
+) -> Result<CommittedRun> {
+	let mut schedule = BatchSchedule::new(config.seed, data.len(), config.batch_size)?;
+	let mut trainer = Trainer::new(arch, start, config, device)?;
+	let options = RunOptions { steps, checkpoint_every, show_progress: false };
+	let mut leaves = Vec::new();
+	let mut checkpoints = Vec::new();
+	train_with_checkpoints(&mut trainer, data, &mut schedule, options, |state, batches| {
+		leaves.push(CheckpointLeaf::new(state, batches));
+		checkpoints.push(state.clone());
+		Ok(())
+	})?;
+	let commitment = TrainingCommitment::new(arch, data_root, data.len(), config, leaves)?;
+	Ok(CommittedRun { commitment, checkpoints })
+}
+
 impl TrainingCommitment {
 	/// A commitment to a run that is not for any on-chain round (benchmarks, the `train`
 	/// command): its binding is all zeros until [`Self::bind`].
@@ -146,7 +184,7 @@ impl TrainingCommitment {
 	}
 
 	fn tree(leaves: &[CheckpointLeaf]) -> Result<MerkleTree> {
-		MerkleTree::new(&leaves.iter().map(CheckpointLeaf::digest).collect::<Vec<_>>())
+		Ok(MerkleTree::new(&leaves.iter().map(CheckpointLeaf::digest).collect::<Vec<_>>())?)
 	}
 
 	/// Checks that the leaves hash to `leaves_root` and everything to `root`.
@@ -398,8 +436,8 @@ pub fn detection_probability(segments: u64, bad: u64, sampled: u64) -> f64 {
 mod tests {
 	use super::adversary::{dishonest_run, Cheat};
 	use super::*;
-	use crate::data::{digits_csv_path, load_digits, train_test_split};
-	use crate::train::OptimizerConfig;
+	use agora_ml::data::{digits_csv_path, load_digits, train_test_split};
+	use agora_ml::train::OptimizerConfig;
 
 	struct Setup {
 		arch: Architecture,

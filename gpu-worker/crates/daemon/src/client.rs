@@ -8,16 +8,16 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use subxt::utils::AccountId32;
 
-use crate::chain::{
-	self, agora, bounded, to_digest, to_h256, Balance, Chain, JobStatusView, PhasePeriods,
+use agora_chain::{
+	self as chain, agora, bounded, to_digest, to_h256, Balance, Chain, JobStatusView, PhasePeriods,
 	VerificationMode, AGR,
 };
-use crate::data::{load_sharded, Dataset, Manifest, MANIFEST_FILE};
-use crate::digest::Digest;
-use crate::models::{Architecture, Model};
-use crate::p2p::{BlobKey, Network, Peer};
-use crate::protocol::{decode_model, model_blob, Hyperparameters};
-use crate::train::evaluate;
+use agora_ml::data::{load_sharded, Dataset, Manifest, MANIFEST_FILE};
+use agora_ml::digest::Digest;
+use agora_ml::models::{Architecture, Model};
+use agora_ml::train::evaluate;
+use agora_p2p::{BlobKey, Network, Peer};
+use agora_protocol::{decode_model, model_blob, Hyperparameters};
 
 /// A job as its submitter describes it (JSON).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub async fn publish_dataset(
 ) -> Result<Manifest> {
 	let manifest_path = dataset_dir.join(MANIFEST_FILE);
 	let (_, manifest) = load_sharded(&manifest_path, None)?;
-	let store = crate::p2p::BlobStore::open(store_dir)?;
+	let store = agora_p2p::BlobStore::open(store_dir)?;
 	for shard in &manifest.shards {
 		let bytes = std::fs::read(dataset_dir.join(&shard.file))?;
 		store.put(&BlobKey::Blob(shard.hash), &bytes)?;
@@ -183,7 +183,7 @@ pub async fn download_model(
 	job: u64,
 	store_dir: &Path,
 	out: &Path,
-) -> Result<(Architecture, crate::params::ParamSet, Digest)> {
+) -> Result<(Architecture, agora_ml::params::ParamSet, Digest)> {
 	let details = chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
 	let arch = Architecture::from_id(
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?,
@@ -195,8 +195,8 @@ pub async fn download_model(
 		.into_iter()
 		.filter_map(|e| Peer::from_chain(&e.peer_id, &e.multiaddr).ok())
 		.collect();
-	let identity = libp2p::identity::Keypair::generate_ed25519();
-	let net = Network::start(identity, None, crate::p2p::BlobStore::open(store_dir)?).await?;
+	let identity = agora_p2p::identity::Keypair::generate_ed25519();
+	let net = Network::start(identity, None, agora_p2p::BlobStore::open(store_dir)?).await?;
 	let bytes = net
 		.fetch(BlobKey::Blob(hash), &peers, |bytes| {
 			decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
@@ -211,7 +211,7 @@ pub async fn download_model(
 /// Accuracy of a model on a prepared dataset, and its predictions for the first samples.
 pub fn infer(
 	arch: &Architecture,
-	params: &crate::params::ParamSet,
+	params: &agora_ml::params::ParamSet,
 	data: &Dataset,
 	device: tch::Device,
 ) -> Result<(f64, Vec<(u8, i64)>)> {
@@ -220,7 +220,7 @@ pub fn infer(
 	let count = data.len().min(10) as u32;
 	let indices: Vec<u32> = (0..count).collect();
 	let predictions = tch::no_grad(|| -> Result<Vec<i64>> {
-		let crate::data::Batch::Classification { inputs, .. } = data.batch(&indices, device)?
+		let agora_ml::data::Batch::Classification { inputs, .. } = data.batch(&indices, device)?
 		else {
 			bail!("inference is shown for classification models");
 		};

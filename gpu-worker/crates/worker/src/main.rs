@@ -15,18 +15,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tch::Device;
 use tracing_subscriber::EnvFilter;
 
-use agora_worker::aggregate::{aggregate, Aggregator, WorkerUpdate};
-use agora_worker::daemon::Role;
-use agora_worker::data::{self, load_sharded, BatchSchedule};
-use agora_worker::models::{load_model, save_model, Architecture};
-use agora_worker::params::ParamSet;
-use agora_worker::proof::{
-	CheckpointLeaf, ReplayVerifier, SegmentProof, TrainingCommitment, DEFAULT_TOLERANCE,
-};
-use agora_worker::train::{
+use agora_core::Digest;
+use agora_daemon::daemon::Role;
+use agora_ml::aggregate::{aggregate, Aggregator, WorkerUpdate};
+use agora_ml::data::{self, load_sharded, BatchSchedule};
+use agora_ml::models::{load_model, save_model, Architecture};
+use agora_ml::params::ParamSet;
+use agora_ml::train::{
 	train_with_checkpoints, OptimizerConfig, RunOptions, TrainConfig, Trainer, TrainingState,
 };
-use agora_worker::Digest;
+use agora_proof::{
+	CheckpointLeaf, ReplayVerifier, SegmentProof, TrainingCommitment, DEFAULT_TOLERANCE,
+};
 
 #[derive(Parser)]
 #[command(
@@ -81,10 +81,11 @@ enum Command {
 	Worker {
 		#[command(flatten)]
 		daemon: network_commands::DaemonArgs,
-		/// Deviate from honest training (tests and demonstrations): none, skip-steps,
-		/// random-weights, copied-weights, fewer-samples, substituted-data; or plant: submit
-		/// updates no training commitment matches and expose them once the verdicts are
-		/// committed, to catch validators that approve without checking.
+		/// none; or plant: submit updates no training commitment matches and expose them once
+		/// the verdicts are committed, to catch validators that approve without checking.
+		/// Builds with the `cheats` feature (tests and demonstrations) also deviate from
+		/// honest training: skip-steps, random-weights, copied-weights, fewer-samples,
+		/// substituted-data.
 		#[arg(long, default_value = "none")]
 		cheat: String,
 	},
@@ -96,8 +97,8 @@ enum Command {
 		/// Held-out data to score updates on (a directory from prepare-data).
 		#[arg(long)]
 		holdout: PathBuf,
-		/// Approve every update without checking it (tests and demonstrations: planted updates
-		/// catch such a validator).
+		/// Approve every update without checking it (builds with the `cheats` feature, for
+		/// tests and demonstrations: planted updates catch such a validator).
 		#[arg(long)]
 		lazy: bool,
 	},
@@ -271,7 +272,7 @@ fn main() {
 		.with_writer(std::io::stderr)
 		.init();
 	// Before libtorch allocates anything; after the logger, which reports a refusal.
-	agora_worker::device::tune_host_allocator();
+	agora_ml::device::tune_host_allocator();
 	match run() {
 		Ok(code) => std::process::exit(code),
 		Err(error) => {
@@ -286,7 +287,7 @@ fn run() -> Result<i32> {
 	if let Some(threads) = cli.threads {
 		tch::set_num_threads(threads);
 	}
-	let device = agora_worker::device::best_device();
+	let device = agora_ml::device::best_device();
 	match cli.command {
 		Command::Init { arch, seed, out } => {
 			let arch = Architecture::from_id(&arch)?;
@@ -314,16 +315,13 @@ fn run() -> Result<i32> {
 		Command::Aggregate(args) => aggregate_files(&args)?,
 		Command::Bench(args) => bench::run(&args, device)?,
 		Command::Worker { daemon, cheat } => {
-			network_commands::run_daemon(daemon, Role::Worker, &cheat, false, None, device)?
+			let conduct = network_commands::conduct(&cheat, false)?;
+			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device)?
 		},
-		Command::Validator { daemon, holdout, lazy } => network_commands::run_daemon(
-			daemon,
-			Role::Validator,
-			"none",
-			lazy,
-			Some(holdout),
-			device,
-		)?,
+		Command::Validator { daemon, holdout, lazy } => {
+			let conduct = network_commands::conduct("none", lazy)?;
+			network_commands::run_daemon(daemon, Role::Validator, conduct, Some(holdout), device)?
+		},
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,
 	}
@@ -420,8 +418,8 @@ fn train(args: &TrainArgs, device: Device) -> Result<()> {
 	save_model(&args.out.join("model.safetensors"), &arch, &trained)?;
 	let delta = trained.sub(&params)?;
 	let metadata = BTreeMap::from([
-		(agora_worker::models::META_ARCH.to_string(), arch.id()),
-		(agora_worker::models::META_HASH.to_string(), delta.content_hash().to_hex()),
+		(agora_ml::models::META_ARCH.to_string(), arch.id()),
+		(agora_ml::models::META_HASH.to_string(), delta.content_hash().to_hex()),
 		(META_SAMPLES.to_string(), summary.samples.to_string()),
 		(META_BASE.to_string(), params.content_hash().to_hex()),
 	]);
