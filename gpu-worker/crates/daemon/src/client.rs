@@ -17,7 +17,7 @@ use agora_ml::digest::Digest;
 use agora_ml::models::{Architecture, Model};
 use agora_ml::train::evaluate;
 use agora_p2p::{BlobKey, Network, Peer};
-use agora_protocol::{decode_model, model_blob, Hyperparameters};
+use agora_protocol::{decode_model, model_blob, BlobLimits, Hyperparameters};
 
 /// A job as its submitter describes it (JSON).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,6 +188,8 @@ pub async fn download_model(
 	let arch = Architecture::from_id(
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?,
 	)?;
+	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
+	let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
 	let hash = to_digest(&details.latest_model);
 	let peers: Vec<Peer> = chain
 		.all_endpoints()
@@ -198,7 +200,7 @@ pub async fn download_model(
 	let identity = agora_p2p::identity::Keypair::generate_ed25519();
 	let net = Network::start(identity, None, agora_p2p::BlobStore::open(store_dir)?).await?;
 	let bytes = net
-		.fetch(BlobKey::Blob(hash), &peers, |bytes| {
+		.fetch(BlobKey::Blob(hash), limits.model, &peers, |bytes| {
 			decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
 		})
 		.await

@@ -37,8 +37,9 @@ use agora_p2p::{BlobKey, BlobNetwork, Peer};
 use agora_proof::adversary::Cheat;
 use agora_proof::TrainingCommitment;
 use agora_protocol::{
-	assemble_dataset, decode_model, decode_update, judge_update, model_blob, update_blob,
-	worker_shards, Claim, Hyperparameters, RoundContext, UpdateEvidence,
+	assemble_dataset, decode_model, decode_update, judge_update, max_commitment_bytes, model_blob,
+	update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, RoundContext, UpdateEvidence,
+	MAX_SHARD_BYTES,
 };
 
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
@@ -395,9 +396,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			params
 		} else {
 			let peers = self.peers(None).await?;
+			let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
 			let blob = self
 				.net
-				.fetch(BlobKey::Blob(global_hash), &peers, |bytes| {
+				.fetch(BlobKey::Blob(global_hash), limits.model, &peers, |bytes| {
 					decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
 				})
 				.await
@@ -440,7 +442,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		for hash in mine {
 			let bytes = self
 				.net
-				.fetch(BlobKey::Blob(hash), &peers, |_| Ok(()))
+				.fetch(BlobKey::Blob(hash), MAX_SHARD_BYTES, &peers, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching shard {hash}"))?;
 			blobs.push((hash, bytes));
@@ -604,9 +606,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	) -> Result<UpdateEvidence> {
 		let peers = self.peers(Some(worker)).await?;
 		let root = to_digest(&update.checkpoint_root);
+		let limits = ctx.blob_limits()?;
+		let commitment_limit = max_commitment_bytes(update.checkpoints);
+		let holder = &peers[..1.min(peers.len())];
 		let commitment_bytes = self
 			.net
-			.fetch(BlobKey::Commitment(root), &peers[..1.min(peers.len())], |bytes| {
+			.fetch(BlobKey::Commitment(root), commitment_limit, holder, |bytes| {
 				let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
 				if commitment.root != root {
 					bail!("commitment is for another root");
@@ -625,7 +630,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		for index in needed {
 			let key = BlobKey::Checkpoint { root, index };
 			self.net
-				.fetch(key, &peers[..1.min(peers.len())], |_| Ok(()))
+				.fetch(key, limits.checkpoint, holder, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching checkpoint {index}"))?;
 			let path = self.net.store().path(&key);
@@ -641,7 +646,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		let delta_bytes = self
 			.net
-			.fetch(BlobKey::Blob(to_digest(&update.delta)), &peers, |_| Ok(()))
+			.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
 			.await
 			.context("fetching the update")?;
 		let delta = decode_update(&ctx.arch, &delta_bytes, ctx.hyperparameters.compression)?;
@@ -797,6 +802,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			bail!("verification is of round {verified_round}, not {round}");
 		}
 		let started = Instant::now();
+		let limits = ctx.blob_limits()?;
 		let mut updates = Vec::with_capacity(accepted.len());
 		for worker in &accepted {
 			let update = self
@@ -807,7 +813,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			let peers = self.peers(Some(worker)).await?;
 			let bytes = self
 				.net
-				.fetch(BlobKey::Blob(to_digest(&update.delta)), &peers, |_| Ok(()))
+				.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching {worker}'s update"))?;
 			// Every accepted update ran the job's steps (validators checked its schedule and

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
@@ -28,7 +28,18 @@ use agora_core::Digest;
 
 /// Largest chunk in one response (the CBOR codec accepts responses up to 10 MiB).
 pub const CHUNK_SIZE: u64 = 1 << 20;
-const PROTOCOL: &str = "/agora/blob/1";
+const PROTOCOL: &str = "/agora/blob/2";
+/// A peer that does not answer one chunk request within this is given up for that fetch.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many holders are asked at once for the first chunk of a blob; the first to answer
+/// serves the rest.
+const PARALLEL_HOLDERS: usize = 3;
+/// Chunk reads one requester may have in flight on this node; more are answered `Busy`.
+const MAX_IN_FLIGHT_PER_PEER: usize = 4;
+/// Chunk reads in flight on this node for all requesters together.
+const MAX_IN_FLIGHT: usize = 64;
+/// Requests one requester may make per second (64 chunks: 64 MiB/s); more are answered `Busy`.
+const MAX_REQUESTS_PER_SECOND: u32 = 64;
 
 /// What a request names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,6 +76,8 @@ pub enum BlobResponse {
 		bytes: Vec<u8>,
 	},
 	NotFound,
+	/// The peer serves too many requests (from this requester, or in all) to take this one now.
+	Busy,
 }
 
 /// A directory of blobs by key, served to peers.
@@ -183,10 +196,11 @@ pub trait BlobNetwork {
 	fn store(&self) -> &BlobStore;
 	/// The blob under `key`: from the local store, or downloaded from `peers` and accepted only
 	/// if `verify` accepts the complete bytes (a plain blob is also checked against its hash);
-	/// a verified download is added to the store.
+	/// a verified download is added to the store. A blob of more than `limit` bytes is refused.
 	async fn fetch(
 		&self,
 		key: BlobKey,
+		limit: u64,
 		peers: &[Peer],
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>>;
@@ -240,8 +254,7 @@ impl Network {
 			.with_behaviour(|_| {
 				Behaviour::new(
 					[(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
-					request_response::Config::default()
-						.with_request_timeout(Duration::from_secs(30)),
+					request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
 				)
 			})?
 			.with_swarm_config(|config| {
@@ -300,13 +313,18 @@ impl Network {
 		receive.await.map_err(|_| anyhow!("the p2p node has stopped"))?
 	}
 
-	/// Returns the blob under `key`: from the local store, or downloaded from the first of
-	/// `peers` that has it, in chunks, resuming a partial download, and accepted only if
-	/// `verify` accepts the complete bytes (a plain blob is also checked against its hash).
-	/// A verified download is added to the store, so this node serves it from then on.
+	/// Returns the blob under `key`: from the local store, or downloaded from `peers` and
+	/// accepted only if `verify` accepts the complete bytes (a plain blob is also checked
+	/// against its hash). Up to [`PARALLEL_HOLDERS`] holders are asked at once for the first
+	/// chunk and the first to answer serves the rest; chunks are appended to a partial file as
+	/// they arrive, so an interrupted download resumes (also after a restart) and memory holds
+	/// one chunk at a time. A holder that announces more than `limit` bytes is refused before
+	/// anything is stored. A verified download is added to the store, so this node serves it
+	/// from then on.
 	pub async fn fetch(
 		&self,
 		key: BlobKey,
+		limit: u64,
 		peers: &[Peer],
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
@@ -324,61 +342,121 @@ impl Network {
 			return Ok(bytes);
 		}
 		let partial = self.store.partial_path(&key);
+		let mut candidates: Vec<&Peer> =
+			peers.iter().filter(|peer| peer.id != self.peer_id).collect();
 		let mut failures = Vec::new();
-		for peer in peers.iter().filter(|peer| peer.id != self.peer_id) {
-			match self.download(&key, peer, &partial).await {
-				Ok(bytes) => match check(&bytes) {
-					Ok(()) => {
-						self.store.put(&key, &bytes)?;
-						let _ = std::fs::remove_file(&partial);
-						return Ok(bytes);
+		while !candidates.is_empty() {
+			let batch: Vec<&Peer> =
+				candidates.drain(..PARALLEL_HOLDERS.min(candidates.len())).collect();
+			let offset = partial_len(&partial).await;
+			let mut asks: futures::stream::FuturesUnordered<_> = batch
+				.into_iter()
+				.map(|peer| async move {
+					let response = self.request(peer, BlobRequest { key, offset }).await;
+					(peer, response.and_then(|r| accept_chunk(r, offset, limit)))
+				})
+				.collect();
+			let mut first = None;
+			while let Some((peer, answer)) = asks.next().await {
+				match answer {
+					Ok(chunk) => {
+						first = Some((peer, chunk));
+						break;
 					},
-					Err(e) => {
-						// A bad blob is discarded whole: a resumed download must not build
-						// on bytes from a peer that lied.
-						let _ = std::fs::remove_file(&partial);
-						tracing::warn!(peer = %peer.id, ?key, "rejected blob: {e:#}");
-						failures.push(format!("{}: {e:#}", peer.id));
-					},
+					Err(e) => failures.push(format!("{}: {e:#}", peer.id)),
+				}
+			}
+			drop(asks);
+			let Some((peer, first)) = first else { continue };
+			let result = self.download(&key, peer, &partial, limit, offset, first).await;
+			if let Err(e) = result {
+				// What arrived stays in the partial file for the next holder to continue.
+				tracing::debug!(peer = %peer.id, ?key, "fetch failed: {e:#}");
+				failures.push(format!("{}: {e:#}", peer.id));
+				continue;
+			}
+			let bytes = tokio::fs::read(&partial)
+				.await
+				.with_context(|| format!("reading {}", partial.display()))?;
+			match check(&bytes) {
+				Ok(()) => {
+					self.store.put(&key, &bytes)?;
+					let _ = tokio::fs::remove_file(&partial).await;
+					return Ok(bytes);
 				},
 				Err(e) => {
-					tracing::debug!(peer = %peer.id, ?key, "fetch failed: {e:#}");
+					// A bad blob is discarded whole: a resumed download must not build on
+					// bytes from a peer that lied.
+					let _ = tokio::fs::remove_file(&partial).await;
+					tracing::warn!(peer = %peer.id, ?key, "rejected blob: {e:#}");
 					failures.push(format!("{}: {e:#}", peer.id));
 				},
 			}
 		}
+		// Nobody could continue the partial download: start afresh next time (its bytes may
+		// come from a peer that served something else).
+		let _ = tokio::fs::remove_file(&partial).await;
 		bail!("no peer provided {key:?} ({})", failures.join("; "))
 	}
 
-	async fn download(&self, key: &BlobKey, peer: &Peer, partial: &Path) -> Result<Vec<u8>> {
-		let mut bytes = std::fs::read(partial).unwrap_or_default();
-		// Each chunk is appended to the partial file (rewriting it whole at every chunk would
-		// write a blob of n chunks n²/2 times).
-		let mut partial_file = std::fs::OpenOptions::new()
+	/// Appends `first` (the chunk at `offset`) and then the rest of the blob from `peer` to
+	/// the partial file.
+	async fn download(
+		&self,
+		key: &BlobKey,
+		peer: &Peer,
+		partial: &Path,
+		limit: u64,
+		offset: u64,
+		first: (u64, Vec<u8>),
+	) -> Result<()> {
+		use tokio::io::AsyncWriteExt;
+		let (total, chunk) = first;
+		let mut file = tokio::fs::OpenOptions::new()
 			.create(true)
 			.append(true)
 			.open(partial)
+			.await
 			.with_context(|| format!("opening {}", partial.display()))?;
-		loop {
-			let offset = bytes.len() as u64;
-			match self.request(peer, BlobRequest { key: *key, offset }).await? {
-				BlobResponse::NotFound => bail!("not found"),
-				BlobResponse::Chunk { total, bytes: chunk } => {
-					if offset > total || (chunk.is_empty() && offset < total) {
-						bail!("peer sent an inconsistent chunk");
-					}
-					if chunk.len() as u64 > total - offset {
-						bail!("peer sent more than the blob's size");
-					}
-					bytes.extend_from_slice(&chunk);
-					if bytes.len() as u64 == total {
-						return Ok(bytes);
-					}
-					// Keep what arrived, so that a later attempt resumes from here.
-					std::io::Write::write_all(&mut partial_file, &chunk)?;
-				},
+		file.write_all(&chunk).await?;
+		let mut offset = offset + chunk.len() as u64;
+		while offset < total {
+			let response = self.request(peer, BlobRequest { key: *key, offset }).await?;
+			let (announced, chunk) = accept_chunk(response, offset, limit)?;
+			if announced != total {
+				bail!("peer changed the blob's size from {total} to {announced} bytes");
 			}
+			file.write_all(&chunk).await?;
+			offset += chunk.len() as u64;
 		}
+		file.flush().await?;
+		Ok(())
+	}
+}
+
+/// Bytes already in a partial download (0 when there is none).
+async fn partial_len(path: &Path) -> u64 {
+	tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0)
+}
+
+/// Checks a response to a request at `offset` for a blob of at most `limit` bytes: returns the
+/// blob's announced size and the chunk.
+fn accept_chunk(response: BlobResponse, offset: u64, limit: u64) -> Result<(u64, Vec<u8>)> {
+	match response {
+		BlobResponse::NotFound => bail!("not found"),
+		BlobResponse::Busy => bail!("busy"),
+		BlobResponse::Chunk { total, bytes } => {
+			if total > limit {
+				bail!("peer announces {total} bytes, more than the {limit} this blob can be");
+			}
+			if offset > total || (bytes.is_empty() && offset < total) {
+				bail!("peer sent an inconsistent chunk");
+			}
+			if bytes.len() as u64 > CHUNK_SIZE || bytes.len() as u64 > total - offset {
+				bail!("peer sent more than it announced");
+			}
+			Ok((total, bytes))
+		},
 	}
 }
 
@@ -394,16 +472,48 @@ impl BlobNetwork for Network {
 	async fn fetch(
 		&self,
 		key: BlobKey,
+		limit: u64,
 		peers: &[Peer],
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
-		Network::fetch(self, key, peers, verify).await
+		Network::fetch(self, key, limit, peers, verify).await
 	}
 
 	async fn traffic(&self) -> Traffic {
 		Network::traffic(self).await
 	}
 }
+
+/// What one requester has asked of this node lately.
+#[derive(Default)]
+struct PeerLoad {
+	in_flight: usize,
+	window_start: Option<Instant>,
+	requests_in_window: u32,
+}
+
+impl PeerLoad {
+	/// Whether one more request may be served now (and counts it if so).
+	fn admit(&mut self, now: Instant) -> bool {
+		match self.window_start {
+			Some(start) if now.duration_since(start) < Duration::from_secs(1) => {},
+			_ => {
+				self.window_start = Some(now);
+				self.requests_in_window = 0;
+			},
+		}
+		if self.in_flight >= MAX_IN_FLIGHT_PER_PEER
+			|| self.requests_in_window >= MAX_REQUESTS_PER_SECOND
+		{
+			return false;
+		}
+		self.in_flight += 1;
+		self.requests_in_window += 1;
+		true
+	}
+}
+
+type Served = (PeerId, request_response::ResponseChannel<BlobResponse>, BlobResponse);
 
 async fn run_swarm(
 	mut swarm: Swarm<Behaviour>,
@@ -413,6 +523,10 @@ async fn run_swarm(
 	let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse>>> =
 		HashMap::new();
 	let mut traffic = Traffic::default();
+	// Chunks are read from disk off this loop; their responses come back through `served`.
+	let (served_tx, mut served) = mpsc::channel::<Served>(MAX_IN_FLIGHT);
+	let mut loads: HashMap<PeerId, PeerLoad> = HashMap::new();
+	let mut in_flight = 0usize;
 	loop {
 		tokio::select! {
 			command = commands.recv() => match command {
@@ -426,17 +540,45 @@ async fn run_swarm(
 					pending.insert(id, reply);
 				}
 			},
+			Some((peer, channel, response)) = served.recv() => {
+				in_flight = in_flight.saturating_sub(1);
+				if let Some(load) = loads.get_mut(&peer) {
+					load.in_flight = load.in_flight.saturating_sub(1);
+				}
+				if let BlobResponse::Chunk { bytes, .. } = &response {
+					traffic.uploaded += bytes.len() as u64;
+				}
+				let _ = swarm.behaviour_mut().send_response(channel, response);
+			},
 			event = swarm.select_next_some() => match event {
-				SwarmEvent::Behaviour(request_response::Event::Message { message, .. }) => match message {
+				SwarmEvent::Behaviour(request_response::Event::Message { peer, message, .. }) => match message {
 					request_response::Message::Request { request, channel, .. } => {
-						let response = store.read_chunk(&request.key, request.offset).unwrap_or_else(|e| {
-							tracing::warn!(?request.key, "cannot serve blob: {e:#}");
-							BlobResponse::NotFound
-						});
-						if let BlobResponse::Chunk { bytes, .. } = &response {
-							traffic.uploaded += bytes.len() as u64;
+						let now = Instant::now();
+						if loads.len() > 4096 {
+							loads.retain(|_, load| load.in_flight > 0);
 						}
-						let _ = swarm.behaviour_mut().send_response(channel, response);
+						let admitted = in_flight < MAX_IN_FLIGHT
+							&& loads.entry(peer).or_default().admit(now);
+						if !admitted {
+							let _ = swarm.behaviour_mut().send_response(channel, BlobResponse::Busy);
+							continue;
+						}
+						in_flight += 1;
+						let (store, served_tx) = (store.clone(), served_tx.clone());
+						tokio::spawn(async move {
+							let key = request.key;
+							let response = tokio::task::spawn_blocking(move || {
+								store.read_chunk(&request.key, request.offset)
+							})
+							.await
+							.map_err(|e| anyhow!("{e}"))
+							.and_then(|read| read)
+							.unwrap_or_else(|e| {
+								tracing::warn!(?key, "cannot serve blob: {e:#}");
+								BlobResponse::NotFound
+							});
+							let _ = served_tx.send((peer, channel, response)).await;
+						});
 					}
 					request_response::Message::Response { request_id, response } => {
 						if let BlobResponse::Chunk { bytes, .. } = &response {
@@ -468,6 +610,8 @@ mod tests {
 		Network::start(identity::Keypair::generate_ed25519(), addr, store).await.unwrap()
 	}
 
+	const LIMIT: u64 = 64 << 20;
+
 	fn peer_of(network: &Network) -> Peer {
 		Peer { id: network.peer_id(), addr: network.listen_addr().unwrap().clone() }
 	}
@@ -484,7 +628,7 @@ mod tests {
 		let hash = server.store().put_blob(&blob).unwrap();
 		let key = BlobKey::Blob(hash);
 		std::fs::write(client.store().partial_path(&key), &blob[..CHUNK_SIZE as usize]).unwrap();
-		let fetched = client.fetch(key, &peers, |_| Ok(())).await.unwrap();
+		let fetched = client.fetch(key, LIMIT, &peers, |_| Ok(())).await.unwrap();
 		assert_eq!(fetched, blob);
 		assert!(client.store().contains(&key));
 		let traffic = client.traffic().await;
@@ -494,19 +638,19 @@ mod tests {
 		// A peer serving other bytes under a hash: rejected, nothing kept.
 		let liar_key = BlobKey::Blob(Digest::of(&[b"the real content"]));
 		server.store().put(&liar_key, b"something else").unwrap();
-		let error = client.fetch(liar_key, &peers, |_| Ok(())).await.unwrap_err();
+		let error = client.fetch(liar_key, LIMIT, &peers, |_| Ok(())).await.unwrap_err();
 		assert!(format!("{error:#}").contains("hash mismatch"), "{error:#}");
 		assert!(!client.store().contains(&liar_key));
 
 		// The caller's check applies to keys that are not hashes.
 		let commitment = BlobKey::Commitment(Digest([7; 32]));
 		server.store().put(&commitment, b"{}").unwrap();
-		let rejected = client.fetch(commitment, &peers, |_| bail!("not a commitment")).await;
+		let rejected = client.fetch(commitment, LIMIT, &peers, |_| bail!("not a commitment")).await;
 		assert!(rejected.is_err());
 
 		// A blob nobody has.
 		let missing = BlobKey::Blob(Digest([9; 32]));
-		let error = client.fetch(missing, &peers, |_| Ok(())).await.unwrap_err();
+		let error = client.fetch(missing, LIMIT, &peers, |_| Ok(())).await.unwrap_err();
 		assert!(format!("{error:#}").contains("not found"), "{error:#}");
 	}
 
@@ -520,8 +664,108 @@ mod tests {
 			id: identity::Keypair::generate_ed25519().public().to_peer_id(),
 			addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
 		};
-		let fetched =
-			client.fetch(BlobKey::Blob(hash), &[gone, peer_of(&server)], |_| Ok(())).await.unwrap();
+		let fetched = client
+			.fetch(BlobKey::Blob(hash), LIMIT, &[gone, peer_of(&server)], |_| Ok(()))
+			.await
+			.unwrap();
 		assert_eq!(fetched, b"model");
+	}
+
+	/// A peer that answers every request with a chunk of a blob it says is 1 TiB.
+	async fn liar() -> Peer {
+		let identity = identity::Keypair::generate_ed25519();
+		let id = identity.public().to_peer_id();
+		let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+			.with_tokio()
+			.with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+			.unwrap()
+			.with_behaviour(|_| {
+				Behaviour::new(
+					[(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+					request_response::Config::default(),
+				)
+			})
+			.unwrap()
+			.build();
+		swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+		let addr = loop {
+			if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+				break address;
+			}
+		};
+		tokio::spawn(async move {
+			loop {
+				if let SwarmEvent::Behaviour(request_response::Event::Message {
+					message: request_response::Message::Request { channel, .. },
+					..
+				}) = swarm.select_next_some().await
+				{
+					let bytes = vec![0u8; CHUNK_SIZE as usize];
+					let response = BlobResponse::Chunk { total: 1 << 40, bytes };
+					let _ = swarm.behaviour_mut().send_response(channel, response);
+				}
+			}
+		});
+		Peer { id, addr }
+	}
+
+	#[tokio::test]
+	async fn a_peer_announcing_a_terabyte_is_refused_before_anything_is_stored() {
+		let dir = tempfile::tempdir().unwrap();
+		let client = node(dir.path(), false).await;
+		let key = BlobKey::Blob(Digest([3; 32]));
+		let error = client.fetch(key, LIMIT, &[liar().await], |_| Ok(())).await.unwrap_err();
+		assert!(format!("{error:#}").contains("more than the"), "{error:#}");
+		assert!(!client.store().partial_path(&key).exists());
+		assert!(!client.store().contains(&key));
+		assert_eq!(client.traffic().await.downloaded, CHUNK_SIZE, "one chunk, then refused");
+	}
+
+	#[tokio::test]
+	async fn a_flooding_peer_is_answered_busy_and_others_are_still_served() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let hash = server.store().put_blob(&vec![7u8; 4096]).unwrap();
+		let flooder = node(dirs[1].path(), false).await;
+		let target = peer_of(&server);
+		let requests = (0..300)
+			.map(|_| flooder.request(&target, BlobRequest { key: BlobKey::Blob(hash), offset: 0 }));
+		let responses = futures::future::join_all(requests).await;
+		let busy = responses.iter().filter(|r| matches!(r, Ok(BlobResponse::Busy))).count();
+		let served =
+			responses.iter().filter(|r| matches!(r, Ok(BlobResponse::Chunk { .. }))).count();
+		assert!(served <= MAX_REQUESTS_PER_SECOND as usize * 2, "served {served}");
+		assert!(busy >= 300 - MAX_REQUESTS_PER_SECOND as usize * 2, "busy {busy}");
+		// Another requester is served meanwhile.
+		let other_dir = tempfile::tempdir().unwrap();
+		let other = node(other_dir.path(), false).await;
+		let fetched = other.fetch(BlobKey::Blob(hash), LIMIT, &[target], |_| Ok(())).await;
+		assert_eq!(fetched.unwrap().len(), 4096);
+	}
+
+	mod parsers {
+		use super::*;
+		use proptest::prelude::*;
+
+		proptest! {
+			#![proptest_config(ProptestConfig::with_cases(2000))]
+
+			/// Whatever a peer answers, a chunk is accepted only within the announced size and
+			/// the limit, and never panics.
+			#[test]
+			fn accept_chunk_never_exceeds_its_bounds(
+				total in any::<u64>(),
+				len in 0usize..4096,
+				offset in any::<u64>(),
+				limit in any::<u64>(),
+			) {
+				let response = BlobResponse::Chunk { total, bytes: vec![0; len] };
+				if let Ok((announced, bytes)) = accept_chunk(response, offset, limit) {
+					prop_assert!(announced <= limit);
+					prop_assert!(offset <= announced);
+					prop_assert!(bytes.len() as u64 <= announced - offset);
+				}
+			}
+		}
 	}
 }

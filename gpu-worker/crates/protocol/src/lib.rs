@@ -141,6 +141,51 @@ pub fn assemble_dataset(shards: &[(Digest, Vec<u8>)]) -> Result<(Dataset, Digest
 	Ok((Dataset::concat(&parts)?, root))
 }
 
+/// The most bytes a peer may send for each kind of blob a round uses, derived from what the
+/// blob is, so that a peer that announces more is refused before anything is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLimits {
+	/// A model (the global model, an aggregate): the architecture's weights as f32.
+	pub model: u64,
+	/// An update, compressed or not (top-k keeps an index beside each value).
+	pub update: u64,
+	/// A checkpoint: weights and the optimizer's buffers.
+	pub checkpoint: u64,
+}
+
+/// Bytes of safetensors framing allowed beyond `tensors` tensors' data: an 8-byte length and a
+/// JSON header that names each tensor with its dtype, shape and offsets.
+fn framing(tensors: usize) -> u64 {
+	8 + 4096 + 512 * tensors as u64
+}
+
+fn f32_bytes(layout: &agora_ml::params::Layout) -> u64 {
+	4 * layout.specs().iter().map(|spec| spec.numel() as u64).sum::<u64>()
+}
+
+impl BlobLimits {
+	pub fn new(arch: &Architecture, optimizer: &OptimizerConfig) -> Result<Self> {
+		let layout = arch.layout()?;
+		let buffers = optimizer.state_layout(&layout)?;
+		let model = f32_bytes(&layout) + framing(layout.specs().len());
+		Ok(BlobLimits {
+			model,
+			update: 2 * model,
+			checkpoint: model + f32_bytes(&buffers) + framing(buffers.specs().len()),
+		})
+	}
+}
+
+/// The most bytes of a training commitment (JSON) with `checkpoints` segments: a fixed part
+/// (binding, architecture, configuration) and one leaf per checkpoint.
+pub fn max_commitment_bytes(checkpoints: u32) -> u64 {
+	16 * 1024 + 1024 * (u64::from(checkpoints) + 1)
+}
+
+/// The most bytes of one dataset shard a peer may send: 64 MiB (`prepare-data` writes shards
+/// of a few megabytes; a job's data is many shards).
+pub const MAX_SHARD_BYTES: u64 = 64 << 20;
+
 /// Everything about one round that its participants agree on.
 pub struct RoundContext {
 	pub arch: Architecture,
@@ -220,6 +265,11 @@ impl RoundContext {
 			device,
 		)?;
 		Ok(CommittedRun { commitment: run.commitment.bind(self.binding(worker))?, ..run })
+	}
+
+	/// How big each of the round's blobs may be.
+	pub fn blob_limits(&self) -> Result<BlobLimits> {
+		BlobLimits::new(&self.arch, &self.hyperparameters.optimizer)
 	}
 
 	/// The update of a finished run.
