@@ -3,8 +3,9 @@
 #   1. a worker (Dave) is killed with SIGKILL after applying to round 1: he is selected, never
 #      submits, is timed out and slashed for the no-show, and the round completes with the
 #      other two workers;
-#   2. the validator node Dave's worker talks to (Bob's) is stopped and restarted on the same
-#      database: it keeps its chain;
+#   2. the validator node (Bob's) that Dave's worker, Charlie's worker and Ferdie's AI validator
+#      talk to is stopped and restarted on the same database: it keeps its chain, and the live
+#      worker and validator reconnect on their own and carry on with their duties;
 #   3. Dave's worker is restarted on its state directory while round 1 is verified: it keeps
 #      its p2p identity and registration, tops its stake back up, and trains in round 2;
 # then tests/js/faults.test.js checks the outcome with @polkadot/api.
@@ -15,6 +16,8 @@ source "$here/env.sh"
 cd "$AGORA_ROOT"
 
 export AGORA_CHEAT=none
+# Charlie's worker, Dave's worker and Ferdie's validator follow Bob's node (node 1).
+export AGORA_AI_NODES="1 1 2 1 0"
 export AGORA_TESTNET_DIR="${AGORA_TESTNET_DIR:-$(mktemp -d -t agora-faults.XXXXXX)}"
 export AGORA_PORT_OFFSET="${AGORA_PORT_OFFSET:-400}"
 WORKER_BIN="${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker"
@@ -87,6 +90,13 @@ wait_for 300 "round 2 to open" grep -q 'round 2/2 Open' "$DIR/watch.log"
 wait_for 420 "the job to finish" grep -q 'Finalized' "$DIR/watch.log"
 cat "$DIR/watch.log"
 grep -q 'already registered' "$DIR/worker-dave.log" || die "Dave's worker did not find its registration"
+# Charlie and Ferdie lived through Bob's restart: each reconnected, then did duties.
+for name in worker-charlie validator-ferdie; do
+	sed 's/\x1b\[[0-9;]*m//g' "$DIR/$name.log" |
+		awk '/reconnected to the node/ { back = 1 } back && / done$| done / { ok = 1 } END { exit !ok }' ||
+		die "$name did not reconnect to Bob's node and carry on with its duties"
+	say "$name reconnected to Bob's node and carried on"
+done
 
 say "checking the outcome with @polkadot/api (tests/js/faults.test.js)"
 (cd tests/js && AGORA_WS="$NODE_URL" AGORA_E2E_JOB="$JOB" npm test --silent -- faults.test.js) ||

@@ -34,7 +34,9 @@ NAMES=(alice bob charlie dave)
 AI_NAMES=(worker-charlie worker-dave worker-eve validator-ferdie validator-bob)
 AI_ROLES=(worker worker worker validator validator)
 AI_ACCOUNTS=(Charlie Dave Eve Ferdie Bob)
-AI_NODES=(0 1 2 3 0)
+# The node each participant talks to (AGORA_AI_NODES overrides it, e.g. scripts/faults.sh).
+# shellcheck disable=SC2206
+AI_NODES=(${AGORA_AI_NODES:-0 1 2 3 0})
 # With a cheat set for Eve (the demo), two more adversaries join: a worker that plants updates no
 # training commitment matches (it tests the validators) and a validator that approves every
 # update without checking it; the planted updates catch it.

@@ -275,7 +275,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	/// One pass over the duties: every duty does its work and sends its transaction; then all
 	/// the transactions are awaited together, so a validator's verdicts on several updates
 	/// land in one block rather than one block each.
-	async fn tick(&mut self) -> Result<()> {
+	pub async fn tick(&mut self) -> Result<()> {
 		// Neither failure stops the duties below.
 		if let Err(e) = self.keep_stake().await {
 			tracing::warn!("cannot top up the stake: {e:#}");
@@ -629,11 +629,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let mut checkpoints = BTreeMap::new();
 		for index in needed {
 			let key = BlobKey::Checkpoint { root, index };
-			self.net
-				.fetch(key, limits.checkpoint, holder, |_| Ok(()))
+			let path = self
+				.net
+				.fetch_to_store(key, limits.checkpoint, holder)
 				.await
 				.with_context(|| format!("fetching checkpoint {index}"))?;
-			let path = self.net.store().path(&key);
 			match TrainingState::load(&path, &ctx.arch, &optimizer) {
 				Ok(state) => {
 					checkpoints.insert(index, state);

@@ -6,3 +6,8 @@
 
 pub mod client;
 pub mod daemon;
+
+#[cfg(test)]
+mod daemon_tests;
+#[cfg(test)]
+mod fakes;

@@ -1,0 +1,227 @@
+//! The worker and validator daemons against the in-memory chain and network of [`crate::fakes`]:
+//! restarts, dropped transactions, unreachable peers and nodes, declined rounds.
+
+use std::path::Path;
+
+use agora_chain::{
+	bounded, to_h256, verdict_commitment, AccountId32, BoundedVec, Dataset as ChainDataset, Duty,
+	JobDetails, JobSpec, JobStatusView, PhasePeriods, ProtocolCall, RoundStatus, VerificationMode,
+};
+use agora_core::Digest;
+use agora_ml::aggregate::Aggregator;
+use agora_ml::compress::Compression;
+use agora_ml::data::{digits_csv_path, load_digits, train_test_split, Dataset};
+use agora_ml::models::Architecture;
+use agora_ml::train::OptimizerConfig;
+use agora_protocol::{model_blob, Hyperparameters};
+use tch::Device;
+
+use crate::daemon::{Conduct, Daemon, DaemonConfig, Role};
+use crate::fakes::{FakeChain, FakeNet, Shared, World};
+
+const WORKER: AccountId32 = AccountId32([1; 32]);
+const VALIDATOR: AccountId32 = AccountId32([2; 32]);
+const JOB: u64 = 0;
+
+/// A world with one replay-verified digits job in its training phase, whose round selected
+/// `WORKER`, and whose two shards a data provider's store serves. Returns the held-out set.
+fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
+	let world = Shared::default();
+	let provider = FakeNet::new(&world, provider_dir);
+	let digits = load_digits(&digits_csv_path()).unwrap();
+	let (train, holdout) = train_test_split(&digits, 200, 0).unwrap();
+	let shards: Vec<_> = [0u32..64, 64..128]
+		.into_iter()
+		.map(|range| {
+			let bytes = train.subset(&range.collect::<Vec<_>>()).unwrap().encode_shard().unwrap();
+			to_h256(&provider.store.put_blob(&bytes).unwrap())
+		})
+		.collect();
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	let hyperparameters = Hyperparameters {
+		optimizer: OptimizerConfig::sgd(0.05, 0.9),
+		batch_size: 16,
+		seed: 3,
+		init_seed: 1,
+		aggregator: Aggregator::FedAvg,
+		compression: Some(Compression::Int8),
+	};
+	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
+	let initial = to_h256(&Digest::of(&[&initial]));
+	let spec = JobSpec {
+		architecture: bounded(arch.id().into_bytes()),
+		hyperparameters: bounded(serde_json::to_vec(&hyperparameters).unwrap()),
+		initial_weights: initial,
+		dataset: ChainDataset::Shards(BoundedVec(shards)),
+		rounds: 1,
+		local_steps: 6,
+		checkpoint_interval: 2,
+		samples_per_round: 96,
+		workers_per_round: 1,
+		validators_per_update: 1,
+		mode: VerificationMode::Replay,
+		periods: PhasePeriods { open: 5, training: 50, commit: 50, reveal: 10, aggregation: 10 },
+	};
+	let details = JobDetails {
+		submitter: AccountId32([9; 32]),
+		spec,
+		budget: 0,
+		escrow: 0,
+		spent: 0,
+		round: 0,
+		status: JobStatusView::Training,
+		latest_model: initial,
+		models: Vec::new(),
+	};
+	let round = RoundStatus {
+		job: JOB,
+		round: 0,
+		phase: JobStatusView::Training,
+		deadline: Some(60),
+		applicants: vec![WORKER],
+		workers: vec![(WORKER, 96, false)],
+	};
+	{
+		let mut w = world.lock().unwrap();
+		w.best = 10;
+		w.jobs.insert(JOB, details);
+		w.rounds.insert(JOB, round);
+		w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round: 0, quota: 96, deadline: 60 }]);
+	}
+	(world, holdout)
+}
+
+fn daemon(
+	world: &Shared,
+	me: AccountId32,
+	role: Role,
+	state_dir: &Path,
+	holdout: Option<Dataset>,
+) -> Daemon<FakeChain, FakeNet> {
+	let net = FakeNet::new(world, &state_dir.join("store"));
+	let config = DaemonConfig {
+		role,
+		state_dir: state_dir.to_path_buf(),
+		stake: 0,
+		public_addr: "/ip4/127.0.0.1/tcp/1".into(),
+		conduct: Conduct::Honest,
+		holdout,
+		memory_mib: 0,
+		device: Device::Cpu,
+	};
+	Daemon::new(FakeChain { me, world: world.clone() }, net, config).unwrap()
+}
+
+fn sent(world: &Shared, who: AccountId32) -> Vec<ProtocolCall> {
+	world.lock().unwrap().sent.iter().filter(|(by, _)| *by == who).map(|(_, c)| c.clone()).collect()
+}
+
+fn duties_of(world: &Shared, who: AccountId32) -> usize {
+	world.lock().unwrap().duties.get(&who).map_or(0, Vec::len)
+}
+
+fn world(world: &Shared) -> std::sync::MutexGuard<'_, World> {
+	world.lock().unwrap()
+}
+
+#[tokio::test]
+async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout) = world_with_a_job(dirs[0].path());
+
+	// The node is away: the pass fails, nothing is sent, the duty stays.
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	world(&shared).node_down = true;
+	assert!(worker.tick().await.is_err());
+	assert!(sent(&shared, WORKER).is_empty());
+
+	// It is back, but a reorganization drops the submitted update: the duty is still there.
+	{
+		let mut w = world(&shared);
+		w.node_down = false;
+		w.drop_next = 1;
+	}
+	worker.tick().await.unwrap();
+	let first = sent(&shared, WORKER);
+	assert!(matches!(first.as_slice(), [ProtocolCall::SubmitUpdate { .. }]), "{first:?}");
+	assert_eq!(duties_of(&shared, WORKER), 1);
+
+	// A restarted worker submits the same update from its record, without training again:
+	// the data provider is gone, so training could not even fetch its shards.
+	world(&shared).stores.remove(0);
+	drop(worker);
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	worker.tick().await.unwrap();
+	let calls = sent(&shared, WORKER);
+	assert_eq!(calls.len(), 2);
+	assert_eq!(calls[0], calls[1], "the same update, not a new one");
+	assert_eq!(duties_of(&shared, WORKER), 0);
+	let update = world(&shared).updates[&(JOB, WORKER)].clone();
+	assert_eq!(update.checkpoints, 3, "6 steps with a checkpoint every 2");
+
+	// A validator assigned the update: the first fetch of its evidence fails, so it retries at
+	// the next pass (the deadline is far) rather than judging it unavailable.
+	world(&shared).duties.insert(
+		VALIDATOR,
+		vec![Duty::Commit {
+			job: JOB,
+			round: 0,
+			worker: WORKER,
+			segments: vec![0, 2],
+			deadline: 60,
+		}],
+	);
+	world(&shared).failing_fetches = 1;
+	let mut validator =
+		daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout.clone()));
+	validator.tick().await.unwrap();
+	assert!(sent(&shared, VALIDATOR).is_empty(), "no verdict on a transient failure");
+	validator.tick().await.unwrap();
+	let commitment = match sent(&shared, VALIDATOR).as_slice() {
+		[ProtocolCall::CommitVerdict { worker, commitment, .. }] if *worker == WORKER => {
+			*commitment
+		},
+		other => panic!("expected one commitment, got {other:?}"),
+	};
+
+	// Restarted before the reveal stage: it reveals the verdict it committed to.
+	drop(validator);
+	world(&shared)
+		.duties
+		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 }]);
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	validator.tick().await.unwrap();
+	match sent(&shared, VALIDATOR).last() {
+		Some(ProtocolCall::RevealVerdict { verdict, score, salt, .. }) => {
+			assert_eq!(*verdict, agora_chain::Verdict::Valid, "an honest update");
+			assert_eq!(
+				verdict_commitment(JOB, &WORKER, verdict, score.0, salt, &VALIDATOR),
+				commitment
+			);
+		},
+		other => panic!("expected a reveal, got {other:?}"),
+	}
+}
+
+#[tokio::test]
+async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
+	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	{
+		let mut w = world(&shared);
+		w.duties.clear();
+		let mut open = w.rounds[&JOB].clone();
+		open.phase = JobStatusView::Open;
+		open.applicants.clear();
+		open.workers.clear();
+		let mut unknown = w.jobs[&JOB].clone();
+		unknown.spec.architecture = bounded(b"no-such-architecture".to_vec());
+		w.rounds.insert(JOB, open.clone());
+		w.rounds.insert(1, RoundStatus { job: 1, ..open });
+		w.jobs.insert(1, unknown);
+	}
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	worker.tick().await.unwrap();
+	worker.tick().await.unwrap();
+	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: JOB }]);
+}
