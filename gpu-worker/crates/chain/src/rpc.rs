@@ -43,6 +43,9 @@ type AtBlock = subxt::client::ClientAtBlock<
 	subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
 >;
 
+/// The registrations read at one best block.
+type EndpointsAt = (H256, Vec<Endpoint>);
+
 /// One open connection to the node.
 #[derive(Clone)]
 struct Connection {
@@ -81,7 +84,7 @@ pub struct Chain {
 	/// New best blocks, subscribed on first use and again after a reconnection.
 	heads: Arc<Mutex<Option<Heads>>>,
 	/// Registrations read at one best block: a daemon asks for peers many times per block.
-	endpoints: Arc<Mutex<Option<(H256, Vec<Endpoint>)>>>,
+	endpoints: Arc<Mutex<Option<EndpointsAt>>>,
 	signer: Keypair,
 	/// The nonce after the last transaction this client sent and has not yet seen in a block
 	/// (0: none): the node's pool does not always count a transaction sent a moment ago, and
