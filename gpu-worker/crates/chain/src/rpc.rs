@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use futures::FutureExt;
 use subxt::config::substrate::H256;
 use subxt::config::{Header as _, PolkadotExtrinsicParamsBuilder, RpcConfigFor};
 use subxt::rpcs::client::RpcSubscription;
@@ -486,7 +487,15 @@ impl Chain {
 		let Some(subscription) = heads.as_mut() else { return Ok(None) };
 		match tokio::time::timeout(timeout, subscription.next()).await {
 			Err(_) => Ok(None),
-			Ok(Some(Ok(header))) => Ok(Some(u32::try_from(header.number()).unwrap_or(u32::MAX))),
+			Ok(Some(Ok(header))) => {
+				// Blocks that arrived while the daemon was busy are skipped: it acts on the
+				// latest one once, not once for each.
+				let mut latest = header.number();
+				while let Some(Some(Ok(header))) = subscription.next().now_or_never() {
+					latest = header.number();
+				}
+				Ok(Some(u32::try_from(latest).unwrap_or(u32::MAX)))
+			},
 			Ok(Some(Err(e))) => {
 				*heads = None;
 				Err(e.into())

@@ -49,10 +49,14 @@ async fn main() -> anyhow::Result<()> {
 		server_store,
 	)
 	.await?;
-	let client =
-		Network::start(identity::Keypair::generate_ed25519(), None, BlobStore::open(dirs[1].path())?)
-			.await?;
-	let peers = [Peer { id: server.peer_id(), addr: server.listen_addr().expect("listening").clone() }];
+	let client = Network::start(
+		identity::Keypair::generate_ed25519(),
+		None,
+		BlobStore::open(dirs[1].path())?,
+	)
+	.await?;
+	let peers =
+		[Peer { id: server.peer_id(), addr: server.listen_addr().expect("listening").clone() }];
 	let before = peak_rss_mib();
 	let started = std::time::Instant::now();
 	let limit = (megabytes + 1) << 20;
