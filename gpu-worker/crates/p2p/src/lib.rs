@@ -40,6 +40,9 @@ const MAX_IN_FLIGHT_PER_PEER: usize = 4;
 const MAX_IN_FLIGHT: usize = 64;
 /// Requests one requester may make per second (64 chunks: 64 MiB/s); more are answered `Busy`.
 const MAX_REQUESTS_PER_SECOND: u32 = 64;
+/// How long a download answered `Busy` waits before asking again, and how many times in a row.
+const BUSY_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BUSY_RETRIES: u32 = 50;
 
 /// What a request names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -432,8 +435,19 @@ impl Network {
 			.with_context(|| format!("opening {}", partial.display()))?;
 		file.write_all(&chunk).await?;
 		let mut offset = offset + chunk.len() as u64;
+		let mut busy = 0;
 		while offset < total {
 			let response = self.request(peer, BlobRequest { key: *key, offset }).await?;
+			if matches!(response, BlobResponse::Busy) {
+				// The holder throttles this node: slow down rather than give up.
+				busy += 1;
+				if busy > MAX_BUSY_RETRIES {
+					bail!("busy for {busy} requests in a row");
+				}
+				tokio::time::sleep(BUSY_BACKOFF).await;
+				continue;
+			}
+			busy = 0;
 			let (announced, chunk) = accept_chunk(response, offset, limit)?;
 			if announced != total {
 				bail!("peer changed the blob's size from {total} to {announced} bytes");
@@ -793,6 +807,19 @@ mod tests {
 		let other = node(other_dir.path(), false).await;
 		let fetched = other.fetch(BlobKey::Blob(hash), LIMIT, &[target], |_| Ok(())).await;
 		assert_eq!(fetched.unwrap().len(), 4096);
+	}
+
+	#[tokio::test]
+	async fn a_download_beyond_the_per_second_allowance_is_throttled_not_cut_off() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let client = node(dirs[1].path(), false).await;
+		let chunks = u64::from(MAX_REQUESTS_PER_SECOND) + 6;
+		let blob: Vec<u8> = (0..chunks * CHUNK_SIZE).map(|i| (i % 253) as u8).collect();
+		let key = BlobKey::Blob(server.store().put_blob(&blob).unwrap());
+		let path =
+			client.fetch_to_store(key, blob.len() as u64, &[peer_of(&server)]).await.unwrap();
+		assert_eq!(std::fs::metadata(path).unwrap().len(), blob.len() as u64);
 	}
 
 	mod parsers {
