@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use subxt::utils::AccountId32;
 
 use agora_chain::{
-	self as chain, agora, bounded, to_digest, to_h256, Balance, Chain, JobStatusView, PhasePeriods,
-	VerificationMode, AGR,
+	self as chain, agora, bounded, to_digest, to_h256, AccountId32, Balance, Chain, JobStatusView,
+	PhasePeriods, VerificationMode, AGR,
 };
 use agora_ml::data::{load_sharded, Dataset, Manifest, MANIFEST_FILE};
 use agora_ml::digest::Digest;

@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use subxt::utils::AccountId32;
 use tch::Device;
 
 use agora_chain::{
-	self as chain, to_digest, to_h256, Balance, Capability, ChainApi, DeviceKind, Duty, JobInfo,
-	JobStatusView, Pending, Perbill, ProtocolCall, RegistryRole, Update, Verdict,
+	self as chain, to_digest, to_h256, AccountId32, Balance, Capability, ChainApi, DeviceKind,
+	Duty, JobInfo, JobStatusView, Pending, Perbill, ProtocolCall, RegistryRole, Update, Verdict,
 	VerificationStage, AGR,
 };
 use agora_core::state;
