@@ -168,12 +168,11 @@ impl<T: Config> Pallet<T> {
 		let mut slots = RoundWorkers::<T>::get(id);
 		let slot = slots.iter_mut().find(|s| s.who == who).ok_or(Error::<T>::NotSelected)?;
 		ensure!(!slot.submitted, Error::<T>::DuplicateSubmission);
-		// Updates are public during Training: a copy of another worker's would be accepted
-		// (and paid) without this check. Bounded by `MaxWorkersPerRound`.
-		let copied = Updates::<T>::iter_prefix_values(id).any(|other| {
-			other.delta == update.delta || other.checkpoint_root == update.checkpoint_root
-		});
-		ensure!(!copied, Error::<T>::DuplicateUpdate);
+		// A copy of another worker's update is accepted here and caught by the validators: its
+		// commitment root binds the worker who trained it, so a copy is `Invalid` and slashed.
+		// Rejecting copies on chain would let a selected worker front-run an honest update
+		// with a copy from its own slot, so that the honest submission failed and was slashed
+		// as a no-show.
 		slot.submitted = true;
 		let all_in = slots.iter().all(|s| s.submitted);
 		RoundWorkers::<T>::insert(id, slots);

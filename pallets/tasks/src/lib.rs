@@ -295,9 +295,6 @@ pub mod pallet {
 		/// The update commits to another number of checkpoint segments than the spec's
 		/// `⌈local_steps / checkpoint_interval⌉`: it did not run the job's steps.
 		WrongCheckpointCount,
-		/// Another worker of the round already submitted this update or checkpoint root: a
-		/// copy, not work.
-		DuplicateUpdate,
 		/// A parameter is outside its bounds.
 		ParamOutOfBounds,
 	}

@@ -44,6 +44,21 @@ type AtBlock = subxt::client::ClientAtBlock<
 	subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
 >;
 
+/// A registration as the contributions pallet stores it.
+type Participant =
+	agora::runtime_types::pallet_contributions::types::Participant<Balance, BlockNumber>;
+
+/// Where `account`'s registration says it serves blobs.
+fn endpoint(account: AccountId32, is_worker: bool, registered: Participant) -> Endpoint {
+	Endpoint {
+		account,
+		is_worker,
+		stake: registered.stake,
+		peer_id: registered.peer_id.0,
+		multiaddr: registered.multiaddr.0,
+	}
+}
+
 /// The registrations read at one best block.
 type EndpointsAt = (H256, Vec<Endpoint>);
 
@@ -327,13 +342,10 @@ impl Chain {
 		} else {
 			storage.try_fetch(agora::storage().contributions().validators(), (*who,)).await?
 		};
-		Ok(participant.map(|value| value.decode()).transpose()?.map(|p| Endpoint {
-			account: *who,
-			is_worker: as_worker,
-			stake: p.stake,
-			peer_id: p.peer_id.0,
-			multiaddr: p.multiaddr.0,
-		}))
+		Ok(participant
+			.map(|value| value.decode())
+			.transpose()?
+			.map(|p| endpoint(*who, as_worker, p)))
 	}
 
 	/// `who`'s bonded stake as a worker or validator, if registered.
@@ -355,29 +367,13 @@ impl Chain {
 		let mut workers = at.storage().iter(agora::storage().contributions().workers(), ()).await?;
 		while let Some(entry) = workers.next().await {
 			let entry = entry?;
-			let account = entry.key()?.decode()?.0;
-			let p = entry.value().decode()?;
-			endpoints.push(Endpoint {
-				account,
-				is_worker: true,
-				stake: p.stake,
-				peer_id: p.peer_id.0,
-				multiaddr: p.multiaddr.0,
-			});
+			endpoints.push(endpoint(entry.key()?.decode()?.0, true, entry.value().decode()?));
 		}
 		let mut validators =
 			at.storage().iter(agora::storage().contributions().validators(), ()).await?;
 		while let Some(entry) = validators.next().await {
 			let entry = entry?;
-			let account = entry.key()?.decode()?.0;
-			let p = entry.value().decode()?;
-			endpoints.push(Endpoint {
-				account,
-				is_worker: false,
-				stake: p.stake,
-				peer_id: p.peer_id.0,
-				multiaddr: p.multiaddr.0,
-			});
+			endpoints.push(endpoint(entry.key()?.decode()?.0, false, entry.value().decode()?));
 		}
 		*self.endpoints.lock().await = Some((hash, endpoints.clone()));
 		Ok(endpoints)
