@@ -502,11 +502,17 @@ fn accept_chunk(response: BlobResponse, offset: u64, limit: u64) -> Result<(u64,
 			if total > limit {
 				bail!("peer announces {total} bytes, more than the {limit} this blob can be");
 			}
-			if offset > total || (bytes.is_empty() && offset < total) {
-				bail!("peer sent an inconsistent chunk");
+			if offset > total {
+				bail!("peer announces {total} bytes, fewer than the {offset} already received");
 			}
-			if bytes.len() as u64 > CHUNK_SIZE || bytes.len() as u64 > total - offset {
-				bail!("peer sent more than it announced");
+			// An honest holder always sends a full chunk (or the rest of the blob): a peer that
+			// drips a few bytes per request cannot stall a download that it answered first.
+			let expected = CHUNK_SIZE.min(total - offset);
+			if bytes.len() as u64 != expected {
+				bail!(
+					"peer sent {} bytes at offset {offset}, not the {expected} a chunk holds",
+					bytes.len()
+				);
 			}
 			Ok((total, bytes))
 		},
@@ -822,6 +828,24 @@ mod tests {
 		assert_eq!(std::fs::metadata(path).unwrap().len(), blob.len() as u64);
 	}
 
+	#[test]
+	fn only_full_chunks_within_the_limit_are_accepted() {
+		let chunk = |total: u64, len: usize| BlobResponse::Chunk { total, bytes: vec![0; len] };
+		let full = CHUNK_SIZE as usize;
+		assert!(accept_chunk(chunk(3 * CHUNK_SIZE, full), 0, LIMIT).is_ok());
+		assert!(accept_chunk(chunk(CHUNK_SIZE + 5, 5), CHUNK_SIZE, LIMIT).is_ok(), "the rest");
+		assert!(accept_chunk(chunk(0, 0), 0, LIMIT).is_ok(), "an empty blob");
+		for (response, offset) in [
+			(chunk(3 * CHUNK_SIZE, 1), 0),          // a drip
+			(chunk(3 * CHUNK_SIZE, full + 1), 0),   // more than a chunk
+			(chunk(CHUNK_SIZE + 5, 6), CHUNK_SIZE), // more than the rest
+			(chunk(10, 0), 20),                     // behind what was received
+			(chunk(LIMIT + 1, full), 0),            // beyond the limit
+		] {
+			assert!(accept_chunk(response, offset, LIMIT).is_err());
+		}
+	}
+
 	mod parsers {
 		use super::*;
 		use proptest::prelude::*;
@@ -842,7 +866,7 @@ mod tests {
 				if let Ok((announced, bytes)) = accept_chunk(response, offset, limit) {
 					prop_assert!(announced <= limit);
 					prop_assert!(offset <= announced);
-					prop_assert!(bytes.len() as u64 <= announced - offset);
+					prop_assert_eq!(bytes.len() as u64, CHUNK_SIZE.min(announced - offset));
 				}
 			}
 		}
