@@ -405,6 +405,11 @@ impl Network {
 					let _ = tokio::fs::remove_file(&partial).await;
 					tracing::warn!(peer = %peer.id, ?key, "rejected blob: {e:#}");
 					failures.push(format!("{}: {e:#}", peer.id));
+					if offset > 0 {
+						// The bad bytes may be another peer's, from before this one continued:
+						// this one is asked once more, from the start.
+						candidates.insert(0, peer);
+					}
 				},
 			}
 		}
@@ -715,6 +720,19 @@ mod tests {
 		let missing = BlobKey::Blob(Digest([9; 32]));
 		let error = client.fetch(missing, LIMIT, &peers, |_| Ok(())).await.unwrap_err();
 		assert!(format!("{error:#}").contains("not found"), "{error:#}");
+	}
+
+	#[tokio::test]
+	async fn a_partial_download_poisoned_by_a_liar_does_not_cost_the_honest_holder() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let client = node(dirs[1].path(), false).await;
+		let blob: Vec<u8> = (0..(3 * CHUNK_SIZE / 2)).map(|i| (i % 249) as u8).collect();
+		let key = BlobKey::Blob(server.store().put_blob(&blob).unwrap());
+		// What a lying peer left before it stopped: a first chunk of other bytes.
+		std::fs::write(client.store().partial_path(&key), vec![0u8; CHUNK_SIZE as usize]).unwrap();
+		let fetched = client.fetch(key, LIMIT, &[peer_of(&server)], |_| Ok(())).await.unwrap();
+		assert_eq!(fetched, blob);
 	}
 
 	#[tokio::test]
