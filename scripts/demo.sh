@@ -14,10 +14,13 @@
 # The Agora Explorer follows the network at http://127.0.0.1:8080/ while the demo runs.
 #
 # Eve is told to cheat (she skips every second training step) so that the demo shows a
-# cheater caught by replay and slashed; a fourth worker (Dave's stash account) plants updates
-# that no training matches and exposes them once the verdicts are committed, which catches the
-# third AI validator (Ferdie's stash account), who approves everything without checking.
-# AGORA_CHEAT=none makes everyone honest (and leaves the planter and the lazy validator out).
+# cheater caught by replay and slashed; Mallory (Eve's stash account) trains on other data than
+# her shards and is caught too; a fourth worker (Dave's stash account) plants updates that no
+# training matches and exposes them once the verdicts are committed, which catches the third AI
+# validator (Ferdie's stash account), who approves everything without checking. Meanwhile Dave
+# and Bob sit behind a flaky network (the first download of every blob fails) and must lose
+# nothing. Validators score every update on the held-out set the job commits to.
+# AGORA_CHEAT=none makes everyone honest (and leaves the adversaries and the flaky network out).
 # Ctrl-C stops everything cleanly at any point.
 set -euo pipefail
 
@@ -82,9 +85,9 @@ bash "$here/explorer.sh" --port "$((8080 + AGORA_PORT_OFFSET))" --cache "$AGORA_
 EXPLORER_PID=$!
 say "Agora Explorer: $EXPLORER_URL (log $AGORA_TESTNET_DIR/explorer.log)"
 
-say "Alice submits a training job: an MLP on the digits shards, 2 rounds, up to 4 workers per round"
-JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
-	--config gpu-worker/jobs/digits-mlp.json --dataset "$AGORA_TESTNET_DIR/data/train")
+say "Alice submits a training job: an MLP on the digits shards, 2 rounds, up to 5 workers per round"
+JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" --config gpu-worker/jobs/digits-mlp.json \
+	--dataset "$AGORA_TESTNET_DIR/data/train" --holdout "$AGORA_TESTNET_DIR/data/test")
 say "job $JOB created; following it (each round: open, training, commit, reveal, aggregation)"
 if [ "$CHECK" -eq 1 ]; then
 	slash=()
@@ -117,6 +120,15 @@ if [ "$CHECK" -eq 1 ]; then
 	(cd tests/js && AGORA_WS="$NODE_URL" AGORA_E2E_JOB="$JOB" AGORA_E2E_MODEL="$MODEL" \
 		AGORA_E2E_CHEATER="${AGORA_CHEAT}" npm test --silent -- e2e.test.js) ||
 		die "end-to-end checks failed; logs in $AGORA_TESTNET_DIR"
+	if [ "$AGORA_CHEAT" != none ]; then
+		# The checks above found Dave and Bob paid and never slashed; this shows that their
+		# downloads did fail (and were asked again) all along.
+		for flaky in worker-dave validator-bob; do
+			failures=$(grep -c 'injected transient failure' "$AGORA_TESTNET_DIR/$flaky.log" || true)
+			[ "$failures" -gt 0 ] || die "no download of $flaky failed: the flaky network was not injected"
+			say "$flaky: $failures injected download failures, asked again, nothing lost"
+		done
+	fi
 	say "the explorer in headless Chromium (explorer/e2e/check.js)"
 	explorer_status=0
 	wait "$CHECK_PID" || explorer_status=$?

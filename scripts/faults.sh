@@ -59,7 +59,7 @@ say "starting the network in $DIR"
 bash "$here/local-testnet.sh" start >/dev/null
 
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
-	--config gpu-worker/jobs/digits-mlp.json --dataset "$DIR/data/train")
+	--config gpu-worker/jobs/digits-mlp.json --dataset "$DIR/data/train" --holdout "$DIR/data/test")
 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" >"$DIR/watch.log" 2>&1 &
 WATCH_PID=$!
 say "job $JOB created"

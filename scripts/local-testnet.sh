@@ -37,14 +37,18 @@ AI_ACCOUNTS=(Charlie Dave Eve Ferdie Bob)
 # The node each participant talks to (AGORA_AI_NODES overrides it, e.g. scripts/faults.sh).
 # shellcheck disable=SC2206
 AI_NODES=(${AGORA_AI_NODES:-0 1 2 3 0})
-# With a cheat set for Eve (the demo), two more adversaries join: a worker that plants updates no
-# training commitment matches (it tests the validators) and a validator that approves every
-# update without checking it; the planted updates catch it.
+# With a cheat set for Eve (the demo), three more adversaries join: a worker that plants updates
+# no training commitment matches (it tests the validators), a validator that approves every
+# update without checking it (the planted updates catch it), and Mallory (Eve's stash account),
+# who trains on other data than her shards. Two honest participants, Dave and Bob, then sit
+# behind a flaky network (the first download of every blob fails), which must cost them nothing.
+ADVERSARIES=0
 if [ -n "${AGORA_CHEAT:-}" ] && [ "$AGORA_CHEAT" != none ]; then
-	AI_NAMES+=(worker-planter validator-lazy)
-	AI_ROLES+=(worker validator)
-	AI_ACCOUNTS+=(Dave//stash Ferdie//stash)
-	AI_NODES+=(1 2)
+	ADVERSARIES=1
+	AI_NAMES+=(worker-planter validator-lazy worker-mallory)
+	AI_ROLES+=(worker validator worker)
+	AI_ACCOUNTS+=(Dave//stash Ferdie//stash Eve//stash)
+	AI_NODES+=(1 2 3)
 fi
 
 log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
@@ -171,11 +175,11 @@ ai_running() {
 	[ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
 }
 
-# The bundled digits data: a training set in 4 shards (one per worker of the demo job) and a
-# held-out test set.
+# The bundled digits data: a training set in 5 shards (one per worker of the demo job) and a
+# held-out test set, which the demo job commits to.
 prepare_data() {
 	if [ ! -f "$DIR/data/train/manifest.json" ]; then
-		"$WORKER_BIN" prepare-data --source digits --out "$DIR/data" --shard-size 360 >/dev/null
+		"$WORKER_BIN" prepare-data --source digits --out "$DIR/data" --shard-size 288 >/dev/null
 	fi
 }
 
@@ -190,7 +194,9 @@ start_ai_participant() {
 	case "$name" in
 	worker-eve) [ -n "${AGORA_CHEAT:-}" ] && args+=(--cheat "$AGORA_CHEAT") ;;
 	worker-planter) args+=(--cheat plant) ;;
-	validator-lazy) args+=(--lazy) ;;
+	validator-lazy) args+=(--lazy approve-all) ;;
+	worker-mallory) args+=(--cheat substituted-data) ;;
+	worker-dave | validator-bob) [ "$ADVERSARIES" = 1 ] && args+=(--flaky-network) ;;
 	esac
 	# One libtorch thread each: five to seven AI processes share a small machine with four nodes.
 	RUST_LOG="${RUST_LOG:-info}" "$WORKER_BIN" --threads 1 "${args[@]}" >>"$DIR/$name.log" 2>&1 &
@@ -201,10 +207,12 @@ start_ai_participant() {
 start_ai() {
 	[ -x "$WORKER_BIN" ] || die "no worker binary at $WORKER_BIN: build it with scripts/worker-test.sh"
 	prepare_data
-	log "Charlie publishes the digits training shards as their data provider"
-	"$WORKER_BIN" data publish --suri //Charlie --node "ws://127.0.0.1:$(rpc_port 0)" \
-		--dataset "$DIR/data/train" --state-dir "$DIR/${AI_NAMES[0]}" >>"$DIR/publish.log" 2>&1 ||
-		die "publishing the dataset failed; see $DIR/publish.log"
+	log "Charlie publishes the digits training and held-out shards as their data provider"
+	for set in train test; do
+		"$WORKER_BIN" data publish --suri //Charlie --node "ws://127.0.0.1:$(rpc_port 0)" \
+			--dataset "$DIR/data/$set" --state-dir "$DIR/${AI_NAMES[0]}" >>"$DIR/publish.log" 2>&1 ||
+			die "publishing the $set set failed; see $DIR/publish.log"
+	done
 	for i in "${!AI_NAMES[@]}"; do start_ai_participant "$i"; done
 	# Registered once every participant's registration is on chain.
 	local deadline=$((SECONDS + 120))

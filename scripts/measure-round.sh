@@ -23,7 +23,7 @@ bash "$here/local-testnet.sh" start >/dev/null
 
 started=$SECONDS
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" --config "$CONFIG" \
-	--dataset "$AGORA_TESTNET_DIR/data/train")
+	--dataset "$AGORA_TESTNET_DIR/data/train" --holdout "$AGORA_TESTNET_DIR/data/test")
 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB"
 wall=$((SECONDS - started))
 

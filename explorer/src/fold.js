@@ -209,23 +209,24 @@ function median(sorted) {
 }
 
 // The training curve of a job: for each round with verified updates, the held-out accuracy
-// the validators agreed on (each accepted update's consensus score), its median, lowest and
-// highest, as fractions of 1.
+// gain the validators agreed on (each accepted update's consensus score is
+// `(1 + gain) / 2`, on the held-out set the job commits to), its median, lowest and highest,
+// as fractions of 1 (0.1: ten points of accuracy over the round's starting model).
 export function trainingCurve(history) {
   if (!history) return [];
   const points = [];
   for (const record of [...history.rounds.values()].sort((a, b) => a.round - b.round)) {
-    const scores = [...record.updates.values()]
+    const gains = [...record.updates.values()]
       .filter((u) => u.verdict === 'Valid' && u.score !== null)
-      .map((u) => u.score)
+      .map((u) => 2 * u.score - 1e9)
       .sort((a, b) => a - b);
-    if (scores.length === 0) continue;
+    if (gains.length === 0) continue;
     points.push({
       round: record.round,
-      median: median(scores) / 1e9,
-      low: scores[0] / 1e9,
-      high: scores[scores.length - 1] / 1e9,
-      updates: scores.length,
+      median: median(gains) / 1e9,
+      low: gains[0] / 1e9,
+      high: gains[gains.length - 1] / 1e9,
+      updates: gains.length,
     });
   }
   return points;

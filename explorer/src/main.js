@@ -120,7 +120,7 @@ function drawChart(points) {
       options: {
         animation: false,
         maintainAspectRatio: false,
-        scales: { y: { title: { display: true, text: 'accuracy (%)' }, suggestedMin: 0, suggestedMax: 100 } },
+        scales: { y: { title: { display: true, text: 'accuracy gain (points)' }, suggestedMin: 0, suggestedMax: 100 } },
       },
     });
   } else {

@@ -2,8 +2,8 @@
 // client. Run by `scripts/demo.sh --check` once its job has finished:
 //   AGORA_E2E_JOB      the job id
 //   AGORA_E2E_MODEL    the final model as downloaded from the workers over libp2p
-//   AGORA_E2E_CHEATER  how Eve cheated (`none` if she was honest: then the planter and the lazy
-//                      validator did not run either)
+//   AGORA_E2E_CHEATER  how Eve cheated (`none` if she was honest: then Mallory, the planter and
+//                      the lazy validator did not run either, and nobody's network was flaky)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -77,10 +77,18 @@ test('the cheating worker is slashed for failed replay and earns nothing', { ski
   assert.ok(slashes[0].data.amount.toBigInt() > 0n, 'she lost stake');
   // (her daemon may have bonded the slashed amount again since: it keeps its stake topped up)
   assert.equal(await earned('Eve'), 0n);
-  // Nobody honest was slashed.
+  // Nobody honest was slashed, not even Dave and Bob, whose downloads kept failing once.
   for (const name of ['Charlie', 'Dave', 'Ferdie', 'Bob']) {
     assert.ok(!find('validation', 'Slashed').some((e) => same(e.data.who, account(name))), name);
   }
+});
+
+test('Mallory, who trained on other data than her shards, is slashed and earns nothing', { skip: !CHEATING }, async () => {
+  const mallory = account('Eve//stash');
+  const slashes = find('validation', 'Slashed').filter((e) => same(e.data.who, mallory));
+  assert.ok(slashes.length >= 1, 'Mallory was slashed');
+  assert.ok(slashes.every((e) => e.data.reason.type === 'FailedReplay'), 'for an invalid run');
+  assert.equal(await earned('Eve//stash'), 0n);
 });
 
 test('the planter exposed its planted updates and paid for the test', { skip: !CHEATING }, async () => {

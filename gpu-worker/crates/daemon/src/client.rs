@@ -18,6 +18,9 @@ use agora_ml::train::evaluate;
 use agora_p2p::{BlobKey, Network, Peer};
 use agora_protocol::{decode_model, model_blob, BlobLimits, Hyperparameters};
 
+/// The longest hyperparameter record a job spec holds (`agora_primitives::MaxHyperparamsLen`).
+const MAX_HYPERPARAMETERS_BYTES: usize = 1024;
+
 /// A job as its submitter describes it (JSON).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +31,11 @@ pub struct JobConfig {
 	/// The training set's manifest (written by `prepare-data`, published by `data publish`);
 	/// relative paths are relative to the config file.
 	pub dataset: PathBuf,
+	/// The held-out set's directory (from `prepare-data`, published with `data publish`): its
+	/// shards go into the job's spec, and every validator scores updates on them. Relative
+	/// paths are relative to the config file. Without it each validator scores on its own.
+	#[serde(default)]
+	pub holdout: Option<PathBuf>,
 	pub rounds: u32,
 	pub local_steps: u32,
 	pub checkpoint_interval: u32,
@@ -57,8 +65,12 @@ impl JobConfig {
 		let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
 		let mut config: JobConfig = serde_json::from_slice(&bytes)
 			.with_context(|| format!("{} is not a job config", path.display()))?;
+		let base = path.parent().unwrap_or(Path::new("."));
 		if config.dataset.is_relative() {
-			config.dataset = path.parent().unwrap_or(Path::new(".")).join(&config.dataset);
+			config.dataset = base.join(&config.dataset);
+		}
+		if let Some(holdout) = config.holdout.as_mut().filter(|dir| dir.is_relative()) {
+			*holdout = base.join(&*holdout);
 		}
 		Ok(config)
 	}
@@ -104,6 +116,20 @@ pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
 			.with_context(|| format!("reading dataset manifest {}", config.dataset.display()))?,
 	)?;
 	let shards = manifest.shards.iter().map(|s| to_h256(&s.hash)).collect();
+	let mut hyperparameters = config.hyperparameters.clone();
+	if let Some(dir) = &config.holdout {
+		let (_, holdout) = load_sharded(&dir.join(MANIFEST_FILE), None)
+			.with_context(|| format!("reading the held-out set in {}", dir.display()))?;
+		hyperparameters.holdout = holdout.shards.iter().map(|shard| shard.hash).collect();
+	}
+	let hyperparameters_json = serde_json::to_vec(&hyperparameters)?;
+	if hyperparameters_json.len() > MAX_HYPERPARAMETERS_BYTES {
+		bail!(
+			"the job's hyperparameters take {} bytes, more than the chain's {MAX_HYPERPARAMETERS_BYTES} \
+			 (a held-out set of fewer, larger shards fits)",
+			hyperparameters_json.len()
+		);
+	}
 	let mode = match config.mode.as_str() {
 		"replay" => VerificationMode::Replay,
 		"evaluation" => VerificationMode::Evaluation,
@@ -112,7 +138,7 @@ pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
 	let p = config.periods;
 	let spec = chain::JobSpec {
 		architecture: bounded(config.architecture.as_bytes().to_vec()),
-		hyperparameters: bounded(serde_json::to_vec(&config.hyperparameters)?),
+		hyperparameters: bounded(hyperparameters_json),
 		initial_weights: to_h256(&initial_hash),
 		dataset: chain::Dataset::Shards(chain::BoundedVec(shards)),
 		rounds: config.rounds,

@@ -64,7 +64,7 @@ pub struct DaemonConfig {
 	pub public_addr: String,
 	/// Honest, or a policing or (with the `cheats` feature) deviating participant.
 	pub conduct: Conduct,
-	/// A validator's held-out data.
+	/// A validator's own held-out data, for jobs that commit to none.
 	pub holdout: Option<Dataset>,
 	/// Device memory declared at registration.
 	pub memory_mib: u32,
@@ -86,6 +86,10 @@ pub enum Conduct {
 	/// planted updates catch it).
 	#[cfg(feature = "cheats")]
 	Lazy,
+	/// A validator that fetches the evidence and checks its hashes, schedule and binding, but
+	/// replays nothing (tests and demonstrations: a cheater in its assignment catches it).
+	#[cfg(feature = "cheats")]
+	SkipReplay,
 }
 
 /// A record of a trained update, so that a restarted worker submits it without training again.
@@ -152,6 +156,33 @@ pub struct Daemon<C, N> {
 /// pass: a network failure is not proof of fraud, and one validator's `Unavailable` slashes
 /// nobody (the chain needs several, and a majority of the stake).
 const UNAVAILABLE_MARGIN: u32 = 2;
+
+/// Attempts of one download within a pass, [`FETCH_RETRY_DELAY`] apart (doubling): a peer that
+/// drops a request for a moment (a restart, a full connection limit, a lost connection) is
+/// asked again at once rather than a block later.
+pub(crate) const FETCH_ATTEMPTS: u32 = 3;
+const FETCH_RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// Runs `attempt` up to [`FETCH_ATTEMPTS`] times until it succeeds; the last error otherwise.
+async fn retrying<T, F>(key: BlobKey, mut attempt: impl FnMut() -> F) -> Result<T>
+where
+	F: std::future::Future<Output = Result<T>>,
+{
+	let mut delay = FETCH_RETRY_DELAY;
+	let mut tries = 1;
+	loop {
+		match attempt().await {
+			Ok(value) => return Ok(value),
+			Err(e) if tries < FETCH_ATTEMPTS => {
+				tracing::info!(?key, tries, "fetch failed, asking again: {e:#}");
+				tokio::time::sleep(delay).await;
+				delay *= 2;
+				tries += 1;
+			},
+			Err(e) => return Err(e),
+		}
+	}
+}
 
 impl StoredVerdict {
 	fn verdict(&self) -> Verdict {
@@ -374,6 +405,22 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.collect())
 	}
 
+	/// [`BlobNetwork::fetch`], retried within the pass.
+	async fn fetch(
+		&self,
+		key: BlobKey,
+		limit: u64,
+		peers: &[Peer],
+		verify: impl Fn(&[u8]) -> Result<()>,
+	) -> Result<Vec<u8>> {
+		retrying(key, || self.net.fetch(key, limit, peers, &verify)).await
+	}
+
+	/// [`BlobNetwork::fetch_to_store`], retried within the pass.
+	async fn fetch_to_store(&self, key: BlobKey, limit: u64, peers: &[Peer]) -> Result<PathBuf> {
+		retrying(key, || self.net.fetch_to_store(key, limit, peers)).await
+	}
+
 	/// The round's shared context: architecture, hyperparameters and the global model.
 	async fn context(&self, job: u64, round: u32) -> Result<(JobInfo, RoundContext)> {
 		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
@@ -397,7 +444,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			let peers = self.peers(None).await?;
 			let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
 			let blob = self
-				.net
 				.fetch(BlobKey::Blob(global_hash), limits.model, &peers, |bytes| {
 					decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
 				})
@@ -440,13 +486,34 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let mut blobs = Vec::with_capacity(mine.len());
 		for hash in mine {
 			let bytes = self
-				.net
 				.fetch(BlobKey::Blob(hash), MAX_SHARD_BYTES, &peers, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching shard {hash}"))?;
 			blobs.push((hash, bytes));
 		}
 		Ok(assemble_dataset(&blobs)?)
+	}
+
+	/// The held-out set a job's updates are scored on: the shards the job commits to (fetched
+	/// once, then read from the store), or this validator's own for a job that commits to none.
+	async fn holdout(&self, hyperparameters: &Hyperparameters) -> Result<Dataset> {
+		if hyperparameters.holdout.is_empty() {
+			return self.config.holdout.clone().ok_or_else(|| {
+				anyhow!(
+					"the job commits to no held-out set and this validator has none (--holdout)"
+				)
+			});
+		}
+		let peers = self.peers(None).await?;
+		let mut blobs = Vec::with_capacity(hyperparameters.holdout.len());
+		for &hash in &hyperparameters.holdout {
+			let bytes = self
+				.fetch(BlobKey::Blob(hash), MAX_SHARD_BYTES, &peers, |_| Ok(()))
+				.await
+				.with_context(|| format!("fetching held-out shard {hash}"))?;
+			blobs.push((hash, bytes));
+		}
+		Ok(assemble_dataset(&blobs)?.0)
 	}
 
 	fn update_record_path(&self, job: u64, round: u32) -> PathBuf {
@@ -609,7 +676,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let commitment_limit = max_commitment_bytes(update.checkpoints);
 		let holder = &peers[..1.min(peers.len())];
 		let commitment_bytes = self
-			.net
 			.fetch(BlobKey::Commitment(root), commitment_limit, holder, |bytes| {
 				let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
 				if commitment.root != root {
@@ -629,7 +695,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		for index in needed {
 			let key = BlobKey::Checkpoint { root, index };
 			let path = self
-				.net
 				.fetch_to_store(key, limits.checkpoint, holder)
 				.await
 				.with_context(|| format!("fetching checkpoint {index}"))?;
@@ -644,7 +709,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			}
 		}
 		let delta_bytes = self
-			.net
 			.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
 			.await
 			.context("fetching the update")?;
@@ -679,12 +743,20 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		} else {
-			let holdout = self
-				.config
-				.holdout
-				.clone()
-				.ok_or_else(|| anyhow!("a validator needs held-out data (--holdout)"))?;
 			let (details, ctx) = self.context(job, round).await?;
+			let holdout = match self.holdout(&ctx.hyperparameters).await {
+				Ok(holdout) => Some(holdout),
+				Err(e) => {
+					// The submitter's fault, not the worker's: retry while there is time, then
+					// judge the evidence all the same and report a neutral score.
+					let now = self.chain.best_number().await?;
+					if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
+						return Err(e.context("held-out data not available yet, will retry"));
+					}
+					tracing::warn!(job, round, "scoring without held-out data: {e:#}");
+					None
+				},
+			};
 			let update = self
 				.chain
 				.update(job, worker)
@@ -705,9 +777,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 						checkpoint_root: to_digest(&update.checkpoint_root),
 						checkpoints: update.checkpoints,
 					};
-					let segments = segments.to_vec();
+					let segments = if self.skips_replay() { Vec::new() } else { segments.to_vec() };
 					let judgement = tokio::task::spawn_blocking(move || {
-						judge_update(&ctx, &claim, &segments, &evidence, &holdout, device)
+						judge_update(&ctx, &claim, &segments, &evidence, holdout.as_ref(), device)
 					})
 					.await??;
 					(judgement, false)
@@ -782,6 +854,15 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		false
 	}
 
+	/// Whether this validator skips the replay (only with the `cheats` feature).
+	fn skips_replay(&self) -> bool {
+		#[cfg(feature = "cheats")]
+		if self.config.conduct == Conduct::SkipReplay {
+			return true;
+		}
+		false
+	}
+
 	fn verdict_path(&self, job: u64, round: u32, worker: &AccountId32) -> PathBuf {
 		self.config
 			.state_dir
@@ -811,7 +892,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
 			let peers = self.peers(Some(worker)).await?;
 			let bytes = self
-				.net
 				.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
 				.await
 				.with_context(|| format!("fetching {worker}'s update"))?;

@@ -13,10 +13,11 @@ use agora_ml::compress::Compression;
 use agora_ml::data::{digits_csv_path, load_digits, train_test_split, Dataset};
 use agora_ml::models::Architecture;
 use agora_ml::train::OptimizerConfig;
+use agora_p2p::BlobNetwork;
 use agora_protocol::{model_blob, Hyperparameters};
 use tch::Device;
 
-use crate::daemon::{Conduct, Daemon, DaemonConfig, Role};
+use crate::daemon::{Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
 use crate::fakes::{FakeChain, FakeNet, Shared, World};
 
 const WORKER: AccountId32 = AccountId32([1; 32]);
@@ -24,7 +25,8 @@ const VALIDATOR: AccountId32 = AccountId32([2; 32]);
 const JOB: u64 = 0;
 
 /// A world with one replay-verified digits job in its training phase, whose round selected
-/// `WORKER`, and whose two shards a data provider's store serves. Returns the held-out set.
+/// `WORKER`, whose two shards a data provider's store serves and whose committed held-out
+/// shard its submitter's store serves. Returns the held-out set.
 fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 	let world = Shared::default();
 	let provider = FakeNet::new(&world, provider_dir);
@@ -37,6 +39,9 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 			to_h256(&provider.store.put_blob(&bytes).unwrap())
 		})
 		.collect();
+	// The submitter serves the held-out shard its job commits to.
+	let submitter = FakeNet::new(&world, &provider_dir.join("submitter"));
+	let holdout_shard = submitter.store.put_blob(&holdout.encode_shard().unwrap()).unwrap();
 	let arch = Architecture::from_id("mlp-digits").unwrap();
 	let hyperparameters = Hyperparameters {
 		optimizer: OptimizerConfig::sgd(0.05, 0.9),
@@ -45,6 +50,7 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 		init_seed: 1,
 		aggregator: Aggregator::FedAvg,
 		compression: Some(Compression::Int8),
+		holdout: vec![holdout_shard],
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));
@@ -99,6 +105,17 @@ fn daemon(
 	holdout: Option<Dataset>,
 ) -> Daemon<FakeChain, FakeNet> {
 	let net = FakeNet::new(world, &state_dir.join("store"));
+	daemon_on(net, world, me, role, state_dir, holdout)
+}
+
+fn daemon_on<N: BlobNetwork>(
+	net: N,
+	world: &Shared,
+	me: AccountId32,
+	role: Role,
+	state_dir: &Path,
+	holdout: Option<Dataset>,
+) -> Daemon<FakeChain, N> {
 	let config = DaemonConfig {
 		role,
 		state_dir: state_dir.to_path_buf(),
@@ -127,7 +144,7 @@ fn world(world: &Shared) -> std::sync::MutexGuard<'_, World> {
 #[tokio::test]
 async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-	let (shared, holdout) = world_with_a_job(dirs[0].path());
+	let (shared, _) = world_with_a_job(dirs[0].path());
 
 	// The node is away: the pass fails, nothing is sent, the duty stays.
 	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
@@ -159,8 +176,9 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 	let update = world(&shared).updates[&(JOB, WORKER)].clone();
 	assert_eq!(update.checkpoints, 3, "6 steps with a checkpoint every 2");
 
-	// A validator assigned the update: the first fetch of its evidence fails, so it retries at
-	// the next pass (the deadline is far) rather than judging it unavailable.
+	// A validator assigned the update: a fetch of its evidence fails at every attempt of the
+	// pass, so it tries again at the next pass (the deadline is far) rather than judging the
+	// update unavailable.
 	world(&shared).duties.insert(
 		VALIDATOR,
 		vec![Duty::Commit {
@@ -171,9 +189,8 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 			deadline: 60,
 		}],
 	);
-	world(&shared).failing_fetches = 1;
-	let mut validator =
-		daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout.clone()));
+	world(&shared).failing_fetches = FETCH_ATTEMPTS as usize;
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
 	validator.tick().await.unwrap();
 	assert!(sent(&shared, VALIDATOR).is_empty(), "no verdict on a transient failure");
 	validator.tick().await.unwrap();
@@ -189,7 +206,7 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 	world(&shared)
 		.duties
 		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 }]);
-	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
 	validator.tick().await.unwrap();
 	match sent(&shared, VALIDATOR).last() {
 		Some(ProtocolCall::RevealVerdict { verdict, score, salt, .. }) => {
@@ -224,4 +241,43 @@ async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 	worker.tick().await.unwrap();
 	worker.tick().await.unwrap();
 	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: JOB }]);
+}
+
+/// Two honest validators score an update on the held-out set the job commits to (neither has
+/// one of its own) and reveal the same score; one of them is behind a network whose first
+/// download of every blob fails, and still commits in its first pass.
+#[cfg(feature = "cheats")]
+#[tokio::test]
+async fn honest_validators_agree_on_the_committed_holdout_even_behind_a_flaky_network() {
+	use crate::faults::FlakyNetwork;
+
+	const OTHER: AccountId32 = AccountId32([3; 32]);
+	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None).tick().await.unwrap();
+	let commit =
+		|worker| Duty::Commit { job: JOB, round: 0, worker, segments: vec![2], deadline: 60 };
+	let reveal = |worker| Duty::Reveal { job: JOB, round: 0, worker, deadline: 70 };
+	for validator in [VALIDATOR, OTHER] {
+		world(&shared).duties.insert(validator, vec![commit(WORKER)]);
+	}
+	let flaky = FlakyNetwork::new(FakeNet::new(&shared, &dirs[2].path().join("store")));
+	let mut flaky = daemon_on(flaky, &shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
+	let mut steady = daemon(&shared, OTHER, Role::Validator, dirs[3].path(), None);
+	flaky.tick().await.unwrap();
+	steady.tick().await.unwrap();
+	for validator in [VALIDATOR, OTHER] {
+		assert_eq!(sent(&shared, validator).len(), 1, "committed in one pass");
+		world(&shared).duties.insert(validator, vec![reveal(WORKER)]);
+	}
+	flaky.tick().await.unwrap();
+	steady.tick().await.unwrap();
+	let revealed = |validator| match sent(&shared, validator).last() {
+		Some(ProtocolCall::RevealVerdict { verdict, score, .. }) => (verdict.clone(), score.0),
+		other => panic!("expected a reveal, got {other:?}"),
+	};
+	let (verdict, score) = revealed(VALIDATOR);
+	assert_eq!(verdict, agora_chain::Verdict::Valid);
+	assert!(score > 500_000_000, "training from the initial weights gains: {score}");
+	assert_eq!(revealed(OTHER), (verdict, score), "the same score, not merely a close one");
 }

@@ -11,3 +11,5 @@ pub mod daemon;
 mod daemon_tests;
 #[cfg(test)]
 mod fakes;
+#[cfg(feature = "cheats")]
+pub mod faults;

@@ -37,6 +37,12 @@ pub struct Hyperparameters {
 	/// Update compression; `None` sends updates as safetensors.
 	#[serde(default)]
 	pub compression: Option<Compression>,
+	/// The held-out shards (content hashes of `prepare-data` shards) on which validators score
+	/// every update. They are under the job's on-chain spec, so every validator scores on the
+	/// same data and honest validators agree; a job without them leaves each validator to its
+	/// own held-out set.
+	#[serde(default, skip_serializing_if = "Vec::is_empty")]
+	pub holdout: Vec<Digest>,
 }
 
 impl Hyperparameters {
@@ -338,13 +344,15 @@ pub struct Claim {
 ///   anything the replay did not cover;
 /// - every challenged segment (always including the last) replays within the tolerance.
 ///
-/// Then scores the updated model on `holdout`.
+/// Then scores the update on `holdout` with [`improvement_score`] (`0.5`, no information,
+/// without one). Passing no `segments` checks everything but the replay (what a validator that
+/// skips the replay would do).
 pub fn judge_update(
 	ctx: &RoundContext,
 	claim: &Claim,
 	segments: &[u32],
 	evidence: &UpdateEvidence,
-	holdout: &Dataset,
+	holdout: Option<&Dataset>,
 	device: Device,
 ) -> Result<Judgement> {
 	let commitment = &evidence.commitment;
@@ -431,9 +439,21 @@ pub fn judge_update(
 			Err(e) => return invalid(format!("segment {segment}: {e}")),
 		}
 	}
+	let Some(holdout) = holdout else {
+		return Ok(Judgement { valid: true, score: 0.5, reason: None });
+	};
 	let updated = ctx.global.add(&evidence.delta)?;
-	let score = evaluate(&Model::new(&ctx.arch, &updated, device)?, holdout, 256)?.accuracy;
-	Ok(Judgement { valid: true, score, reason: None })
+	let before = evaluate(&Model::new(&ctx.arch, &ctx.global, device)?, holdout, 256)?.accuracy;
+	let after = evaluate(&Model::new(&ctx.arch, &updated, device)?, holdout, 256)?.accuracy;
+	Ok(Judgement { valid: true, score: improvement_score(before, after), reason: None })
+}
+
+/// The score a validator reports for an update: how much it improves the held-out accuracy of
+/// the round's starting model, mapped to `[0, 1]` (`0.5` is no change, `1` a gain from 0 % to
+/// 100 %, `0` the reverse). Scoring the gain rather than the accuracy rewards what the update
+/// adds, not the quality the round started from.
+pub fn improvement_score(accuracy_before: f64, accuracy_after: f64) -> f64 {
+	((1.0 + accuracy_after - accuracy_before) / 2.0).clamp(0.0, 1.0)
 }
 
 /// The cheats a worker can be told to commit (for tests and demonstrations).
@@ -472,6 +492,7 @@ mod tests {
 			init_seed: 1,
 			aggregator: Aggregator::FedAvg,
 			compression: Some(Compression::Int8),
+			holdout: vec![],
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -527,7 +548,7 @@ mod tests {
 		evidence: &UpdateEvidence,
 		holdout: &Dataset,
 	) -> Judgement {
-		judge_update(ctx, claim, segments, evidence, holdout, Device::Cpu).unwrap()
+		judge_update(ctx, claim, segments, evidence, Some(holdout), Device::Cpu).unwrap()
 	}
 
 	#[test]
@@ -546,6 +567,37 @@ mod tests {
 				assert!(judgement.score > 0.5, "score {}", judgement.score);
 			}
 		}
+	}
+
+	#[test]
+	fn skipping_the_replay_approves_what_replay_rejects() {
+		// A validator that fetches the evidence and checks every hash, schedule and binding but
+		// replays nothing approves a run with skipped steps: its commitment is well formed. The
+		// replaying validators judge it `Invalid`, so on chain the skipper contradicts the
+		// consensus and is slashed (pallet-validation's
+		// `cheating_worker_non_revealer_and_contradictor_are_slashed`).
+		let (ctx, _, test, shards) = context();
+		let (evidence, claim) = evidence(&ctx, &shards, Cheat::SkipSteps { period: 2 });
+		assert!(judge(&ctx, &claim, &[], &evidence, &test).valid, "no replay, no detection");
+		assert!(!judge(&ctx, &claim, &[3], &evidence, &test).valid, "the last segment replayed");
+	}
+
+	#[test]
+	fn the_score_is_the_gain_over_the_round_start_and_validators_agree_on_it() {
+		let (ctx, _, test, shards) = context();
+		let (evidence, claim) = evidence(&ctx, &shards, Cheat::None);
+		let scores: Vec<f64> =
+			(0..2).map(|_| judge(&ctx, &claim, &[3], &evidence, &test).score).collect();
+		assert_eq!(scores[0], scores[1], "the same held-out set gives the same score");
+		assert!(scores[0] > 0.5, "training from the initial weights gains: {}", scores[0]);
+		// The gain, not the accuracy: the same trained model scores 0.5 as the next start.
+		let trained = ctx.global.add(&evidence.delta).unwrap();
+		let model = Model::new(&ctx.arch, &trained, Device::Cpu).unwrap();
+		let accuracy = evaluate(&model, &test, 256).unwrap().accuracy;
+		assert!(accuracy > 0.5, "accuracy {accuracy}");
+		assert_eq!(improvement_score(accuracy, accuracy), 0.5);
+		assert_eq!(improvement_score(0.0, 1.0), 1.0);
+		assert!((improvement_score(0.9, 0.4) - 0.25).abs() < 1e-12);
 	}
 
 	#[test]
@@ -648,5 +700,13 @@ mod tests {
 			"compression":{"method":"top-k","fraction":0.1}}"#;
 		assert!(Hyperparameters::from_json(json).is_err());
 		assert!(Hyperparameters::from_json(b"{}").is_err());
+		// A committed held-out set travels in the spec; without one the field is left out.
+		let mut hyperparameters = context().0.hyperparameters;
+		assert!(!String::from_utf8(serde_json::to_vec(&hyperparameters).unwrap())
+			.unwrap()
+			.contains("holdout"));
+		hyperparameters.holdout = vec![Digest([9; 32])];
+		let json = serde_json::to_vec(&hyperparameters).unwrap();
+		assert_eq!(Hyperparameters::from_json(&json).unwrap(), hyperparameters);
 	}
 }

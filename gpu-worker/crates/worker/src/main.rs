@@ -94,13 +94,17 @@ enum Command {
 	Validator {
 		#[command(flatten)]
 		daemon: network_commands::DaemonArgs,
-		/// Held-out data to score updates on (a directory from prepare-data).
+		/// Held-out data (a directory from prepare-data) to score the updates of jobs that
+		/// commit to no held-out set of their own.
 		#[arg(long)]
-		holdout: PathBuf,
-		/// Approve every update without checking it (builds with the `cheats` feature, for
-		/// tests and demonstrations: planted updates catch such a validator).
-		#[arg(long)]
-		lazy: bool,
+		holdout: Option<PathBuf>,
+		/// Validate lazily (builds with the `cheats` feature, for tests and demonstrations):
+		/// `approve-all` approves every update without fetching anything (planted updates catch
+		/// it); `skip-replay` checks the evidence's hashes but replays nothing (cheaters in its
+		/// assignments catch it).
+		#[arg(long, num_args = 0..=1, default_missing_value = "approve-all",
+			value_parser = ["approve-all", "skip-replay"])]
+		lazy: Option<String>,
 	},
 	/// Submitter's client: create, watch, download and report jobs.
 	#[command(subcommand)]
@@ -315,12 +319,12 @@ fn run() -> Result<i32> {
 		Command::Aggregate(args) => aggregate_files(&args)?,
 		Command::Bench(args) => bench::run(&args, device)?,
 		Command::Worker { daemon, cheat } => {
-			let conduct = network_commands::conduct(&cheat, false)?;
+			let conduct = network_commands::conduct(&cheat, None)?;
 			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device)?
 		},
 		Command::Validator { daemon, holdout, lazy } => {
-			let conduct = network_commands::conduct("none", lazy)?;
-			network_commands::run_daemon(daemon, Role::Validator, conduct, Some(holdout), device)?
+			let conduct = network_commands::conduct("none", lazy.as_deref())?;
+			network_commands::run_daemon(daemon, Role::Validator, conduct, holdout, device)?
 		},
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,

@@ -58,6 +58,11 @@ pub struct DaemonArgs {
 	/// CPU; give the GPU's memory on a GPU).
 	#[arg(long)]
 	memory_mib: Option<u32>,
+	/// Fail the first download of every blob once, as a flaky network would (fault injection
+	/// for tests and demonstrations: builds with the `cheats` feature).
+	#[cfg(feature = "cheats")]
+	#[arg(long)]
+	flaky_network: bool,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +76,9 @@ pub enum JobCommand {
 		/// The training set's directory (overrides the config's `dataset`).
 		#[arg(long)]
 		dataset: Option<PathBuf>,
+		/// The held-out set's directory (overrides the config's `holdout`).
+		#[arg(long)]
+		holdout: Option<PathBuf>,
 	},
 	/// Prints the job's progress until it is finalized or cancelled.
 	Watch {
@@ -125,21 +133,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 	Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// How a worker given `--cheat NAME` (and a validator given `--lazy`) behaves: `none` and
+/// How a worker given `--cheat NAME` (and a validator given `--lazy HOW`) behaves: `none` and
 /// `plant` always exist; training deviations and lazy validation only in builds with the
 /// `cheats` feature (tests and demonstrations).
-pub fn conduct(cheat: &str, lazy: bool) -> Result<Conduct> {
+pub fn conduct(cheat: &str, lazy: Option<&str>) -> Result<Conduct> {
 	match (cheat, lazy) {
-		("none", false) => Ok(Conduct::Honest),
-		("plant", false) => Ok(Conduct::Plant),
+		("none", None) => Ok(Conduct::Honest),
+		("plant", None) => Ok(Conduct::Plant),
 		#[cfg(feature = "cheats")]
-		("none", true) => Ok(Conduct::Lazy),
+		("none", Some("approve-all")) => Ok(Conduct::Lazy),
 		#[cfg(feature = "cheats")]
-		(cheat, false) => Ok(Conduct::Cheat(agora_protocol::parse_cheat(cheat)?)),
+		("none", Some("skip-replay")) => Ok(Conduct::SkipReplay),
+		#[cfg(feature = "cheats")]
+		(cheat, None) => Ok(Conduct::Cheat(agora_protocol::parse_cheat(cheat)?)),
 		_ => bail!(
 			"`--cheat {cheat}`{}: not available in this build (the `cheats` feature is for tests \
 			 and demonstrations)",
-			if lazy { " with --lazy" } else { "" }
+			lazy.map(|how| format!(" with --lazy {how}")).unwrap_or_default()
 		),
 	}
 }
@@ -153,9 +163,6 @@ pub fn run_daemon(
 	device: Device,
 ) -> Result<()> {
 	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
-	if role == Role::Validator && holdout.is_none() {
-		bail!("a validator needs held-out data: --holdout DIR (from prepare-data)");
-	}
 	runtime()?.block_on(async move {
 		let chain = args.chain.connect().await?;
 		std::fs::create_dir_all(&args.state_dir)
@@ -178,6 +185,12 @@ pub fn run_daemon(
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),
 		};
+		#[cfg(feature = "cheats")]
+		if args.flaky_network {
+			tracing::warn!("injecting a transient failure into the first download of every blob");
+			let net = agora_daemon::faults::FlakyNetwork::new(net);
+			return Daemon::new(chain, net, config)?.run().await;
+		}
 		Daemon::new(chain, net, config)?.run().await
 	})
 }
@@ -205,11 +218,14 @@ fn ip_kind(ip: std::net::IpAddr) -> &'static str {
 pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 	runtime()?.block_on(async move {
 		match command {
-			JobCommand::Create { chain, config, dataset } => {
+			JobCommand::Create { chain, config, dataset, holdout } => {
 				let chain = chain.connect().await?;
 				let mut config = JobConfig::load(&config)?;
 				if let Some(dataset) = dataset {
 					config.dataset = dataset;
+				}
+				if holdout.is_some() {
+					config.holdout = holdout;
 				}
 				let job = client::create_job(&chain, &config).await?;
 				println!("{job}");
