@@ -34,6 +34,11 @@ use agora_ml::train::TrainingState;
 use agora_p2p::{BlobKey, BlobNetwork, Peer};
 #[cfg(feature = "cheats")]
 use agora_proof::adversary::Cheat;
+#[cfg(feature = "cheats")]
+pub use cheats::SubmissionCheat;
+
+#[cfg(feature = "cheats")]
+mod cheats;
 use agora_proof::TrainingCommitment;
 use agora_protocol::{
 	assemble_dataset, decode_model, decode_update, judge_update, max_commitment_bytes, model_blob,
@@ -82,6 +87,10 @@ pub enum Conduct {
 	/// A worker that deviates from honest training (tests and demonstrations only).
 	#[cfg(feature = "cheats")]
 	Cheat(Cheat),
+	/// A worker that trains honestly, then lies about it or withholds it (tests and
+	/// demonstrations only).
+	#[cfg(feature = "cheats")]
+	Submission(SubmissionCheat),
 	/// A validator that approves every update without checking (tests and demonstrations:
 	/// planted updates catch it).
 	#[cfg(feature = "cheats")]
@@ -623,6 +632,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				checkpoint_root: root,
 				checkpoints: run.commitment.segments() as u32,
 				plant_secret: None,
+			};
+			#[cfg(feature = "cheats")]
+			let record = match self.config.conduct {
+				Conduct::Submission(cheat) => self.deviate(cheat, job, round, record).await?,
+				_ => record,
 			};
 			state::write_json(&record_path, &record)?;
 			self.add_timings(job, round, |t| {

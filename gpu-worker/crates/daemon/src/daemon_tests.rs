@@ -105,7 +105,7 @@ fn daemon(
 	holdout: Option<Dataset>,
 ) -> Daemon<FakeChain, FakeNet> {
 	let net = FakeNet::new(world, &state_dir.join("store"));
-	daemon_on(net, world, me, role, state_dir, holdout)
+	daemon_on(net, world, me, role, state_dir, holdout, Conduct::Honest)
 }
 
 fn daemon_on<N: BlobNetwork>(
@@ -115,13 +115,14 @@ fn daemon_on<N: BlobNetwork>(
 	role: Role,
 	state_dir: &Path,
 	holdout: Option<Dataset>,
+	conduct: Conduct,
 ) -> Daemon<FakeChain, N> {
 	let config = DaemonConfig {
 		role,
 		state_dir: state_dir.to_path_buf(),
 		stake: 0,
 		public_addr: "/ip4/127.0.0.1/tcp/1".into(),
-		conduct: Conduct::Honest,
+		conduct,
 		holdout,
 		memory_mib: 0,
 		device: Device::Cpu,
@@ -262,7 +263,15 @@ async fn honest_validators_agree_on_the_committed_holdout_even_behind_a_flaky_ne
 		world(&shared).duties.insert(validator, vec![commit(WORKER)]);
 	}
 	let flaky = FlakyNetwork::new(FakeNet::new(&shared, &dirs[2].path().join("store")));
-	let mut flaky = daemon_on(flaky, &shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
+	let mut flaky = daemon_on(
+		flaky,
+		&shared,
+		VALIDATOR,
+		Role::Validator,
+		dirs[2].path(),
+		None,
+		Conduct::Honest,
+	);
 	let mut steady = daemon(&shared, OTHER, Role::Validator, dirs[3].path(), None);
 	flaky.tick().await.unwrap();
 	steady.tick().await.unwrap();
@@ -280,4 +289,90 @@ async fn honest_validators_agree_on_the_committed_holdout_even_behind_a_flaky_ne
 	assert_eq!(verdict, agora_chain::Verdict::Valid);
 	assert!(score > 500_000_000, "training from the initial weights gains: {score}");
 	assert_eq!(revealed(OTHER), (verdict, score), "the same score, not merely a close one");
+}
+
+/// The whole cheat catalogue against an honest validator that replays every segment: each
+/// cheating worker's update is judged `Invalid`, or `Unavailable` where it serves no evidence
+/// (a planted update included: no training commitment matches its root), and the honest
+/// worker's update beside it `Valid`.
+#[cfg(feature = "cheats")]
+#[tokio::test]
+async fn every_cheat_of_the_catalogue_is_caught_by_an_honest_validator() {
+	use crate::daemon::SubmissionCheat;
+	use agora_chain::Verdict;
+	use std::collections::BTreeMap;
+
+	const HONEST: AccountId32 = AccountId32([4; 32]);
+	let training = ["skip-steps", "random-weights", "copied-weights", "fewer-samples"]
+		.into_iter()
+		.chain(["substituted-data", "fewer-steps"])
+		.map(|name| (name, Conduct::Cheat(agora_protocol::parse_cheat(name).unwrap())));
+	let submission = SubmissionCheat::NAMES
+		.into_iter()
+		.map(|name| (name, Conduct::Submission(SubmissionCheat::parse(name).unwrap())));
+	let catalogue: Vec<_> = training.chain(submission).chain([("plant", Conduct::Plant)]).collect();
+	assert_eq!(catalogue.len(), 12);
+	for (name, conduct) in catalogue {
+		let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+		let (shared, _) = world_with_a_job(dirs[0].path());
+		// Two selected workers: the honest one first (it has an update to copy), one shard each.
+		{
+			let mut w = world(&shared);
+			let status = w.rounds.get_mut(&JOB).unwrap();
+			status.workers = vec![(HONEST, 96, false), (WORKER, 96, false)];
+			let train = Duty::Train { job: JOB, round: 0, quota: 96, deadline: 60 };
+			w.duties.insert(HONEST, vec![train.clone()]);
+			w.duties.insert(WORKER, vec![train]);
+		}
+		daemon(&shared, HONEST, Role::Worker, dirs[1].path(), None).tick().await.unwrap();
+		let net = FakeNet::new(&shared, &dirs[2].path().join("store"));
+		let mut cheater =
+			daemon_on(net, &shared, WORKER, Role::Worker, dirs[2].path(), None, conduct);
+		cheater.tick().await.unwrap();
+		if name == "replayed-run" {
+			// Its first round is honest (nothing to replay yet); the next round replays it.
+			{
+				let mut w = world(&shared);
+				w.rounds.get_mut(&JOB).unwrap().round = 1;
+				let train = Duty::Train { job: JOB, round: 1, quota: 96, deadline: 60 };
+				w.duties.insert(WORKER, vec![train]);
+			}
+			cheater.tick().await.unwrap();
+		}
+		let round = if name == "replayed-run" { 1 } else { 0 };
+		let submitted = world(&shared).updates.contains_key(&(JOB, WORKER));
+		assert!(submitted, "{name}: the chain accepted the submission");
+
+		// The validator judges both updates; the deadline is near, so evidence that cannot be
+		// fetched now is reported unavailable rather than retried.
+		let near = world(&shared).best + 2;
+		let commit = |worker| Duty::Commit {
+			job: JOB,
+			round,
+			worker,
+			segments: vec![0, 1, 2],
+			deadline: near,
+		};
+		world(&shared).duties.insert(VALIDATOR, vec![commit(HONEST), commit(WORKER)]);
+		let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[3].path(), None);
+		validator.tick().await.unwrap();
+		let reveal = |worker| Duty::Reveal { job: JOB, round, worker, deadline: near + 10 };
+		world(&shared).duties.insert(VALIDATOR, vec![reveal(HONEST), reveal(WORKER)]);
+		validator.tick().await.unwrap();
+		let verdicts: BTreeMap<[u8; 32], Verdict> = sent(&shared, VALIDATOR)
+			.into_iter()
+			.filter_map(|call| match call {
+				ProtocolCall::RevealVerdict { worker, verdict, .. } => Some((worker.0, verdict)),
+				_ => None,
+			})
+			.collect();
+		let expected = match name {
+			"withheld-evidence" | "plant" => Verdict::Unavailable,
+			_ => Verdict::Invalid,
+		};
+		assert_eq!(verdicts.get(&WORKER.0), Some(&expected), "{name}");
+		if round == 0 {
+			assert_eq!(verdicts.get(&HONEST.0), Some(&Verdict::Valid), "{name}: the honest one");
+		}
+	}
 }

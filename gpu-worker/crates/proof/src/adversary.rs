@@ -28,6 +28,10 @@ pub enum Cheat {
 	FewerSamples { keep_fraction: f64 },
 	/// Trains on other data of the same shape (a synthetic set drawn with `seed`).
 	SubstitutedData { seed: u64 },
+	/// Trains one step per segment: as many segments as the job's, each one step long (the
+	/// caller runs `segments` steps with a checkpoint after each). Every segment replays
+	/// exactly; only the schedule gives it away.
+	FewerSteps,
 }
 
 /// Trains `steps` steps from `start` with checkpoints every `checkpoint_every` steps while

@@ -259,14 +259,18 @@ impl RoundContext {
 		cheat: Cheat,
 		device: Device,
 	) -> Result<CommittedRun> {
+		let (steps, checkpoint_every) = match cheat {
+			Cheat::FewerSteps => (self.local_steps.div_ceil(self.checkpoint_interval.max(1)), 1),
+			_ => (self.local_steps, self.checkpoint_interval),
+		};
 		let run = dishonest_run(
 			&self.arch,
 			&self.start_state()?,
 			&self.train_config(),
 			data,
 			data_root,
-			self.local_steps,
-			self.checkpoint_interval,
+			steps,
+			checkpoint_every,
 			cheat,
 			device,
 		)?;
@@ -466,10 +470,11 @@ pub fn parse_cheat(name: &str) -> Result<Cheat> {
 		"copied-weights" => Cheat::CopiedWeights,
 		"fewer-samples" => Cheat::FewerSamples { keep_fraction: 0.5 },
 		"substituted-data" => Cheat::SubstitutedData { seed: 7 },
+		"fewer-steps" => Cheat::FewerSteps,
 		other => {
 			return Err(WorkerError::InvalidArgument(format!(
 				"unknown cheat `{other}` (none, skip-steps, random-weights, copied-weights, \
-				 fewer-samples, substituted-data)"
+				 fewer-samples, substituted-data, fewer-steps)"
 			)))
 		},
 	})

@@ -85,7 +85,8 @@ enum Command {
 		/// the verdicts are committed, to catch validators that approve without checking.
 		/// Builds with the `cheats` feature (tests and demonstrations) also deviate from
 		/// honest training: skip-steps, random-weights, copied-weights, fewer-samples,
-		/// substituted-data.
+		/// substituted-data, fewer-steps; or lie about it: inflated-samples, nudged-update,
+		/// withheld-evidence, replayed-run, copied-update.
 		#[arg(long, default_value = "none")]
 		cheat: String,
 	},

@@ -145,7 +145,15 @@ pub fn conduct(cheat: &str, lazy: Option<&str>) -> Result<Conduct> {
 		#[cfg(feature = "cheats")]
 		("none", Some("skip-replay")) => Ok(Conduct::SkipReplay),
 		#[cfg(feature = "cheats")]
-		(cheat, None) => Ok(Conduct::Cheat(agora_protocol::parse_cheat(cheat)?)),
+		(cheat, None) => match agora_daemon::daemon::SubmissionCheat::parse(cheat) {
+			Some(cheat) => Ok(Conduct::Submission(cheat)),
+			None => agora_protocol::parse_cheat(cheat).map(Conduct::Cheat).map_err(|e| {
+				anyhow::anyhow!(
+					"{e}; or {}",
+					agora_daemon::daemon::SubmissionCheat::NAMES.join(", ")
+				)
+			}),
+		},
 		_ => bail!(
 			"`--cheat {cheat}`{}: not available in this build (the `cheats` feature is for tests \
 			 and demonstrations)",
