@@ -181,7 +181,10 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
 /// Storage migrations run on the next runtime upgrade. Each is guarded by its pallet's storage
 /// version, so it runs once and is a no-op on a chain that already has the new layout.
-type Migrations = (pallet_validation::migrations::v1::MigrateV0ToV1<Runtime>,);
+type Migrations = (
+	pallet_validation::migrations::v1::MigrateV0ToV1<Runtime>,
+	pallet_tasks::migrations::v1::MigrateV0ToV1<Runtime>,
+);
 
 /// Executive: handles dispatch to the various modules.
 pub type Executive = frame_executive::Executive<

@@ -101,6 +101,9 @@ parameter_types! {
 		min_period: 2,
 		max_period: 50,
 		no_show_slash: Perbill::from_percent(1),
+		max_jobs_per_submitter: 2,
+		job_deposit: 100,
+		max_voided_rounds: 3,
 	};
 	pub const ValidationDefaults: pallet_validation::Params = pallet_validation::Params {
 		detectable_fraction: Perbill::from_percent(10),

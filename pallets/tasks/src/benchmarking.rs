@@ -56,8 +56,10 @@ fn spec<T: Config>(shards: u32, workers: u32) -> JobSpec<BlockNumberFor<T>> {
 	}
 }
 
-fn submitter<T: Config>() -> (T::AccountId, BalanceOf<T>) {
-	let who: T::AccountId = account("submitter", 0, 0);
+/// Submitter `index`, funded: one per job, as each account may hold only
+/// `max_jobs_per_submitter` active jobs.
+fn submitter<T: Config>(index: u32) -> (T::AccountId, BalanceOf<T>) {
+	let who: T::AccountId = account("submitter", index, 0);
 	let budget = ProtocolParams::<T>::get().min_budget.saturating_mul(100u32.into());
 	let _ = T::Currency::set_balance(
 		&who,
@@ -67,7 +69,8 @@ fn submitter<T: Config>() -> (T::AccountId, BalanceOf<T>) {
 }
 
 fn new_job<T: Config>(shards: u32, workers: u32) -> Result<JobId, BenchmarkError> {
-	let (who, budget) = submitter::<T>();
+	let index = u32::try_from(NextJobId::<T>::get()).unwrap_or(u32::MAX);
+	let (who, budget) = submitter::<T>(index);
 	Tasks::<T>::do_create_job(who, spec::<T>(shards, workers), budget)
 		.map_err(|_| BenchmarkError::Stop("create_job"))
 }
@@ -111,7 +114,7 @@ mod benchmarks {
 	fn create_job(s: Linear<0, { agora_primitives::MAX_SHARDS }>) -> Result<(), BenchmarkError> {
 		let max = ProtocolParams::<T>::get().max_shards;
 		let s = s.min(max);
-		let (who, budget) = submitter::<T>();
+		let (who, budget) = submitter::<T>(0);
 		let sp = spec::<T>(s, 1);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who), sp, budget);

@@ -1,12 +1,14 @@
 //! Job creation, cancellation, applications and update submission.
 
 use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf};
-use agora_primitives::{Dataset, JobId, JobSpec, ParticipantRegistry, RoundIndex, Update};
+use agora_primitives::{
+	Dataset, JobId, JobSpec, ParticipantRegistry, RewardPool, RoundIndex, Update,
+};
 use frame_support::{
 	pallet_prelude::*,
 	traits::{
 		fungible::{Inspect, MutateHold},
-		tokens::{Fortitude, Precision, Preservation},
+		tokens::{Fortitude, Precision, Preservation, Restriction},
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
@@ -23,7 +25,10 @@ impl<T: Config> Pallet<T> {
 			&& p.min_period >= 1u32.into()
 			&& p.min_period <= p.max_period
 			&& p.max_period <= MAX_PERIOD.into()
-			&& p.no_show_slash <= MAX_NO_SHOW_SLASH;
+			&& p.no_show_slash <= MAX_NO_SHOW_SLASH
+			&& (1..=T::MaxActiveJobs::get()).contains(&p.max_jobs_per_submitter)
+			&& p.job_deposit <= p.min_budget
+			&& (1..=MAX_VOIDED_ROUNDS).contains(&p.max_voided_rounds);
 		ensure!(ok, Error::<T>::ParamOutOfBounds);
 		Ok(())
 	}
@@ -75,8 +80,11 @@ impl<T: Config> Pallet<T> {
 			budget >= params.min_budget && budget >= spec.rounds.into(),
 			Error::<T>::BudgetTooLow
 		);
+		let jobs = SubmitterJobs::<T>::get(&who);
+		ensure!(jobs < params.max_jobs_per_submitter, Error::<T>::TooManySubmitterJobs);
+		let deposit = params.job_deposit;
 		let free = T::Currency::reducible_balance(&who, Preservation::Preserve, Fortitude::Polite);
-		ensure!(free >= budget, Error::<T>::InsufficientBalance);
+		ensure!(free >= budget.saturating_add(deposit), Error::<T>::InsufficientBalance);
 		let id = NextJobId::<T>::get();
 		let now = frame_system::Pallet::<T>::block_number();
 		let deadline = now.saturating_add(spec.periods.open);
@@ -84,6 +92,9 @@ impl<T: Config> Pallet<T> {
 			.map_err(|_| Error::<T>::TooManyActiveJobs)?;
 		T::Currency::hold(&HoldReason::JobEscrow.into(), &who, budget)
 			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		T::Currency::hold(&HoldReason::JobDeposit.into(), &who, deposit)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		SubmitterJobs::<T>::insert(&who, jobs.saturating_add(1));
 		NextJobId::<T>::put(id.saturating_add(1));
 		let rounds = spec.rounds;
 		let job = Job {
@@ -99,6 +110,9 @@ impl<T: Config> Pallet<T> {
 			deadline,
 			completed_rounds: 0,
 			created_at: now,
+			deposit,
+			voided_in_a_row: 0,
+			unjoined_in_a_row: 0,
 		};
 		Jobs::<T>::insert(id, job);
 		Self::deposit_event(Event::JobCreated { job: id, submitter: who, budget, rounds });
@@ -124,11 +138,46 @@ impl<T: Config> Pallet<T> {
 		)?;
 		job.escrow = Zero::zero();
 		job.status = JobStatus::Cancelled;
+		Self::release_slot(id, &mut job, false);
 		Jobs::<T>::insert(id, job);
 		Applicants::<T>::remove(id);
 		ActiveJobs::<T>::mutate(|a| a.retain(|(j, _)| *j != id));
 		Self::deposit_event(Event::JobCancelled { job: id, refunded });
 		Ok(())
+	}
+
+	/// Gives up an ending job's slot: its submitter's count goes down and its deposit goes back
+	/// to the submitter, or to the reward pool if `forfeit`. Returns what was forfeited.
+	pub(crate) fn release_slot(id: JobId, job: &mut JobOf<T>, forfeit: bool) -> BalanceOf<T> {
+		SubmitterJobs::<T>::mutate_exists(&job.submitter, |count| {
+			*count = count.map(|n| n.saturating_sub(1)).filter(|n| *n > 0);
+		});
+		let deposit = core::mem::take(&mut job.deposit);
+		if deposit.is_zero() {
+			return Zero::zero();
+		}
+		let reason = HoldReason::JobDeposit.into();
+		let moved = if forfeit {
+			T::Currency::transfer_on_hold(
+				&reason,
+				&job.submitter,
+				&T::Rewards::pool_account(),
+				deposit,
+				Precision::BestEffort,
+				Restriction::Free,
+				Fortitude::Polite,
+			)
+		} else {
+			T::Currency::release(&reason, &job.submitter, deposit, Precision::BestEffort)
+		};
+		match moved {
+			Ok(amount) if forfeit => amount,
+			Ok(_) => Zero::zero(),
+			Err(e) => {
+				frame_support::defensive!("job deposit could not be moved", (id, e));
+				Zero::zero()
+			},
+		}
 	}
 
 	pub(crate) fn do_apply(who: T::AccountId, id: JobId) -> DispatchResult {

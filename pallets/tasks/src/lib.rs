@@ -40,6 +40,7 @@ mod api;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod jobs;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 mod rounds;
@@ -86,7 +87,12 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 
+	/// The in-code storage version: 1 added the job slot deposit, the voided-round streaks and
+	/// the per-submitter job count (`migrations::v1`).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	/// Why this pallet holds funds.
@@ -94,6 +100,8 @@ pub mod pallet {
 	pub enum HoldReason {
 		/// A job's unspent budget.
 		JobEscrow,
+		/// A job's slot deposit ([`Params::job_deposit`]).
+		JobDeposit,
 	}
 
 	#[pallet::config]
@@ -157,6 +165,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ActiveJobs<T: Config> =
 		StorageValue<_, BoundedVec<(JobId, BlockNumberFor<T>), T::MaxActiveJobs>, ValueQuery>;
+
+	/// Number of active jobs of each submitter (at most `Params::max_jobs_per_submitter` when
+	/// created).
+	#[pallet::storage]
+	pub type SubmitterJobs<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
 
 	/// Applicants of a job's current round (Open phase).
 	#[pallet::storage]
@@ -242,6 +256,10 @@ pub mod pallet {
 		RoundVoided { job: JobId, round: RoundIndex, reason: VoidReason },
 		/// A job ended; the unspent budget was refunded.
 		JobFinalized { job: JobId, final_model: BlobHash, refunded: BalanceOf<T> },
+		/// A job ended early after `voided` rounds voided in a row; its unspent budget was
+		/// refunded (in the `JobFinalized` that follows) and `forfeited` of its deposit went to
+		/// the reward pool (zero unless no worker applied to any of those rounds).
+		JobAbandoned { job: JobId, voided: RoundIndex, forfeited: BalanceOf<T> },
 		/// The parameters changed.
 		ParamsUpdated { params: ParamsOf<T> },
 	}
@@ -280,6 +298,8 @@ pub mod pallet {
 		UnknownShard,
 		/// Too many active jobs.
 		TooManyActiveJobs,
+		/// The submitter has `max_jobs_per_submitter` active jobs already.
+		TooManySubmitterJobs,
 		/// The caller is not an eligible worker.
 		NotEligible,
 		/// The caller already applied to this round.

@@ -200,6 +200,9 @@ parameter_types! {
 		min_period: 2,
 		max_period: 100,
 		no_show_slash: Perbill::from_percent(1),
+		max_jobs_per_submitter: 4,
+		job_deposit: 10,
+		max_voided_rounds: 3,
 	};
 }
 

@@ -20,18 +20,20 @@ use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::{Bounded, Saturating, Zero};
 
 impl<T: Config> Pallet<T> {
-	/// Advance the jobs whose phase deadline has passed, at most `MaxTransitionsPerBlock`.
+	/// Advance the jobs whose phase deadline has passed, at most `MaxTransitionsPerBlock`, the
+	/// longest overdue first (then the oldest job): a job that waits is served before any job
+	/// that became due after it, so no job, early or late, starves the others.
 	pub(crate) fn process_deadlines(now: BlockNumberFor<T>) -> Weight {
 		let active = ActiveJobs::<T>::get();
 		let mut weight = T::WeightInfo::on_initialize_idle(active.len() as u32);
 		let max = T::MaxTransitionsPerBlock::get() as usize;
-		let due: Vec<JobId> = active
+		let mut due: Vec<(BlockNumberFor<T>, JobId)> = active
 			.iter()
 			.filter(|(_, deadline)| *deadline <= now)
-			.map(|(id, _)| *id)
-			.take(max)
+			.map(|(id, deadline)| (*deadline, *id))
 			.collect();
-		for id in due {
+		due.sort_unstable();
+		for (_, id) in due.into_iter().take(max) {
 			weight = weight.saturating_add(Self::advance(id, now));
 		}
 		weight
@@ -267,9 +269,17 @@ impl<T: Config> Pallet<T> {
 				RoundModels::<T>::insert(id, round, RoundRecord { model, completed_at: now, paid });
 				job.latest_model = model;
 				job.completed_rounds = job.completed_rounds.saturating_add(1);
+				job.voided_in_a_row = 0;
+				job.unjoined_in_a_row = 0;
 				Self::deposit_event(Event::RoundCompleted { job: id, round, model, paid });
 			},
 			RoundOutcome::Voided(reason) => {
+				job.voided_in_a_row = job.voided_in_a_row.saturating_add(1);
+				job.unjoined_in_a_row = if reason == VoidReason::NoWorkers {
+					job.unjoined_in_a_row.saturating_add(1)
+				} else {
+					0
+				};
 				Self::deposit_event(Event::RoundVoided { job: id, round, reason });
 			},
 		}
@@ -277,7 +287,17 @@ impl<T: Config> Pallet<T> {
 			Updates::<T>::remove(id, &s.who);
 		}
 		weight = weight.saturating_add(T::WeightInfo::finish_round(slots.len() as u32, 0));
-		if job.round >= job.spec.rounds {
+		let max_voided = ProtocolParams::<T>::get().max_voided_rounds;
+		if job.voided_in_a_row >= max_voided {
+			// Nobody can or will run it: end it, and free its slot. The deposit pays for the
+			// slot only when the job itself is the reason (no worker ever applied).
+			let voided = job.voided_in_a_row;
+			let unjoined = job.unjoined_in_a_row >= max_voided;
+			let forfeited = Self::release_slot(id, &mut job, unjoined);
+			Self::deposit_event(Event::JobAbandoned { job: id, voided, forfeited });
+			Self::finalize(id, job);
+		} else if job.round >= job.spec.rounds {
+			Self::release_slot(id, &mut job, false);
 			Self::finalize(id, job);
 		} else {
 			job.round = job.round.saturating_add(1);
@@ -321,20 +341,26 @@ impl<T: Config> Pallet<T> {
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use frame_support::traits::fungible::InspectHold;
 		let active = ActiveJobs::<T>::get();
-		let mut escrows: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
-			Default::default();
+		// Per submitter: escrow, deposit, active jobs.
+		let mut held: alloc::collections::BTreeMap<
+			T::AccountId,
+			(BalanceOf<T>, BalanceOf<T>, u32),
+		> = Default::default();
 		let mut n_active: usize = 0;
 		for (id, job) in Jobs::<T>::iter() {
 			ensure!(
 				job.spent.saturating_add(job.escrow) <= job.budget,
 				"spent + escrow exceeds budget"
 			);
-			let e = escrows.entry(job.submitter.clone()).or_default();
-			*e = e.saturating_add(job.escrow);
 			let entry = active.iter().find(|(j, _)| *j == id);
+			let (escrow, deposit, count) = held.entry(job.submitter.clone()).or_default();
+			*escrow = escrow.saturating_add(job.escrow);
+			*deposit = deposit.saturating_add(job.deposit);
 			match job.status {
 				JobStatus::Active => {
+					*count = count.saturating_add(1);
 					n_active = n_active.saturating_add(1);
+
 					let (_, deadline) = entry.ok_or("active job missing from ActiveJobs")?;
 					ensure!(job.round >= 1 && job.round <= job.spec.rounds, "round out of range");
 					match job.phase {
@@ -355,6 +381,7 @@ impl<T: Config> Pallet<T> {
 				JobStatus::Cancelled | JobStatus::Finalized => {
 					ensure!(entry.is_none(), "ended job in ActiveJobs");
 					ensure!(job.escrow.is_zero(), "ended job keeps escrow");
+					ensure!(job.deposit.is_zero(), "ended job keeps its deposit");
 					ensure!(!RoundWorkers::<T>::contains_key(id), "ended job has round workers");
 					ensure!(Applicants::<T>::get(id).is_empty(), "ended job has applicants");
 				},
@@ -362,11 +389,19 @@ impl<T: Config> Pallet<T> {
 			ensure!(job.completed_rounds <= job.round, "more completed rounds than rounds");
 		}
 		ensure!(active.len() == n_active, "ActiveJobs has extra entries");
-		for (who, escrow) in escrows {
+		for (who, (escrow, deposit, count)) in &held {
 			ensure!(
-				T::Currency::balance_on_hold(&HoldReason::JobEscrow.into(), &who) == escrow,
+				T::Currency::balance_on_hold(&HoldReason::JobEscrow.into(), who) == *escrow,
 				"escrow hold differs from job escrows"
 			);
+			ensure!(
+				T::Currency::balance_on_hold(&HoldReason::JobDeposit.into(), who) == *deposit,
+				"deposit hold differs from job deposits"
+			);
+			ensure!(SubmitterJobs::<T>::get(who) == *count, "submitter job count differs");
+		}
+		for (who, _) in SubmitterJobs::<T>::iter() {
+			ensure!(held.contains_key(&who), "job count of an account without jobs");
 		}
 		for (id, _, _) in Updates::<T>::iter() {
 			let job = Jobs::<T>::get(id).ok_or("update of unknown job")?;

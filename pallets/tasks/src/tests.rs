@@ -146,10 +146,13 @@ fn create_job_failures() {
 			Tasks::create_job(RuntimeOrigin::none(), spec(), 1_000),
 			DispatchError::BadOrigin
 		);
-		for _ in 0..4 {
-			create(1_000);
+		for submitter in [SUBMITTER, 1, 2, 3] {
+			assert_ok!(Tasks::create_job(RuntimeOrigin::signed(submitter), spec(), 1_000));
 		}
-		assert_noop!(Tasks::create_job(o(), spec(), 1_000), Error::<Test>::TooManyActiveJobs);
+		assert_noop!(
+			Tasks::create_job(RuntimeOrigin::signed(4), spec(), 1_000),
+			Error::<Test>::TooManyActiveJobs
+		);
 	});
 }
 
@@ -605,6 +608,11 @@ fn params_are_governed_and_bounded() {
 			Params { min_period: 50, max_period: 40, ..p },
 			Params { max_period: 300_000, ..p },
 			Params { no_show_slash: Perbill::from_percent(51), ..p },
+			Params { max_jobs_per_submitter: 0, ..p },
+			Params { max_jobs_per_submitter: 5, ..p },
+			Params { job_deposit: p.min_budget + 1, ..p },
+			Params { max_voided_rounds: 0, ..p },
+			Params { max_voided_rounds: 11, ..p },
 		];
 		for b in bad {
 			assert_noop!(
@@ -612,7 +620,7 @@ fn params_are_governed_and_bounded() {
 				Error::<Test>::ParamOutOfBounds
 			);
 		}
-		let good = Params { min_budget: 1, ..p };
+		let good = Params { min_budget: 50, ..p };
 		assert_ok!(Tasks::set_params(RuntimeOrigin::root(), good));
 		assert_eq!(ProtocolParams::<Test>::get(), good);
 		assert!(events().contains(&Event::ParamsUpdated { params: good }));
@@ -644,5 +652,193 @@ fn training_below_three_blocks_is_rejected() {
 		assert_eq!(deadline, System::block_number() + 3);
 		System::set_block_number(deadline - 2);
 		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, 1, update(1)));
+	});
+}
+
+fn deposit_held(who: u64) -> u128 {
+	Balances::balance_on_hold(&HoldReason::JobDeposit.into(), &who)
+}
+
+#[test]
+fn one_account_cannot_squat_every_job_slot() {
+	test(|| {
+		let p = ProtocolParams::<Test>::get();
+		assert_ok!(Tasks::set_params(
+			RuntimeOrigin::root(),
+			Params { max_jobs_per_submitter: 2, ..p }
+		));
+		let first = create(1_000);
+		create(1_000);
+		assert_eq!(deposit_held(SUBMITTER), 2 * p.job_deposit);
+		assert_eq!(crate::SubmitterJobs::<Test>::get(SUBMITTER), 2);
+		assert_noop!(
+			Tasks::create_job(RuntimeOrigin::signed(SUBMITTER), spec(), 1_000),
+			Error::<Test>::TooManySubmitterJobs
+		);
+		// The slots it does not hold are open to others.
+		assert_ok!(Tasks::create_job(RuntimeOrigin::signed(1), spec(), 1_000));
+		// A cancelled job gives its slot and its deposit back.
+		assert_ok!(Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), first));
+		assert_eq!(deposit_held(SUBMITTER), p.job_deposit);
+		create(1_000);
+	});
+}
+
+#[test]
+fn a_job_nobody_joins_ends_and_forfeits_its_deposit() {
+	test(|| {
+		let p = ProtocolParams::<Test>::get();
+		let pool_before = Balances::balance(&POOL);
+		// A 10-round job that nobody applies to: it would hold its slot for 10 open phases.
+		assert_ok!(Tasks::create_job(
+			RuntimeOrigin::signed(SUBMITTER),
+			JobSpec { rounds: 10, ..spec() },
+			1_000
+		));
+		let id = 0;
+		assert_eq!(Jobs::<Test>::get(id).unwrap().deposit, p.job_deposit);
+		run_to(1 + 3 * P);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.status, job.round, job.deposit), (JobStatus::Finalized, 3, 0));
+		assert!(events().contains(&Event::JobAbandoned {
+			job: id,
+			voided: 3,
+			forfeited: p.job_deposit
+		}));
+		assert!(events().contains(&Event::JobFinalized {
+			job: id,
+			final_model: H256::repeat_byte(1),
+			refunded: 1_000
+		}));
+		// The deposit pays honest work through the reward pool; the budget is refunded.
+		assert_eq!(Balances::balance(&POOL), pool_before + p.job_deposit);
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - p.job_deposit);
+		assert!(ActiveJobs::<Test>::get().is_empty());
+		assert_eq!(crate::SubmitterJobs::<Test>::get(SUBMITTER), 0);
+	});
+}
+
+#[test]
+fn voids_that_are_others_fault_end_the_job_but_return_the_deposit() {
+	test(|| {
+		assert_ok!(Tasks::create_job(
+			RuntimeOrigin::signed(SUBMITTER),
+			JobSpec { rounds: 10, ..spec() },
+			1_000
+		));
+		let id = 0;
+		// Round 1 completes; rounds 2 and 3 void (selected workers never submit), round 4 has
+		// no applicant: three voids in a row, one of them unjoined.
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+		run_to(System::block_number() + P + 1);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, 1, update(3)));
+		run_to(System::block_number() + 2);
+		let completed = RoundOutcome::Completed {
+			model: H256::repeat_byte(9),
+			workers: vec![(1, Perbill::one())],
+			validators: vec![],
+		};
+		<Tasks as VerificationObserver<u64>>::on_verified(id, 1, completed);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().voided_in_a_row, 0);
+		for round in 2..=3 {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(2), id));
+			run_to(System::block_number() + P + 1);
+			run_to(Jobs::<Test>::get(id).unwrap().deadline);
+			assert_eq!(Jobs::<Test>::get(id).unwrap().round, round + 1, "round {round} voided");
+		}
+		assert_eq!(Jobs::<Test>::get(id).unwrap().status, JobStatus::Active);
+		run_to(Jobs::<Test>::get(id).unwrap().deadline);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.status, job.round), (JobStatus::Finalized, 4));
+		assert!(events().contains(&Event::JobAbandoned { job: id, voided: 3, forfeited: 0 }));
+		assert_eq!(deposit_held(SUBMITTER), 0);
+		// Only round 1's slice (a tenth of the budget) was spent; the deposit came back.
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - 100);
+	});
+}
+
+#[test]
+fn the_longest_overdue_job_is_served_first() {
+	test(|| {
+		use frame_support::traits::Hooks;
+		for _ in 0..3 {
+			create(1_000);
+		}
+		// Job 2 became due first (at block 4) but has waited; at block 6 three jobs are due and
+		// two transitions fit in a block: job 2 goes first, then job 0; job 1 waits a block.
+		Jobs::<Test>::mutate(2, |job| job.as_mut().unwrap().deadline = 4);
+		ActiveJobs::<Test>::mutate(|active| active[2].1 = 4);
+		System::set_block_number(1 + P);
+		Tasks::on_initialize(1 + P);
+		let rounds: Vec<u32> = (0..3).map(|id| Jobs::<Test>::get(id).unwrap().round).collect();
+		assert_eq!(rounds, vec![2, 1, 2]);
+	});
+}
+
+#[test]
+fn migration_v0_to_v1_keeps_jobs_and_governed_values() {
+	use crate::migrations::v1::{JobV0, MigrateV0ToV1, ParamsV0};
+	use codec::Encode;
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	test(|| {
+		// An active job from before: its escrow is held, it has no deposit.
+		let id = create(1_000);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_ok!(<Balances as frame_support::traits::fungible::MutateHold<u64>>::release(
+			&HoldReason::JobDeposit.into(),
+			&SUBMITTER,
+			job.deposit,
+			frame_support::traits::tokens::Precision::Exact,
+		));
+		crate::SubmitterJobs::<Test>::remove(SUBMITTER);
+		let old_job = JobV0 {
+			submitter: job.submitter,
+			spec: job.spec.clone(),
+			budget: job.budget,
+			escrow: job.escrow,
+			spent: job.spent,
+			status: job.status,
+			round: job.round,
+			phase: job.phase,
+			deadline: job.deadline,
+			latest_model: job.latest_model,
+			completed_rounds: job.completed_rounds,
+			created_at: job.created_at,
+		};
+		frame_support::storage::unhashed::put_raw(
+			&Jobs::<Test>::hashed_key_for(id),
+			&old_job.encode(),
+		);
+		let old_params = ParamsV0 {
+			min_budget: 200u128,
+			max_rounds: 8,
+			max_workers_per_round: 3,
+			max_validators_per_update: 2,
+			max_shards: 6,
+			min_period: 3u64,
+			max_period: 90,
+			// Out of bounds since version 0 too: reset to the default.
+			no_show_slash: Perbill::from_percent(60),
+		};
+		frame_support::storage::unhashed::put_raw(
+			&ProtocolParams::<Test>::hashed_key(),
+			&old_params.encode(),
+		);
+		StorageVersion::new(0).put::<Tasks>();
+
+		MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.deposit, job.voided_in_a_row, job.unjoined_in_a_row), (0, 0, 0));
+		assert_eq!((job.budget, job.escrow, job.deadline), (1_000, 1_000, 1 + P));
+		assert_eq!(crate::SubmitterJobs::<Test>::get(SUBMITTER), 1);
+		let params = ProtocolParams::<Test>::get();
+		let defaults = Defaults::get();
+		assert_eq!((params.min_budget, params.max_rounds, params.max_period), (200, 8, 90));
+		assert_eq!(params.no_show_slash, defaults.no_show_slash);
+		assert_eq!(params.job_deposit, defaults.job_deposit);
+		assert_eq!(Tasks::on_chain_storage_version(), StorageVersion::new(1));
+		// The migrated job runs on.
+		run_to(1 + P);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().round, 2);
 	});
 }

@@ -54,6 +54,13 @@ pub struct Job<AccountId, Balance, BlockNumber> {
 	pub completed_rounds: RoundIndex,
 	/// Creation block.
 	pub created_at: BlockNumber,
+	/// Deposit held for the job's slot (`JobDeposit`): returned when the job ends, forfeited to
+	/// the reward pool when it ends because nobody joined it (see [`Params::max_voided_rounds`]).
+	pub deposit: Balance,
+	/// Rounds voided in a row; a completed round resets it.
+	pub voided_in_a_row: RoundIndex,
+	/// Of those, rounds voided in a row because no worker applied.
+	pub unjoined_in_a_row: RoundIndex,
 }
 
 /// A worker selected for the current round.
@@ -110,6 +117,16 @@ pub struct Params<Balance, BlockNumber> {
 	pub max_period: BlockNumber,
 	/// Fraction of its stake a selected worker loses for not submitting (≤ 50 %).
 	pub no_show_slash: Perbill,
+	/// Active jobs one account may have at a time (1 ..= `Config::MaxActiveJobs`), so that one
+	/// account cannot hold every job slot.
+	pub max_jobs_per_submitter: u32,
+	/// Deposit held from a job's submitter while the job is active (at most
+	/// [`Params::min_budget`]): what squatting a slot with a job nobody joins costs.
+	pub job_deposit: Balance,
+	/// A job ends after this many voided rounds in a row (1 ..= [`MAX_VOIDED_ROUNDS`]), its
+	/// unspent budget refunded. If no worker applied to any of them, the deposit goes to the
+	/// reward pool; voids that are others' fault (workers or validators that failed) return it.
+	pub max_voided_rounds: u32,
 }
 
 /// Shortest Training phase of a spec, whatever [`Params::min_period`] says: updates are accepted
@@ -121,5 +138,7 @@ pub const MIN_TRAINING_PERIOD: u32 = 3;
 pub const MAX_ROUNDS: u32 = 10_000;
 /// Upper bound of [`Params::max_period`] (two weeks of 6 s blocks).
 pub const MAX_PERIOD: u32 = 201_600;
+/// Upper bound of [`Params::max_voided_rounds`].
+pub const MAX_VOIDED_ROUNDS: u32 = 10;
 /// Upper bound of [`Params::no_show_slash`].
 pub const MAX_NO_SHOW_SLASH: Perbill = Perbill::from_percent(50);

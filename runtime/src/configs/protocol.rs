@@ -41,6 +41,9 @@ parameter_types! {
 		min_period: 2,
 		max_period: DAYS,
 		no_show_slash: Perbill::from_percent(1),
+		max_jobs_per_submitter: 4,
+		job_deposit: 10 * AGR,
+		max_voided_rounds: 3,
 	};
 	pub const ValidationDefaults: pallet_validation::Params = pallet_validation::Params {
 		detectable_fraction: Perbill::from_percent(10),
