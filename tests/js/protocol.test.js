@@ -42,7 +42,7 @@ test('a worker registers with a bonded stake held on its account', async () => {
   assert.equal(await held(ferdie.address) - heldBefore, stake);
 });
 
-test('a job escrows its budget, is readable over the runtime API and RPC, and cancels in full', async () => {
+test('a job escrows its budget and a slot deposit, is readable over the runtime API and RPC, and cancels in full', async () => {
   const alice = keyring.addFromUri('//Alice');
   const budget = 50n * AGR;
   const spec = {
@@ -59,13 +59,15 @@ test('a job escrows its budget, is readable over the runtime API and RPC, and ca
     mode: 'Replay',
     periods: { open: 5, training: 10, commit: 5, reveal: 5, aggregation: 5 },
   };
+  const deposit = BigInt((await api.query.tasks.protocolParams()).toJSON().jobDeposit);
+  assert.ok(deposit > 0n, 'a job slot costs a deposit');
   const heldBefore = await held(alice.address);
   const { events } = await submitOk(api, api.tx.tasks.createJob(spec, budget), alice);
   const created = events.find(({ event }) => event.section === 'tasks' && event.method === 'JobCreated');
   assert.ok(created, 'no Tasks.JobCreated event');
   const job = created.event.data.job.toNumber();
   assert.equal(created.event.data.budget.toBigInt(), budget);
-  assert.equal(await held(alice.address) - heldBefore, budget);
+  assert.equal(await held(alice.address) - heldBefore, budget + deposit);
 
   const details = await api.call.tasksApi.job(job);
   assert.ok(details.isSome, 'tasksApi.job returned nothing');

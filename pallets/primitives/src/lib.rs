@@ -420,13 +420,14 @@ pub trait VerificationObserver<AccountId> {
 pub trait RewardPool<AccountId, Balance> {
 	/// The pool account, where round budgets are moved before settlement.
 	fn pool_account() -> AccountId;
-	/// Settle a completed round whose `budget` has just been moved into the pool. Returns the
-	/// total amount credited to accounts.
+	/// Settle a completed round whose `budget` has just been moved into the pool; `outstanding`
+	/// is the budget every active job still holds in escrow (this one's included), which shares
+	/// the pool's emission with it. Returns the total amount credited to accounts.
 	fn settle_round(
 		job: JobId,
 		round: RoundIndex,
 		budget: Balance,
-		active_jobs: u32,
+		outstanding: Balance,
 		workers: &[(AccountId, u128)],
 		validators: &[(AccountId, u128)],
 		providers: &[AccountId],

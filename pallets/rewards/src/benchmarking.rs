@@ -87,7 +87,7 @@ mod benchmarks {
 				0,
 				1,
 				budget,
-				1,
+				budget,
 				&workers,
 				&validators,
 				&providers,

@@ -11,7 +11,11 @@
 //! * **Pending**: what an account is owed. Only [`TotalPending`] of the pool is owed; the rest
 //!   above the existential deposit is *unallocated* and funds future rounds.
 //! * **Settlement** of a round ([`RewardPool::settle_round`]): the round gets its budget plus
-//!   `unallocated / active_jobs`; the treasury is owed `protocol_fee` of that; of the rest
+//!   its emission, the unallocated funds' share in proportion to budget (the round's budget
+//!   against itself plus the escrow every active job still holds), at most `protocol_fee` of
+//!   its budget ([`Pallet::emission_of`]): emission follows what jobs pay, never their number
+//!   of rounds, and a job that pays itself still loses. The treasury is owed `protocol_fee` of
+//!   the total; of the rest
 //!   `validator_share` goes to validators by agreement weight, `data_share` to the providers of
 //!   the job's shards (equally per shard), and the remainder to workers by
 //!   `score × samples`. A class that is empty passes its share to the workers.

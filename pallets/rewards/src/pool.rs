@@ -62,6 +62,33 @@ impl<T: Config> Pallet<T> {
 		credited
 	}
 
+	/// A round's emission: the unallocated funds shared in proportion to budget, this round's
+	/// `budget` against itself plus the `outstanding` budget of every active job, so that a job's
+	/// emission follows what it pays, not how many rounds it runs or how fast; and at most
+	/// `fee` of the budget, so that a job that pays itself (its own workers, validators and
+	/// data) still loses: it gets back `(1 − fee)·(budget + emission)`, less than `budget`
+	/// whenever `emission ≤ fee·budget`.
+	pub fn emission_of(
+		unallocated: BalanceOf<T>,
+		budget: BalanceOf<T>,
+		outstanding: BalanceOf<T>,
+		fee: sp_runtime::Perbill,
+	) -> BalanceOf<T> {
+		let budget128: u128 = budget.unique_saturated_into();
+		let shared: u128 = budget.saturating_add(outstanding).unique_saturated_into();
+		if shared == 0 {
+			return Zero::zero();
+		}
+		let share = multiply_by_rational_with_rounding(
+			unallocated.unique_saturated_into(),
+			budget128,
+			shared,
+			Rounding::Down,
+		)
+		.unwrap_or(0);
+		BalanceOf::<T>::unique_saturated_from(share).min(fee.mul_floor(budget))
+	}
+
 	/// Invariants: the pool covers what is owed, and `TotalPending` is the sum of `Pending`.
 	#[cfg(any(feature = "try-runtime", test))]
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -87,16 +114,15 @@ impl<T: Config> RewardPool<T::AccountId, BalanceOf<T>> for Pallet<T> {
 		job: JobId,
 		round: RoundIndex,
 		budget: BalanceOf<T>,
-		active_jobs: u32,
+		outstanding: BalanceOf<T>,
 		workers: &[(T::AccountId, u128)],
 		validators: &[(T::AccountId, u128)],
 		providers: &[T::AccountId],
 	) -> BalanceOf<T> {
 		let params = ProtocolParams::<T>::get();
-		// The budget is already in the pool; the rest of the unallocated funds is shared by the
-		// active jobs.
+		// The budget is already in the pool; the rest of the unallocated funds is emission.
 		let unallocated = Self::unallocated().saturating_sub(budget);
-		let emission = unallocated / BalanceOf::<T>::from(active_jobs.max(1));
+		let emission = Self::emission_of(unallocated, budget, outstanding, params.protocol_fee);
 		let total = budget.saturating_add(emission);
 		let fee = params.protocol_fee.mul_floor(total);
 		let rest = total.saturating_sub(fee);

@@ -48,49 +48,94 @@ fn settlement_splits_budget_and_emission() {
 		ActiveJobs::set(&2);
 		run_to(3); // 200 unallocated
 		fund_round(10_00);
+		// The other active jobs still hold 7,000 in escrow: this round's 1,000 takes an eighth.
 		let credited = <Rewards as RewardPool<u64, u128>>::settle_round(
 			0,
 			1,
 			1_000,
-			2,
+			7_000,
 			&[(1, 3), (2, 1)],
 			&[(11, 1), (12, 1)],
 			&[21, 22],
 		);
-		// emission share = 200 / 2 = 100; total 1100; fee 55; rest 1045;
-		// validators 15% = 156; providers 10% = 104 (52 each); workers 785 (588 / 196).
-		assert_eq!(Pending::<Test>::get(TREASURY), 55);
-		assert_eq!(Pending::<Test>::get(11), 78);
-		assert_eq!(Pending::<Test>::get(12), 78);
-		assert_eq!(Pending::<Test>::get(21), 52);
-		assert_eq!(Pending::<Test>::get(22), 52);
-		assert_eq!(Pending::<Test>::get(1), 588);
-		assert_eq!(Pending::<Test>::get(2), 196);
-		assert_eq!(credited, 55 + 156 + 104 + 784);
+		// emission = 200 · 1,000 / 8,000 = 25; total 1,025; fee 5 % = 51; rest 974;
+		// validators 15 % = 146 (73 each); providers 10 % = 97 (48 each); workers 731 (548 / 182).
+		assert_eq!(Pending::<Test>::get(TREASURY), 51);
+		assert_eq!(Pending::<Test>::get(11), 73);
+		assert_eq!(Pending::<Test>::get(12), 73);
+		assert_eq!(Pending::<Test>::get(21), 48);
+		assert_eq!(Pending::<Test>::get(22), 48);
+		assert_eq!(Pending::<Test>::get(1), 548);
+		assert_eq!(Pending::<Test>::get(2), 182);
+		assert_eq!(credited, 51 + 146 + 96 + 730);
 		assert_eq!(TotalPending::<Test>::get(), credited);
-		assert_eq!(
-			Settlements::<Test>::get(0, 1),
-			Some(Settlement {
-				budget: 1_000,
-				emission: 100,
-				fee: 55,
-				workers: 784,
-				validators: 156,
-				providers: 104
-			})
-		);
+		let settled = Settlement {
+			budget: 1_000,
+			emission: 25,
+			fee: 51,
+			workers: 730,
+			validators: 146,
+			providers: 96,
+		};
+		assert_eq!(Settlements::<Test>::get(0, 1), Some(settled));
 		assert!(events().contains(&Event::RoundSettled {
 			job: 0,
 			round: 1,
 			budget: 1_000,
-			emission: 100,
-			fee: 55,
-			workers: 784,
-			validators: 156,
-			providers: 104
+			emission: 25,
+			fee: 51,
+			workers: 730,
+			validators: 146,
+			providers: 96
 		}));
-		// Dust and the other job's emission share stay unallocated.
+		// Dust and the other jobs' emission share stay unallocated.
 		assert_eq!(Rewards::unallocated(), 1_200 - credited);
+	});
+}
+
+#[test]
+fn emission_follows_budget_not_round_count() {
+	test(|| {
+		let unallocated = 100_000u128;
+		let fee = Perbill::from_percent(5);
+		// A tiny job with fast rounds beside a large one: each round's emission is its budget's
+		// share, so running many small rounds gains nothing over one of the same total.
+		let tiny = Rewards::emission_of(unallocated, 10, 999_990, fee);
+		let large = Rewards::emission_of(unallocated, 100_000, 900_000, fee);
+		assert_eq!((tiny, large), (0, 5_000));
+		let many_small: u128 =
+			(0..100).map(|_| Rewards::emission_of(unallocated, 1_000, 999_000, fee)).sum();
+		assert_eq!(many_small, 100 * 50);
+		assert!(many_small <= Rewards::emission_of(unallocated, 100_000, 900_000, fee));
+		// Nothing to share, or nothing paid: no emission.
+		assert_eq!(Rewards::emission_of(0, 1_000, 0, fee), 0);
+		assert_eq!(Rewards::emission_of(unallocated, 0, 1_000, fee), 0);
+	});
+}
+
+#[test]
+fn emission_never_makes_a_self_paid_job_profitable() {
+	test(|| {
+		// The only active job, with a pool full of emission: its share would be all of it, but
+		// the round takes at most its fee on the budget.
+		ActiveJobs::set(&1);
+		run_to(101); // 10,000 unallocated
+		fund_round(1_000);
+		let credited = <Rewards as RewardPool<u64, u128>>::settle_round(
+			0,
+			1,
+			1_000,
+			0,
+			&[(1, 1)],
+			&[(2, 1)],
+			&[3],
+		);
+		let settlement = Settlements::<Test>::get(0, 1).unwrap();
+		assert_eq!(settlement.emission, 50);
+		// A submitter that is also every worker, validator and data provider gets back less
+		// than it paid: the fee is lost, and the emission does not make up for it.
+		let own = credited - Pending::<Test>::get(TREASURY);
+		assert!(own < 1_000, "self-dealing returns {own} for a budget of 1,000");
 	});
 }
 
@@ -98,7 +143,7 @@ fn settlement_splits_budget_and_emission() {
 fn empty_classes_pass_their_share_to_workers() {
 	test(|| {
 		fund_round(1_000);
-		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 1_000, 1, &[(1, 1)], &[], &[]);
+		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 1_000, 0, &[(1, 1)], &[], &[]);
 		assert_eq!(Pending::<Test>::get(TREASURY), 50);
 		assert_eq!(Pending::<Test>::get(1), 950);
 	});
@@ -112,7 +157,7 @@ fn claims_and_payouts() {
 			0,
 			1,
 			1_000,
-			1,
+			0,
 			&[(1, 1), (77, 0)],
 			&[],
 			&[],
@@ -138,7 +183,7 @@ fn claim_below_minimum_waits() {
 	test(|| {
 		fund_round(100);
 		// 5 to the treasury (a new account, ED 10).
-		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 100, 1, &[(1, 1)], &[], &[]);
+		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 100, 0, &[(1, 1)], &[], &[]);
 		assert_noop!(
 			Rewards::payout(RuntimeOrigin::signed(1), TREASURY),
 			Error::<Test>::BelowMinimum
@@ -162,8 +207,12 @@ fn slashes_land_in_pool_and_fund_rounds() {
 		SlashToPool::<Test>::on_unbalanced(credit);
 		assert_eq!(Balances::total_issuance(), issuance);
 		assert_eq!(Rewards::unallocated(), 300);
-		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 0, 1, &[(1, 1)], &[], &[]);
-		assert_eq!(Pending::<Test>::get(1), 285);
+		// The next round of the only active job takes its capped share: 5 % of its 1,000.
+		fund_round(1_000);
+		<Rewards as RewardPool<u64, u128>>::settle_round(0, 1, 1_000, 0, &[(1, 1)], &[], &[]);
+		assert_eq!(Settlements::<Test>::get(0, 1).unwrap().emission, 50);
+		assert_eq!(Pending::<Test>::get(1), 1_050 - 52);
+		assert_eq!(Rewards::unallocated(), 250);
 	});
 }
 

@@ -95,6 +95,7 @@ impl<T: Config> Pallet<T> {
 		T::Currency::hold(&HoldReason::JobDeposit.into(), &who, deposit)
 			.map_err(|_| Error::<T>::InsufficientBalance)?;
 		SubmitterJobs::<T>::insert(&who, jobs.saturating_add(1));
+		TotalEscrow::<T>::mutate(|total| *total = total.saturating_add(budget));
 		NextJobId::<T>::put(id.saturating_add(1));
 		let rounds = spec.rounds;
 		let job = Job {
@@ -136,6 +137,7 @@ impl<T: Config> Pallet<T> {
 			job.escrow,
 			Precision::BestEffort,
 		)?;
+		TotalEscrow::<T>::mutate(|total| *total = total.saturating_sub(job.escrow));
 		job.escrow = Zero::zero();
 		job.status = JobStatus::Cancelled;
 		Self::release_slot(id, &mut job, false);

@@ -66,7 +66,8 @@ pub type JobOf<T> = Job<
 	frame_system::pallet_prelude::BlockNumberFor<T>,
 >;
 
-/// The number of active jobs, as a `Get<u32>` (for pallet-rewards' emission split).
+/// The number of active jobs, as a `Get<u32>` (pallet-rewards mints emission while it is not
+/// zero).
 pub struct ActiveJobCount<T>(core::marker::PhantomData<T>);
 impl<T: Config> frame_support::traits::Get<u32> for ActiveJobCount<T> {
 	fn get() -> u32 {
@@ -165,6 +166,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ActiveJobs<T: Config> =
 		StorageValue<_, BoundedVec<(JobId, BlockNumberFor<T>), T::MaxActiveJobs>, ValueQuery>;
+
+	/// The budget all active jobs still hold in escrow (what shares the reward pool's emission
+	/// with a completed round).
+	#[pallet::storage]
+	pub type TotalEscrow<T: Config> = StorageValue<_, BalanceOf<T>, ValueQuery>;
 
 	/// Number of active jobs of each submitter (at most `Params::max_jobs_per_submitter` when
 	/// created).

@@ -1,7 +1,8 @@
 //! Storage migrations of pallet-tasks.
 
 /// Version 0 → 1: jobs hold a slot deposit and count their voided rounds in a row, submitters
-/// their active jobs (`SubmitterJobs`), and `Params` gained `max_jobs_per_submitter`,
+/// their active jobs (`SubmitterJobs`), the escrow of all active jobs is kept (`TotalEscrow`,
+/// for the emission split), and `Params` gained `max_jobs_per_submitter`,
 /// `job_deposit` and `max_voided_rounds`. Jobs created before keep their terms: no deposit and
 /// no voided rounds so far; the new parameters take `Config::DefaultParams`, the old ones keep
 /// their values where they are within the new bounds.
@@ -13,7 +14,10 @@ pub mod v1 {
 		migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade,
 	};
 	use frame_system::pallet_prelude::BlockNumberFor;
-	use sp_runtime::{traits::Zero, Perbill};
+	use sp_runtime::{
+		traits::{Saturating, Zero},
+		Perbill,
+	};
 
 	use crate::types::{Job, JobStatus, Phase};
 
@@ -125,7 +129,8 @@ pub mod v1 {
 				let job = translate_job::<T>(old);
 				if job.status == JobStatus::Active {
 					SubmitterJobs::<T>::mutate(&job.submitter, |n| *n = n.saturating_add(1));
-					writes += 1;
+					TotalEscrow::<T>::mutate(|total| *total = total.saturating_add(job.escrow));
+					writes += 2;
 				}
 				log::debug!(target: "runtime::tasks", "job {id} migrated");
 				Some(job)

@@ -251,12 +251,15 @@ impl<T: Config> Pallet<T> {
 				};
 				job.escrow = job.escrow.saturating_sub(paid);
 				job.spent = job.spent.saturating_add(paid);
-				let active = ActiveJobs::<T>::decode_len().unwrap_or(1) as u32;
+				let outstanding = TotalEscrow::<T>::mutate(|total| {
+					*total = total.saturating_sub(paid);
+					*total
+				});
 				T::Rewards::settle_round(
 					id,
 					round,
 					paid,
-					active,
+					outstanding,
 					&worker_weights,
 					&validators,
 					&providers,
@@ -327,6 +330,7 @@ impl<T: Config> Pallet<T> {
 				Zero::zero()
 			})
 		};
+		TotalEscrow::<T>::mutate(|total| *total = total.saturating_sub(job.escrow));
 		job.escrow = Zero::zero();
 		job.status = JobStatus::Finalized;
 		let final_model = job.latest_model;
@@ -389,6 +393,9 @@ impl<T: Config> Pallet<T> {
 			ensure!(job.completed_rounds <= job.round, "more completed rounds than rounds");
 		}
 		ensure!(active.len() == n_active, "ActiveJobs has extra entries");
+		let escrowed =
+			held.values().fold(BalanceOf::<T>::zero(), |sum, (e, _, _)| sum.saturating_add(*e));
+		ensure!(TotalEscrow::<T>::get() == escrowed, "TotalEscrow differs from the jobs' escrow");
 		for (who, (escrow, deposit, count)) in &held {
 			ensure!(
 				T::Currency::balance_on_hold(&HoldReason::JobEscrow.into(), who) == *escrow,

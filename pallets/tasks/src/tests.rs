@@ -434,6 +434,8 @@ fn completed_round_pays_slice_and_records_model() {
 		assert_eq!(RoundModels::<Test>::get(id, 1).unwrap().model, model);
 		let settled = SETTLED.with(|s| s.borrow().clone());
 		assert_eq!(settled.len(), 1);
+		// What shares the emission with this round: the escrow still held (its second half).
+		assert_eq!(settled[0].3, 500);
 		let expected_weight = 800_000_000u128 * u128::from(quota0.min(10_000));
 		assert_eq!(settled[0].4, vec![(sel[0], expected_weight)]);
 		assert_eq!(settled[0].5, vec![(9, 1_000)]);
@@ -791,6 +793,7 @@ fn migration_v0_to_v1_keeps_jobs_and_governed_values() {
 			frame_support::traits::tokens::Precision::Exact,
 		));
 		crate::SubmitterJobs::<Test>::remove(SUBMITTER);
+		crate::TotalEscrow::<Test>::kill();
 		let old_job = JobV0 {
 			submitter: job.submitter,
 			spec: job.spec.clone(),
@@ -831,6 +834,7 @@ fn migration_v0_to_v1_keeps_jobs_and_governed_values() {
 		assert_eq!((job.deposit, job.voided_in_a_row, job.unjoined_in_a_row), (0, 0, 0));
 		assert_eq!((job.budget, job.escrow, job.deadline), (1_000, 1_000, 1 + P));
 		assert_eq!(crate::SubmitterJobs::<Test>::get(SUBMITTER), 1);
+		assert_eq!(crate::TotalEscrow::<Test>::get(), 1_000);
 		let params = ProtocolParams::<Test>::get();
 		let defaults = Defaults::get();
 		assert_eq!((params.min_budget, params.max_rounds, params.max_period), (200, 8, 90));
