@@ -2,7 +2,7 @@
 # The main job, one command: set up the machine if needed, build agora-node and run a
 # one-validator development chain that Polkadot.js Apps can open. Ctrl-C stops it.
 #
-#   scripts/dev.sh [extra agora-node arguments, e.g. --sealing instant]
+#   scripts/dev.sh [extra agora-node arguments, e.g. --sealing manual]
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -1,4 +1,5 @@
-//! The chains this node knows by name: `dev` and `local`. Any other name is a chain spec file.
+//! The chains this node knows by name: `dev`, `local` and `production` (a template). Any other
+//! name is a chain spec file.
 
 use agora_runtime::{
 	currency::{TOKEN_DECIMALS, TOKEN_SYMBOL},
@@ -53,11 +54,28 @@ pub fn local_testnet_chain_spec() -> Result<ChainSpec, String> {
 		.build())
 }
 
+/// `--chain production`: the production preset (no sudo, the runtime's referendum periods) as a
+/// template: build it with `build-spec`, replace the placeholder validators and allocation with
+/// the operators' own, and launch from the edited file.
+pub fn production_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("Agora")
+		.with_id("agora")
+		.with_protocol_id("agora")
+		.with_chain_type(ChainType::Live)
+		.with_genesis_config_preset_name(
+			agora_runtime::genesis_config_presets::PRODUCTION_RUNTIME_PRESET,
+		)
+		.with_properties(chain_properties())
+		.build())
+}
+
 /// Resolves `--chain`: a built-in name or the path of a chain spec JSON file.
 pub fn load_spec(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 	Ok(match id {
 		"dev" | "" => Box::new(development_chain_spec()?),
 		"local" => Box::new(local_testnet_chain_spec()?),
+		"production" => Box::new(production_chain_spec()?),
 		path => {
 			let file = std::path::Path::new(path);
 			if !file.is_file() {

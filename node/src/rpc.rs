@@ -41,7 +41,7 @@ pub struct GrandpaDeps<B> {
 pub enum ConsensusDeps<B> {
 	/// BABE + GRANDPA: their introspection RPCs.
 	BabeGrandpa { babe: BabeDeps, grandpa: GrandpaDeps<B> },
-	/// Manual or instant sealing: `engine_createBlock` and `engine_finalizeBlock`.
+	/// Manual sealing: `engine_createBlock` and `engine_finalizeBlock`.
 	Sealing { command_sink: futures::channel::mpsc::Sender<EngineCommand<agora_runtime::Hash>> },
 }
 

@@ -382,20 +382,7 @@ pub fn new_full<
 					consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
 					create_inherent_data_providers,
 				},
-			)
-			.boxed(),
-			Sealing::Instant => sc_consensus_manual_seal::run_instant_seal_and_finalize(
-				sc_consensus_manual_seal::InstantSealParams {
-					block_import,
-					env: proposer,
-					client,
-					pool: transaction_pool,
-					select_chain,
-					consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
-					create_inherent_data_providers,
-				},
-			)
-			.boxed(),
+			),
 		};
 		// The BABE worker (spawned by the import queue) stops, and takes the node down as an
 		// essential task, once every handle to it is dropped: sealing keeps one for its lifetime.

@@ -1,6 +1,7 @@
 //! Genesis presets: `development` (one validator, Alice) and `local_testnet` (Alice, Bob,
-//! Charlie and Dave). Both set a sudo key and short referendum periods; a production preset must
-//! do neither.
+//! Charlie and Dave), both with a sudo key and short referendum periods for tests; and
+//! `production`, with neither: no sudo (token holders govern from the first block) and the
+//! runtime's own referendum periods.
 
 use crate::{
 	currency::AGR, AccountId, BalancesConfig, BlockNumber, GovernanceConfig, RuntimeGenesisConfig,
@@ -57,6 +58,9 @@ pub const TEST_TRACK_TIMING: TrackTiming<BlockNumber> = TrackTiming {
 	min_enactment_period: 1,
 };
 
+/// The name of the production preset.
+pub const PRODUCTION_RUNTIME_PRESET: &str = "production";
+
 /// The genesis state as a JSON patch over the runtime's defaults.
 pub fn agora_genesis(
 	validators: Vec<ValidatorKeys>,
@@ -92,6 +96,45 @@ pub fn agora_genesis(
 	})
 }
 
+/// A production chain: no sudo key, so only referenda change the chain, on the runtime's own
+/// track periods (days, not blocks). `validators` author the first blocks; `balances` are the
+/// genesis allocation (token holders who can vote and stake from the first block).
+pub fn production_genesis(
+	validators: Vec<ValidatorKeys>,
+	balances: Vec<(AccountId, crate::Balance)>,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig { balances },
+		babe: pallet_babe::GenesisConfig {
+			authorities: validators.iter().map(|keys| (keys.babe.clone(), 1)).collect::<Vec<_>>(),
+			epoch_config: BABE_GENESIS_EPOCH_CONFIG,
+		},
+		grandpa: pallet_grandpa::GenesisConfig {
+			authorities: validators
+				.iter()
+				.map(|keys| (keys.grandpa.clone(), 1))
+				.collect::<Vec<_>>(),
+		},
+	})
+}
+
+/// The production preset as a template for `agora-node build-spec --chain production`: the four
+/// development validators and accounts stand in for the operators' own keys and allocation,
+/// which the operators put into the generated chain spec before launch (the development keys
+/// are public).
+pub fn production_template_genesis() -> Value {
+	production_genesis(
+		[DevValidator::Alice, DevValidator::Bob, DevValidator::Charlie, DevValidator::Dave]
+			.into_iter()
+			.map(ValidatorKeys::dev)
+			.collect(),
+		[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave]
+			.into_iter()
+			.map(|k| (k.to_account_id(), ENDOWMENT))
+			.collect(),
+	)
+}
+
 /// A one-validator chain for development: Alice authors and finalizes every block.
 pub fn development_config_genesis() -> Value {
 	agora_genesis(
@@ -120,6 +163,7 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
 		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_testnet_genesis(),
+		PRODUCTION_RUNTIME_PRESET => production_template_genesis(),
 		_ => return None,
 	};
 	serde_json::to_string(&patch).ok().map(String::into_bytes)
@@ -130,5 +174,6 @@ pub fn preset_names() -> Vec<PresetId> {
 	vec![
 		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
 		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(PRODUCTION_RUNTIME_PRESET),
 	]
 }

@@ -10,6 +10,8 @@
 //! Nothing in it depends on which validators or aggregator happen to be drawn: it reads the
 //! draws from storage.
 
+mod common;
+
 use agora_primitives::{
 	Capability, Dataset, DeviceKind, JobSpec, PhasePeriods, Role, Update, Verdict,
 	VerificationMode, H256,
@@ -17,7 +19,7 @@ use agora_primitives::{
 use agora_runtime::{
 	currency::AGR, genesis_config_presets, time::EPOCH_DURATION_IN_BLOCKS, AccountId, Balance,
 	Balances, BlockNumber, Executive, Header, Runtime, RuntimeCall, RuntimeEvent,
-	RuntimeGenesisConfig, RuntimeHoldReason, RuntimeOrigin, System, Tasks, UncheckedExtrinsic,
+	RuntimeHoldReason, RuntimeOrigin, System, Tasks, UncheckedExtrinsic,
 };
 use codec::Encode;
 use frame_support::traits::fungible::{Inspect, InspectHold};
@@ -30,7 +32,7 @@ use sp_core::crypto::VrfSecret;
 use sp_keyring::Sr25519Keyring as Keyring;
 use sp_runtime::{
 	traits::{Dispatchable, Header as _},
-	BuildStorage, Digest, DigestItem, Perbill,
+	Digest, DigestItem, Perbill,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,31 +75,10 @@ fn validator_hold() -> RuntimeHoldReason {
 	pallet_contributions::HoldReason::ValidatorStake.into()
 }
 
-/// The runtime's `development` preset (a JSON patch) applied over the default genesis config,
-/// as the node's chain-spec builder does. It endows the twelve well-known accounts with
+/// The runtime's `development` preset: it endows the twelve well-known accounts with
 /// `ENDOWMENT` and makes Alice the only BABE and GRANDPA authority.
 fn development_genesis() -> sp_io::TestExternalities {
-	let preset = genesis_config_presets::get_preset(&sp_genesis_builder::DEV_RUNTIME_PRESET.into())
-		.expect("the runtime has a development preset");
-	let patch: serde_json::Value = serde_json::from_slice(&preset).expect("preset is JSON");
-	let mut config =
-		serde_json::to_value(RuntimeGenesisConfig::default()).expect("default config is JSON");
-	merge(&mut config, patch);
-	let config: RuntimeGenesisConfig =
-		serde_json::from_value(config).expect("patched config is a genesis config");
-	sp_io::TestExternalities::new(config.build_storage().expect("genesis builds"))
-}
-
-/// Apply a JSON patch: objects merge key by key, anything else replaces.
-fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
-	match (base, patch) {
-		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
-			for (key, value) in patch {
-				merge(base.entry(key).or_insert(serde_json::Value::Null), value);
-			}
-		},
-		(base, patch) => *base = patch,
-	}
+	common::genesis(sp_genesis_builder::DEV_RUNTIME_PRESET)
 }
 
 /// Builds blocks with `frame_executive`, as the node's block builder does: initialize (every

@@ -113,7 +113,9 @@ impl pallet_balances::Config for Runtime {
 	type ReserveIdentifier = [u8; 8];
 	type Balance = Balance;
 	type RuntimeEvent = RuntimeEvent;
-	type DustRemoval = ();
+	/// Dust (an account reaped below the existential deposit) goes to the treasury: nothing is
+	/// burned.
+	type DustRemoval = ResolveTo<TreasuryAccount, Balances>;
 	type ExistentialDeposit = ConstU128<EXISTENTIAL_DEPOSIT>;
 	type AccountStore = System;
 	type WeightInfo = pallet_balances::weights::SubstrateWeight<Runtime>;
