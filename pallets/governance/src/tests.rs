@@ -123,6 +123,20 @@ fn tracks_are_sorted_and_described() {
 }
 
 #[test]
+fn no_track_passes_on_a_sliver_of_support() {
+	// At the end of its decision period a referendum still needs this share of the active
+	// issuance voting aye: 5 % to change parameters or spend, 10 % for root (runtime upgrades).
+	let deposits = tracks::TrackDeposits { root: 1_000u128, protocol_params: 100, treasurer: 50 };
+	let floor = |id| {
+		let track = tracks::track(id, &deposits, timing(1, 5, 1, 1)).expect("a known track");
+		track.info.min_support.threshold(sp_runtime::Perbill::one())
+	};
+	assert_eq!(floor(tracks::ROOT), sp_runtime::Perbill::from_percent(10));
+	assert_eq!(floor(tracks::PROTOCOL_PARAMS), sp_runtime::Perbill::from_percent(5));
+	assert_eq!(floor(tracks::TREASURER), sp_runtime::Perbill::from_percent(5));
+}
+
+#[test]
 fn integrity_test_passes() {
 	test(<Governance as Hooks<u64>>::integrity_test);
 }

@@ -72,11 +72,11 @@ pub fn track<Balance: Clone, BlockNumber: Clone>(
 	timing: TrackTiming<BlockNumber>,
 ) -> Option<Cow<'static, Track<TrackId, Balance, BlockNumber>>> {
 	let (track_name, max_deciding, decision_deposit, min_support) = match id {
-		ROOT => (name("root"), 1, deposits.root.clone(), support(25, 5)),
+		ROOT => (name("root"), 1, deposits.root.clone(), support(25, 10)),
 		PROTOCOL_PARAMS => {
-			(name("protocol_params"), 10, deposits.protocol_params.clone(), support(20, 1))
+			(name("protocol_params"), 10, deposits.protocol_params.clone(), support(20, 5))
 		},
-		TREASURER => (name("treasurer"), 10, deposits.treasurer.clone(), support(20, 1)),
+		TREASURER => (name("treasurer"), 10, deposits.treasurer.clone(), support(20, 5)),
 		_ => return None,
 	};
 	Some(Cow::Owned(Track {
