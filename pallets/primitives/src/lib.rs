@@ -482,6 +482,39 @@ impl<H: HashT> SeededRng<H> {
 		(v % u64::from(bound)) as u32
 	}
 
+	/// The next value, uniform enough in `[0, bound)` for bounds far below `2^128` (stake
+	/// totals); `0` when `bound == 0`.
+	pub fn next_u128_below(&mut self, bound: u128) -> u128 {
+		if bound == 0 {
+			return 0;
+		}
+		let out = H::hash_of(&(self.seed, self.counter));
+		self.counter = self.counter.wrapping_add(1);
+		let mut buf = [0u8; 16];
+		for (dst, src) in buf.iter_mut().zip(out.as_ref().iter()) {
+			*dst = *src;
+		}
+		u128::from_le_bytes(buf) % bound
+	}
+
+	/// Removes and returns one of `items`, each with probability proportional to its weight;
+	/// `None` when they are empty or weigh nothing.
+	pub fn take_weighted<T>(&mut self, items: &mut Vec<(T, u128)>) -> Option<(T, u128)> {
+		let total = items.iter().fold(0u128, |sum, (_, w)| sum.saturating_add(*w));
+		if total == 0 {
+			return None;
+		}
+		let mut target = self.next_u128_below(total);
+		let index = items.iter().position(|(_, w)| {
+			if target < *w {
+				return true;
+			}
+			target -= *w;
+			false
+		})?;
+		Some(items.swap_remove(index))
+	}
+
 	/// Shuffle `items` in place (Fisher–Yates).
 	pub fn shuffle<T>(&mut self, items: &mut [T]) {
 		let len = items.len();
@@ -594,5 +627,32 @@ mod tests {
 		let mut s = v.clone();
 		s.sort();
 		assert_eq!(s, (0..10).collect::<Vec<_>>());
+	}
+
+	#[test]
+	fn weighted_draws_follow_stake() {
+		// One identity with 3,000, three with 1,000 each, one with nothing: over many seeds the
+		// first is drawn first about half the time, the empty one never.
+		let mut first = [0u32; 5];
+		for seed in 0..10_000u32 {
+			let mut rng = SeededRng::<BlakeTwo256>::new(BlakeTwo256::hash_of(&seed));
+			let mut items: Vec<(usize, u128)> =
+				vec![(0, 3_000), (1, 1_000), (2, 1_000), (3, 1_000), (4, 0)];
+			let (index, _) = rng.take_weighted(&mut items).expect("something weighs");
+			first[index] += 1;
+			// Without replacement: every item with weight comes out exactly once.
+			let mut rest = vec![index];
+			while let Some((index, _)) = rng.take_weighted(&mut items) {
+				rest.push(index);
+			}
+			rest.sort();
+			assert_eq!(rest, vec![0, 1, 2, 3]);
+		}
+		assert!((4_800..5_200).contains(&first[0]), "{first:?}");
+		assert!(first[1..4].iter().all(|n| (1_500..1_850).contains(n)), "{first:?}");
+		assert_eq!(first[4], 0);
+		let mut rng = SeededRng::<BlakeTwo256>::new(H256::zero());
+		assert!(rng.take_weighted(&mut Vec::<((), u128)>::new()).is_none());
+		assert_eq!(rng.next_u128_below(0), 0);
 	}
 }

@@ -119,13 +119,13 @@ impl<T: Config> Pallet<T> {
 			)));
 			let mut candidates: Vec<(T::AccountId, u128)> =
 				validators.iter().filter(|(v, _)| *v != u.worker).cloned().collect();
-			rng.shuffle(&mut candidates);
 			let mut assignments =
 				BoundedVec::<Assignment<T::AccountId>, T::MaxValidatorsPerUpdate>::new();
-			for (v, stake) in candidates {
-				if assignments.len() >= per_update {
-					break;
-				}
+			// Drawn in proportion to stake, without replacement: an identity's chance follows its
+			// stake, where a uniform draw gave every identity the same chance, so that splitting
+			// one stake over many identities multiplied the assignments it got.
+			while assignments.len() < per_update {
+				let Some((v, stake)) = rng.take_weighted(&mut candidates) else { break };
 				if !round_validators.iter().any(|r| r.who == v)
 					&& round_validators
 						.try_push(RoundValidator { who: v.clone(), stake, weight: 0, vote: None })
