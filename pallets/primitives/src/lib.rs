@@ -527,6 +527,26 @@ impl<H: HashT> SeededRng<H> {
 	}
 }
 
+/// For parameter migrations: `defaults` with each field that one of `carries` copies from the
+/// `old` parameters, kept wherever the result still passes `check`. Field by field, so that one
+/// old value outside the new bounds does not reset the others.
+pub fn carry_params<P: Copy, O>(
+	defaults: P,
+	old: &O,
+	carries: &[fn(&mut P, &O)],
+	check: impl Fn(&P) -> bool,
+) -> P {
+	let mut params = defaults;
+	for carry in carries {
+		let mut trial = params;
+		carry(&mut trial, old);
+		if check(&trial) {
+			params = trial;
+		}
+	}
+	params
+}
+
 /// Helpers for runtime APIs: a job's details.
 #[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo)]

@@ -59,8 +59,6 @@ pub mod v1 {
 
 	/// The version 1 parameters for version 0's `old`.
 	pub fn translate_params<T: Config>(old: ParamsV0Of<T>) -> ParamsOf<T> {
-		let mut params = T::DefaultParams::get();
-		// Field by field, so that one value out of the new bounds does not reset the others.
 		let carries: [Carry<T>; 8] = [
 			|p, o| p.min_budget = o.min_budget,
 			|p, o| p.max_rounds = o.max_rounds,
@@ -71,14 +69,9 @@ pub mod v1 {
 			|p, o| p.max_period = o.max_period,
 			|p, o| p.no_show_slash = o.no_show_slash,
 		];
-		for carry in carries {
-			let mut trial = params;
-			carry(&mut trial, &old);
-			if Pallet::<T>::check_params(&trial).is_ok() {
-				params = trial;
-			}
-		}
-		params
+		agora_primitives::carry_params(T::DefaultParams::get(), &old, &carries, |p| {
+			Pallet::<T>::check_params(p).is_ok()
+		})
 	}
 
 	/// A version 0 job as version 1 stores it: no deposit, no voided rounds counted.

@@ -26,8 +26,6 @@ pub mod v1 {
 
 	/// The version 1 parameters for version 0's `old`.
 	pub fn translate<T: Config>(old: ParamsV0) -> Params {
-		let mut params = T::DefaultParams::get();
-		// Field by field, so that one value out of the new bounds does not reset the others.
 		let carries: [fn(&mut Params, &ParamsV0); 6] = [
 			|p, o| p.score_tolerance = o.score_tolerance,
 			|p, o| p.no_reveal_slash = o.no_reveal_slash,
@@ -36,14 +34,9 @@ pub mod v1 {
 			|p, o| p.aggregator_slash = o.aggregator_slash,
 			|p, o| p.max_aggregation_attempts = o.max_aggregation_attempts,
 		];
-		for carry in carries {
-			let mut trial = params;
-			carry(&mut trial, &old);
-			if Pallet::<T>::check_params(&trial).is_ok() {
-				params = trial;
-			}
-		}
-		params
+		agora_primitives::carry_params(T::DefaultParams::get(), &old, &carries, |p| {
+			Pallet::<T>::check_params(p).is_ok()
+		})
 	}
 
 	/// The unversioned step; use [`MigrateV0ToV1`].
