@@ -382,7 +382,8 @@ pub fn new_full<
 					consensus_data_provider: Some(Box::new(babe_consensus_data_provider)),
 					create_inherent_data_providers,
 				},
-			),
+			)
+			.boxed(),
 		};
 		// The BABE worker (spawned by the import queue) stops, and takes the node down as an
 		// essential task, once every handle to it is dropped: sealing keeps one for its lifetime.
