@@ -182,6 +182,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 /// Storage migrations run on the next runtime upgrade. Each is guarded by its pallet's storage
 /// version, so it runs once and is a no-op on a chain that already has the new layout.
 type Migrations = (
+	pallet_contributions::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_validation::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_tasks::migrations::v1::MigrateV0ToV1<Runtime>,
 );

@@ -40,9 +40,8 @@ fn stake<T: Config>(role: Role) -> BalanceOf<T> {
 	.saturating_mul(2u32.into())
 }
 
-/// Fill the validator set up to one below its cap (worst case for pushes and removals).
-fn fill_validators<T: Config>() {
-	let n = T::MaxValidators::get().saturating_sub(1);
+/// Registers `n` validators, each seated with the same stake.
+fn fill_validators<T: Config>(n: u32) {
 	for i in 0..n {
 		let v = funded::<T>("filler", i);
 		let (p, m, c) = endpoint();
@@ -71,33 +70,40 @@ mod benchmarks {
 		assert!(Workers::<T>::contains_key(&who));
 	}
 
+	/// Worst case: every seat is taken, and the new stake outbids the lowest.
 	#[benchmark]
 	fn register_validator() {
-		fill_validators::<T>();
+		fill_validators::<T>(T::MaxValidators::get());
 		let who = funded::<T>("validator", 0);
 		let (p, m, c) = endpoint();
-		let s = stake::<T>(Role::Validator);
+		let s = stake::<T>(Role::Validator).saturating_mul(2u32.into());
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), s, p, m, c);
-		assert!(Validators::<T>::contains_key(&who));
+		assert!(ValidatorSeats::<T>::get().iter().any(|(v, _)| v == &who));
 	}
 
+	/// Worst case: an unseated validator bonds into a full set and outbids the lowest seat.
 	#[benchmark]
 	fn bond_extra() -> Result<(), BenchmarkError> {
-		let who = funded::<T>("worker", 0);
+		let cap = T::MaxValidators::get();
+		fill_validators::<T>(cap.saturating_sub(1));
+		let who = funded::<T>("validator", 0);
 		let (p, m, c) = endpoint();
 		Contributions::<T>::do_register(
 			who.clone(),
-			Role::Worker,
-			stake::<T>(Role::Worker),
+			Role::Validator,
+			stake::<T>(Role::Validator),
 			p,
 			m,
 			c,
 		)
 		.map_err(|_| BenchmarkError::Stop("register"))?;
-		let amount = stake::<T>(Role::Worker);
+		ValidatorSeats::<T>::mutate(|seats| seats.retain(|(v, _)| v != &who));
+		fill_validators::<T>(cap);
+		let amount = stake::<T>(Role::Validator);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who), Role::Worker, amount);
+		_(RawOrigin::Signed(who.clone()), Role::Validator, amount);
+		assert!(ValidatorSeats::<T>::get().iter().any(|(v, _)| v == &who));
 		Ok(())
 	}
 
@@ -121,7 +127,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn unbond() -> Result<(), BenchmarkError> {
-		fill_validators::<T>();
+		fill_validators::<T>(T::MaxValidators::get().saturating_sub(1));
 		let who = funded::<T>("validator", 0);
 		let (p, m, c) = endpoint();
 		Contributions::<T>::do_register(

@@ -11,7 +11,14 @@
 //! * **Data provider**: registers a dataset shard by content hash with a deposit (hold
 //!   `ShardDeposit`) and is paid when jobs use it.
 //! * **Eligible**: `Active` and stake ≥ the current minimum. Only eligible participants get
-//!   new duties.
+//!   new duties; a validator must also hold one of the `MaxValidators` **seats**.
+//! * **Seat**: the validators that are drawn for duties (`ValidatorSeats`, with their stakes).
+//!   While seats are free, registering takes one. When every seat is taken, a stake above the
+//!   lowest seated stake takes that seat, and its holder is unseated (`ValidatorUnseated`,
+//!   `Outbid`): the set cannot be captured by whoever came first. A validator slashed below
+//!   the minimum stake loses its seat (`BelowMinimum`). An unseated validator stays registered
+//!   with its stake on hold (and its pending duties still count); `bond_extra` seats it again
+//!   when a seat is free or its new stake outbids the lowest.
 //! * **Unbonding**: after `unbond`, the stake stays on hold and slashable for
 //!   `Params::unbonding_delay` blocks and until every round or verification the participant
 //!   takes part in has ended (`Config::PendingWork`), then `withdraw_unbonded` releases it.
@@ -36,6 +43,7 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 mod registry;
@@ -76,7 +84,11 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 
+	/// The in-code storage version: 1 keeps every seat's stake beside it (`ValidatorSeats`).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	/// Why this pallet holds funds.
@@ -134,10 +146,11 @@ pub mod pallet {
 	pub type Validators<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, ParticipantOf<T>>;
 
-	/// Validators with status `Active` (the set validators are drawn from).
+	/// The seated validators, with their stakes: the set duties are drawn from. Every member
+	/// is a validator with status `Active` whose stake is the one recorded here.
 	#[pallet::storage]
-	pub type ActiveValidators<T: Config> =
-		StorageValue<_, BoundedVec<T::AccountId, T::MaxValidators>, ValueQuery>;
+	pub type ValidatorSeats<T: Config> =
+		StorageValue<_, BoundedVec<(T::AccountId, BalanceOf<T>), T::MaxValidators>, ValueQuery>;
 
 	/// Registered dataset shards.
 	#[pallet::storage]
@@ -182,6 +195,10 @@ pub mod pallet {
 		ShardDeregistered { shard: BlobHash, provider: T::AccountId },
 		/// The parameters changed.
 		ParamsUpdated { params: ParamsOf<T> },
+		/// A validator took a seat, with `stake`: it can be drawn for duties.
+		ValidatorSeated { who: T::AccountId, stake: BalanceOf<T> },
+		/// A validator lost its seat; it stays registered, its stake stays on hold.
+		ValidatorUnseated { who: T::AccountId, reason: UnseatReason<T::AccountId> },
 	}
 
 	#[pallet::error]
@@ -211,7 +228,7 @@ pub mod pallet {
 		/// A round or verification the participant takes part in has not ended: its outcome may
 		/// still slash the stake.
 		WorkPending,
-		/// The active validator set is full.
+		/// Every validator seat is taken by a stake at least as large as this one.
 		TooManyValidators,
 		/// The shard is already registered.
 		ShardExists,
@@ -257,7 +274,13 @@ pub mod pallet {
 			Self::do_register(who, Role::Worker, stake, peer_id, multiaddr, capability)
 		}
 
-		/// Register as a validator, holding `stake` (at least `min_validator_stake`).
+		/// Register as a validator, holding `stake` (at least `min_validator_stake`), and take a
+		/// seat: a free one, or, when every seat is taken, the seat of the lowest stake if
+		/// `stake` is higher (its holder is unseated).
+		///
+		/// Origin: signed. Events: `Registered`, `ValidatorSeated`, and `ValidatorUnseated`
+		/// (`Outbid`) for the validator it replaces. Fails with `TooManyValidators` when every
+		/// seat holds at least `stake`.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::register_validator())]
 		pub fn register_validator(
@@ -271,7 +294,11 @@ pub mod pallet {
 			Self::do_register(who, Role::Validator, stake, peer_id, multiaddr, capability)
 		}
 
-		/// Add `amount` to an active registration's stake.
+		/// Add `amount` to an active registration's stake. An unseated validator whose stake
+		/// reaches the minimum takes a seat if one is free or its stake outbids the lowest.
+		///
+		/// Origin: signed. Events: `Bonded`, and for a validator that takes a seat
+		/// `ValidatorSeated` (and `ValidatorUnseated` for the one it replaces).
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::bond_extra())]
 		pub fn bond_extra(

@@ -83,8 +83,7 @@ impl<T: Config> Pallet<T> {
 		let params = ProtocolParams::<T>::get();
 		ensure!(stake >= Self::min_stake(role, &params), Error::<T>::InsufficientStake);
 		if role == Role::Validator {
-			ActiveValidators::<T>::try_mutate(|set| set.try_push(who.clone()))
-				.map_err(|_| Error::<T>::TooManyValidators)?;
+			ensure!(Self::can_take_seat(stake), Error::<T>::TooManyValidators);
 		}
 		Self::hold_checked(&Self::hold_reason(role), &who, stake)?;
 		let now = frame_system::Pallet::<T>::block_number();
@@ -100,7 +99,12 @@ impl<T: Config> Pallet<T> {
 				registered_at: now,
 			},
 		);
-		Self::deposit_event(Event::Registered { who, role, stake });
+		Self::deposit_event(Event::Registered { who: who.clone(), role, stake });
+		if role == Role::Validator {
+			if !Self::take_seat(&who, stake) {
+				frame_support::defensive!("can_take_seat found a seat for this stake");
+			}
+		}
 		Ok(())
 	}
 
@@ -114,8 +118,17 @@ impl<T: Config> Pallet<T> {
 		ensure!(p.status == ParticipantStatus::Active, Error::<T>::NotActive);
 		Self::hold_checked(&Self::hold_reason(role), &who, amount)?;
 		p.stake = p.stake.saturating_add(amount);
+		let stake = p.stake;
 		Self::put_participant(role, &who, p);
-		Self::deposit_event(Event::Bonded { who, role, amount });
+		Self::deposit_event(Event::Bonded { who: who.clone(), role, amount });
+		if role == Role::Validator && !Self::update_seat(&who, stake) {
+			let min = ProtocolParams::<T>::get().min_validator_stake;
+			// Staying unseated is not an error: the stake is bonded, and a later bond or a
+			// free seat can still seat it.
+			if stake >= min {
+				let _seated = Self::take_seat(&who, stake);
+			}
+		}
 		Ok(())
 	}
 
@@ -143,7 +156,7 @@ impl<T: Config> Pallet<T> {
 		let until = frame_system::Pallet::<T>::block_number().saturating_add(delay);
 		p.status = ParticipantStatus::Unbonding { until };
 		if role == Role::Validator {
-			ActiveValidators::<T>::mutate(|set| set.retain(|v| v != &who));
+			ValidatorSeats::<T>::mutate(|seats| seats.retain(|(v, _)| v != &who));
 		}
 		Self::put_participant(role, &who, p);
 		Self::deposit_event(Event::UnbondingStarted { who, role, until });
@@ -201,6 +214,48 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// Whether a validator not seated yet would get a seat with `stake`.
+	fn can_take_seat(stake: BalanceOf<T>) -> bool {
+		let seats = ValidatorSeats::<T>::get();
+		!seats.is_full() || seats.iter().any(|(_, seated)| *seated < stake)
+	}
+
+	/// Seats validator `who` with `stake`, if a seat is free or `stake` is above the lowest
+	/// seated stake (whose holder, the latest seated of equals, is unseated: first come keeps
+	/// its seat on a tie). Returns whether `who` holds a seat now; the seats are unchanged
+	/// otherwise.
+	pub(crate) fn take_seat(who: &T::AccountId, stake: BalanceOf<T>) -> bool {
+		let mut seats = ValidatorSeats::<T>::get();
+		if seats.iter().any(|(v, _)| v == who) {
+			return true;
+		}
+		let outbid = if seats.try_push((who.clone(), stake)).is_ok() {
+			None
+		} else {
+			let lowest = seats.iter_mut().rev().min_by_key(|(_, seated)| *seated);
+			match lowest {
+				Some(seat) if seat.1 < stake => {
+					Some(core::mem::replace(seat, (who.clone(), stake)).0)
+				},
+				_ => return false,
+			}
+		};
+		ValidatorSeats::<T>::put(seats);
+		Self::deposit_event(Event::ValidatorSeated { who: who.clone(), stake });
+		if let Some(evicted) = outbid {
+			let reason = UnseatReason::Outbid { by: who.clone() };
+			Self::deposit_event(Event::ValidatorUnseated { who: evicted, reason });
+		}
+		true
+	}
+
+	/// Records a seated validator's new stake; `false` if `who` holds no seat.
+	fn update_seat(who: &T::AccountId, stake: BalanceOf<T>) -> bool {
+		ValidatorSeats::<T>::mutate(|seats| {
+			seats.iter_mut().find(|(v, _)| v == who).map(|seat| seat.1 = stake).is_some()
+		})
+	}
+
 	/// Check every field of `params` against its bounds.
 	pub fn check_params(params: &ParamsOf<T>) -> DispatchResult {
 		let ed = T::Currency::minimum_balance();
@@ -233,13 +288,24 @@ impl<T: Config> Pallet<T> {
 		let taken = credit.peek();
 		T::OnSlash::on_unbalanced(credit);
 		p.stake = p.stake.saturating_sub(taken);
+		let stake = p.stake;
 		Self::put_participant(role, who, p);
 		Self::deposit_event(Event::Slashed { who: who.clone(), role, amount: taken });
+		if role == Role::Validator && Self::update_seat(who, stake) {
+			let min = ProtocolParams::<T>::get().min_validator_stake;
+			if stake < min {
+				// A seat is for a validator that can be drawn: one below the minimum would
+				// hold it without duties, keeping out a validator that could take them.
+				ValidatorSeats::<T>::mutate(|seats| seats.retain(|(v, _)| v != who));
+				let reason = UnseatReason::BelowMinimum;
+				Self::deposit_event(Event::ValidatorUnseated { who: who.clone(), reason });
+			}
+		}
 		taken
 	}
 
-	/// Invariants: holds equal recorded stakes and deposits; the active validator set is
-	/// exactly the active validators.
+	/// Invariants: holds equal recorded stakes and deposits; every seat is held by a
+	/// validator with status `Active`, once, with the stake recorded beside it.
 	#[cfg(any(feature = "try-runtime", test))]
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use frame_support::traits::fungible::InspectHold;
@@ -249,19 +315,23 @@ impl<T: Config> Pallet<T> {
 				"worker hold differs from stake"
 			);
 		}
-		let active = ActiveValidators::<T>::get();
-		let mut n_active: usize = 0;
 		for (who, p) in Validators::<T>::iter() {
 			ensure!(
 				T::Currency::balance_on_hold(&Self::hold_reason(Role::Validator), &who) == p.stake,
 				"validator hold differs from stake"
 			);
-			if p.status == ParticipantStatus::Active {
-				n_active = n_active.saturating_add(1);
-				ensure!(active.contains(&who), "active validator missing from set");
-			}
 		}
-		ensure!(active.len() == n_active, "active validator set has extra members");
+		let seats = ValidatorSeats::<T>::get();
+		let mut seated = alloc::collections::BTreeSet::new();
+		for (who, stake) in seats.iter() {
+			ensure!(seated.insert(who.clone()), "a validator holds two seats");
+			let p = Validators::<T>::get(who).ok_or("a seat is held by no validator")?;
+			ensure!(
+				p.status == ParticipantStatus::Active,
+				"a seat is held by an unbonding validator"
+			);
+			ensure!(p.stake == *stake, "a seat's stake differs from the validator's");
+		}
 		let mut deposits: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
 			Default::default();
 		for (_, s) in Shards::<T>::iter() {
@@ -284,14 +354,15 @@ impl<T: Config> ParticipantRegistry<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	}
 
 	fn eligible_validator(who: &T::AccountId) -> Option<BalanceOf<T>> {
-		Self::eligible(Role::Validator, who).map(|p| p.stake)
+		let seated = ValidatorSeats::<T>::get().iter().any(|(v, _)| v == who);
+		Self::eligible(Role::Validator, who).filter(|_| seated).map(|p| p.stake)
 	}
 
 	fn eligible_validators() -> Vec<(T::AccountId, BalanceOf<T>)> {
-		ActiveValidators::<T>::get()
-			.into_iter()
-			.filter_map(|v| Self::eligible(Role::Validator, &v).map(|p| (v, p.stake)))
-			.collect()
+		// Seats hold only active validators with their current stakes (`do_try_state`), so
+		// the stake beside each seat is all that eligibility needs.
+		let min = ProtocolParams::<T>::get().min_validator_stake;
+		ValidatorSeats::<T>::get().into_iter().filter(|(_, stake)| *stake >= min).collect()
 	}
 
 	fn shard_provider(shard: &BlobHash) -> Option<T::AccountId> {

@@ -1,7 +1,8 @@
 //! Unit tests of pallet-contributions.
 
 use crate::{
-	mock::*, Error, Event, HoldReason, Params, ParticipantStatus, ProtocolParams, Workers,
+	mock::*, Error, Event, HoldReason, Params, ParticipantStatus, ProtocolParams, UnseatReason,
+	ValidatorSeats, Validators, Workers,
 };
 use agora_primitives::{Capability, DeviceKind, ParticipantRegistry, Role, H256};
 use frame_support::{
@@ -106,12 +107,17 @@ fn register_failures() {
 	});
 }
 
+fn seats() -> Vec<(AccountId, Balance)> {
+	ValidatorSeats::<Test>::get().into_inner()
+}
+
 #[test]
 fn validator_set_is_bounded() {
 	test(|| {
 		for v in 1..=4 {
 			reg_validator(v, 1_000);
 		}
+		// An equal stake does not take a seat: the first to come keeps it on a tie.
 		assert_noop!(
 			Contributions::register_validator(
 				RuntimeOrigin::signed(5),
@@ -123,6 +129,99 @@ fn validator_set_is_bounded() {
 			Error::<Test>::TooManyValidators
 		);
 		assert_eq!(Contributions::eligible_validators().len(), 4);
+	});
+}
+
+#[test]
+fn validator_set_cannot_be_captured_by_coming_first() {
+	test(|| {
+		for v in 1..=4 {
+			reg_validator(v, 1_000);
+		}
+		// A higher stake takes the lowest seat; of equal lowest, the latest seated leaves.
+		reg_validator(5, 1_500);
+		assert_eq!(seats(), vec![(1, 1_000), (2, 1_000), (3, 1_000), (5, 1_500)]);
+		assert!(events().contains(&Event::ValidatorSeated { who: 5, stake: 1_500 }));
+		assert!(events().contains(&Event::ValidatorUnseated {
+			who: 4,
+			reason: UnseatReason::Outbid { by: 5 }
+		}));
+		// The unseated validator loses nothing: registered, stake on hold, but not drawn.
+		assert_eq!(held(HoldReason::ValidatorStake, 4), 1_000);
+		assert_eq!(Validators::<Test>::get(4).unwrap().status, ParticipantStatus::Active);
+		assert_eq!(Contributions::eligible_validator(&4), None);
+		assert!(!Contributions::eligible_validators().iter().any(|(v, _)| *v == 4));
+		// It wins a seat back by bonding more than the lowest seat holds.
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(4), Role::Validator, 1_000));
+		assert_eq!(seats(), vec![(1, 1_000), (2, 1_000), (4, 2_000), (5, 1_500)]);
+		assert!(events().contains(&Event::ValidatorUnseated {
+			who: 3,
+			reason: UnseatReason::Outbid { by: 4 }
+		}));
+		assert_eq!(Contributions::eligible_validator(&4), Some(2_000));
+		// A seated validator's extra bond is recorded beside its seat.
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(1), Role::Validator, 10));
+		assert_eq!(seats()[0], (1, 1_010));
+		// Any stake above the lowest seat outbids it.
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(3), Role::Validator, 1));
+		assert_eq!(seats(), vec![(1, 1_010), (3, 1_001), (4, 2_000), (5, 1_500)]);
+		// Bonding too little to outbid anyone is no error: the stake is bonded, unseated.
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(2), Role::Validator, 1));
+		assert_eq!(Validators::<Test>::get(2).unwrap().stake, 1_001);
+		assert!(!seats().iter().any(|(v, _)| *v == 2));
+		// An unseated validator can still leave with its whole stake.
+		assert_ok!(Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator));
+		run_to(1 + DELAY);
+		assert_ok!(Contributions::withdraw_unbonded(RuntimeOrigin::signed(2), Role::Validator));
+		assert_eq!(Balances::balance(&2), 100_000);
+	});
+}
+
+#[test]
+fn a_validator_slashed_below_the_minimum_loses_its_seat() {
+	test(|| {
+		for v in 1..=4 {
+			reg_validator(v, 1_000);
+		}
+		// Above the minimum a slash keeps the seat, at the new stake.
+		reg_validator(5, 2_000);
+		assert_eq!(Contributions::slash(&5, Role::Validator, Perbill::from_percent(10)), 200);
+		assert!(seats().contains(&(5, 1_800)));
+		// Below it, the seat is freed for a validator that can take duties.
+		assert_eq!(Contributions::slash(&1, Role::Validator, Perbill::from_percent(2)), 20);
+		assert!(!seats().iter().any(|(v, _)| *v == 1));
+		assert!(events()
+			.contains(&Event::ValidatorUnseated { who: 1, reason: UnseatReason::BelowMinimum }));
+		assert_eq!(Contributions::eligible_validator(&1), None);
+		// Topping the stake back up takes the free seat again (what a daemon does).
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(1), Role::Validator, 20));
+		assert!(seats().contains(&(1, 1_000)));
+		assert!(events().contains(&Event::ValidatorSeated { who: 1, stake: 1_000 }));
+		// A top-up that stays below the minimum does not seat.
+		assert_eq!(Contributions::slash(&2, Role::Validator, Perbill::from_percent(50)), 500);
+		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(2), Role::Validator, 1));
+		assert!(!seats().iter().any(|(v, _)| *v == 2));
+	});
+}
+
+#[test]
+fn migration_v0_to_v1_keeps_every_seat_with_its_stake() {
+	use crate::migrations::v1::{ActiveValidators, MigrateV0ToV1};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	test(|| {
+		reg_validator(1, 1_000);
+		reg_validator(2, 3_000);
+		ValidatorSeats::<Test>::kill();
+		ActiveValidators::<Test>::put(frame_support::BoundedVec::truncate_from(vec![1, 2]));
+		StorageVersion::new(0).put::<Contributions>();
+		MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		assert_eq!(seats(), vec![(1, 1_000), (2, 3_000)]);
+		assert!(!ActiveValidators::<Test>::exists());
+		assert_eq!(Contributions::on_chain_storage_version(), StorageVersion::new(1));
+		// Guarded by the version: a second run changes nothing.
+		ValidatorSeats::<Test>::kill();
+		MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		assert!(seats().is_empty());
 	});
 }
 

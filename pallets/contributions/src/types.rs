@@ -16,6 +16,20 @@ pub enum ParticipantStatus<BlockNumber> {
 	},
 }
 
+/// Why a validator lost its seat.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen,
+)]
+pub enum UnseatReason<AccountId> {
+	/// Every seat was taken and `by` registered or bonded a higher stake.
+	Outbid {
+		/// The validator that took the seat.
+		by: AccountId,
+	},
+	/// A slash left the stake below `min_validator_stake`.
+	BelowMinimum,
+}
+
 /// A registered worker or validator.
 #[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
 pub struct Participant<Balance, BlockNumber> {
