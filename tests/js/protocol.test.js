@@ -55,8 +55,8 @@ test('a job escrows its budget and a slot deposit, is readable over the runtime 
     checkpointInterval: 10,
     samplesPerRound: 1_000,
     workersPerRound: 2,
-    validatorsPerUpdate: 1,
-    mode: 'Replay',
+    validatorsPerUpdate: 2,
+    mode: 'Evaluation',
     periods: { open: 5, training: 10, commit: 5, reveal: 5, aggregation: 5 },
   };
   const deposit = BigInt((await api.query.tasks.protocolParams()).toJSON().jobDeposit);

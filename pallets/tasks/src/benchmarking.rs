@@ -44,8 +44,9 @@ fn spec<T: Config>(shards: u32, workers: u32) -> JobSpec<BlockNumberFor<T>> {
 		checkpoint_interval: 10,
 		samples_per_round: 10_000,
 		workers_per_round: workers.clamp(1, p.max_workers_per_round),
-		validators_per_update: 1,
-		mode: VerificationMode::Replay,
+		validators_per_update: MIN_VALIDATORS_PER_UPDATE,
+		// Replay needs public data; a private-data job can only be evaluated.
+		mode: if shards == 0 { VerificationMode::Evaluation } else { VerificationMode::Replay },
 		periods: PhasePeriods {
 			open: period,
 			training: period,

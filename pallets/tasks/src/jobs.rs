@@ -2,7 +2,7 @@
 
 use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf};
 use agora_primitives::{
-	Dataset, JobId, JobSpec, ParticipantRegistry, RewardPool, RoundIndex, Update,
+	Dataset, JobId, JobSpec, ParticipantRegistry, RewardPool, RoundIndex, Update, VerificationMode,
 };
 use frame_support::{
 	pallet_prelude::*,
@@ -20,7 +20,8 @@ impl<T: Config> Pallet<T> {
 		let ok = !p.min_budget.is_zero()
 			&& (1..=MAX_ROUNDS).contains(&p.max_rounds)
 			&& (1..=T::MaxWorkersPerRound::get()).contains(&p.max_workers_per_round)
-			&& (1..=T::MaxValidatorsPerUpdate::get()).contains(&p.max_validators_per_update)
+			&& (MIN_VALIDATORS_PER_UPDATE..=T::MaxValidatorsPerUpdate::get())
+				.contains(&p.max_validators_per_update)
 			&& p.max_shards <= agora_primitives::MAX_SHARDS
 			&& p.min_period >= 1u32.into()
 			&& p.min_period <= p.max_period
@@ -48,11 +49,18 @@ impl<T: Config> Pallet<T> {
 		ensure!(spec.rounds <= params.max_rounds, Error::<T>::SpecTooLarge);
 		ensure!(spec.workers_per_round <= params.max_workers_per_round, Error::<T>::TooManyWorkers);
 		ensure!(
-			spec.validators_per_update > 0
+			spec.validators_per_update >= MIN_VALIDATORS_PER_UPDATE
 				&& spec.validators_per_update <= params.max_validators_per_update,
 			Error::<T>::InvalidValidatorCount
 		);
 		ensure!(spec.periods.training >= MIN_TRAINING_PERIOD.into(), Error::<T>::PeriodOutOfBounds);
+		ensure!(spec.periods.commit >= MIN_COMMIT_PERIOD.into(), Error::<T>::PeriodOutOfBounds);
+		// Replay re-executes the worker's run on the worker's data: with private data nobody
+		// but the worker has it, so no validator could ever verify the update.
+		ensure!(
+			!(spec.mode == VerificationMode::Replay && spec.dataset == Dataset::Private),
+			Error::<T>::UnverifiableSpec
+		);
 		for period in spec.periods.all() {
 			ensure!(
 				period >= params.min_period && period <= params.max_period,

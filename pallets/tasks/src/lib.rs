@@ -323,6 +323,9 @@ pub mod pallet {
 		WrongCheckpointCount,
 		/// A parameter is outside its bounds.
 		ParamOutOfBounds,
+		/// No validator could verify updates of this spec: replay needs the data the worker
+		/// trained on, and private data is only the worker's (use `Evaluation`).
+		UnverifiableSpec,
 	}
 
 	#[pallet::hooks]
@@ -356,7 +359,11 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Create a job, escrowing `budget`; round 1 opens at once.
+		/// Create a job, escrowing `budget` and holding `job_deposit`; round 1 opens at once.
+		///
+		/// Origin: signed. The spec must be one validators can verify: replay only on public
+		/// shards (`UnverifiableSpec`), Training and Commit phases of at least three blocks
+		/// (`PeriodOutOfBounds`). Events: `JobCreated`, `RoundOpened`.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::create_job(match &spec.dataset {
 			agora_primitives::Dataset::Shards(s) => s.len() as u32,

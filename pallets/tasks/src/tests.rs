@@ -28,7 +28,8 @@ fn spec() -> JobSpec<u64> {
 		samples_per_round: 1_000,
 		workers_per_round: 2,
 		validators_per_update: 2,
-		mode: VerificationMode::Replay,
+		// Private data can only be evaluated (replay needs the worker's data).
+		mode: VerificationMode::Evaluation,
 		periods: PhasePeriods { open: P, training: P, commit: P, reveal: P, aggregation: P },
 	}
 }
@@ -120,6 +121,11 @@ fn create_job_failures() {
 		);
 		assert_noop!(
 			Tasks::create_job(o(), JobSpec { validators_per_update: 0, ..spec() }, 1_000),
+			Error::<Test>::InvalidValidatorCount
+		);
+		// One validator alone could not be outvoted, nor slash a worker that withholds.
+		assert_noop!(
+			Tasks::create_job(o(), JobSpec { validators_per_update: 1, ..spec() }, 1_000),
 			Error::<Test>::InvalidValidatorCount
 		);
 		assert_noop!(
@@ -605,6 +611,7 @@ fn params_are_governed_and_bounded() {
 			Params { max_rounds: 0, ..p },
 			Params { max_workers_per_round: 5, ..p },
 			Params { max_validators_per_update: 5, ..p },
+			Params { max_validators_per_update: 1, ..p },
 			Params { max_shards: 65, ..p },
 			Params { min_period: 0, ..p },
 			Params { min_period: 50, max_period: 40, ..p },
@@ -626,6 +633,34 @@ fn params_are_governed_and_bounded() {
 		assert_ok!(Tasks::set_params(RuntimeOrigin::root(), good));
 		assert_eq!(ProtocolParams::<Test>::get(), good);
 		assert!(events().contains(&Event::ParamsUpdated { params: good }));
+	});
+}
+
+#[test]
+fn jobs_no_validator_could_verify_are_rejected() {
+	test(|| {
+		let o = || RuntimeOrigin::signed(SUBMITTER);
+		// Replay of a run on data only its worker has: validators would be assigned updates
+		// they cannot check.
+		let private_replay =
+			JobSpec { dataset: Dataset::Private, mode: VerificationMode::Replay, ..spec() };
+		assert_noop!(
+			Tasks::create_job(o(), private_replay.clone(), 1_000),
+			Error::<Test>::UnverifiableSpec
+		);
+		// Quality on held-out data needs no worker data.
+		let private_evaluation = JobSpec { mode: VerificationMode::Evaluation, ..private_replay };
+		assert_ok!(Tasks::create_job(o(), private_evaluation, 1_000));
+		// A commit phase too short to fetch, retry and commit in, whatever the governed minimum.
+		crate::ProtocolParams::<Test>::mutate(|p| p.min_period = 1);
+		for commit in [1u64, 2] {
+			let mut s = spec();
+			s.periods.commit = commit;
+			assert_noop!(Tasks::create_job(o(), s, 1_000), Error::<Test>::PeriodOutOfBounds);
+		}
+		let mut s = spec();
+		s.periods.commit = 3;
+		assert_ok!(Tasks::create_job(o(), s, 1_000));
 	});
 }
 

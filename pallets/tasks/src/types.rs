@@ -107,7 +107,8 @@ pub struct Params<Balance, BlockNumber> {
 	pub max_rounds: u32,
 	/// Maximum workers per round (1 ..= `Config::MaxWorkersPerRound`).
 	pub max_workers_per_round: u32,
-	/// Maximum validators per update (1 ..= `Config::MaxValidatorsPerUpdate`).
+	/// Maximum validators per update ([`MIN_VALIDATORS_PER_UPDATE`] ..=
+	/// `Config::MaxValidatorsPerUpdate`).
 	pub max_validators_per_update: u32,
 	/// Maximum dataset shards of a job (0 ..= `agora_primitives::MAX_SHARDS`).
 	pub max_shards: u32,
@@ -134,6 +135,15 @@ pub struct Params<Balance, BlockNumber> {
 /// challenges), so a shorter phase would leave selected workers no block to submit in, and
 /// slash them as no-shows.
 pub const MIN_TRAINING_PERIOD: u32 = 3;
+/// Shortest Commit phase of a spec, whatever [`Params::min_period`] says: an assigned
+/// validator needs the block of its assignment to fetch the evidence and replay it, a block to
+/// ask again for what failed to download, and a block to commit in. A shorter phase would leave
+/// honest validators no way to verify, and slash them for it.
+pub const MIN_COMMIT_PERIOD: u32 = 3;
+/// Fewest validators per update of a spec: one validator alone could neither be outvoted nor
+/// slash a worker that withholds its evidence (that takes `min_unavailable_reports` ≥ 2
+/// reports), so a job with one would let its submitter's workers fail verification for free.
+pub const MIN_VALIDATORS_PER_UPDATE: u32 = 2;
 /// Upper bound of [`Params::max_rounds`].
 pub const MAX_ROUNDS: u32 = 10_000;
 /// Upper bound of [`Params::max_period`] (two weeks of 6 s blocks).
