@@ -757,17 +757,34 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		} else {
-			let (details, ctx) = self.context(job, round).await?;
+			let (details, ctx) = match self.context(job, round).await {
+				Ok(context) => context,
+				Err(e) => {
+					let reason = format!("the job cannot be verified: {e:#}");
+					// A job this validator cannot verify at all (an architecture it does not
+					// know, private data, a round model nobody serves): retry while there is
+					// time, then report `Unavailable`, which never slashes a validator. Staying
+					// silent would (`no_reveal_slash`) although nobody could have verified.
+					self.retry_while_time_is_left(deadline, e, "cannot verify the job yet").await?;
+					let stored = StoredVerdict {
+						valid: false,
+						unavailable: true,
+						score_parts: 0,
+						salt: rand::random(),
+						reason: Some(reason),
+					};
+					state::write_json(&path, &stored)?;
+					return self.send_commitment(job, round, worker, &stored).await;
+				},
+			};
 			let holdout = match self.holdout(&ctx.hyperparameters).await {
 				Ok(holdout) => Some(holdout),
 				Err(e) => {
 					// The submitter's fault, not the worker's: retry while there is time, then
 					// judge the evidence all the same and report a neutral score.
-					let now = self.chain.best_number().await?;
-					if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
-						return Err(e.context("held-out data not available yet, will retry"));
-					}
-					tracing::warn!(job, round, "scoring without held-out data: {e:#}");
+					self.retry_while_time_is_left(deadline, e, "held-out data not available yet")
+						.await?;
+					tracing::warn!(job, round, "scoring without held-out data");
 					None
 				},
 			};
@@ -792,20 +809,35 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 						checkpoints: update.checkpoints,
 					};
 					let segments = if self.skips_replay() { Vec::new() } else { segments.to_vec() };
-					let judgement = tokio::task::spawn_blocking(move || {
+					let judged = tokio::task::spawn_blocking(move || {
 						judge_update(&ctx, &claim, &segments, &evidence, holdout.as_ref(), device)
 					})
-					.await??;
-					(judgement, false)
+					.await
+					.map_err(anyhow::Error::from)
+					.and_then(|judged| judged.map_err(anyhow::Error::from));
+					match judged {
+						Ok(judgement) => (judgement, false),
+						// The replay itself failed here (out of memory, a libtorch error):
+						// this validator's trouble, not proof of fraud. Retry while there is
+						// time, then report that it could not judge rather than stay silent.
+						Err(e) => {
+							let reason = format!("could not judge the evidence: {e:#}");
+							self.retry_while_time_is_left(deadline, e, "judging failed").await?;
+							let judgement = agora_protocol::Judgement {
+								valid: false,
+								score: 0.0,
+								reason: Some(reason),
+							};
+							(judgement, true)
+						},
+					}
 				},
 				Err(e) => {
 					// Retry at the next pass while there is time: nothing is stored, so the
 					// duty comes back.
-					let now = self.chain.best_number().await?;
-					if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
-						return Err(e.context("evidence not available yet, will retry"));
-					}
 					let reason = format!("evidence unavailable: {e:#}");
+					self.retry_while_time_is_left(deadline, e, "evidence not available yet")
+						.await?;
 					(
 						agora_protocol::Judgement {
 							valid: false,
@@ -831,6 +863,33 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		};
+		self.send_commitment(job, round, worker, &stored).await
+	}
+
+	/// `Err(e)`, so that the duty comes back at the next pass, while the commit deadline is more
+	/// than [`UNAVAILABLE_MARGIN`] blocks away; `Ok` once it is time to give up and report.
+	async fn retry_while_time_is_left(
+		&self,
+		deadline: u32,
+		e: anyhow::Error,
+		what: &'static str,
+	) -> Result<()> {
+		let now = self.chain.best_number().await?;
+		if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
+			return Err(e.context(format!("{what}, will retry")));
+		}
+		tracing::warn!("{what}, giving up: {e:#}");
+		Ok(())
+	}
+
+	/// Commits the stored verdict on `worker`'s update.
+	async fn send_commitment(
+		&self,
+		job: u64,
+		round: u32,
+		worker: &AccountId32,
+		stored: &StoredVerdict,
+	) -> Result<Pending> {
 		tracing::info!(job, round, %worker, verdict = ?stored.verdict(), score = stored.score_parts as f64 / 1e9, reason = ?stored.reason, "verdict");
 		let commitment = chain::verdict_commitment(
 			job,

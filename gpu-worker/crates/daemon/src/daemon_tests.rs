@@ -221,6 +221,61 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 	}
 }
 
+/// A job no validator can verify (here an architecture nobody knows, as an attacker's own
+/// workers would train it): the assigned validator retries while the deadline is far, then
+/// commits and reveals `Unavailable`, which never slashes a validator, instead of staying
+/// silent, which would (`no_reveal_slash`).
+#[tokio::test]
+async fn a_validator_reports_a_job_it_cannot_verify_as_unavailable_rather_than_stay_silent() {
+	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	{
+		let mut w = world(&shared);
+		w.duties.clear();
+		w.jobs.get_mut(&JOB).unwrap().spec.architecture = bounded(b"no-such-architecture".to_vec());
+		w.updates.insert(
+			(JOB, WORKER),
+			agora_chain::Update {
+				delta: to_h256(&Digest::of(&[b"delta".as_slice()])),
+				samples: 96,
+				loss_micros: 1,
+				checkpoint_root: to_h256(&Digest::of(&[b"root".as_slice()])),
+				checkpoints: 3,
+			},
+		);
+		w.duties.insert(
+			VALIDATOR,
+			vec![Duty::Commit {
+				job: JOB,
+				round: 0,
+				worker: WORKER,
+				segments: vec![0],
+				deadline: 60,
+			}],
+		);
+	}
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[1].path(), None);
+	validator.tick().await.unwrap();
+	assert!(sent(&shared, VALIDATOR).is_empty(), "the deadline is far: it asks again later");
+	world(&shared).best = 58;
+	validator.tick().await.unwrap();
+	assert!(
+		matches!(sent(&shared, VALIDATOR).as_slice(), [ProtocolCall::CommitVerdict { worker, .. }] if *worker == WORKER),
+		"{:?}",
+		sent(&shared, VALIDATOR)
+	);
+	world(&shared)
+		.duties
+		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 }]);
+	validator.tick().await.unwrap();
+	match sent(&shared, VALIDATOR).last() {
+		Some(ProtocolCall::RevealVerdict { verdict, .. }) => {
+			assert_eq!(*verdict, agora_chain::Verdict::Unavailable)
+		},
+		other => panic!("expected a reveal, got {other:?}"),
+	}
+}
+
 #[tokio::test]
 async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
