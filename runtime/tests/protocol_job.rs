@@ -10,6 +10,7 @@
 //! Nothing in it depends on which validators or aggregator happen to be drawn: it reads the
 //! draws from storage.
 
+mod blocks;
 mod common;
 
 use agora_primitives::{
@@ -17,23 +18,14 @@ use agora_primitives::{
 	VerificationMode, H256,
 };
 use agora_runtime::{
-	currency::AGR, genesis_config_presets, time::EPOCH_DURATION_IN_BLOCKS, AccountId, Balance,
-	Balances, BlockNumber, Executive, Header, Runtime, RuntimeCall, RuntimeEvent,
-	RuntimeHoldReason, RuntimeOrigin, System, Tasks, UncheckedExtrinsic,
+	currency::AGR, genesis_config_presets, AccountId, Balance, Balances, BlockNumber, Runtime,
+	RuntimeCall, RuntimeEvent, RuntimeHoldReason, RuntimeOrigin, Tasks,
 };
-use codec::Encode;
+use blocks::{all_balances, validator_hold, worker_hold, Chain};
 use frame_support::traits::fungible::{Inspect, InspectHold};
 use pallet_validation::{SlashReason, Stage};
-use sp_consensus_babe::{
-	digests::{PreDigest, PrimaryPreDigest},
-	Slot, BABE_ENGINE_ID,
-};
-use sp_core::crypto::VrfSecret;
 use sp_keyring::Sr25519Keyring as Keyring;
-use sp_runtime::{
-	traits::{Dispatchable, Header as _},
-	Digest, DigestItem, Perbill,
-};
+use sp_runtime::{traits::Dispatchable, Perbill};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Pays the budget. Alice is also the development preset's only BABE authority, which is
@@ -54,8 +46,6 @@ const BUDGET: Balance = 1_000 * AGR;
 const ROUNDS: u32 = 2;
 /// Every phase's period, in blocks (the runtime's `min_period` is 2).
 const PERIOD: BlockNumber = 3;
-/// The BABE slot of block 0; block `n` is authored in slot `FIRST_SLOT + n`.
-const FIRST_SLOT: u64 = 1_000_000;
 
 fn account(k: Keyring) -> AccountId {
 	k.to_account_id()
@@ -67,175 +57,10 @@ fn signed(who: Keyring, call: RuntimeCall) {
 	}
 }
 
-fn worker_hold() -> RuntimeHoldReason {
-	pallet_contributions::HoldReason::WorkerStake.into()
-}
-
-fn validator_hold() -> RuntimeHoldReason {
-	pallet_contributions::HoldReason::ValidatorStake.into()
-}
-
 /// The runtime's `development` preset: it endows the twelve well-known accounts with
 /// `ENDOWMENT` and makes Alice the only BABE and GRANDPA authority.
 fn development_genesis() -> sp_io::TestExternalities {
 	common::genesis(sp_genesis_builder::DEV_RUNTIME_PRESET)
-}
-
-/// Builds blocks with `frame_executive`, as the node's block builder does: initialize (every
-/// pallet's `on_initialize`, BABE included), the timestamp inherent, then whatever calls the test
-/// dispatches, then finalize (`on_idle`, `on_finalize`). The test's calls are dispatched
-/// directly with a signed origin rather than as signed extrinsics: fees would be burned, and the
-/// point of the test is that the protocol alone moves funds and changes issuance only by the
-/// emission.
-struct Chain {
-	parent_hash: H256,
-	/// Every event of every finalized block (`initialize_block` clears the previous block's).
-	events: Vec<RuntimeEvent>,
-	/// Total issuance at genesis.
-	issuance0: Balance,
-}
-
-impl Chain {
-	/// Start block 1 on top of genesis.
-	fn start() -> Self {
-		let mut chain = Chain {
-			parent_hash: System::block_hash(0),
-			events: Vec::new(),
-			issuance0: Balances::total_issuance(),
-		};
-		chain.open_block();
-		chain
-	}
-
-	/// Open the next block, authored by Alice in a primary BABE slot with a real VRF signature.
-	fn open_block(&mut self) {
-		let n = System::block_number() + 1;
-		// The VRF transcript is that of the current epoch; the scenario fits in epoch 0, so no
-		// epoch change (and its randomness rotation) happens before a block is signed.
-		assert!(n <= EPOCH_DURATION_IN_BLOCKS, "the scenario outgrew the first BABE epoch");
-		let slot = Slot::from(FIRST_SLOT + u64::from(n));
-		let sign_data = sp_consensus_babe::make_vrf_sign_data(
-			&pallet_babe::Randomness::<Runtime>::get(),
-			slot,
-			pallet_babe::EpochIndex::<Runtime>::get(),
-		);
-		let pre_digest = PreDigest::Primary(PrimaryPreDigest {
-			authority_index: 0,
-			slot,
-			vrf_signature: Keyring::Alice.pair().vrf_sign(&sign_data),
-		});
-		let digest =
-			Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre_digest.encode())] };
-		let header = Header::new(n, H256::zero(), H256::zero(), self.parent_hash, digest);
-		Executive::initialize_block(&header);
-		// BABE checks that the timestamp falls in the block's slot.
-		let now = *slot * pallet_babe::Pallet::<Runtime>::slot_duration();
-		let timestamp =
-			UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(pallet_timestamp::Call::set {
-				now,
-			}));
-		Executive::apply_extrinsic(timestamp)
-			.expect("timestamp inherent is valid")
-			.expect("timestamp inherent succeeds");
-		Executive::inherents_applied();
-	}
-
-	/// Finalize the current block, keep its events and check the invariants.
-	fn close_block(&mut self) {
-		let header = Executive::finalize_block();
-		self.parent_hash = header.hash();
-		self.events.extend(System::events().into_iter().map(|r| r.event));
-		assert_invariants(self.issuance0);
-		// With `--features try-runtime`, every pallet's own `try_state` runs too.
-		#[cfg(feature = "try-runtime")]
-		{
-			use frame_support::traits::{TryState, TryStateSelect};
-			<agora_runtime::AllPalletsWithSystem as TryState<BlockNumber>>::try_state(
-				System::block_number(),
-				TryStateSelect::All,
-			)
-			.expect("every pallet's try_state holds");
-		}
-	}
-
-	fn next_block(&mut self) {
-		self.close_block();
-		self.open_block();
-	}
-
-	/// Build blocks until `cond` holds at the start of one (after its `on_initialize`).
-	fn until(&mut self, what: &str, cond: impl Fn() -> bool) {
-		for _ in 0..100 {
-			if cond() {
-				return;
-			}
-			self.next_block();
-		}
-		panic!("timed out waiting for {what}");
-	}
-}
-
-/// What the protocol pallets' `try_state` hooks check, checked directly: the hooks (and their
-/// `do_try_state` helpers) are compiled only with the `try-runtime` feature, which the default
-/// test build leaves off because it rebuilds the whole FRAME stack. On top of them:
-/// conservation of the currency.
-fn assert_invariants(issuance0: Balance) {
-	// pallet-contributions: holds equal recorded stakes and shard deposits.
-	for (who, p) in pallet_contributions::Workers::<Runtime>::iter() {
-		assert_eq!(Balances::balance_on_hold(&worker_hold(), &who), p.stake, "worker hold");
-	}
-	for (who, p) in pallet_contributions::Validators::<Runtime>::iter() {
-		assert_eq!(Balances::balance_on_hold(&validator_hold(), &who), p.stake, "validator hold");
-	}
-	let mut deposits: BTreeMap<AccountId, Balance> = BTreeMap::new();
-	for (_, shard) in pallet_contributions::Shards::<Runtime>::iter() {
-		*deposits.entry(shard.provider).or_default() += shard.deposit;
-	}
-	let shard_hold: RuntimeHoldReason = pallet_contributions::HoldReason::ShardDeposit.into();
-	for (who, total) in deposits {
-		assert_eq!(Balances::balance_on_hold(&shard_hold, &who), total, "shard deposit hold");
-	}
-	// pallet-tasks: escrow holds equal job escrows, which with what was spent make the budget.
-	let mut escrows: BTreeMap<AccountId, Balance> = BTreeMap::new();
-	for (_, job) in pallet_tasks::Jobs::<Runtime>::iter() {
-		assert_eq!(job.spent + job.escrow, job.budget, "budget split");
-		*escrows.entry(job.submitter).or_default() += job.escrow;
-	}
-	let escrow_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobEscrow.into();
-	for (who, escrow) in escrows {
-		assert_eq!(Balances::balance_on_hold(&escrow_hold, &who), escrow, "escrow hold");
-	}
-	// pallet-validation: every verification is tracked, nobody checks its own update.
-	let tracked: BTreeSet<u64> = pallet_validation::ActiveVerifications::<Runtime>::get()
-		.iter()
-		.map(|(job, _)| *job)
-		.collect();
-	let verifying: BTreeSet<u64> =
-		pallet_validation::Verifications::<Runtime>::iter_keys().collect();
-	assert_eq!(tracked, verifying, "ActiveVerifications out of sync");
-	for (_, worker, check) in pallet_validation::Checks::<Runtime>::iter() {
-		assert!(check.assignments.iter().all(|a| a.validator != worker), "self-validation");
-	}
-	// pallet-rewards: `TotalPending` is the sum of `Pending`, and the pool can pay it.
-	let pending: Balance = pallet_rewards::Pending::<Runtime>::iter_values().sum();
-	assert_eq!(pallet_rewards::TotalPending::<Runtime>::get(), pending, "TotalPending");
-	let pool = pallet_rewards::Pallet::<Runtime>::pool_account();
-	assert!(
-		Balances::balance(&pool) >= pending + Balances::minimum_balance(),
-		"pool does not cover pending rewards"
-	);
-	// Issuance: only emission mints, nothing burns, and every unit is in some account.
-	let issuance = Balances::total_issuance();
-	assert_eq!(issuance, issuance0 + pallet_rewards::TotalEmitted::<Runtime>::get(), "issuance");
-	let in_accounts: Balance = all_balances().values().sum();
-	assert_eq!(in_accounts, issuance, "balances do not add up to total issuance");
-}
-
-/// Every account's total balance (free and held).
-fn all_balances() -> BTreeMap<AccountId, Balance> {
-	frame_system::Account::<Runtime>::iter()
-		.map(|(who, info)| (who, info.data.free + info.data.reserved))
-		.collect()
 }
 
 fn cap(throughput: u32) -> Capability {

@@ -120,7 +120,7 @@ pub mod pallet {
 		/// Work whose outcome may still slash a participant (pallet-tasks and pallet-validation):
 		/// `withdraw_unbonded` waits for it, so unbonding cannot escape a verdict.
 		type PendingWork: agora_primitives::PendingWork<Self::AccountId>;
-		/// Maximum number of active validators.
+		/// Number of validator seats: at most this many validators are drawn for duties.
 		#[pallet::constant]
 		type MaxValidators: Get<u32>;
 		/// Weights.

@@ -100,10 +100,8 @@ impl<T: Config> Pallet<T> {
 			},
 		);
 		Self::deposit_event(Event::Registered { who: who.clone(), role, stake });
-		if role == Role::Validator {
-			if !Self::take_seat(&who, stake) {
-				frame_support::defensive!("can_take_seat found a seat for this stake");
-			}
+		if role == Role::Validator && !Self::take_seat(&who, stake) {
+			frame_support::defensive!("can_take_seat found a seat for this stake");
 		}
 		Ok(())
 	}
@@ -229,17 +227,23 @@ impl<T: Config> Pallet<T> {
 		if seats.iter().any(|(v, _)| v == who) {
 			return true;
 		}
-		let outbid = if seats.try_push((who.clone(), stake)).is_ok() {
-			None
-		} else {
-			let lowest = seats.iter_mut().rev().min_by_key(|(_, seated)| *seated);
+		let outbid = if seats.is_full() {
+			// The lowest stake; of equals, the latest seated (the vector is in seating order).
+			let lowest = seats.iter().rev().min_by_key(|(_, seated)| *seated).cloned();
 			match lowest {
-				Some(seat) if seat.1 < stake => {
-					Some(core::mem::replace(seat, (who.clone(), stake)).0)
+				Some((evicted, seated)) if seated < stake => {
+					seats.retain(|(v, _)| v != &evicted);
+					Some(evicted)
 				},
 				_ => return false,
 			}
+		} else {
+			None
 		};
+		if seats.try_push((who.clone(), stake)).is_err() {
+			frame_support::defensive!("a seat was free or has just been freed");
+			return false;
+		}
 		ValidatorSeats::<T>::put(seats);
 		Self::deposit_event(Event::ValidatorSeated { who: who.clone(), stake });
 		if let Some(evicted) = outbid {
@@ -251,9 +255,15 @@ impl<T: Config> Pallet<T> {
 
 	/// Records a seated validator's new stake; `false` if `who` holds no seat.
 	fn update_seat(who: &T::AccountId, stake: BalanceOf<T>) -> bool {
-		ValidatorSeats::<T>::mutate(|seats| {
-			seats.iter_mut().find(|(v, _)| v == who).map(|seat| seat.1 = stake).is_some()
+		// `try_mutate` writes nothing back when the validator holds no seat.
+		ValidatorSeats::<T>::try_mutate(|seats| match seats.iter_mut().find(|(v, _)| v == who) {
+			Some(seat) => {
+				seat.1 = stake;
+				Ok(())
+			},
+			None => Err(()),
 		})
+		.is_ok()
 	}
 
 	/// Check every field of `params` against its bounds.

@@ -7,7 +7,10 @@ use crate::{
 use agora_primitives::{Capability, DeviceKind, ParticipantRegistry, Role, H256};
 use frame_support::{
 	assert_noop, assert_ok,
-	traits::fungible::{Inspect, InspectHold},
+	traits::{
+		fungible::{Inspect, InspectHold, MutateHold},
+		tokens::Precision,
+	},
 };
 use sp_runtime::{DispatchError, Perbill};
 
@@ -153,7 +156,8 @@ fn validator_set_cannot_be_captured_by_coming_first() {
 		assert!(!Contributions::eligible_validators().iter().any(|(v, _)| *v == 4));
 		// It wins a seat back by bonding more than the lowest seat holds.
 		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(4), Role::Validator, 1_000));
-		assert_eq!(seats(), vec![(1, 1_000), (2, 1_000), (4, 2_000), (5, 1_500)]);
+		// The seats stay in seating order: the newest last.
+		assert_eq!(seats(), vec![(1, 1_000), (2, 1_000), (5, 1_500), (4, 2_000)]);
 		assert!(events().contains(&Event::ValidatorUnseated {
 			who: 3,
 			reason: UnseatReason::Outbid { by: 4 }
@@ -164,7 +168,7 @@ fn validator_set_cannot_be_captured_by_coming_first() {
 		assert_eq!(seats()[0], (1, 1_010));
 		// Any stake above the lowest seat outbids it.
 		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(3), Role::Validator, 1));
-		assert_eq!(seats(), vec![(1, 1_010), (3, 1_001), (4, 2_000), (5, 1_500)]);
+		assert_eq!(seats(), vec![(1, 1_010), (5, 1_500), (4, 2_000), (3, 1_001)]);
 		// Bonding too little to outbid anyone is no error: the stake is bonded, unseated.
 		assert_ok!(Contributions::bond_extra(RuntimeOrigin::signed(2), Role::Validator, 1));
 		assert_eq!(Validators::<Test>::get(2).unwrap().stake, 1_001);
@@ -211,8 +215,12 @@ fn migration_v0_to_v1_keeps_every_seat_with_its_stake() {
 	test(|| {
 		reg_validator(1, 1_000);
 		reg_validator(2, 3_000);
+		reg_validator(3, 1_000);
+		// Version 0 kept a validator slashed below the minimum in the set.
+		Validators::<Test>::mutate(3, |p| p.as_mut().unwrap().stake = 900);
+		Balances::release(&HoldReason::ValidatorStake.into(), &3, 100, Precision::Exact).unwrap();
 		ValidatorSeats::<Test>::kill();
-		ActiveValidators::<Test>::put(frame_support::BoundedVec::truncate_from(vec![1, 2]));
+		ActiveValidators::<Test>::put(frame_support::BoundedVec::truncate_from(vec![1, 2, 3]));
 		StorageVersion::new(0).put::<Contributions>();
 		MigrateV0ToV1::<Test>::on_runtime_upgrade();
 		assert_eq!(seats(), vec![(1, 1_000), (2, 3_000)]);

@@ -68,7 +68,12 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::{AccountIdConversion, Saturating, Zero};
 
+	/// The in-code storage version: 0 is its layout since genesis (`ProtocolParams`, `Pending`, `TotalPending`, `TotalEmitted`, `Settlements`). A change of layout raises it and comes
+	/// with a migration in the runtime's `Migrations`.
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(0);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]

@@ -64,7 +64,7 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 		checkpoint_interval: 2,
 		samples_per_round: 96,
 		workers_per_round: 1,
-		validators_per_update: 1,
+		validators_per_update: 2,
 		mode: VerificationMode::Replay,
 		periods: PhasePeriods { open: 5, training: 50, commit: 50, reveal: 10, aggregation: 10 },
 	};

@@ -1,0 +1,195 @@
+//! What the runtime's block-level tests share: blocks built by `frame_executive` with real BABE
+//! pre-digests, and the invariants checked after every block. Each test uses what it needs.
+#![allow(dead_code)]
+
+use agora_runtime::{
+	time::EPOCH_DURATION_IN_BLOCKS, AccountId, Balance, Balances, Executive, Header, Runtime,
+	RuntimeCall, RuntimeEvent, RuntimeHoldReason, System, UncheckedExtrinsic,
+};
+use codec::Encode;
+use frame_support::traits::fungible::{Inspect, InspectHold};
+use sp_consensus_babe::{
+	digests::{PreDigest, PrimaryPreDigest},
+	Slot, BABE_ENGINE_ID,
+};
+use sp_core::{crypto::VrfSecret, H256};
+use sp_keyring::Sr25519Keyring as Keyring;
+use sp_runtime::{traits::Header as _, Digest, DigestItem};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The BABE slot of block 0; block `n` is authored in slot `FIRST_SLOT + n`.
+const FIRST_SLOT: u64 = 1_000_000;
+
+pub fn worker_hold() -> RuntimeHoldReason {
+	pallet_contributions::HoldReason::WorkerStake.into()
+}
+
+pub fn validator_hold() -> RuntimeHoldReason {
+	pallet_contributions::HoldReason::ValidatorStake.into()
+}
+
+/// Builds blocks with `frame_executive`, as the node's block builder does: initialize (every
+/// pallet's `on_initialize`, BABE included), the timestamp inherent, then whatever calls the test
+/// dispatches, then finalize (`on_idle`, `on_finalize`). The test's calls are dispatched
+/// directly with a signed origin rather than as signed extrinsics: fees would be burned, and the
+/// point of the test is that the protocol alone moves funds and changes issuance only by the
+/// emission.
+pub struct Chain {
+	pub parent_hash: H256,
+	/// Every event of every finalized block (`initialize_block` clears the previous block's).
+	pub events: Vec<RuntimeEvent>,
+	/// Total issuance at genesis.
+	pub issuance0: Balance,
+}
+
+impl Chain {
+	/// Start block 1 on top of genesis.
+	pub fn start() -> Self {
+		let mut chain = Chain {
+			parent_hash: System::block_hash(0),
+			events: Vec::new(),
+			issuance0: Balances::total_issuance(),
+		};
+		chain.open_block();
+		chain
+	}
+
+	/// Open the next block, authored by Alice in a primary BABE slot with a real VRF signature.
+	pub fn open_block(&mut self) {
+		let n = System::block_number() + 1;
+		// The VRF transcript is that of the current epoch; the scenario fits in epoch 0, so no
+		// epoch change (and its randomness rotation) happens before a block is signed.
+		assert!(n <= EPOCH_DURATION_IN_BLOCKS, "the scenario outgrew the first BABE epoch");
+		let slot = Slot::from(FIRST_SLOT + u64::from(n));
+		let sign_data = sp_consensus_babe::make_vrf_sign_data(
+			&pallet_babe::Randomness::<Runtime>::get(),
+			slot,
+			pallet_babe::EpochIndex::<Runtime>::get(),
+		);
+		let pre_digest = PreDigest::Primary(PrimaryPreDigest {
+			authority_index: 0,
+			slot,
+			vrf_signature: Keyring::Alice.pair().vrf_sign(&sign_data),
+		});
+		let digest =
+			Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre_digest.encode())] };
+		let header = Header::new(n, H256::zero(), H256::zero(), self.parent_hash, digest);
+		Executive::initialize_block(&header);
+		// BABE checks that the timestamp falls in the block's slot.
+		let now = *slot * pallet_babe::Pallet::<Runtime>::slot_duration();
+		let timestamp =
+			UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(pallet_timestamp::Call::set {
+				now,
+			}));
+		Executive::apply_extrinsic(timestamp)
+			.expect("timestamp inherent is valid")
+			.expect("timestamp inherent succeeds");
+		Executive::inherents_applied();
+	}
+
+	/// Finalize the current block, keep its events and check the invariants.
+	pub fn close_block(&mut self) {
+		let header = Executive::finalize_block();
+		self.parent_hash = header.hash();
+		self.events.extend(System::events().into_iter().map(|r| r.event));
+		assert_invariants(self.issuance0);
+		// With `--features try-runtime`, every pallet's own `try_state` runs too.
+		#[cfg(feature = "try-runtime")]
+		{
+			use agora_runtime::BlockNumber;
+			use frame_support::traits::{TryState, TryStateSelect};
+			<agora_runtime::AllPalletsWithSystem as TryState<BlockNumber>>::try_state(
+				System::block_number(),
+				TryStateSelect::All,
+			)
+			.expect("every pallet's try_state holds");
+		}
+	}
+
+	pub fn next_block(&mut self) {
+		self.close_block();
+		self.open_block();
+	}
+
+	/// Build blocks until `cond` holds at the start of one (after its `on_initialize`).
+	pub fn until(&mut self, what: &str, cond: impl Fn() -> bool) {
+		for _ in 0..100 {
+			if cond() {
+				return;
+			}
+			self.next_block();
+		}
+		panic!("timed out waiting for {what}");
+	}
+}
+
+/// What the protocol pallets' `try_state` hooks check, checked directly: the hooks (and their
+/// `do_try_state` helpers) are compiled only with the `try-runtime` feature, which the default
+/// test build leaves off because it rebuilds the whole FRAME stack. On top of them:
+/// conservation of the currency.
+pub fn assert_invariants(issuance0: Balance) {
+	// pallet-contributions: holds equal recorded stakes and shard deposits.
+	for (who, p) in pallet_contributions::Workers::<Runtime>::iter() {
+		assert_eq!(Balances::balance_on_hold(&worker_hold(), &who), p.stake, "worker hold");
+	}
+	for (who, p) in pallet_contributions::Validators::<Runtime>::iter() {
+		assert_eq!(Balances::balance_on_hold(&validator_hold(), &who), p.stake, "validator hold");
+	}
+	// Every seat is held once, by an active validator, with its current stake.
+	let mut seated = BTreeSet::new();
+	for (who, stake) in pallet_contributions::ValidatorSeats::<Runtime>::get() {
+		let p = pallet_contributions::Validators::<Runtime>::get(&who).expect("seat holder");
+		assert_eq!(p.status, pallet_contributions::ParticipantStatus::Active, "seat holder status");
+		assert_eq!(p.stake, stake, "seat stake");
+		assert!(seated.insert(who), "a validator holds two seats");
+	}
+	let mut deposits: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	for (_, shard) in pallet_contributions::Shards::<Runtime>::iter() {
+		*deposits.entry(shard.provider).or_default() += shard.deposit;
+	}
+	let shard_hold: RuntimeHoldReason = pallet_contributions::HoldReason::ShardDeposit.into();
+	for (who, total) in deposits {
+		assert_eq!(Balances::balance_on_hold(&shard_hold, &who), total, "shard deposit hold");
+	}
+	// pallet-tasks: escrow holds equal job escrows, which with what was spent make the budget.
+	let mut escrows: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	for (_, job) in pallet_tasks::Jobs::<Runtime>::iter() {
+		assert_eq!(job.spent + job.escrow, job.budget, "budget split");
+		*escrows.entry(job.submitter).or_default() += job.escrow;
+	}
+	let escrow_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobEscrow.into();
+	for (who, escrow) in escrows {
+		assert_eq!(Balances::balance_on_hold(&escrow_hold, &who), escrow, "escrow hold");
+	}
+	// pallet-validation: every verification is tracked, nobody checks its own update.
+	let tracked: BTreeSet<u64> = pallet_validation::ActiveVerifications::<Runtime>::get()
+		.iter()
+		.map(|(job, _)| *job)
+		.collect();
+	let verifying: BTreeSet<u64> =
+		pallet_validation::Verifications::<Runtime>::iter_keys().collect();
+	assert_eq!(tracked, verifying, "ActiveVerifications out of sync");
+	for (_, worker, check) in pallet_validation::Checks::<Runtime>::iter() {
+		assert!(check.assignments.iter().all(|a| a.validator != worker), "self-validation");
+	}
+	// pallet-rewards: `TotalPending` is the sum of `Pending`, and the pool can pay it.
+	let pending: Balance = pallet_rewards::Pending::<Runtime>::iter_values().sum();
+	assert_eq!(pallet_rewards::TotalPending::<Runtime>::get(), pending, "TotalPending");
+	let pool = pallet_rewards::Pallet::<Runtime>::pool_account();
+	assert!(
+		Balances::balance(&pool) >= pending + Balances::minimum_balance(),
+		"pool does not cover pending rewards"
+	);
+	// Issuance: only emission mints, nothing burns, and every unit is in some account.
+	let issuance = Balances::total_issuance();
+	assert_eq!(issuance, issuance0 + pallet_rewards::TotalEmitted::<Runtime>::get(), "issuance");
+	let in_accounts: Balance = all_balances().values().sum();
+	assert_eq!(in_accounts, issuance, "balances do not add up to total issuance");
+}
+
+/// Every account's total balance (free and held).
+pub fn all_balances() -> BTreeMap<AccountId, Balance> {
+	frame_system::Account::<Runtime>::iter()
+		.map(|(who, info)| (who, info.data.free + info.data.reserved))
+		.collect()
+}

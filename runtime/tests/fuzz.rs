@@ -1,0 +1,454 @@
+//! Random sequences of the protocol's calls on the real `agora_runtime::Runtime`, from random
+//! origins with random arguments (bounded types at their limits included), in blocks built by
+//! `frame_executive`. After every block the invariants of [`blocks::assert_invariants`] must
+//! hold (holds equal recorded stakes, deposits and escrows; every seat held by an active
+//! validator; the pool covers what it owes; total issuance moved only by emission; every unit
+//! in some account), and no call may panic.
+//!
+//! The arguments are drawn near the protocol's paths (existing jobs, accounts, shards, rounds,
+//! the commitments a validator made) so that the sequences reach deep states — rounds that
+//! train, verify, slash, aggregate and pay — rather than failing at the first check; a share of
+//! every argument is drawn wild. Runs are seeded and reproducible: a failure prints its seed.
+//!
+//! `AGORA_FUZZ_RUNS` (default 12) runs of `BLOCKS` blocks with `CALLS_PER_BLOCK` calls each:
+//! 108,000 calls by default.
+
+mod blocks;
+mod common;
+
+use agora_primitives::{
+	Capability, Dataset, DeviceKind, JobSpec, PhasePeriods, Role, Update, Verdict,
+	VerificationMode, H256,
+};
+use agora_runtime::{
+	currency::AGR, AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeOrigin,
+};
+use blocks::Chain;
+use codec::{Decode, Encode, MaxEncodedLen};
+use sp_keyring::Sr25519Keyring as Keyring;
+use sp_runtime::{traits::Dispatchable, Perbill};
+use std::collections::BTreeMap;
+
+/// Blocks per run: the scenario stays within the first BABE epoch (100 blocks).
+const BLOCKS: u32 = 90;
+const CALLS_PER_BLOCK: u32 = 100;
+const DEFAULT_RUNS: u64 = 12;
+
+/// The development preset's twelve endowed accounts and two that hold nothing.
+const ACCOUNTS: [Keyring; 14] = [
+	Keyring::Alice,
+	Keyring::Bob,
+	Keyring::Charlie,
+	Keyring::Dave,
+	Keyring::Eve,
+	Keyring::Ferdie,
+	Keyring::AliceStash,
+	Keyring::BobStash,
+	Keyring::CharlieStash,
+	Keyring::DaveStash,
+	Keyring::EveStash,
+	Keyring::FerdieStash,
+	Keyring::One,
+	Keyring::Two,
+];
+
+/// SplitMix64: small, seeded, good enough to pick calls.
+struct Rng(u64);
+
+impl Rng {
+	fn next(&mut self) -> u64 {
+		self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+		let mut z = self.0;
+		z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+		z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+		z ^ (z >> 31)
+	}
+
+	fn below(&mut self, n: u64) -> u64 {
+		self.next() % n.max(1)
+	}
+
+	fn chance(&mut self, percent: u64) -> bool {
+		self.below(100) < percent
+	}
+
+	fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+		items[self.below(items.len() as u64) as usize]
+	}
+
+	fn bytes(&mut self, n: usize) -> Vec<u8> {
+		(0..n).map(|_| self.next() as u8).collect()
+	}
+
+	/// A small block count: the bounds' edges and a few ordinary periods.
+	fn period(&mut self) -> BlockNumber {
+		self.pick(&[0, 1, 2, 3, 3, 4, 5, 6, 250_000])
+	}
+
+	/// An amount near the protocol's thresholds, or a wild one.
+	fn amount(&mut self) -> Balance {
+		match self.below(8) {
+			0 => 0,
+			1 => 1,
+			2 => self.below(10) as Balance * AGR,
+			3 => 100 * AGR,
+			4 => 1_000 * AGR,
+			5 => (10 + self.below(5_000) as Balance) * AGR,
+			6 => Balance::MAX,
+			_ => self.next() as Balance,
+		}
+	}
+
+	/// A value of `T` decoded from random bytes, or `None` when they do not decode.
+	fn decoded<T: Decode + MaxEncodedLen>(&mut self) -> Option<T> {
+		let bytes = self.bytes(T::max_encoded_len());
+		T::decode(&mut &bytes[..]).ok()
+	}
+
+	/// `current`, SCALE-encoded, with one byte changed: a neighbour of valid parameters.
+	fn mutated<T: Encode + Decode>(&mut self, current: &T) -> Option<T> {
+		let mut bytes = current.encode();
+		let at = self.below(bytes.len() as u64) as usize;
+		bytes[at] = self.next() as u8;
+		T::decode(&mut &bytes[..]).ok()
+	}
+}
+
+/// Who committed a verdict: (validator, job, worker).
+type Commitment = (AccountId, u64, AccountId);
+/// What it committed to: (verdict, score, salt).
+type Committed = (Verdict, Perbill, [u8; 32]);
+
+/// What the fuzzer remembers to make calls that can succeed: the shards it tried to register
+/// and the verdicts each validator committed (to reveal them).
+#[derive(Default)]
+struct Memory {
+	shards: Vec<H256>,
+	commitments: BTreeMap<Commitment, Committed>,
+}
+
+fn account(k: Keyring) -> AccountId {
+	k.to_account_id()
+}
+
+fn capability(r: &mut Rng) -> Capability {
+	let device = if r.chance(50) { DeviceKind::Cuda } else { DeviceKind::Cpu };
+	let throughput = r.pick(&[0, 1, 100, u32::MAX]);
+	Capability { device, memory_mib: r.next() as u32, throughput }
+}
+
+fn endpoint(r: &mut Rng) -> (agora_primitives::PeerId, agora_primitives::Multiaddr) {
+	// Empty, ordinary and at the type's limit (64 and 256 bytes).
+	let peer_len = r.pick(&[0usize, 38, 64]);
+	let addr_len = r.pick(&[0usize, 24, 256]);
+	(r.bytes(peer_len).try_into().unwrap(), r.bytes(addr_len).try_into().unwrap())
+}
+
+/// A job spec: a verifiable one, half of the time with one field drawn wild (the bounded
+/// fields at their limits included).
+fn spec(r: &mut Rng, memory: &Memory) -> JobSpec<BlockNumber> {
+	let shards: Vec<H256> = memory
+		.shards
+		.iter()
+		.copied()
+		.filter(|shard| pallet_contributions::Shards::<Runtime>::contains_key(shard))
+		.take(1 + r.below(4) as usize)
+		.collect();
+	let (dataset, mode) = if shards.is_empty() {
+		(Dataset::Private, VerificationMode::Evaluation)
+	} else {
+		(Dataset::Shards(shards.try_into().unwrap()), VerificationMode::Replay)
+	};
+	let mut spec = JobSpec {
+		architecture: b"mlp-digits".to_vec().try_into().unwrap(),
+		hyperparameters: b"{}".to_vec().try_into().unwrap(),
+		initial_weights: H256::repeat_byte(7),
+		dataset,
+		rounds: 1 + r.below(3) as u32,
+		local_steps: 40,
+		checkpoint_interval: 10,
+		samples_per_round: 6_400,
+		workers_per_round: 1 + r.below(3) as u32,
+		validators_per_update: 2,
+		mode,
+		periods: PhasePeriods { open: 3, training: 4, commit: 3, reveal: 3, aggregation: 3 },
+	};
+	if r.chance(50) {
+		match r.below(12) {
+			0 => {
+				let len = r.pick(&[0usize, 64]);
+				spec.architecture = r.bytes(len).try_into().unwrap();
+			},
+			1 => spec.hyperparameters = r.bytes(1024).try_into().unwrap(),
+			2 => spec.dataset = Dataset::Private,
+			3 => spec.rounds = r.pick(&[0, 101, u32::MAX]),
+			4 => spec.local_steps = r.pick(&[0, 1, 9, u32::MAX]),
+			5 => spec.checkpoint_interval = r.pick(&[0, 1, 41, u32::MAX]),
+			6 => spec.samples_per_round = r.pick(&[0, 1, u32::MAX]),
+			7 => spec.workers_per_round = r.pick(&[0, 16, 17, u32::MAX]),
+			8 => spec.validators_per_update = r.pick(&[0, 1, 5, 9, u32::MAX]),
+			9 => spec.mode = VerificationMode::Evaluation,
+			10 => spec.periods.training = r.period(),
+			_ => spec.periods.commit = r.period(),
+		}
+	}
+	spec
+}
+
+/// A job id that exists (mostly) or does not.
+fn job(r: &mut Rng) -> u64 {
+	let next = pallet_tasks::NextJobId::<Runtime>::get();
+	if r.chance(90) && next > 0 {
+		next - 1 - r.below(next.min(4))
+	} else {
+		r.pick(&[next, u64::MAX])
+	}
+}
+
+/// The job's current round (mostly), or another.
+fn round_of(r: &mut Rng, job: u64) -> u32 {
+	let round = pallet_tasks::Jobs::<Runtime>::get(job).map_or(1, |j| j.round);
+	if r.chance(85) {
+		round
+	} else {
+		r.pick(&[0, round.wrapping_add(1), u32::MAX])
+	}
+}
+
+/// A worker that submitted to `job` (mostly), or anyone.
+fn worker_of(r: &mut Rng, job: u64) -> AccountId {
+	let workers: Vec<AccountId> =
+		pallet_tasks::RoundWorkers::<Runtime>::get(job).iter().map(|s| s.who.clone()).collect();
+	if !workers.is_empty() && r.chance(85) {
+		workers[r.below(workers.len() as u64) as usize].clone()
+	} else {
+		account(r.pick(&ACCOUNTS))
+	}
+}
+
+fn hash(r: &mut Rng) -> H256 {
+	H256::repeat_byte(r.pick(&[0u8, 1, 2, 3]))
+}
+
+fn role(r: &mut Rng) -> Role {
+	if r.chance(50) {
+		Role::Worker
+	} else {
+		Role::Validator
+	}
+}
+
+/// One call and the origin it is dispatched from.
+fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall) {
+	use pallet_contributions::Call as C;
+	use pallet_rewards::Call as R;
+	use pallet_tasks::Call as T;
+	use pallet_validation::Call as V;
+	let caller = r.pick(&ACCOUNTS);
+	let who = account(caller);
+	let mut origin = RuntimeOrigin::signed(who.clone());
+	let call = match r.below(100) {
+		0..=7 => {
+			let (peer_id, multiaddr) = endpoint(r);
+			let (stake, capability) = (r.amount(), capability(r));
+			RuntimeCall::Contributions(C::register_worker { stake, peer_id, multiaddr, capability })
+		},
+		8..=15 => {
+			let (peer_id, multiaddr) = endpoint(r);
+			let (stake, capability) = (r.amount(), capability(r));
+			RuntimeCall::Contributions(C::register_validator {
+				stake,
+				peer_id,
+				multiaddr,
+				capability,
+			})
+		},
+		16..=18 => RuntimeCall::Contributions(C::bond_extra { role: role(r), amount: r.amount() }),
+		19 => {
+			let (peer_id, multiaddr) = endpoint(r);
+			let (role, capability) = (role(r), capability(r));
+			RuntimeCall::Contributions(C::update_endpoint { role, peer_id, multiaddr, capability })
+		},
+		20 => RuntimeCall::Contributions(C::unbond { role: role(r) }),
+		21 => RuntimeCall::Contributions(C::withdraw_unbonded { role: role(r) }),
+		22..=24 => {
+			let shard = H256::repeat_byte(0x40 + r.below(8) as u8);
+			if !memory.shards.contains(&shard) {
+				memory.shards.push(shard);
+			}
+			let samples = r.pick(&[0u32, 64, u32::MAX]);
+			RuntimeCall::Contributions(C::register_shard { shard, samples })
+		},
+		25 => {
+			let shard = H256::repeat_byte(0x40 + r.below(8) as u8);
+			RuntimeCall::Contributions(C::deregister_shard { shard })
+		},
+		26..=37 => {
+			let spec = spec(r, memory);
+			RuntimeCall::Tasks(T::create_job { spec, budget: r.amount() })
+		},
+		38..=39 => RuntimeCall::Tasks(T::cancel_job { job: job(r) }),
+		40..=54 => RuntimeCall::Tasks(T::apply_for_round { job: job(r) }),
+		55..=64 => {
+			let job = job(r);
+			let round = round_of(r, job);
+			let checkpoints = pallet_tasks::Jobs::<Runtime>::get(job)
+				.map_or(1, |j| j.spec.local_steps.div_ceil(j.spec.checkpoint_interval.max(1)));
+			let update = Update {
+				delta: hash(r),
+				samples: r.pick(&[0u32, 1, 1_000, u32::MAX]),
+				loss_micros: r.next(),
+				checkpoint_root: hash(r),
+				checkpoints: if r.chance(80) { checkpoints } else { r.pick(&[0, 1, u32::MAX]) },
+			};
+			RuntimeCall::Tasks(T::submit_update { job, round, update })
+		},
+		65..=74 => {
+			let job = job(r);
+			let worker = worker_of(r, job);
+			let verdict =
+				r.pick(&[Verdict::Valid, Verdict::Valid, Verdict::Invalid, Verdict::Unavailable]);
+			let score = Perbill::from_parts(r.below(1_000_000_001) as u32);
+			let salt: [u8; 32] = r.bytes(32).try_into().unwrap();
+			let commitment = if r.chance(90) {
+				pallet_validation::commitment_of(job, &worker, verdict, score, &salt, &who)
+			} else {
+				H256::repeat_byte(r.next() as u8)
+			};
+			memory.commitments.insert((who.clone(), job, worker.clone()), (verdict, score, salt));
+			RuntimeCall::Validation(V::commit_verdict { job, worker, commitment })
+		},
+		75..=84 => {
+			let job = job(r);
+			let worker = worker_of(r, job);
+			let (verdict, score, salt) = memory
+				.commitments
+				.get(&(who.clone(), job, worker.clone()))
+				.copied()
+				.filter(|_| r.chance(90))
+				.unwrap_or((Verdict::Valid, Perbill::from_percent(50), [0; 32]));
+			RuntimeCall::Validation(V::reveal_verdict { job, worker, verdict, score, salt })
+		},
+		85..=87 => {
+			let job = job(r);
+			let round = round_of(r, job);
+			RuntimeCall::Validation(V::post_aggregate { job, round, aggregate: hash(r) })
+		},
+		88..=90 => {
+			let job = job(r);
+			let round = round_of(r, job);
+			RuntimeCall::Validation(V::vote_aggregate { job, round, aggregate: hash(r) })
+		},
+		91 => {
+			let secret: [u8; 32] = r.bytes(32).try_into().unwrap();
+			RuntimeCall::Validation(V::expose_plant { job: job(r), secret })
+		},
+		92..=93 => RuntimeCall::Rewards(R::claim {}),
+		94 => RuntimeCall::Rewards(R::payout { who: account(r.pick(&ACCOUNTS)) }),
+		95 => RuntimeCall::Balances(pallet_balances::Call::transfer_allow_death {
+			dest: account(r.pick(&ACCOUNTS)).into(),
+			value: r.amount(),
+		}),
+		// Governance's parameter changes, from the root origin (as an enacted referendum
+		// would) and from plain accounts (which must fail): wild values and near neighbours
+		// of the current ones, every field's bounds included.
+		_ => {
+			if r.chance(80) {
+				origin = RuntimeOrigin::root();
+			}
+			let wild = r.chance(30);
+			let call = match r.below(4) {
+				0 => {
+					let current = pallet_contributions::ProtocolParams::<Runtime>::get();
+					let params = if wild { r.decoded() } else { r.mutated(&current) };
+					params.map(|params| RuntimeCall::Contributions(C::set_params { params }))
+				},
+				1 => {
+					let current = pallet_tasks::ProtocolParams::<Runtime>::get();
+					let params = if wild { r.decoded() } else { r.mutated(&current) };
+					params.map(|params| RuntimeCall::Tasks(T::set_params { params }))
+				},
+				2 => {
+					let current = pallet_validation::ProtocolParams::<Runtime>::get();
+					let params = if wild { r.decoded() } else { r.mutated(&current) };
+					params.map(|params| RuntimeCall::Validation(V::set_params { params }))
+				},
+				_ => {
+					let current = pallet_rewards::ProtocolParams::<Runtime>::get();
+					let params = if wild { r.decoded() } else { r.mutated(&current) };
+					params.map(|params| RuntimeCall::Rewards(R::set_params { params }))
+				},
+			};
+			call.unwrap_or(RuntimeCall::Rewards(R::claim {}))
+		},
+	};
+	(origin, call)
+}
+
+/// Counts of what one run did, to show that it went deep.
+#[derive(Default, Debug)]
+struct Tally {
+	calls: u64,
+	succeeded: u64,
+	rounds_completed: u64,
+	slashes: u64,
+}
+
+fn run(seed: u64) -> Tally {
+	let mut tally = Tally::default();
+	common::genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		let mut r = Rng(seed);
+		let mut memory = Memory::default();
+		let mut chain = Chain::start();
+		for _ in 0..BLOCKS {
+			for _ in 0..CALLS_PER_BLOCK {
+				let (origin, call) = random_call(&mut r, &mut memory);
+				tally.calls += 1;
+				if call.dispatch(origin).is_ok() {
+					tally.succeeded += 1;
+				}
+			}
+			chain.next_block();
+			for event in chain.events.drain(..) {
+				match event {
+					agora_runtime::RuntimeEvent::Tasks(pallet_tasks::Event::RoundCompleted {
+						..
+					}) => tally.rounds_completed += 1,
+					agora_runtime::RuntimeEvent::Contributions(
+						pallet_contributions::Event::Slashed { .. },
+					) => tally.slashes += 1,
+					_ => {},
+				}
+			}
+		}
+		chain.close_block();
+	});
+	tally
+}
+
+#[test]
+fn random_call_sequences_keep_every_invariant() {
+	let runs =
+		std::env::var("AGORA_FUZZ_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RUNS);
+	let first_seed = std::env::var("AGORA_FUZZ_SEED").ok().and_then(|v| v.parse().ok());
+	let mut total = Tally::default();
+	for run_index in 0..runs {
+		let seed = first_seed.unwrap_or(0xA60A_u64).wrapping_add(run_index);
+		let outcome = std::panic::catch_unwind(|| run(seed));
+		let tally = outcome.unwrap_or_else(|_| {
+			panic!("fuzz run with seed {seed} failed (AGORA_FUZZ_SEED={seed} AGORA_FUZZ_RUNS=1)")
+		});
+		total.calls += tally.calls;
+		total.succeeded += tally.succeeded;
+		total.rounds_completed += tally.rounds_completed;
+		total.slashes += tally.slashes;
+	}
+	println!("fuzz: {runs} runs, {total:?}");
+	assert_eq!(total.calls, runs * u64::from(BLOCKS * CALLS_PER_BLOCK));
+	// The sequences must reach the protocol's deep states, not only its input checks.
+	assert!(total.succeeded * 20 > total.calls, "fewer than 5 % of the calls succeeded: {total:?}");
+	if runs >= DEFAULT_RUNS {
+		assert!(total.rounds_completed > 0, "no round completed: {total:?}");
+		assert!(total.slashes > 0, "nobody was ever slashed: {total:?}");
+	}
+}
