@@ -151,16 +151,29 @@ pub fn assert_invariants(issuance0: Balance) {
 	for (who, total) in deposits {
 		assert_eq!(Balances::balance_on_hold(&shard_hold, &who), total, "shard deposit hold");
 	}
-	// pallet-tasks: escrow holds equal job escrows, which with what was spent make the budget.
-	let mut escrows: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	// pallet-tasks: escrow and deposit holds equal the jobs' escrows and deposits; an active
+	// job's escrow and what it spent make its budget; an ended job holds nothing (its unspent
+	// budget went back).
+	let mut held: BTreeMap<AccountId, (Balance, Balance)> = BTreeMap::new();
 	for (_, job) in pallet_tasks::Jobs::<Runtime>::iter() {
-		assert_eq!(job.spent + job.escrow, job.budget, "budget split");
-		*escrows.entry(job.submitter).or_default() += job.escrow;
+		if job.status == pallet_tasks::JobStatus::Active {
+			assert_eq!(job.spent + job.escrow, job.budget, "budget split");
+		} else {
+			assert!(job.spent <= job.budget, "an ended job spent more than its budget");
+			assert_eq!((job.escrow, job.deposit), (0, 0), "an ended job keeps a hold");
+		}
+		let (escrow, deposit) = held.entry(job.submitter).or_default();
+		*escrow += job.escrow;
+		*deposit += job.deposit;
 	}
 	let escrow_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobEscrow.into();
-	for (who, escrow) in escrows {
+	let deposit_hold: RuntimeHoldReason = pallet_tasks::HoldReason::JobDeposit.into();
+	for (who, (escrow, deposit)) in held {
 		assert_eq!(Balances::balance_on_hold(&escrow_hold, &who), escrow, "escrow hold");
+		assert_eq!(Balances::balance_on_hold(&deposit_hold, &who), deposit, "deposit hold");
 	}
+	let escrowed: Balance = pallet_tasks::Jobs::<Runtime>::iter_values().map(|j| j.escrow).sum();
+	assert_eq!(pallet_tasks::TotalEscrow::<Runtime>::get(), escrowed, "TotalEscrow");
 	// pallet-validation: every verification is tracked, nobody checks its own update.
 	let tracked: BTreeSet<u64> = pallet_validation::ActiveVerifications::<Runtime>::get()
 		.iter()
