@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the runtime weights of Agora's pallets (runtime/src/weights/<pallet>.rs) with
-# `agora-node benchmark pallet`, on this machine. Run it on reference hardware before a release.
+# Regenerates the weights of Agora's pallets with `agora-node benchmark pallet`, on this
+# machine: each pallet's own `pallets/<name>/src/weights.rs` (its `WeightInfo` trait, the
+# `SubstrateWeight` the runtime uses, and `()` for mocks), from one run per pallet with
+# scripts/frame-weight-template.hbs. Run it on reference hardware before a release.
 #
 #   scripts/benchmark.sh [pallet …]        default: every Agora pallet
 #
@@ -17,7 +19,6 @@ PALLETS=("$@")
 printf '\033[1;34m[benchmark]\033[0m building agora-node with runtime-benchmarks\n'
 cargo build -p agora-node --features runtime-benchmarks
 
-mkdir -p runtime/src/weights
 for pallet in "${PALLETS[@]}"; do
 	printf '\033[1;34m[benchmark]\033[0m %s\n' "$pallet"
 	"$AGORA_NODE_BIN" benchmark pallet \
@@ -27,5 +28,6 @@ for pallet in "${PALLETS[@]}"; do
 		--steps "${STEPS:-20}" --repeat "${REPEAT:-5}" \
 		--wasm-execution compiled \
 		--header scripts/weights-header.txt \
-		--output "runtime/src/weights/$pallet.rs"
+		--template scripts/frame-weight-template.hbs \
+		--output "pallets/${pallet#pallet_}/src/weights.rs"
 done

@@ -15,11 +15,20 @@ export const SLASH_REASONS = {
   ApprovedPlant: 'validator approved a planted update without checking it',
   Planted: 'worker planted an update to test the validators (its own cost)',
   NoShow: 'worker was selected and did not submit an update',
+  AggregateContradiction: 'validator voted against the aggregate the majority recomputed',
+  AggregateNoReveal: 'validator committed to an aggregate vote and did not reveal it',
 };
 
 // Slash reasons that catch a worker's cheating, and those that catch a validator.
 const WORKER_CHEATS = new Set(['FailedReplay', 'EvidenceUnavailable']);
-const VALIDATOR_FAULTS = new Set(['NoReveal', 'Contradiction', 'ApprovedPlant', 'BadAggregate']);
+const VALIDATOR_FAULTS = new Set([
+  'NoReveal',
+  'Contradiction',
+  'ApprovedPlant',
+  'BadAggregate',
+  'AggregateContradiction',
+  'AggregateNoReveal',
+]);
 
 export function emptyState() {
   return {

@@ -184,6 +184,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 type Migrations = (
 	pallet_contributions::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_validation::migrations::v1::MigrateV0ToV1<Runtime>,
+	pallet_validation::migrations::v2::MigrateV1ToV2<Runtime>,
 	pallet_tasks::migrations::v1::MigrateV0ToV1<Runtime>,
 );
 

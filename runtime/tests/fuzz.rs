@@ -125,6 +125,31 @@ type Committed = (Verdict, Perbill, [u8; 32]);
 struct Memory {
 	shards: Vec<H256>,
 	commitments: BTreeMap<Commitment, Committed>,
+	/// The aggregate hash and salt each account committed to, by (account, job, round).
+	aggregates: BTreeMap<(AccountId, u64, u32), (H256, [u8; 32])>,
+}
+
+/// The aggregate every honest participant of `job`'s `round` computes.
+fn honest_aggregate(job: u64, round: u32) -> H256 {
+	H256(sp_io::hashing::blake2_256(&(b"fuzz/aggregate", job, round).encode()))
+}
+
+/// A commitment to an aggregate, mostly the honest one and mostly well formed, remembered so
+/// that it can be revealed.
+fn aggregate_commitment(
+	r: &mut Rng,
+	memory: &mut Memory,
+	who: &AccountId,
+	job: u64,
+	round: u32,
+) -> H256 {
+	let aggregate = if r.chance(80) { honest_aggregate(job, round) } else { hash(r) };
+	let salt: [u8; 32] = r.bytes(32).try_into().unwrap();
+	if !r.chance(90) {
+		return H256::repeat_byte(r.next() as u8);
+	}
+	memory.aggregates.entry((who.clone(), job, round)).or_insert((aggregate, salt));
+	pallet_validation::aggregate_commitment_of(job, round, &aggregate, &salt, who)
 }
 
 fn account(k: Keyring) -> AccountId {
@@ -367,37 +392,52 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 				.unwrap_or((Verdict::Valid, Perbill::from_percent(50), [0; 32]));
 			RuntimeCall::Validation(V::reveal_verdict { job, worker, verdict, score, salt })
 		},
-		85..=87 => {
+		85..=86 => {
 			let job = job(r);
 			let round = round_of(r, job);
 			let aggregator =
 				pallet_validation::Verifications::<Runtime>::get(job).and_then(|v| v.aggregator);
 			who = mostly(r, aggregator);
-			RuntimeCall::Validation(V::post_aggregate { job, round, aggregate: hash(r) })
+			let commitment = aggregate_commitment(r, memory, &who, job, round);
+			RuntimeCall::Validation(V::post_aggregate { job, round, commitment })
 		},
-		88..=90 => {
+		87..=88 => {
 			let job = job(r);
 			let round = round_of(r, job);
-			let posted =
-				pallet_validation::Verifications::<Runtime>::get(job).and_then(|v| v.posted);
 			let voters: Vec<AccountId> = pallet_validation::RoundValidators::<Runtime>::get(job)
 				.iter()
 				.map(|v| v.who.clone())
 				.collect();
 			let voter = any_of(r, voters);
 			who = mostly(r, voter);
-			// Mostly the posted aggregate (the honest recomputation), sometimes another.
-			let aggregate = match posted {
-				Some(posted) if r.chance(80) => posted,
-				_ => hash(r),
-			};
-			RuntimeCall::Validation(V::vote_aggregate { job, round, aggregate })
+			let commitment = aggregate_commitment(r, memory, &who, job, round);
+			RuntimeCall::Validation(V::vote_aggregate { job, round, commitment })
+		},
+		89..=90 => {
+			let job = job(r);
+			let round = round_of(r, job);
+			let committed: Vec<AccountId> = memory
+				.aggregates
+				.keys()
+				.filter(|(_, j, n)| *j == job && *n == round)
+				.map(|(who, _, _)| who.clone())
+				.collect();
+			let revealer = any_of(r, committed);
+			who = mostly(r, revealer);
+			let (aggregate, salt) = memory
+				.aggregates
+				.get(&(who.clone(), job, round))
+				.copied()
+				.filter(|_| r.chance(90))
+				.unwrap_or((hash(r), [0; 32]));
+			RuntimeCall::Validation(V::reveal_aggregate { job, round, aggregate, salt })
 		},
 		91 => {
 			let secret: [u8; 32] = r.bytes(32).try_into().unwrap();
 			RuntimeCall::Validation(V::expose_plant { job: job(r), secret })
 		},
-		92..=93 => RuntimeCall::Rewards(R::claim {}),
+		92 => RuntimeCall::Tasks(T::reap_job { job: job(r) }),
+		93 => RuntimeCall::Rewards(R::claim {}),
 		94 => RuntimeCall::Rewards(R::payout { who: account(r.pick(&ACCOUNTS)) }),
 		95 => RuntimeCall::Balances(pallet_balances::Call::transfer_allow_death {
 			dest: account(r.pick(&ACCOUNTS)).into(),

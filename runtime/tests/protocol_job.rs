@@ -193,26 +193,50 @@ fn play_round(chain: &mut Chain, job: u64, round: u32) -> RoundRecord {
 	let aggregator = keyring_of(&verification.aggregator.expect("an aggregator is drawn"));
 	assert!(accepted.contains(&aggregator));
 	let model = H256::repeat_byte(0xa0 + round as u8);
+	let aggregate_salt = |_: Keyring| [0xa0 ^ round as u8; 32];
+	let commitment = |who: Keyring| {
+		pallet_validation::aggregate_commitment_of(
+			job,
+			round,
+			&model,
+			&aggregate_salt(who),
+			&account(who),
+		)
+	};
 	signed(
 		aggregator,
 		RuntimeCall::Validation(pallet_validation::Call::post_aggregate {
 			job,
 			round,
-			aggregate: model,
+			commitment: commitment(aggregator),
 		}),
 	);
-	for r in pallet_validation::RoundValidators::<Runtime>::get(job).iter() {
-		let v = keyring_of(&r.who);
-		if v != SILENT {
-			signed(
-				v,
-				RuntimeCall::Validation(pallet_validation::Call::vote_aggregate {
-					job,
-					round,
-					aggregate: model,
-				}),
-			);
-		}
+	let voters: Vec<Keyring> = pallet_validation::RoundValidators::<Runtime>::get(job)
+		.iter()
+		.map(|r| keyring_of(&r.who))
+		.filter(|v| *v != SILENT && *v != aggregator)
+		.collect();
+	for v in voters.iter().copied() {
+		signed(
+			v,
+			RuntimeCall::Validation(pallet_validation::Call::vote_aggregate {
+				job,
+				round,
+				commitment: commitment(v),
+			}),
+		);
+	}
+	chain.until("aggregate reveal", || stage(job) == Some(Stage::AggregateReveal));
+	for who in voters.iter().copied().chain([aggregator]) {
+		signed(
+			who,
+			RuntimeCall::Validation(pallet_validation::Call::reveal_aggregate {
+				job,
+				round,
+				aggregate: model,
+				salt: aggregate_salt(who),
+			}),
+		);
 	}
 
 	chain.until("round end", || pallet_validation::Verifications::<Runtime>::get(job).is_none());

@@ -42,7 +42,7 @@ test('a worker registers with a bonded stake held on its account', async () => {
   assert.equal(await held(ferdie.address) - heldBefore, stake);
 });
 
-test('a job escrows its budget and a slot deposit, is readable over the runtime API and RPC, and cancels in full', async () => {
+test('a job escrows its budget and a deposit, is readable over the runtime API and RPC, cancels, and keeps its deposit until reaped', async () => {
   const alice = keyring.addFromUri('//Alice');
   const budget = 50n * AGR;
   const spec = {
@@ -80,5 +80,13 @@ test('a job escrows its budget and a slot deposit, is readable over the runtime 
   const event = cancelled.events.find(({ event: e }) => e.section === 'tasks' && e.method === 'JobCancelled');
   assert.ok(event, 'no Tasks.JobCancelled event');
   assert.equal(event.event.data.refunded.toBigInt(), budget);
-  assert.equal(await held(alice.address), heldBefore);
+  // The budget is back; the deposit pays for the job's record until it is reaped.
+  assert.equal(await held(alice.address) - heldBefore, deposit);
+  const retention = api.consts.tasks.jobRetention.toNumber();
+  assert.ok(retention > 0, 'an ended job stays readable for a while');
+  await assert.rejects(
+    submitOk(api, api.tx.tasks.reapJob(job), alice),
+    /RetentionNotOver/,
+    'an ended job cannot be reaped before its retention is over',
+  );
 });

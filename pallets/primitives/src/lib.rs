@@ -434,6 +434,14 @@ pub trait RewardPool<AccountId, Balance> {
 	) -> Balance;
 	/// Upper bound of the weight of `settle_round`.
 	fn settle_round_weight(workers: u32, validators: u32, providers: u32) -> Weight;
+	/// Forget the settlements of `job`'s rounds up to `rounds` (its record is being reaped;
+	/// the events keep the history).
+	fn forget_job(job: JobId, rounds: RoundIndex);
+	/// Upper bound of the weight of `forget_job` for `rounds` rounds.
+	fn forget_job_weight(rounds: u32) -> Weight;
+	/// Benchmarks only: store a settlement for each of `job`'s rounds up to `rounds`.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn benchmark_settlements(job: JobId, rounds: RoundIndex);
 }
 
 /// Randomness from `Primary` (e.g. BABE's `ParentBlockRandomness`, which is `None` before the
@@ -621,10 +629,14 @@ pub enum Duty<AccountId, BlockNumber> {
 	},
 	/// `reveal_verdict` for `worker`'s update.
 	Reveal { job: JobId, round: RoundIndex, worker: AccountId, deadline: BlockNumber },
-	/// `post_aggregate` (the account is the aggregator).
+	/// Compute the aggregate and commit to its hash with `post_aggregate` (the account is the
+	/// aggregator).
 	Aggregate { job: JobId, round: RoundIndex, deadline: BlockNumber },
-	/// `vote_aggregate` (the account is a validator of the round).
+	/// Recompute the aggregate and commit to its hash with `vote_aggregate` (the account is
+	/// a validator of the round).
 	VoteAggregate { job: JobId, round: RoundIndex, deadline: BlockNumber },
+	/// `reveal_aggregate`: reveal the aggregate hash committed to (aggregator or voter).
+	RevealAggregate { job: JobId, round: RoundIndex, deadline: BlockNumber },
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use frame_support::{
 	assert_ok, derive_impl, parameter_types,
 	traits::{
 		fungible::{Inspect, InspectHold},
-		ConstU128, ConstU32, OnInitialize, Randomness, TryState, TryStateSelect,
+		ConstU128, ConstU32, ConstU64, OnInitialize, Randomness, TryState, TryStateSelect,
 	},
 	PalletId,
 };
@@ -152,6 +152,7 @@ impl pallet_tasks::Config for Test {
 	type MaxWorkersPerRound = ConstU32<4>;
 	type MaxValidatorsPerUpdate = ConstU32<3>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
+	type JobRetention = ConstU64<20>;
 	type WeightInfo = ();
 }
 
@@ -317,10 +318,38 @@ fn play_round(job: u64, round: u32) -> H256 {
 	let aggregator = v.aggregator.unwrap();
 	assert!(accepted.contains(&aggregator));
 	let model = H256::repeat_byte(0xa0 + round as u8);
-	assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(aggregator), job, round, model));
-	for r in pallet_validation::RoundValidators::<Test>::get(job).iter().filter(|r| r.who != SILENT)
-	{
-		assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(r.who), job, round, model));
+	let aggregate_salt = |who: u64| [who as u8 ^ round as u8; 32];
+	let commitment = |who: u64| {
+		pallet_validation::aggregate_commitment_of(job, round, &model, &aggregate_salt(who), &who)
+	};
+	let voters: Vec<u64> = pallet_validation::RoundValidators::<Test>::get(job)
+		.iter()
+		.map(|r| r.who)
+		.filter(|v| *v != SILENT && *v != aggregator)
+		.collect();
+	assert_ok!(Validation::post_aggregate(
+		RuntimeOrigin::signed(aggregator),
+		job,
+		round,
+		commitment(aggregator)
+	));
+	for v in &voters {
+		assert_ok!(Validation::vote_aggregate(
+			RuntimeOrigin::signed(*v),
+			job,
+			round,
+			commitment(*v)
+		));
+	}
+	until("aggregate reveal", || stage(job) == Some(pallet_validation::Stage::AggregateReveal));
+	for who in voters.iter().chain([aggregator].iter()) {
+		assert_ok!(Validation::reveal_aggregate(
+			RuntimeOrigin::signed(*who),
+			job,
+			round,
+			model,
+			aggregate_salt(*who)
+		));
 	}
 	until("round end", || pallet_validation::Verifications::<Test>::get(job).is_none());
 	assert_eq!(pallet_tasks::RoundModels::<Test>::get(job, round).unwrap().model, model);

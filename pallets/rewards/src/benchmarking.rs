@@ -96,5 +96,16 @@ mod benchmarks {
 		assert!(Settlements::<T>::contains_key(0, 1));
 	}
 
+	/// A job of `r` rounds, each with a settlement to remove.
+	#[benchmark]
+	fn forget_job(r: Linear<1, 1_000>) {
+		<Rewards<T> as RewardPool<T::AccountId, BalanceOf<T>>>::benchmark_settlements(0, r);
+		#[block]
+		{
+			<Rewards<T> as RewardPool<T::AccountId, BalanceOf<T>>>::forget_job(0, r);
+		}
+		assert!(!Settlements::<T>::contains_key(0, r));
+	}
+
 	impl_benchmark_test_suite!(Rewards, crate::mock::new_test_ext(), crate::mock::Test);
 }

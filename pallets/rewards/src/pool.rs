@@ -171,4 +171,28 @@ impl<T: Config> RewardPool<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	fn settle_round_weight(workers: u32, validators: u32, providers: u32) -> Weight {
 		<T as Config>::WeightInfo::settle_round(workers, validators, providers)
 	}
+
+	fn forget_job(job: JobId, rounds: RoundIndex) {
+		let _ = Settlements::<T>::clear_prefix(job, rounds, None);
+	}
+
+	fn forget_job_weight(rounds: u32) -> Weight {
+		<T as Config>::WeightInfo::forget_job(rounds)
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn benchmark_settlements(job: JobId, rounds: RoundIndex) {
+		let zero = BalanceOf::<T>::zero();
+		let settlement = Settlement {
+			budget: zero,
+			emission: zero,
+			fee: zero,
+			workers: zero,
+			validators: zero,
+			providers: zero,
+		};
+		for round in 1..=rounds {
+			Settlements::<T>::insert(job, round, settlement);
+		}
+	}
 }

@@ -21,6 +21,7 @@ pub trait WeightInfo {
 	fn set_params() -> Weight;
 	fn on_initialize_emit() -> Weight;
 	fn settle_round(w: u32, v: u32, p: u32) -> Weight;
+	fn forget_job(r: u32) -> Weight;
 }
 
 /// Weights for `pallet_rewards` using the Substrate node and recommended hardware.
@@ -60,6 +61,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
+	fn forget_job(r: u32) -> Weight {
+		Weight::from_parts(10_000_000, 0)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().writes(r.into()))
+	}
 }
 
 // For backwards compatibility and tests.
@@ -97,5 +103,10 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(p.into())))
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
+	}
+	fn forget_job(r: u32) -> Weight {
+		Weight::from_parts(10_000_000, 0)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(RocksDbWeight::get().writes(r.into()))
 	}
 }

@@ -3,8 +3,8 @@
 use super::*;
 use crate::Pallet as Tasks;
 use agora_primitives::{
-	Dataset, ParticipantRegistry, PhasePeriods, Role, RoundOutcome, VerificationMode,
-	VerificationObserver, H256,
+	Dataset, MaxArchLen, MaxHyperparamsLen, ParticipantRegistry, PhasePeriods, RewardPool, Role,
+	RoundOutcome, VerificationMode, VerificationObserver, H256,
 };
 use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
@@ -35,8 +35,13 @@ fn spec<T: Config>(shards: u32, workers: u32) -> JobSpec<BlockNumberFor<T>> {
 		Dataset::Shards(v.try_into().unwrap_or_default())
 	};
 	JobSpec {
-		architecture: b"mlp-mnist-v1".to_vec().try_into().unwrap_or_default(),
-		hyperparameters: alloc::vec![7u8; 512].try_into().unwrap_or_default(),
+		// Both at their bounds: the worst case of storing and hashing the spec.
+		architecture: alloc::vec![b'a'; <MaxArchLen as Get<u32>>::get() as usize]
+			.try_into()
+			.unwrap_or_default(),
+		hyperparameters: alloc::vec![7u8; <MaxHyperparamsLen as Get<u32>>::get() as usize]
+			.try_into()
+			.unwrap_or_default(),
 		initial_weights: H256::repeat_byte(1),
 		dataset,
 		rounds: 2,
@@ -129,6 +134,35 @@ mod benchmarks {
 		let who = Jobs::<T>::get(id).ok_or(BenchmarkError::Stop("job"))?.submitter;
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who), id);
+		Ok(())
+	}
+
+	/// Worst case: a job of `r` rounds, each with a round model and a settlement to remove.
+	#[benchmark]
+	fn reap_job(r: Linear<1, MAX_ROUNDS>) -> Result<(), BenchmarkError> {
+		let id = new_job::<T>(0, 1)?;
+		let who = Jobs::<T>::get(id).ok_or(BenchmarkError::Stop("job"))?.submitter;
+		Tasks::<T>::do_cancel_job(who.clone(), id).map_err(|_| BenchmarkError::Stop("cancel"))?;
+		Jobs::<T>::mutate(id, |job| {
+			if let Some(job) = job {
+				job.spec.rounds = r;
+				job.completed_rounds = r;
+			}
+		});
+		let now = frame_system::Pallet::<T>::block_number();
+		for round in 1..=r {
+			RoundModels::<T>::insert(
+				id,
+				round,
+				RoundRecord { model: H256::repeat_byte(2), completed_at: now, paid: 0u32.into() },
+			);
+		}
+		T::Rewards::benchmark_settlements(id, r);
+		frame_system::Pallet::<T>::set_block_number(now.saturating_add(T::JobRetention::get()));
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who), id);
+		assert!(!Jobs::<T>::contains_key(id));
+		assert!(ArchivedModels::<T>::contains_key(id));
 		Ok(())
 	}
 

@@ -1,6 +1,6 @@
 //! Job creation, cancellation, applications and update submission.
 
-use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf};
+use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf, WeightInfo};
 use agora_primitives::{
 	Dataset, JobId, JobSpec, ParticipantRegistry, RewardPool, RoundIndex, Update, VerificationMode,
 };
@@ -156,38 +156,71 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Gives up an ending job's slot: its submitter's count goes down and its deposit goes back
-	/// to the submitter, or to the reward pool if `forfeit`. Returns what was forfeited.
+	/// Gives up an ending job's slot: its submitter's count goes down, and its deposit goes to
+	/// the reward pool if `forfeit`; otherwise it stays held until the job's record is reaped
+	/// ([`Pallet::reap_job`]). Records when the job ended. Returns what was forfeited.
 	pub(crate) fn release_slot(id: JobId, job: &mut JobOf<T>, forfeit: bool) -> BalanceOf<T> {
 		SubmitterJobs::<T>::mutate_exists(&job.submitter, |count| {
 			*count = count.map(|n| n.saturating_sub(1)).filter(|n| *n > 0);
 		});
-		let deposit = core::mem::take(&mut job.deposit);
-		if deposit.is_zero() {
+		EndedAt::<T>::insert(id, frame_system::Pallet::<T>::block_number());
+		if !forfeit || job.deposit.is_zero() {
 			return Zero::zero();
 		}
-		let reason = HoldReason::JobDeposit.into();
-		let moved = if forfeit {
-			T::Currency::transfer_on_hold(
-				&reason,
-				&job.submitter,
-				&T::Rewards::pool_account(),
-				deposit,
-				Precision::BestEffort,
-				Restriction::Free,
-				Fortitude::Polite,
-			)
-		} else {
-			T::Currency::release(&reason, &job.submitter, deposit, Precision::BestEffort)
-		};
-		match moved {
-			Ok(amount) if forfeit => amount,
-			Ok(_) => Zero::zero(),
-			Err(e) => {
-				frame_support::defensive!("job deposit could not be moved", (id, e));
-				Zero::zero()
-			},
+		let deposit = core::mem::take(&mut job.deposit);
+		T::Currency::transfer_on_hold(
+			&HoldReason::JobDeposit.into(),
+			&job.submitter,
+			&T::Rewards::pool_account(),
+			deposit,
+			Precision::BestEffort,
+			Restriction::Free,
+			Fortitude::Polite,
+		)
+		.unwrap_or_else(|e| {
+			frame_support::defensive!("job deposit could not be forfeited", (id, e));
+			Zero::zero()
+		})
+	}
+
+	/// Removes an ended job's record once `JobRetention` has passed; returns its rounds (what
+	/// the removal cost).
+	pub(crate) fn do_reap_job(id: JobId) -> Result<RoundIndex, DispatchError> {
+		let job = Jobs::<T>::get(id).ok_or(Error::<T>::UnknownJob)?;
+		ensure!(job.status != JobStatus::Active, Error::<T>::JobNotEnded);
+		let now = frame_system::Pallet::<T>::block_number();
+		if let Some(ended) = EndedAt::<T>::get(id) {
+			ensure!(
+				now >= ended.saturating_add(T::JobRetention::get()),
+				Error::<T>::RetentionNotOver
+			);
 		}
+		let deposit = if job.deposit.is_zero() {
+			Zero::zero()
+		} else {
+			T::Currency::release(
+				&HoldReason::JobDeposit.into(),
+				&job.submitter,
+				job.deposit,
+				Precision::BestEffort,
+			)?
+		};
+		let rounds = job.spec.rounds;
+		let _ = RoundModels::<T>::clear_prefix(id, rounds, None);
+		T::Rewards::forget_job(id, rounds);
+		let final_model = (job.completed_rounds > 0).then_some(job.latest_model);
+		if let Some(model) = final_model {
+			ArchivedModels::<T>::insert(id, ArchivedModel { model, rounds: job.completed_rounds });
+		}
+		Jobs::<T>::remove(id);
+		EndedAt::<T>::remove(id);
+		Self::deposit_event(Event::JobReaped { job: id, deposit, final_model });
+		Ok(rounds)
+	}
+
+	/// The weight of reaping a job of `rounds` rounds.
+	pub fn reap_job_weight(rounds: u32) -> Weight {
+		T::WeightInfo::reap_job(rounds).saturating_add(T::Rewards::forget_job_weight(rounds))
 	}
 
 	pub(crate) fn do_apply(who: T::AccountId, id: JobId) -> DispatchResult {

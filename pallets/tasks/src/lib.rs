@@ -101,7 +101,8 @@ pub mod pallet {
 	pub enum HoldReason {
 		/// A job's unspent budget.
 		JobEscrow,
-		/// A job's slot deposit ([`Params::job_deposit`]).
+		/// A job's deposit ([`Params::job_deposit`]): held from creation until its record is
+		/// reaped, so that the storage a job takes is paid for while it exists.
 		JobDeposit,
 	}
 
@@ -140,6 +141,10 @@ pub mod pallet {
 		/// Maximum phase transitions processed per block.
 		#[pallet::constant]
 		type MaxTransitionsPerBlock: Get<u32>;
+		/// Blocks an ended job's record (its spec, round models and settlements) stays
+		/// queryable before anyone may reap it with `reap_job`.
+		#[pallet::constant]
+		type JobRetention: Get<BlockNumberFor<Self>>;
 		/// Weights.
 		type WeightInfo: WeightInfo;
 	}
@@ -158,7 +163,7 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextJobId<T> = StorageValue<_, JobId, ValueQuery>;
 
-	/// All jobs (kept after they end: their history is queryable).
+	/// All jobs (kept after they end, until reaped: their history is queryable).
 	#[pallet::storage]
 	pub type Jobs<T: Config> = StorageMap<_, Twox64Concat, JobId, JobOf<T>>;
 
@@ -198,7 +203,17 @@ pub mod pallet {
 	pub type Updates<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, JobId, Blake2_128Concat, T::AccountId, Update>;
 
-	/// Model hash of every completed round, kept forever (model versioning).
+	/// The block each ended job ended at (until its record is reaped). A job that ended before
+	/// this was recorded has none, and may be reaped at once.
+	#[pallet::storage]
+	pub type EndedAt<T: Config> = StorageMap<_, Twox64Concat, JobId, BlockNumberFor<T>>;
+
+	/// What stays of a reaped job: its final model and how many rounds produced it.
+	#[pallet::storage]
+	pub type ArchivedModels<T: Config> = StorageMap<_, Twox64Concat, JobId, ArchivedModel>;
+
+	/// Model hash of every completed round, kept until the job is reaped (model versioning;
+	/// the final model stays in [`ArchivedModels`]).
 	#[pallet::storage]
 	pub type RoundModels<T: Config> = StorageDoubleMap<
 		_,
@@ -268,6 +283,9 @@ pub mod pallet {
 		JobAbandoned { job: JobId, voided: RoundIndex, forfeited: BalanceOf<T> },
 		/// The parameters changed.
 		ParamsUpdated { params: ParamsOf<T> },
+		/// An ended job's record was removed: its deposit went back to its submitter and its
+		/// final model (if any round completed) is kept in `ArchivedModels`.
+		JobReaped { job: JobId, deposit: BalanceOf<T>, final_model: Option<BlobHash> },
 	}
 
 	#[pallet::error]
@@ -326,6 +344,10 @@ pub mod pallet {
 		/// No validator could verify updates of this spec: replay needs the data the worker
 		/// trained on, and private data is only the worker's (use `Evaluation`).
 		UnverifiableSpec,
+		/// The job has not ended.
+		JobNotEnded,
+		/// The job ended less than `JobRetention` blocks ago.
+		RetentionNotOver,
 	}
 
 	#[pallet::hooks]
@@ -405,6 +427,20 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_submit_update(who, job, round, update)
+		}
+
+		/// Remove the record of a job that ended at least `JobRetention` blocks ago: the job, its
+		/// round models and its settlements. Its deposit goes back to its submitter, and its
+		/// final model hash stays in `ArchivedModels` (the rest of its history is in events).
+		///
+		/// Origin: signed, anyone (the submitter has the reason to: the deposit). Emits
+		/// `JobReaped`.
+		#[pallet::call_index(5)]
+		#[pallet::weight(Pallet::<T>::reap_job_weight(MAX_ROUNDS))]
+		pub fn reap_job(origin: OriginFor<T>, job: JobId) -> DispatchResultWithPostInfo {
+			ensure_signed(origin)?;
+			let rounds = Self::do_reap_job(job)?;
+			Ok(Some(Self::reap_job_weight(rounds)).into())
 		}
 
 		/// Set the parameters (governance). Every field is checked against its bounds.

@@ -12,7 +12,7 @@ use frame_support::{
 	derive_impl,
 	pallet_prelude::{DispatchResult, Weight},
 	parameter_types,
-	traits::{ConstU128, ConstU32, Randomness},
+	traits::{ConstU128, ConstU32, ConstU64, Randomness},
 };
 use frame_system::EnsureRoot;
 use sp_runtime::{BuildStorage, DispatchError, Perbill};
@@ -179,6 +179,14 @@ impl RewardPool<AccountId, Balance> for MockRewards {
 	fn settle_round_weight(_: u32, _: u32, _: u32) -> Weight {
 		Weight::zero()
 	}
+	fn forget_job(job: JobId, _: RoundIndex) {
+		SETTLED.with(|s| s.borrow_mut().retain(|settled| settled.0 != job));
+	}
+	fn forget_job_weight(_: u32) -> Weight {
+		Weight::zero()
+	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn benchmark_settlements(_: JobId, _: RoundIndex) {}
 }
 
 /// Deterministic randomness: a hash of the subject and the block number.
@@ -220,6 +228,7 @@ impl pallet_tasks::Config for Test {
 	type MaxWorkersPerRound = ConstU32<4>;
 	type MaxValidatorsPerUpdate = ConstU32<4>;
 	type MaxTransitionsPerBlock = ConstU32<2>;
+	type JobRetention = ConstU64<20>;
 	type WeightInfo = ();
 }
 

@@ -385,7 +385,6 @@ impl<T: Config> Pallet<T> {
 				JobStatus::Cancelled | JobStatus::Finalized => {
 					ensure!(entry.is_none(), "ended job in ActiveJobs");
 					ensure!(job.escrow.is_zero(), "ended job keeps escrow");
-					ensure!(job.deposit.is_zero(), "ended job keeps its deposit");
 					ensure!(!RoundWorkers::<T>::contains_key(id), "ended job has round workers");
 					ensure!(Applicants::<T>::get(id).is_empty(), "ended job has applicants");
 				},
@@ -409,6 +408,13 @@ impl<T: Config> Pallet<T> {
 		}
 		for (who, _) in SubmitterJobs::<T>::iter() {
 			ensure!(held.contains_key(&who), "job count of an account without jobs");
+		}
+		for (id, _) in EndedAt::<T>::iter() {
+			let job = Jobs::<T>::get(id).ok_or("end recorded for a reaped or unknown job")?;
+			ensure!(job.status != JobStatus::Active, "end recorded for an active job");
+		}
+		for (id, _) in ArchivedModels::<T>::iter() {
+			ensure!(!Jobs::<T>::contains_key(id), "archived job still has its record");
 		}
 		for (id, _, _) in Updates::<T>::iter() {
 			let job = Jobs::<T>::get(id).ok_or("update of unknown job")?;

@@ -1,8 +1,8 @@
 //! Unit tests of pallet-tasks.
 
 use crate::{
-	mock::*, ActiveJobs, Applicants, Error, Event, HoldReason, JobStatus, Jobs, Params, Phase,
-	ProtocolParams, RoundModels, RoundWorkers, Updates,
+	mock::*, ActiveJobs, Applicants, ArchivedModel, ArchivedModels, EndedAt, Error, Event,
+	HoldReason, JobStatus, Jobs, Params, Phase, ProtocolParams, RoundModels, RoundWorkers, Updates,
 };
 use agora_primitives::{
 	Dataset, JobSpec, PhasePeriods, RoundOutcome, Update, VerificationMode, VerificationObserver,
@@ -174,7 +174,9 @@ fn cancel_before_start_refunds_in_full() {
 		);
 		assert_ok!(Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), id));
 		assert_eq!(escrow_held(), 0);
-		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000);
+		// The budget is back; the deposit pays for the record until it is reaped.
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - DEPOSIT);
+		assert_eq!(deposit_held(SUBMITTER), DEPOSIT);
 		assert_eq!(Jobs::<Test>::get(id).unwrap().status, JobStatus::Cancelled);
 		assert!(ActiveJobs::<Test>::get().is_empty());
 		assert!(Applicants::<Test>::get(id).is_empty());
@@ -488,7 +490,7 @@ fn job_finalizes_and_refunds_unspent() {
 			final_model: H256::repeat_byte(1),
 			refunded: 1_000
 		}));
-		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000);
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - DEPOSIT);
 		assert!(ActiveJobs::<Test>::get().is_empty());
 	});
 }
@@ -714,9 +716,9 @@ fn one_account_cannot_squat_every_job_slot() {
 		);
 		// The slots it does not hold are open to others.
 		assert_ok!(Tasks::create_job(RuntimeOrigin::signed(1), spec(), 1_000));
-		// A cancelled job gives its slot and its deposit back.
+		// A cancelled job gives its slot back; its deposit stays held until it is reaped.
 		assert_ok!(Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), first));
-		assert_eq!(deposit_held(SUBMITTER), p.job_deposit);
+		assert_eq!(deposit_held(SUBMITTER), 2 * p.job_deposit);
 		create(1_000);
 	});
 }
@@ -788,9 +790,58 @@ fn voids_that_are_others_fault_end_the_job_but_return_the_deposit() {
 		let job = Jobs::<Test>::get(id).unwrap();
 		assert_eq!((job.status, job.round), (JobStatus::Finalized, 4));
 		assert!(events().contains(&Event::JobAbandoned { job: id, voided: 3, forfeited: 0 }));
-		assert_eq!(deposit_held(SUBMITTER), 0);
-		// Only round 1's slice (a tenth of the budget) was spent; the deposit came back.
+		// Only round 1's slice (a tenth of the budget) was spent; the deposit is not forfeited
+		// and comes back when the record is reaped, which keeps round 1's model.
+		assert_eq!(deposit_held(SUBMITTER), DEPOSIT);
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - 100 - DEPOSIT);
+		run_to(System::block_number() + RETENTION);
+		assert_ok!(Tasks::reap_job(RuntimeOrigin::signed(7), id));
 		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000 - 100);
+		assert_eq!(
+			ArchivedModels::<Test>::get(id),
+			Some(ArchivedModel { model: H256::repeat_byte(9), rounds: 1 })
+		);
+		assert!(RoundModels::<Test>::iter_prefix(id).next().is_none());
+		assert!(SETTLED.with(|s| s.borrow().iter().all(|settled| settled.0 != id)));
+	});
+}
+
+const DEPOSIT: u128 = 10;
+const RETENTION: u64 = 20;
+
+#[test]
+fn create_and_cancel_cannot_store_a_job_for_free() {
+	test(|| {
+		let id = create(1_000);
+		assert_noop!(Tasks::reap_job(RuntimeOrigin::signed(7), id), Error::<Test>::JobNotEnded);
+		assert_ok!(Tasks::cancel_job(RuntimeOrigin::signed(SUBMITTER), id));
+		let ended = System::block_number();
+		assert_eq!(EndedAt::<Test>::get(id), Some(ended));
+		// The record costs its deposit for as long as it exists: at least the retention.
+		assert_eq!(deposit_held(SUBMITTER), DEPOSIT);
+		run_to(ended + RETENTION - 1);
+		assert_noop!(
+			Tasks::reap_job(RuntimeOrigin::signed(7), id),
+			Error::<Test>::RetentionNotOver
+		);
+		run_to(ended + RETENTION);
+		// Anyone may reap it; the deposit goes to the submitter.
+		assert_ok!(Tasks::reap_job(RuntimeOrigin::signed(7), id));
+		assert!(events().contains(&Event::JobReaped {
+			job: id,
+			deposit: DEPOSIT,
+			final_model: None
+		}));
+		assert_eq!(deposit_held(SUBMITTER), 0);
+		assert_eq!(Balances::balance(&SUBMITTER), 1_000_000);
+		assert!(Jobs::<Test>::get(id).is_none());
+		assert!(EndedAt::<Test>::get(id).is_none());
+		assert!(
+			ArchivedModels::<Test>::get(id).is_none(),
+			"no round completed: nothing to archive"
+		);
+		assert_noop!(Tasks::reap_job(RuntimeOrigin::signed(7), id), Error::<Test>::UnknownJob);
+		assert_noop!(Tasks::reap_job(RuntimeOrigin::none(), id), DispatchError::BadOrigin);
 	});
 }
 

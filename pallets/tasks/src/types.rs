@@ -121,8 +121,9 @@ pub struct Params<Balance, BlockNumber> {
 	/// Active jobs one account may have at a time (1 ..= `Config::MaxActiveJobs`), so that one
 	/// account cannot hold every job slot.
 	pub max_jobs_per_submitter: u32,
-	/// Deposit held from a job's submitter while the job is active (at most
-	/// [`Params::min_budget`]): what squatting a slot with a job nobody joins costs.
+	/// Deposit held from a job's submitter from creation until its ended record is reaped
+	/// (at most [`Params::min_budget`]): it pays for the job's storage, and is what squatting a
+	/// slot with a job nobody joins costs.
 	pub job_deposit: Balance,
 	/// A job ends after this many voided rounds in a row (1 ..= [`MAX_VOIDED_ROUNDS`]), its
 	/// unspent budget refunded. If no worker applied to any of them, the deposit goes to the
@@ -144,11 +145,32 @@ pub const MIN_COMMIT_PERIOD: u32 = 3;
 /// slash a worker that withholds its evidence (that takes `min_unavailable_reports` ≥ 2
 /// reports), so a job with one would let its submitter's workers fail verification for free.
 pub const MIN_VALIDATORS_PER_UPDATE: u32 = 2;
-/// Upper bound of [`Params::max_rounds`].
-pub const MAX_ROUNDS: u32 = 10_000;
+/// Upper bound of [`Params::max_rounds`]: also bounds what reaping one job removes (a round
+/// model and a settlement per round).
+pub const MAX_ROUNDS: u32 = 1_000;
 /// Upper bound of [`Params::max_period`] (two weeks of 6 s blocks).
 pub const MAX_PERIOD: u32 = 201_600;
 /// Upper bound of [`Params::max_voided_rounds`].
 pub const MAX_VOIDED_ROUNDS: u32 = 10;
 /// Upper bound of [`Params::no_show_slash`].
 pub const MAX_NO_SHOW_SLASH: Perbill = Perbill::from_percent(50);
+
+/// What stays on chain of a reaped job.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	TypeInfo,
+	MaxEncodedLen,
+)]
+pub struct ArchivedModel {
+	/// The model of its last completed round.
+	pub model: BlobHash,
+	/// Rounds that completed.
+	pub rounds: RoundIndex,
+}

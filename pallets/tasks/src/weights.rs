@@ -18,6 +18,7 @@ use core::marker::PhantomData;
 pub trait WeightInfo {
 	fn create_job(s: u32) -> Weight;
 	fn cancel_job() -> Weight;
+	fn reap_job(r: u32) -> Weight;
 	fn apply_for_round() -> Weight;
 	fn submit_update() -> Weight;
 	fn set_params() -> Weight;
@@ -40,6 +41,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn cancel_job() -> Weight {
 		Weight::from_parts(45_000_000, 8_000)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
+	fn reap_job(r: u32) -> Weight {
+		Weight::from_parts(50_000_000, 8_000)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(r.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	fn apply_for_round() -> Weight {
@@ -103,6 +111,13 @@ impl WeightInfo for () {
 	fn cancel_job() -> Weight {
 		Weight::from_parts(45_000_000, 8_000)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
+	}
+	fn reap_job(r: u32) -> Weight {
+		Weight::from_parts(50_000_000, 8_000)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(r.into())))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn apply_for_round() -> Weight {

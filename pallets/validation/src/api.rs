@@ -36,20 +36,29 @@ impl<T: Config> Pallet<T> {
 						}
 					}
 				},
-				Stage::Aggregation => {
-					if v.aggregator.as_ref() == Some(who) && v.posted.is_none() {
-						duties.push(Duty::Aggregate { job, round: v.round, deadline: v.deadline });
-					}
-					let voted = RoundValidators::<T>::get(job)
-						.into_iter()
-						.find(|r| &r.who == who)
-						.map(|r| r.vote.is_some());
-					if voted == Some(false) {
-						duties.push(Duty::VoteAggregate {
-							job,
-							round: v.round,
-							deadline: v.deadline,
-						});
+				Stage::Aggregation | Stage::AggregateReveal => {
+					// The aggregator's own vote is its posted aggregate; `None`: not a voter.
+					let aggregator = v.aggregator.as_ref() == Some(who);
+					let own = if aggregator {
+						Some(v.posted)
+					} else {
+						RoundValidators::<T>::get(job)
+							.into_iter()
+							.find(|r| &r.who == who)
+							.map(|r| r.vote)
+					};
+					let (round, deadline) = (v.round, v.deadline);
+					match (v.stage, own) {
+						(Stage::Aggregation, Some(None)) if aggregator => {
+							duties.push(Duty::Aggregate { job, round, deadline })
+						},
+						(Stage::Aggregation, Some(None)) => {
+							duties.push(Duty::VoteAggregate { job, round, deadline })
+						},
+						(Stage::AggregateReveal, Some(Some(AggregateVote::Committed(_)))) => {
+							duties.push(Duty::RevealAggregate { job, round, deadline })
+						},
+						_ => {},
 					}
 				},
 			}

@@ -58,17 +58,15 @@ fn salt() -> [u8; 32] {
 }
 
 fn commit_all<T: Config>(ws: &[T::AccountId]) -> Result<(), BenchmarkError> {
+	commit_all_as::<T>(ws, Verdict::Valid)
+}
+
+fn commit_all_as<T: Config>(ws: &[T::AccountId], verdict: Verdict) -> Result<(), BenchmarkError> {
 	for w in ws {
 		let check = Checks::<T>::get(JOB, w).ok_or(BenchmarkError::Stop("check"))?;
 		for a in check.assignments.iter() {
-			let c = commitment_of(
-				JOB,
-				w,
-				Verdict::Valid,
-				Perbill::from_percent(70),
-				&salt(),
-				&a.validator,
-			);
+			let c =
+				commitment_of(JOB, w, verdict, Perbill::from_percent(70), &salt(), &a.validator);
 			Validation::<T>::do_commit(a.validator.clone(), JOB, w.clone(), c)
 				.map_err(|_| BenchmarkError::Stop("commit"))?;
 		}
@@ -110,6 +108,51 @@ fn to_aggregation<T: Config>(u: u32) -> Result<Vec<T::AccountId>, BenchmarkError
 	reveal_all::<T>(&ws)?;
 	next_stage::<T>()?;
 	Ok(ws)
+}
+
+/// The aggregation stage of a round of `MaxWorkersPerRound` updates whose validator set is
+/// filled with registered validators up to `v` (at least those drawn), every one of them
+/// holding a commitment: the worst case of the stage's calls and of its tally.
+fn to_full_aggregation<T: Config>(v: u32) -> Result<T::AccountId, BenchmarkError> {
+	to_aggregation::<T>(T::MaxWorkersPerRound::get())?;
+	let agg = Verifications::<T>::get(JOB)
+		.and_then(|x| x.aggregator)
+		.ok_or(BenchmarkError::Stop("aggregator"))?;
+	RoundValidators::<T>::try_mutate(JOB, |set| -> Result<(), BenchmarkError> {
+		let mut i = 0u32;
+		while (set.len() as u32) < v {
+			let who: T::AccountId = account("voter", i, 0);
+			T::Registry::benchmark_register(&who, Role::Validator, 10);
+			set.try_push(RoundValidator { who, stake: 1, weight: 0, vote: None, forfeited: false })
+				.map_err(|_| BenchmarkError::Stop("round validators"))?;
+			i = i.saturating_add(1);
+		}
+		Ok(())
+	})?;
+	Ok(agg)
+}
+
+/// Every voter but the last commits (the last is left for the call being measured).
+fn commit_votes<T: Config>(agg: &T::AccountId, all: bool) -> Result<(), BenchmarkError> {
+	let set = RoundValidators::<T>::get(JOB);
+	let voters: Vec<_> = set.iter().map(|r| r.who.clone()).filter(|w| w != agg).collect();
+	let skip = if all { 0 } else { 1 };
+	for who in voters.iter().take(voters.len().saturating_sub(skip)) {
+		let c = aggregate_commitment_of(JOB, 1, &H256::repeat_byte(9), &salt(), who);
+		Validation::<T>::do_vote_aggregate(who.clone(), JOB, 1, c)
+			.map_err(|_| BenchmarkError::Stop("vote"))?;
+	}
+	Ok(())
+}
+
+/// The last voter of the round (not the aggregator).
+fn last_voter<T: Config>(agg: &T::AccountId) -> Result<T::AccountId, BenchmarkError> {
+	RoundValidators::<T>::get(JOB)
+		.iter()
+		.rev()
+		.map(|r| r.who.clone())
+		.find(|w| w != agg)
+		.ok_or(BenchmarkError::Stop("voter"))
 }
 
 #[benchmarks]
@@ -164,25 +207,49 @@ mod benchmarks {
 
 	#[benchmark]
 	fn post_aggregate() -> Result<(), BenchmarkError> {
-		to_aggregation::<T>(T::MaxWorkersPerRound::get())?;
-		let agg = Verifications::<T>::get(JOB)
-			.and_then(|v| v.aggregator)
-			.ok_or(BenchmarkError::Stop("aggregator"))?;
+		let agg = to_full_aggregation::<T>(T::MaxRoundValidators::get())?;
+		let c = aggregate_commitment_of(JOB, 1, &H256::repeat_byte(9), &salt(), &agg);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(agg), JOB, 1, H256::repeat_byte(9));
+		_(RawOrigin::Signed(agg), JOB, 1, c);
 		Ok(())
 	}
 
 	#[benchmark]
 	fn vote_aggregate() -> Result<(), BenchmarkError> {
-		to_aggregation::<T>(T::MaxWorkersPerRound::get())?;
-		let v = RoundValidators::<T>::get(JOB)
-			.last()
-			.ok_or(BenchmarkError::Stop("validator"))?
-			.who
-			.clone();
+		let agg = to_full_aggregation::<T>(T::MaxRoundValidators::get())?;
+		commit_votes::<T>(&agg, false)?;
+		let v = last_voter::<T>(&agg)?;
+		let c = aggregate_commitment_of(JOB, 1, &H256::repeat_byte(9), &salt(), &v);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(v), JOB, 1, H256::repeat_byte(9));
+		_(RawOrigin::Signed(v), JOB, 1, c);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn reveal_aggregate() -> Result<(), BenchmarkError> {
+		let agg = to_full_aggregation::<T>(T::MaxRoundValidators::get())?;
+		commit_votes::<T>(&agg, true)?;
+		next_stage::<T>()?;
+		let v = last_voter::<T>(&agg)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(v.clone()), JOB, 1, H256::repeat_byte(9), salt());
+		let revealed = RoundValidators::<T>::get(JOB)
+			.iter()
+			.any(|r| r.who == v && r.vote == Some(AggregateVote::Revealed(H256::repeat_byte(9))));
+		assert!(revealed);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn open_aggregate_reveal() -> Result<(), BenchmarkError> {
+		let agg = to_full_aggregation::<T>(T::MaxRoundValidators::get())?;
+		commit_votes::<T>(&agg, true)?;
+		#[block]
+		{
+			next_stage::<T>()?;
+		}
+		let stage = Verifications::<T>::get(JOB).map(|v| v.stage);
+		assert_eq!(stage, Some(Stage::AggregateReveal));
 		Ok(())
 	}
 
@@ -256,12 +323,26 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: on every update one validator reveals `Invalid` and the others never
+	/// reveal, so that every assignment ends in a slash (no reveal, or the worker's fraud).
 	#[benchmark]
 	fn conclude(w: Linear<1, { T::MaxWorkersPerRound::get() }>) -> Result<(), BenchmarkError> {
 		let ws = start::<T>(w)?;
-		commit_all::<T>(&ws)?;
+		commit_all_as::<T>(&ws, Verdict::Invalid)?;
 		next_stage::<T>()?;
-		reveal_all::<T>(&ws)?;
+		for worker in &ws {
+			let check = Checks::<T>::get(JOB, worker).ok_or(BenchmarkError::Stop("check"))?;
+			let a = check.assignments.first().ok_or(BenchmarkError::Stop("assignment"))?;
+			Validation::<T>::do_reveal(
+				a.validator.clone(),
+				JOB,
+				worker.clone(),
+				Verdict::Invalid,
+				Perbill::from_percent(70),
+				salt(),
+			)
+			.map_err(|_| BenchmarkError::Stop("reveal"))?;
+		}
 		#[block]
 		{
 			next_stage::<T>()?;
@@ -269,20 +350,18 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: `v` validators in the round, every voter committed and none revealed, nor
+	/// did the aggregator: each voter and the aggregator are slashed and the next aggregator
+	/// is drawn.
 	#[benchmark]
 	fn tally(v: Linear<1, { T::MaxRoundValidators::get() }>) -> Result<(), BenchmarkError> {
-		to_aggregation::<T>(T::MaxWorkersPerRound::get())?;
-		let agg = Verifications::<T>::get(JOB)
-			.and_then(|x| x.aggregator)
-			.ok_or(BenchmarkError::Stop("aggregator"))?;
-		Validation::<T>::do_post_aggregate(agg, JOB, 1, H256::repeat_byte(9))
+		let agg = to_full_aggregation::<T>(v)?;
+		RoundValidators::<T>::mutate(JOB, |set| set.truncate(v as usize));
+		let c = aggregate_commitment_of(JOB, 1, &H256::repeat_byte(9), &salt(), &agg);
+		Validation::<T>::do_post_aggregate(agg.clone(), JOB, 1, c)
 			.map_err(|_| BenchmarkError::Stop("post"))?;
-		let voters: Vec<_> =
-			RoundValidators::<T>::get(JOB).iter().map(|r| r.who.clone()).take(v as usize).collect();
-		for who in voters {
-			Validation::<T>::do_vote_aggregate(who, JOB, 1, H256::repeat_byte(9))
-				.map_err(|_| BenchmarkError::Stop("vote"))?;
-		}
+		commit_votes::<T>(&agg, true)?;
+		next_stage::<T>()?;
 		#[block]
 		{
 			next_stage::<T>()?;

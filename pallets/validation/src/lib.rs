@@ -27,10 +27,15 @@
 //!   majority of the stake, could not get (`unavailable_slash`); an aggregator whose aggregate
 //!   is missing or outvoted by a majority of the round's other validators (`aggregator_slash`).
 //!   A tie or a failed fetch reported by a minority never slashes anyone.
-//! * **Aggregation**: an accepted worker drawn by randomness posts the aggregate's hash; the
-//!   round's validators vote with the hash they recomputed. A majority of the stake of the
-//!   validators that revealed (the aggregator's own vote excluded) accepts it, or slashes the
-//!   aggregator; otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
+//! * **Aggregation**: an accepted worker drawn by randomness commits to the aggregate's hash
+//!   and the round's other validators commit to the hash each recomputed
+//!   ([`aggregate_commitment_of`]); once commitments close, all reveal. Nobody can copy a hash
+//!   they did not compute: while votes are open, every hash is hidden. A majority of the stake
+//!   of the validators that revealed a verdict (the aggregator excluded) accepts the aggregate
+//!   (its voters earn [`AGGREGATE_VOTE_WEIGHT`] of reward weight each, its opponents are
+//!   slashed `contradiction_slash`) or rejects it (the aggregator and those who backed it are
+//!   slashed); otherwise another accepted worker is drawn, up to `max_aggregation_attempts`.
+//!   A committed vote left unrevealed is slashed `no_reveal_slash`.
 //!
 //! The result goes back to pallet-tasks through [`VerificationObserver::on_verified`].
 //! Stage changes happen in `on_initialize` (at most `MaxTransitionsPerBlock` per block), at the
@@ -40,8 +45,8 @@
 //! ## Calls
 //!
 //! `commit_verdict`, `reveal_verdict` (assigned validators), `post_aggregate` (the aggregator),
-//! `vote_aggregate` (the round's validators), `expose_plant` (a worker whose update was a
-//! planted test of the validators), `set_params` (`ParamsOrigin`).
+//! `vote_aggregate` (the round's validators), `reveal_aggregate` (both), `expose_plant` (a
+//! worker whose update was a planted test of the validators), `set_params` (`ParamsOrigin`).
 //!
 //! ## Planted updates
 //!
@@ -91,6 +96,24 @@ pub fn commitment_of<AccountId: Encode>(
 	))
 }
 
+/// Domain tag of [`aggregate_commitment_of`].
+pub const AGGREGATE_TAG: [u8; 18] = *b"agora/aggregate/v1";
+
+/// The commitment to an aggregate hash that the aggregator posts and a validator votes:
+/// `blake2_256(SCALE(AGGREGATE_TAG, job, round, aggregate, salt, who))`. Bound to its author,
+/// so one account's commitment is worthless to another.
+pub fn aggregate_commitment_of<AccountId: Encode>(
+	job: JobId,
+	round: RoundIndex,
+	aggregate: &BlobHash,
+	salt: &[u8; 32],
+	who: &AccountId,
+) -> agora_primitives::H256 {
+	agora_primitives::H256(sp_io::hashing::blake2_256(
+		&(AGGREGATE_TAG, job, round, aggregate, salt, who).encode(),
+	))
+}
+
 /// Domain tag of [`plant_root`].
 pub const PLANT_TAG: [u8; 14] = *b"agora/plant/v1";
 
@@ -130,8 +153,9 @@ pub mod pallet {
 	use sp_runtime::{traits::AtLeast32BitUnsigned, Perbill};
 
 	/// The in-code storage version: 1 replaced `Params::segments_per_update` by the detection
-	/// target and added the unavailability fields (`migrations::v1`).
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	/// target and added the unavailability fields (`migrations::v1`); 2 made aggregate votes
+	/// commit-reveal (`migrations::v2`).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -281,15 +305,15 @@ pub mod pallet {
 			aggregator: T::AccountId,
 			deadline: BlockNumberFor<T>,
 		},
-		/// The aggregator posted its aggregate.
-		AggregatePosted { job: JobId, round: RoundIndex, aggregate: BlobHash },
-		/// A validator voted on the aggregate.
-		AggregateVoted {
-			job: JobId,
-			round: RoundIndex,
-			validator: T::AccountId,
-			aggregate: BlobHash,
-		},
+		/// The aggregator committed to its aggregate (`commitment`, see
+		/// [`aggregate_commitment_of`]).
+		AggregatePosted { job: JobId, round: RoundIndex, commitment: H256 },
+		/// A validator committed to the aggregate hash it recomputed.
+		AggregateVoted { job: JobId, round: RoundIndex, validator: T::AccountId, commitment: H256 },
+		/// Aggregate commitments closed; the aggregator and the voters reveal until `deadline`.
+		AggregateRevealStarted { job: JobId, round: RoundIndex, deadline: BlockNumberFor<T> },
+		/// `who` (the aggregator or a voter) revealed the aggregate hash it committed to.
+		AggregateRevealed { job: JobId, round: RoundIndex, who: T::AccountId, aggregate: BlobHash },
 		/// The aggregate was confirmed.
 		AggregateAccepted { job: JobId, round: RoundIndex, aggregate: BlobHash },
 		/// The aggregate was not confirmed.
@@ -350,6 +374,8 @@ pub mod pallet {
 		NotPlant,
 		/// The plant was already exposed.
 		AlreadyExposed,
+		/// The aggregator votes through its own aggregate, not with a vote.
+		AggregatorVote,
 	}
 
 	#[pallet::hooks]
@@ -411,30 +437,58 @@ pub mod pallet {
 			Self::do_reveal(who, job, worker, verdict, score, salt)
 		}
 
-		/// Post the hash of the aggregate (the current aggregator only).
+		/// Commit to the hash of the aggregate: `commitment` is [`aggregate_commitment_of`] the
+		/// hash, a secret salt and the caller.
+		///
+		/// Origin: the current aggregator, during the aggregation stage, once per attempt.
+		/// Emits `AggregatePosted`. The hash is revealed with `reveal_aggregate`.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::post_aggregate())]
 		pub fn post_aggregate(
 			origin: OriginFor<T>,
 			job: JobId,
 			round: RoundIndex,
-			aggregate: BlobHash,
+			commitment: H256,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_post_aggregate(who, job, round, aggregate)
+			Self::do_post_aggregate(who, job, round, commitment)
 		}
 
-		/// Vote with the aggregate hash one recomputed (the round's validators).
+		/// Commit to the aggregate hash one recomputed from the round's accepted updates
+		/// (`commitment` as in `post_aggregate`).
+		///
+		/// Origin: a validator of the round other than the aggregator, during the aggregation
+		/// stage, once per attempt. Emits `AggregateVoted`. The vote counts once revealed with
+		/// `reveal_aggregate`: for the accepted aggregate it earns reward weight, against the
+		/// majority it is slashed, and unrevealed it is slashed `no_reveal_slash`.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::vote_aggregate())]
 		pub fn vote_aggregate(
 			origin: OriginFor<T>,
 			job: JobId,
 			round: RoundIndex,
-			aggregate: BlobHash,
+			commitment: H256,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_vote_aggregate(who, job, round, aggregate)
+			Self::do_vote_aggregate(who, job, round, commitment)
+		}
+
+		/// Reveal the aggregate hash and salt one committed to with `post_aggregate` or
+		/// `vote_aggregate`.
+		///
+		/// Origin: the aggregator or a voter of the attempt, during the aggregate reveal stage.
+		/// Emits `AggregateRevealed`; once everyone revealed, the tally runs at the next block.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::reveal_aggregate())]
+		pub fn reveal_aggregate(
+			origin: OriginFor<T>,
+			job: JobId,
+			round: RoundIndex,
+			aggregate: BlobHash,
+			salt: [u8; 32],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reveal_aggregate(who, job, round, aggregate, salt)
 		}
 
 		/// Expose one's own update of `job` as planted, by revealing the `secret` whose

@@ -78,3 +78,104 @@ pub mod v1 {
 		<T as frame_system::Config>::DbWeight,
 	>;
 }
+
+/// Version 1 → 2: aggregate votes became commit-reveal. The votes and the aggregate of a
+/// verification in progress, stored as plain hashes, become revealed votes
+/// ([`crate::AggregateVote::Revealed`]): an attempt under way when the upgrade lands goes
+/// straight to its tally at its deadline, as it would have.
+pub mod v2 {
+	use crate::{pallet::*, AggregateVote, RoundValidator, Stage, Verification};
+	use agora_primitives::{BlobHash, RoundIndex, VerificationMode};
+	use codec::{Decode, Encode};
+	use frame_support::{
+		migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade,
+	};
+	use frame_system::pallet_prelude::BlockNumberFor;
+	use sp_runtime::Perbill;
+
+	/// `RoundValidator` as version 1 stored it.
+	#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug)]
+	pub struct RoundValidatorV1<AccountId> {
+		pub who: AccountId,
+		pub stake: u128,
+		pub weight: u128,
+		pub vote: Option<BlobHash>,
+	}
+
+	/// `Verification` as version 1 stored it.
+	#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug)]
+	pub struct VerificationV1<AccountId, BlockNumber> {
+		pub round: RoundIndex,
+		pub mode: VerificationMode,
+		pub stage: Stage,
+		pub deadline: BlockNumber,
+		pub reveal_period: BlockNumber,
+		pub aggregation_period: BlockNumber,
+		pub workers: alloc::vec::Vec<AccountId>,
+		pub pending: u32,
+		pub accepted: alloc::vec::Vec<(AccountId, Perbill)>,
+		pub aggregator: Option<AccountId>,
+		pub tried: alloc::vec::Vec<AccountId>,
+		pub posted: Option<BlobHash>,
+	}
+
+	/// The unversioned step; use [`MigrateV1ToV2`].
+	pub struct UncheckedMigrateV1ToV2<T>(core::marker::PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for UncheckedMigrateV1ToV2<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let mut count: u64 = 0;
+			RoundValidators::<T>::translate::<alloc::vec::Vec<RoundValidatorV1<T::AccountId>>, _>(
+				|_, old| {
+					count = count.saturating_add(1);
+					let new: alloc::vec::Vec<_> = old
+						.into_iter()
+						.map(|r| RoundValidator {
+							who: r.who,
+							stake: r.stake,
+							weight: r.weight,
+							vote: r.vote.map(AggregateVote::Revealed),
+							forfeited: false,
+						})
+						.collect();
+					// Same length as before: it fits its bound.
+					new.try_into().ok()
+				},
+			);
+			Verifications::<T>::translate::<VerificationV1<T::AccountId, BlockNumberFor<T>>, _>(
+				|_, old| {
+					count = count.saturating_add(1);
+					Some(Verification {
+						round: old.round,
+						mode: old.mode,
+						stage: old.stage,
+						deadline: old.deadline,
+						reveal_period: old.reveal_period,
+						aggregation_period: old.aggregation_period,
+						workers: old.workers.try_into().ok()?,
+						pending: old.pending,
+						accepted: old.accepted.try_into().ok()?,
+						aggregator: old.aggregator,
+						tried: old.tried.try_into().ok()?,
+						posted: old.posted.map(AggregateVote::Revealed),
+					})
+				},
+			);
+			T::DbWeight::get().reads_writes(count, count)
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn post_upgrade(_state: alloc::vec::Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Pallet::<T>::do_try_state()
+		}
+	}
+
+	/// Migrates pallet-validation from storage version 1 to 2 (once: the version guards it).
+	pub type MigrateV1ToV2<T> = VersionedMigration<
+		1,
+		2,
+		UncheckedMigrateV1ToV2<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}

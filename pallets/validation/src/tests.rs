@@ -1,8 +1,9 @@
 //! Unit tests of pallet-validation.
 
 use crate::{
-	challenge, commitment_of, mock::*, plant_root, ActiveVerifications, Checks, Error, Event,
-	ExposedPlants, Params, ProtocolParams, RoundValidators, SlashReason, Stage, Verifications,
+	aggregate_commitment_of, challenge, commitment_of, mock::*, plant_root, ActiveVerifications,
+	AggregateVote, Checks, Error, Event, ExposedPlants, Params, ProtocolParams, RoundValidators,
+	SlashReason, Stage, Verifications, AGGREGATE_VOTE_WEIGHT,
 };
 use agora_primitives::{
 	Duty, Role, RoundOutcome, RoundVerifier, UpdateRef, Verdict, VerificationMode,
@@ -81,6 +82,52 @@ fn outcomes() -> Vec<(u64, u32, RoundOutcome<u64>)> {
 
 fn slashes() -> Vec<(u64, Role, Perbill, u128)> {
 	SLASHES.with(|s| s.borrow().clone())
+}
+
+/// Close the current stage: at its deadline, or at the next block when it closed early.
+fn close_stage() {
+	let deadline = Verifications::<Test>::get(JOB).unwrap().deadline;
+	if deadline > System::block_number() {
+		run_to(deadline);
+	} else {
+		next_block();
+	}
+}
+
+fn aggregate_salt(who: u64) -> [u8; 32] {
+	[who as u8 ^ 0x5a; 32]
+}
+
+fn aggregate_commitment(who: u64, aggregate: H256) -> H256 {
+	aggregate_commitment_of(JOB, 1, &aggregate, &aggregate_salt(who), &who)
+}
+
+/// The aggregator `who` commits to `aggregate`.
+fn post(who: u64, aggregate: H256) {
+	let c = aggregate_commitment(who, aggregate);
+	assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(who), JOB, 1, c));
+}
+
+/// Validator `who` commits to `aggregate`.
+fn vote(who: u64, aggregate: H256) {
+	let c = aggregate_commitment(who, aggregate);
+	assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(who), JOB, 1, c));
+}
+
+/// Close the aggregate commitments, reveal every `(who, aggregate)` and run to the tally.
+fn reveal_aggregates(reveals: &[(u64, H256)]) {
+	close_stage();
+	assert_eq!(stage(), Stage::AggregateReveal);
+	for (who, aggregate) in reveals {
+		assert_ok!(Validation::reveal_aggregate(
+			RuntimeOrigin::signed(*who),
+			JOB,
+			1,
+			*aggregate,
+			aggregate_salt(*who)
+		));
+	}
+	close_stage();
 }
 
 /// Everyone assigned commits and reveals `verdict(worker)` with `score`.
@@ -291,23 +338,23 @@ fn honest_round_completes() {
 			Error::<Test>::WrongRound
 		);
 		let model = H256::repeat_byte(0xaa);
-		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 1, model));
+		post(agg, model);
 		assert_noop!(
-			Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 1, model),
+			Validation::post_aggregate(RuntimeOrigin::signed(agg), JOB, 1, H256::zero()),
 			Error::<Test>::AlreadyPosted
 		);
 		assert_noop!(
-			Validation::vote_aggregate(RuntimeOrigin::signed(5), JOB, 1, model),
+			Validation::vote_aggregate(RuntimeOrigin::signed(5), JOB, 1, H256::zero()),
 			Error::<Test>::NotAssigned
 		);
 		for v in [11u64, 12, 13] {
-			assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(v), JOB, 1, model));
+			vote(v, model);
 		}
 		assert_noop!(
-			Validation::vote_aggregate(RuntimeOrigin::signed(11), JOB, 1, model),
+			Validation::vote_aggregate(RuntimeOrigin::signed(11), JOB, 1, H256::zero()),
 			Error::<Test>::AlreadyVoted
 		);
-		next_block();
+		reveal_aggregates(&[(agg, model), (11, model), (12, model), (13, model)]);
 		assert!(Verifications::<Test>::get(JOB).is_none());
 		assert!(ActiveVerifications::<Test>::get().is_empty());
 		assert!(RoundValidators::<Test>::get(JOB).is_empty());
@@ -318,10 +365,11 @@ fn honest_round_completes() {
 		};
 		assert_eq!(*m, model);
 		assert_eq!(workers, &vec![(1, Perbill::from_percent(80)), (2, Perbill::from_percent(80))]);
-		// Each validator agreed perfectly on two updates.
+		// Each validator agreed perfectly on two updates and voted for the aggregate.
 		let mut vals = validators.clone();
 		vals.sort();
-		assert_eq!(vals, vec![(11, 2_000_000_000), (12, 2_000_000_000), (13, 2_000_000_000)]);
+		let weight = 2_000_000_000 + AGGREGATE_VOTE_WEIGHT;
+		assert_eq!(vals, vec![(11, weight), (12, weight), (13, weight)]);
 		assert!(slashes().is_empty());
 		assert!(events().contains(&Event::AggregateAccepted {
 			job: JOB,
@@ -411,21 +459,14 @@ fn wrong_aggregate_is_slashed_and_redone_then_voided() {
 		start(VerificationMode::Replay, &[1, 2], 3);
 		all_vote(&[1, 2], |_, _| Verdict::Valid, 70);
 		let first = Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap();
-		assert_ok!(Validation::post_aggregate(
-			RuntimeOrigin::signed(first),
-			JOB,
-			1,
-			H256::repeat_byte(1)
-		));
+		post(first, H256::repeat_byte(1));
 		for v in [11u64, 12, 13] {
-			assert_ok!(Validation::vote_aggregate(
-				RuntimeOrigin::signed(v),
-				JOB,
-				1,
-				H256::repeat_byte(2)
-			));
+			vote(v, H256::repeat_byte(2));
 		}
-		next_block();
+		let mut reveals: Vec<(u64, H256)> =
+			[11u64, 12, 13].iter().map(|v| (*v, H256::repeat_byte(2))).collect();
+		reveals.push((first, H256::repeat_byte(1)));
+		reveal_aggregates(&reveals);
 		assert!(slashes().contains(&(first, Role::Worker, Perbill::from_percent(10), 100)));
 		assert!(events().contains(&Event::AggregateRejected {
 			job: JOB,
@@ -441,6 +482,7 @@ fn wrong_aggregate_is_slashed_and_redone_then_voided() {
 		);
 		// The second aggregator never posts: slashed, and no attempts are left (max 2).
 		run_to(System::block_number() + P);
+		next_block();
 		assert!(slashes().contains(&(second, Role::Worker, Perbill::from_percent(10), 100)));
 		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::AggregationFailed))]);
 	});
@@ -452,13 +494,8 @@ fn posted_but_unvoted_aggregate_retries_without_slash() {
 		start(VerificationMode::Replay, &[1, 2], 2);
 		all_vote(&[1, 2], |_, _| Verdict::Valid, 70);
 		let first = Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap();
-		assert_ok!(Validation::post_aggregate(
-			RuntimeOrigin::signed(first),
-			JOB,
-			1,
-			H256::repeat_byte(1)
-		));
-		run_to(System::block_number() + P);
+		post(first, H256::repeat_byte(1));
+		reveal_aggregates(&[(first, H256::repeat_byte(1))]);
 		assert!(events().contains(&Event::AggregateRejected {
 			job: JOB,
 			round: 1,
@@ -484,6 +521,12 @@ fn validator_duties_follow_stages() {
 		end_stage();
 		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::VoteAggregate { .. }]));
 		assert!(matches!(Validation::validator_duties(&1)[..], [Duty::Aggregate { .. }]));
+		post(1, H256::repeat_byte(1));
+		vote(v, H256::repeat_byte(1));
+		assert!(Validation::validator_duties(&v).is_empty());
+		close_stage();
+		assert!(matches!(Validation::validator_duties(&v)[..], [Duty::RevealAggregate { .. }]));
+		assert!(matches!(Validation::validator_duties(&1)[..], [Duty::RevealAggregate { .. }]));
 	});
 }
 
@@ -684,9 +727,17 @@ fn aggregator_cannot_accept_its_own_aggregate() {
 	test(|| {
 		aggregator_who_also_validates();
 		let wrong = H256::repeat_byte(9);
-		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(1), JOB, 1, wrong));
-		assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(1), JOB, 1, wrong));
-		run_to(System::block_number() + P);
+		post(1, wrong);
+		assert_noop!(
+			Validation::vote_aggregate(
+				RuntimeOrigin::signed(1),
+				JOB,
+				1,
+				aggregate_commitment(1, wrong)
+			),
+			Error::<Test>::AggregatorVote
+		);
+		reveal_aggregates(&[(1, wrong)]);
 		assert_retried_without_slash(1);
 	});
 }
@@ -697,18 +748,253 @@ fn lone_wrong_vote_cannot_slash_an_honest_aggregator() {
 		aggregator_who_also_validates();
 		let slashed_before = slashes().len();
 		let model = H256::repeat_byte(1);
-		assert_ok!(Validation::post_aggregate(RuntimeOrigin::signed(1), JOB, 1, model));
+		post(1, model);
 		// Validator 11 (1,000 of the 6,000 stake besides the aggregator) votes a wrong hash;
 		// the others stay silent.
-		assert_ok!(Validation::vote_aggregate(
-			RuntimeOrigin::signed(11),
-			JOB,
-			1,
-			H256::repeat_byte(2)
-		));
-		run_to(System::block_number() + P);
+		vote(11, H256::repeat_byte(2));
+		reveal_aggregates(&[(1, model), (11, H256::repeat_byte(2))]);
 		assert_eq!(slashes().len(), slashed_before, "no aggregator slash");
 		assert_retried_without_slash(1);
+	});
+}
+
+/// Workers 1 and 2 accepted, validators 11, 12, 13 (stakes 1,000, 2,000, 3,000) on every
+/// update; returns the aggregator.
+fn aggregation_of_two_honest_updates() -> u64 {
+	start(VerificationMode::Replay, &[1, 2], 3);
+	all_vote(&[1, 2], |_, _| Verdict::Valid, 70);
+	assert_eq!(stage(), Stage::Aggregation);
+	Verifications::<Test>::get(JOB).unwrap().aggregator.unwrap()
+}
+
+#[test]
+fn a_lazy_voter_cannot_copy_the_aggregate() {
+	test(|| {
+		let agg = aggregation_of_two_honest_updates();
+		let model = H256::repeat_byte(0xaa);
+		post(agg, model);
+		// While votes are open the chain holds only a commitment bound to the aggregator: a
+		// validator that copies it cannot reveal it as its own.
+		let Some(AggregateVote::Committed(theirs)) =
+			Verifications::<Test>::get(JOB).unwrap().posted
+		else {
+			panic!("the aggregate is hidden while votes are open")
+		};
+		assert!(events().iter().all(|e| !matches!(e, Event::AggregateRevealed { .. })));
+		assert_ok!(Validation::vote_aggregate(RuntimeOrigin::signed(11), JOB, 1, theirs));
+		vote(12, model);
+		vote(13, model);
+		close_stage();
+		assert_noop!(
+			Validation::reveal_aggregate(
+				RuntimeOrigin::signed(11),
+				JOB,
+				1,
+				model,
+				aggregate_salt(agg)
+			),
+			Error::<Test>::CommitmentMismatch
+		);
+		reveal_aggregates_now(&[(agg, model), (12, model), (13, model)]);
+		// The copier earns nothing for the vote and pays the unrevealed vote's slash.
+		assert!(slashes().contains(&(11, Role::Validator, Perbill::from_percent(2), 20)));
+		assert!(events().contains(&Event::Slashed {
+			job: JOB,
+			who: 11,
+			reason: SlashReason::AggregateNoReveal,
+			amount: 20
+		}));
+		let RoundOutcome::Completed { validators, .. } = &outcomes()[0].2 else {
+			panic!("completed")
+		};
+		assert!(validators.contains(&(11, 2_000_000_000)));
+		assert!(validators.contains(&(12, 2_000_000_000 + AGGREGATE_VOTE_WEIGHT)));
+	});
+}
+
+/// Reveal in the current aggregate reveal stage and run to the tally.
+fn reveal_aggregates_now(reveals: &[(u64, H256)]) {
+	assert_eq!(stage(), Stage::AggregateReveal);
+	for (who, aggregate) in reveals {
+		assert_ok!(Validation::reveal_aggregate(
+			RuntimeOrigin::signed(*who),
+			JOB,
+			1,
+			*aggregate,
+			aggregate_salt(*who)
+		));
+	}
+	close_stage();
+}
+
+#[test]
+fn voters_for_the_accepted_aggregate_earn_and_its_opponents_are_slashed() {
+	test(|| {
+		let agg = aggregation_of_two_honest_updates();
+		let (model, wrong) = (H256::repeat_byte(0xaa), H256::repeat_byte(0xbb));
+		post(agg, model);
+		vote(11, wrong);
+		vote(12, model);
+		vote(13, model);
+		reveal_aggregates(&[(agg, model), (11, wrong), (12, model), (13, model)]);
+		assert!(events().contains(&Event::AggregateAccepted {
+			job: JOB,
+			round: 1,
+			aggregate: model
+		}));
+		assert_eq!(slashes(), vec![(11, Role::Validator, Perbill::from_percent(10), 100)]);
+		assert!(events().contains(&Event::Slashed {
+			job: JOB,
+			who: 11,
+			reason: SlashReason::AggregateContradiction,
+			amount: 100
+		}));
+		let RoundOutcome::Completed { validators, .. } = &outcomes()[0].2 else {
+			panic!("completed")
+		};
+		let mut vals = validators.clone();
+		vals.sort();
+		let voted = 2_000_000_000 + AGGREGATE_VOTE_WEIGHT;
+		assert_eq!(vals, vec![(11, 2_000_000_000), (12, voted), (13, voted)]);
+	});
+}
+
+#[test]
+fn backers_of_a_rejected_aggregate_are_slashed_with_the_aggregator() {
+	test(|| {
+		let agg = aggregation_of_two_honest_updates();
+		let (wrong, model) = (H256::repeat_byte(0xbb), H256::repeat_byte(0xaa));
+		post(agg, wrong);
+		// Validator 11 backs the aggregator; 12 and 13 (5,000 of 6,000) recomputed otherwise.
+		vote(11, wrong);
+		vote(12, model);
+		vote(13, model);
+		reveal_aggregates(&[(agg, wrong), (11, wrong), (12, model), (13, model)]);
+		assert!(events().contains(&Event::AggregateRejected {
+			job: JOB,
+			round: 1,
+			aggregator: agg,
+			slashed: true
+		}));
+		let slashed = slashes();
+		assert_eq!(slashed.len(), 2);
+		assert!(slashed.contains(&(agg, Role::Worker, Perbill::from_percent(10), 100)));
+		assert!(slashed.contains(&(11, Role::Validator, Perbill::from_percent(10), 100)));
+		// The next attempt starts with fresh votes and the verdicts' reward weight kept.
+		assert_eq!(stage(), Stage::Aggregation);
+		assert!(RoundValidators::<Test>::get(JOB)
+			.iter()
+			.all(|r| r.vote.is_none() && r.weight == 2_000_000_000));
+	});
+}
+
+#[test]
+fn aggregate_reveal_failures() {
+	test(|| {
+		let agg = aggregation_of_two_honest_updates();
+		let model = H256::repeat_byte(0xaa);
+		let reveal = |who: u64, aggregate: H256, salt: [u8; 32]| {
+			Validation::reveal_aggregate(RuntimeOrigin::signed(who), JOB, 1, aggregate, salt)
+		};
+		post(agg, model);
+		vote(12, model);
+		vote(13, model);
+		assert_noop!(reveal(12, model, aggregate_salt(12)), Error::<Test>::WrongStage);
+		run_to(System::block_number() + P);
+		assert_eq!(stage(), Stage::AggregateReveal);
+		assert_noop!(
+			Validation::vote_aggregate(RuntimeOrigin::signed(11), JOB, 1, H256::zero()),
+			Error::<Test>::WrongStage
+		);
+		assert_noop!(reveal(11, model, aggregate_salt(11)), Error::<Test>::NotCommitted);
+		assert_noop!(reveal(5, model, aggregate_salt(5)), Error::<Test>::NotAssigned);
+		assert_noop!(reveal(12, model, aggregate_salt(13)), Error::<Test>::CommitmentMismatch);
+		assert_noop!(
+			Validation::reveal_aggregate(
+				RuntimeOrigin::signed(12),
+				JOB,
+				2,
+				model,
+				aggregate_salt(12)
+			),
+			Error::<Test>::WrongRound
+		);
+		assert_ok!(reveal(12, model, aggregate_salt(12)));
+		assert_noop!(reveal(12, model, aggregate_salt(12)), Error::<Test>::AlreadyRevealed);
+		assert_ok!(reveal(agg, model, aggregate_salt(agg)));
+		assert_ok!(reveal(13, model, aggregate_salt(13)));
+		// Everyone who committed revealed: the tally runs at the next block, and two of the
+		// three validators voted (5,000 of 6,000 stake): accepted.
+		close_stage();
+		assert!(events().contains(&Event::AggregateAccepted {
+			job: JOB,
+			round: 1,
+			aggregate: model
+		}));
+	});
+}
+
+#[test]
+fn migration_v1_to_v2_keeps_a_vote_in_progress() {
+	use crate::migrations::v2::{MigrateV1ToV2, RoundValidatorV1, VerificationV1};
+	use codec::Encode;
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	test(|| {
+		let agg = aggregation_of_two_honest_updates();
+		let model = H256::repeat_byte(0xaa);
+		// Rewrite the attempt as version 1 stored it: plain hashes, posted and voted.
+		let v = Verifications::<Test>::get(JOB).unwrap();
+		let old = VerificationV1 {
+			round: v.round,
+			mode: v.mode,
+			stage: v.stage,
+			deadline: v.deadline,
+			reveal_period: v.reveal_period,
+			aggregation_period: v.aggregation_period,
+			workers: v.workers.to_vec(),
+			pending: 0,
+			accepted: v.accepted.to_vec(),
+			aggregator: v.aggregator,
+			tried: v.tried.to_vec(),
+			posted: Some(model),
+		};
+		frame_support::storage::unhashed::put_raw(
+			&Verifications::<Test>::hashed_key_for(JOB),
+			&old.encode(),
+		);
+		let voters: Vec<RoundValidatorV1<u64>> = RoundValidators::<Test>::get(JOB)
+			.into_iter()
+			.map(|r| RoundValidatorV1 {
+				who: r.who,
+				stake: r.stake,
+				weight: r.weight,
+				vote: Some(model),
+			})
+			.collect();
+		frame_support::storage::unhashed::put_raw(
+			&RoundValidators::<Test>::hashed_key_for(JOB),
+			&voters.encode(),
+		);
+		StorageVersion::new(1).put::<Validation>();
+		MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(Validation::on_chain_storage_version(), StorageVersion::new(2));
+		assert_eq!(
+			Verifications::<Test>::get(JOB).unwrap().posted,
+			Some(AggregateVote::Revealed(model))
+		);
+		assert!(RoundValidators::<Test>::get(JOB)
+			.iter()
+			.all(|r| r.vote == Some(AggregateVote::Revealed(model)) && !r.forfeited));
+		// The attempt runs on: commitments close with nothing to reveal, the tally accepts.
+		close_stage();
+		close_stage();
+		assert!(events().contains(&Event::AggregateAccepted {
+			job: JOB,
+			round: 1,
+			aggregate: model
+		}));
+		assert!(slashes().is_empty());
+		let _ = agg;
 	});
 }
 
@@ -889,5 +1175,22 @@ fn plant_root_is_the_documented_hash() {
 	assert_eq!(
 		format!("{root:?}"),
 		"0xe8b43ac6618e99812c5caa8a7c8b767a07a0192b9c3ab6e7cf2799f0f22e73bd"
+	);
+}
+
+#[test]
+fn aggregate_commitment_is_the_documented_hash() {
+	// blake2b-256(b"agora/aggregate/v1" || 7u64 LE || 2u32 LE || [0xaa; 32] || [0x55; 32] ||
+	// [0x11; 32]): the worker's `aggregate_commitment` test checks the same vector.
+	let commitment = aggregate_commitment_of(
+		7,
+		2,
+		&H256::repeat_byte(0xaa),
+		&[0x55; 32],
+		&sp_runtime::AccountId32::new([0x11; 32]),
+	);
+	assert_eq!(
+		format!("{commitment:?}"),
+		"0xe801c757e4e669115d8eca4e84a93212348fde296da92bb50e80d948d950e42a"
 	);
 }

@@ -15,9 +15,34 @@ pub enum Stage {
 	Commit,
 	/// Validators reveal their verdicts.
 	Reveal,
-	/// The aggregator posts the aggregate, validators vote.
+	/// The aggregator and the round's validators commit to the aggregate hash each computed.
 	Aggregation,
+	/// They reveal the hashes they committed to; the tally follows.
+	AggregateReveal,
 }
+
+/// A commitment to an aggregate hash ([`crate::aggregate_commitment_of`]), then the hash.
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub enum AggregateVote {
+	/// Committed, not revealed yet.
+	Committed(H256),
+	/// Revealed: the aggregate hash.
+	Revealed(BlobHash),
+}
+
+impl AggregateVote {
+	/// The revealed hash, if any.
+	pub fn revealed(&self) -> Option<BlobHash> {
+		match self {
+			AggregateVote::Revealed(hash) => Some(*hash),
+			AggregateVote::Committed(_) => None,
+		}
+	}
+}
+
+/// Reward weight of a vote for the accepted aggregate: as much as one verdict in full
+/// agreement with the consensus (`Perbill::one()` in parts per billion).
+pub const AGGREGATE_VOTE_WEIGHT: u128 = 1_000_000_000;
 
 /// One validator assigned to one update.
 #[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
@@ -59,10 +84,13 @@ pub struct RoundValidator<AccountId> {
 	pub who: AccountId,
 	/// Its stake when first assigned this round.
 	pub stake: u128,
-	/// Summed agreement with consensus over its revealed assignments (parts per billion).
+	/// Summed agreement with consensus over its revealed assignments, plus
+	/// [`AGGREGATE_VOTE_WEIGHT`] for a vote for the accepted aggregate (parts per billion).
 	pub weight: u128,
-	/// The aggregate hash it computed.
-	pub vote: Option<BlobHash>,
+	/// Its vote on the current aggregation attempt's aggregate.
+	pub vote: Option<AggregateVote>,
+	/// It approved a planted update: it earns nothing this round, votes included.
+	pub forfeited: bool,
 }
 
 /// A round's verification in progress.
@@ -97,8 +125,8 @@ pub struct Verification<
 	pub aggregator: Option<AccountId>,
 	/// Aggregators already tried.
 	pub tried: BoundedVec<AccountId, MaxW>,
-	/// The aggregate posted by the current aggregator.
-	pub posted: Option<BlobHash>,
+	/// The current aggregator's commitment, then its aggregate hash.
+	pub posted: Option<AggregateVote>,
 }
 
 /// Why a participant was slashed.
@@ -129,6 +157,11 @@ pub enum SlashReason {
 	ApprovedPlant,
 	/// Worker that exposed its own update as planted (the price of testing the validators).
 	Planted,
+	/// Validator whose revealed aggregate hash contradicts the majority of the round's
+	/// validators (it backed a rejected aggregate or opposed the accepted one).
+	AggregateContradiction,
+	/// Validator that committed to an aggregate hash and did not reveal it.
+	AggregateNoReveal,
 }
 
 /// Tunable parameters of the pallet, changed only by `ParamsOrigin` within the bounds.

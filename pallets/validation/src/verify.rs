@@ -1,8 +1,8 @@
 //! Assignment, commit-reveal, consensus, aggregation and the stage machine.
 
 use crate::{
-	challenge, commitment_of, consensus, pallet::*, plant_root, types::*, UpdateCheckOf,
-	VerificationOf, WeightInfo,
+	aggregate_commitment_of, challenge, commitment_of, consensus, pallet::*, plant_root, types::*,
+	UpdateCheckOf, VerificationOf, WeightInfo,
 };
 use agora_primitives::{
 	BlobHash, JobId, ParticipantRegistry, Role, RoundIndex, RoundOutcome, RoundVerifier, SeededRng,
@@ -78,7 +78,9 @@ impl<T: Config> Pallet<T> {
 		let v = Verifications::<T>::get(job).ok_or(Error::<T>::UnknownVerification)?;
 		if v.stage != stage {
 			// A reveal once the reveal stage is over is "late".
-			if stage == Stage::Reveal && v.stage == Stage::Aggregation {
+			if stage == Stage::Reveal
+				&& matches!(v.stage, Stage::Aggregation | Stage::AggregateReveal)
+			{
 				return Err(Error::<T>::LateReveal.into());
 			}
 			return Err(Error::<T>::WrongStage.into());
@@ -128,7 +130,13 @@ impl<T: Config> Pallet<T> {
 				let Some((v, stake)) = rng.take_weighted(&mut candidates) else { break };
 				if !round_validators.iter().any(|r| r.who == v)
 					&& round_validators
-						.try_push(RoundValidator { who: v.clone(), stake, weight: 0, vote: None })
+						.try_push(RoundValidator {
+							who: v.clone(),
+							stake,
+							weight: 0,
+							vote: None,
+							forfeited: false,
+						})
 						.is_err()
 				{
 					continue;
@@ -321,16 +329,16 @@ impl<T: Config> Pallet<T> {
 		who: T::AccountId,
 		job: JobId,
 		round: RoundIndex,
-		aggregate: BlobHash,
+		commitment: H256,
 	) -> DispatchResult {
 		let mut v = Self::verification_in(job, Stage::Aggregation, Error::<T>::PhaseClosed)?;
 		ensure!(v.round == round, Error::<T>::WrongRound);
 		ensure!(v.aggregator.as_ref() == Some(&who), Error::<T>::NotAggregator);
 		ensure!(v.posted.is_none(), Error::<T>::AlreadyPosted);
-		v.posted = Some(aggregate);
+		v.posted = Some(AggregateVote::Committed(commitment));
 		Self::action_done(job, &mut v);
 		Verifications::<T>::insert(job, v);
-		Self::deposit_event(Event::AggregatePosted { job, round, aggregate });
+		Self::deposit_event(Event::AggregatePosted { job, round, commitment });
 		Ok(())
 	}
 
@@ -338,19 +346,55 @@ impl<T: Config> Pallet<T> {
 		who: T::AccountId,
 		job: JobId,
 		round: RoundIndex,
-		aggregate: BlobHash,
+		commitment: H256,
 	) -> DispatchResult {
 		let mut v = Self::verification_in(job, Stage::Aggregation, Error::<T>::PhaseClosed)?;
 		ensure!(v.round == round, Error::<T>::WrongRound);
+		ensure!(v.aggregator.as_ref() != Some(&who), Error::<T>::AggregatorVote);
 		RoundValidators::<T>::try_mutate(job, |set| -> DispatchResult {
 			let r = set.iter_mut().find(|r| r.who == who).ok_or(Error::<T>::NotAssigned)?;
 			ensure!(r.vote.is_none(), Error::<T>::AlreadyVoted);
-			r.vote = Some(aggregate);
+			r.vote = Some(AggregateVote::Committed(commitment));
 			Ok(())
 		})?;
 		Self::action_done(job, &mut v);
 		Verifications::<T>::insert(job, v);
-		Self::deposit_event(Event::AggregateVoted { job, round, validator: who, aggregate });
+		Self::deposit_event(Event::AggregateVoted { job, round, validator: who, commitment });
+		Ok(())
+	}
+
+	pub(crate) fn do_reveal_aggregate(
+		who: T::AccountId,
+		job: JobId,
+		round: RoundIndex,
+		aggregate: BlobHash,
+		salt: [u8; 32],
+	) -> DispatchResult {
+		let mut v = Self::verification_in(job, Stage::AggregateReveal, Error::<T>::LateReveal)?;
+		ensure!(v.round == round, Error::<T>::WrongRound);
+		let expected = aggregate_commitment_of(job, round, &aggregate, &salt, &who);
+		let reveal = |vote: &mut Option<AggregateVote>| -> DispatchResult {
+			match vote {
+				Some(AggregateVote::Committed(c)) if *c == expected => {
+					*vote = Some(AggregateVote::Revealed(aggregate));
+					Ok(())
+				},
+				Some(AggregateVote::Committed(_)) => Err(Error::<T>::CommitmentMismatch.into()),
+				Some(AggregateVote::Revealed(_)) => Err(Error::<T>::AlreadyRevealed.into()),
+				None => Err(Error::<T>::NotCommitted.into()),
+			}
+		};
+		if v.aggregator.as_ref() == Some(&who) {
+			reveal(&mut v.posted)?;
+		} else {
+			RoundValidators::<T>::try_mutate(job, |set| -> DispatchResult {
+				let r = set.iter_mut().find(|r| r.who == who).ok_or(Error::<T>::NotAssigned)?;
+				reveal(&mut r.vote)
+			})?;
+		}
+		Self::action_done(job, &mut v);
+		Verifications::<T>::insert(job, v);
+		Self::deposit_event(Event::AggregateRevealed { job, round, who, aggregate });
 		Ok(())
 	}
 
@@ -398,6 +442,22 @@ impl<T: Config> Pallet<T> {
 				.saturating_add(Self::conclude(job, v, now))
 				.saturating_add(T::Observer::on_verified_weight()),
 			Stage::Aggregation => {
+				let voters = RoundValidators::<T>::get(job)
+					.iter()
+					.filter(|r| matches!(r.vote, Some(AggregateVote::Committed(_))))
+					.count() as u32;
+				let posted = u32::from(matches!(v.posted, Some(AggregateVote::Committed(_))));
+				let committed = voters.saturating_add(posted);
+				v.stage = Stage::AggregateReveal;
+				v.pending = committed;
+				v.deadline = if committed == 0 { now } else { now.saturating_add(v.reveal_period) };
+				let (round, deadline) = (v.round, v.deadline);
+				Verifications::<T>::insert(job, v);
+				Self::set_deadline(job, deadline);
+				Self::deposit_event(Event::AggregateRevealStarted { job, round, deadline });
+				T::WeightInfo::open_aggregate_reveal()
+			},
+			Stage::AggregateReveal => {
 				let n = RoundValidators::<T>::decode_len(job).unwrap_or(0) as u32;
 				T::WeightInfo::tally(n)
 					.saturating_add(Self::tally(job, v, now))
@@ -540,6 +600,7 @@ impl<T: Config> Pallet<T> {
 		}
 		for r in round_validators.iter_mut().filter(|r| caught.contains(&r.who)) {
 			r.weight = 0;
+			r.forfeited = true;
 		}
 		RoundValidators::<T>::insert(job, round_validators);
 		if accepted.is_empty() {
@@ -565,7 +626,8 @@ impl<T: Config> Pallet<T> {
 		};
 		let _ = v.tried.try_push(aggregator.clone());
 		RoundValidators::<T>::mutate(job, |set| set.iter_mut().for_each(|r| r.vote = None));
-		let voters = RoundValidators::<T>::decode_len(job).unwrap_or(0) as u32;
+		let voters =
+			RoundValidators::<T>::get(job).iter().filter(|r| r.who != aggregator).count() as u32;
 		v.stage = Stage::Aggregation;
 		v.aggregator = Some(aggregator.clone());
 		v.posted = None;
@@ -583,12 +645,16 @@ impl<T: Config> Pallet<T> {
 	/// Only the round's validators that revealed a verdict, other than the aggregator, count,
 	/// and each side needs more than half of their stake: silence never lets a single vote
 	/// accept a wrong aggregate or slash an honest aggregator. Without such a majority the
-	/// attempt is retried with another aggregator and nobody is slashed.
+	/// attempt is retried with another aggregator and nobody is slashed but those who left a
+	/// commitment unrevealed. With one, the minority's revealed votes are slashed as
+	/// contradictions, and the voters for an accepted aggregate earn reward weight.
 	fn tally(job: JobId, v: VerificationOf<T>, now: BlockNumberFor<T>) -> Weight {
-		let set = RoundValidators::<T>::get(job);
+		let mut set = RoundValidators::<T>::get(job);
 		let Some(aggregator) = v.aggregator.clone() else {
 			return Self::finish(job, v.round, RoundOutcome::Voided(VoidReason::AggregationFailed));
 		};
+		let params = ProtocolParams::<T>::get();
+		let posted = v.posted.and_then(|p| p.revealed());
 		// Validators that revealed no verdict this round are offline or withheld their work:
 		// they already paid the no-reveal slash and do not block the quorum.
 		let active: BTreeSet<T::AccountId> = v
@@ -603,15 +669,47 @@ impl<T: Config> Pallet<T> {
 		for r in set.iter().filter(|r| r.who != aggregator && active.contains(&r.who)) {
 			let stake = r.stake.max(1);
 			total = total.saturating_add(stake);
-			match (r.vote, v.posted) {
+			match (r.vote.and_then(|vote| vote.revealed()), posted) {
 				(Some(vote), Some(posted)) if vote == posted => agree = agree.saturating_add(stake),
 				(Some(_), _) => disagree = disagree.saturating_add(stake),
 				(None, _) => {},
 			}
 		}
 		let majority = |side: u128| side.saturating_mul(2) > total;
-		match v.posted {
-			Some(model) if majority(agree) => {
+		let accepted = posted.filter(|_| majority(agree));
+		// The aggregate the majority stands against, if it does: a missing one counts as wrong.
+		let rejected = accepted.is_none() && (posted.is_none() || majority(disagree));
+		for r in set.iter_mut().filter(|r| r.who != aggregator) {
+			let counted = active.contains(&r.who);
+			let fault = match r.vote {
+				Some(AggregateVote::Committed(_)) => {
+					Some((params.no_reveal_slash, SlashReason::AggregateNoReveal))
+				},
+				// A vote outside the quorum was not counted, so it is not judged either.
+				Some(AggregateVote::Revealed(_)) if !counted => None,
+				Some(AggregateVote::Revealed(vote)) => match (accepted, posted) {
+					(Some(model), _) if vote == model => {
+						if !r.forfeited {
+							r.weight = r.weight.saturating_add(AGGREGATE_VOTE_WEIGHT);
+						}
+						None
+					},
+					(Some(_), _) => {
+						Some((params.contradiction_slash, SlashReason::AggregateContradiction))
+					},
+					(None, Some(wrong)) if rejected && vote == wrong => {
+						Some((params.contradiction_slash, SlashReason::AggregateContradiction))
+					},
+					(None, _) => None,
+				},
+				None => None,
+			};
+			if let Some((fraction, reason)) = fault {
+				Self::slash(job, &r.who, Role::Validator, fraction, reason);
+			}
+		}
+		match accepted {
+			Some(model) => {
 				Self::deposit_event(Event::AggregateAccepted {
 					job,
 					round: v.round,
@@ -625,25 +723,23 @@ impl<T: Config> Pallet<T> {
 					.collect();
 				Self::finish(job, v.round, RoundOutcome::Completed { model, workers, validators })
 			},
-			posted => {
-				// Missing, or outvoted by a majority of the validators who recomputed it: slash.
-				// Otherwise retry without slashing.
-				let guilty = posted.is_none() || majority(disagree);
-				if guilty {
-					let fraction = ProtocolParams::<T>::get().aggregator_slash;
+			None => {
+				if rejected {
 					Self::slash(
 						job,
 						&aggregator,
 						Role::Worker,
-						fraction,
+						params.aggregator_slash,
 						SlashReason::BadAggregate,
 					);
 				}
+				// Reward weight earned in the verdicts stays for the next attempt.
+				RoundValidators::<T>::insert(job, set);
 				Self::deposit_event(Event::AggregateRejected {
 					job,
 					round: v.round,
 					aggregator,
-					slashed: guilty,
+					slashed: rejected,
 				});
 				Self::next_aggregator(job, v, now)
 			},
@@ -685,7 +781,7 @@ impl<T: Config> Pallet<T> {
 				ensure!(c.segments.iter().all(|s| *s < c.checkpoints), "segment out of range");
 			}
 			ensure!(v.accepted.iter().all(|(w, _)| v.workers.contains(w)), "accepted non-worker");
-			if v.stage == Stage::Aggregation {
+			if matches!(v.stage, Stage::Aggregation | Stage::AggregateReveal) {
 				let a = v.aggregator.as_ref().ok_or("aggregation without aggregator")?;
 				ensure!(v.accepted.iter().any(|(w, _)| w == a), "aggregator not accepted");
 			}

@@ -21,6 +21,8 @@ pub trait WeightInfo {
 	fn expose_plant() -> Weight;
 	fn post_aggregate() -> Weight;
 	fn vote_aggregate() -> Weight;
+	fn reveal_aggregate() -> Weight;
+	fn open_aggregate_reveal() -> Weight;
 	fn set_params() -> Weight;
 	fn on_initialize_idle(n: u32) -> Weight;
 	fn start_verification(u: u32) -> Weight;
@@ -56,6 +58,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(40_000_000, 12_000)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	fn reveal_aggregate() -> Weight {
+		Weight::from_parts(40_000_000, 12_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	fn open_aggregate_reveal() -> Weight {
+		Weight::from_parts(40_000_000, 12_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	fn set_params() -> Weight {
 		Weight::from_parts(10_000_000, 0)
@@ -124,6 +136,16 @@ impl WeightInfo for () {
 		Weight::from_parts(40_000_000, 12_000)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	fn reveal_aggregate() -> Weight {
+		Weight::from_parts(40_000_000, 12_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	fn open_aggregate_reveal() -> Weight {
+		Weight::from_parts(40_000_000, 12_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn set_params() -> Weight {
 		Weight::from_parts(10_000_000, 0)

@@ -96,6 +96,8 @@ impl pallet_tasks::Config for Runtime {
 	type MaxWorkersPerRound = ConstU32<16>;
 	type MaxValidatorsPerUpdate = ConstU32<8>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
+	// A week to read an ended job's record (and fetch its models) before it may be reaped.
+	type JobRetention = ConstU32<{ 7 * DAYS }>;
 	type WeightInfo = crate::weights::pallet_tasks::WeightInfo<Runtime>;
 }
 
@@ -110,7 +112,8 @@ impl pallet_validation::Config for Runtime {
 	type MaxWorkersPerRound = ConstU32<16>;
 	type MaxValidatorsPerUpdate = ConstU32<8>;
 	type MaxSegments = ConstU32<64>;
-	type MaxRoundValidators = ConstU32<256>;
+	// 16 updates × 8 validators: a round never draws more, so the tally's worst case is this.
+	type MaxRoundValidators = ConstU32<128>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
 	type WeightInfo = crate::weights::pallet_validation::WeightInfo<Runtime>;
 }

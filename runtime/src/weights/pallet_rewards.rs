@@ -143,4 +143,9 @@ impl<T: frame_system::Config> pallet_rewards::WeightInfo for WeightInfo<T> {
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(v.into()))
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(w.into()))
 	}
+	fn forget_job(r: u32, ) -> Weight {
+		Weight::from_parts(10_000_000, 0)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().writes(r.into()))
+	}
 }

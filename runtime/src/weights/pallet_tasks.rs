@@ -267,4 +267,11 @@ impl<T: frame_system::Config> pallet_tasks::WeightInfo for WeightInfo<T> {
 			.saturating_add(Weight::from_parts(0, 2559).saturating_mul(s.into()))
 			.saturating_add(Weight::from_parts(0, 2619).saturating_mul(w.into()))
 	}
+	fn reap_job(r: u32, ) -> Weight {
+		Weight::from_parts(50_000_000, 8_000)
+			.saturating_add(Weight::from_parts(5_000_000, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(r.into())))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
 }

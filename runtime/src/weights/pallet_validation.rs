@@ -109,6 +109,18 @@ impl<T: frame_system::Config> pallet_validation::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().reads(2))
 			.saturating_add(T::DbWeight::get().writes(2))
 	}
+	fn reveal_aggregate() -> Weight {
+		Weight::from_parts(114_120_000, 0)
+			.saturating_add(Weight::from_parts(0, 28315))
+			.saturating_add(T::DbWeight::get().reads(2))
+			.saturating_add(T::DbWeight::get().writes(2))
+	}
+	fn open_aggregate_reveal() -> Weight {
+		Weight::from_parts(114_120_000, 0)
+			.saturating_add(Weight::from_parts(0, 28315))
+			.saturating_add(T::DbWeight::get().reads(2))
+			.saturating_add(T::DbWeight::get().writes(2))
+	}
 	/// Storage: `Validation::ProtocolParams` (r:0 w:1)
 	/// Proof: `Validation::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(28), added: 523, mode: `MaxEncodedLen`)
 	fn set_params() -> Weight {

@@ -70,15 +70,24 @@ pub enum ProtocolCall {
 		job: u64,
 		secret: [u8; 32],
 	},
+	/// The aggregator's commitment to its aggregate ([`crate::aggregate_commitment`]).
 	PostAggregate {
 		job: u64,
 		round: u32,
-		model: H256,
+		commitment: H256,
 	},
+	/// A validator's commitment to the aggregate it recomputed.
 	VoteAggregate {
 		job: u64,
 		round: u32,
+		commitment: H256,
+	},
+	/// The aggregate hash and salt committed to, revealed.
+	RevealAggregate {
+		job: u64,
+		round: u32,
 		model: H256,
+		salt: [u8; 32],
 	},
 	Claim,
 }
@@ -98,6 +107,7 @@ impl ProtocolCall {
 			ProtocolCall::ExposePlant { .. } => "expose_plant",
 			ProtocolCall::PostAggregate { .. } => "post_aggregate",
 			ProtocolCall::VoteAggregate { .. } => "vote_aggregate",
+			ProtocolCall::RevealAggregate { .. } => "reveal_aggregate",
 			ProtocolCall::Claim => "claim",
 		}
 	}

@@ -17,7 +17,7 @@ pub use api::{ChainApi, JobInfo, Pending, PendingDuty, ProtocolCall, RoundInfo};
 pub use rpc::{load_signer, Chain, Inclusion, Ledger};
 
 use agora_core::Digest;
-use subxt::config::substrate::H256;
+pub use subxt::config::substrate::H256;
 pub use subxt::utils::AccountId32;
 
 #[subxt::subxt(
@@ -93,6 +93,27 @@ pub fn verdict_commitment(
 		&score_parts.to_le_bytes(),
 		salt,
 		&validator.0,
+	]);
+	to_h256(&digest)
+}
+
+/// The commitment to an aggregate hash that the aggregator posts and a validator votes, as
+/// pallet-validation's `aggregate_commitment_of` computes it:
+/// `blake2_256(SCALE(b"agora/aggregate/v1", job, round, aggregate, salt, who))`.
+pub fn aggregate_commitment(
+	job: u64,
+	round: u32,
+	aggregate: &H256,
+	salt: &[u8; 32],
+	who: &AccountId32,
+) -> H256 {
+	let digest = Digest::of(&[
+		b"agora/aggregate/v1",
+		&job.to_le_bytes(),
+		&round.to_le_bytes(),
+		&aggregate.0,
+		salt,
+		&who.0,
 	]);
 	to_h256(&digest)
 }

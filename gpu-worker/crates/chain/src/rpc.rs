@@ -619,11 +619,15 @@ impl ChainApi for Chain {
 			ProtocolCall::ExposePlant { job, secret } => {
 				Chain::send(self, name, validation.expose_plant(job, secret)).await?
 			},
-			ProtocolCall::PostAggregate { job, round, model } => {
-				Chain::send(self, name, validation.post_aggregate(job, round, model)).await?
+			ProtocolCall::PostAggregate { job, round, commitment } => {
+				Chain::send(self, name, validation.post_aggregate(job, round, commitment)).await?
 			},
-			ProtocolCall::VoteAggregate { job, round, model } => {
-				Chain::send(self, name, validation.vote_aggregate(job, round, model)).await?
+			ProtocolCall::VoteAggregate { job, round, commitment } => {
+				Chain::send(self, name, validation.vote_aggregate(job, round, commitment)).await?
+			},
+			ProtocolCall::RevealAggregate { job, round, model, salt } => {
+				let call = validation.reveal_aggregate(job, round, model, salt);
+				Chain::send(self, name, call).await?
 			},
 			ProtocolCall::Claim => {
 				Chain::send(self, name, agora::transactions().rewards().claim()).await?

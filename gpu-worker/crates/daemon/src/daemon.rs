@@ -5,12 +5,14 @@
 //! selected and submits its update with the proof-of-training commitment, and aggregates when
 //! drawn as aggregator; a **validator** re-executes the challenged segments of the updates
 //! assigned to it and scores them on held-out data, commits and reveals its verdicts, and
-//! recomputes the posted aggregate to vote on it. Both claim their rewards.
+//! recomputes the round's aggregate to vote on it. Aggregator and voters commit to the
+//! aggregate's hash first and reveal it once commitments close, so nobody can copy another's
+//! vote. Both claim their rewards.
 //!
 //! What must survive a restart is on disk under the state directory: the libp2p identity
 //! (registered on chain), the blob store (models, updates, checkpoints, shards it serves),
-//! a record of every submitted update, and every verdict with its salt (a verdict committed
-//! before a restart is revealed after it).
+//! a record of every submitted update, and every verdict and aggregate hash with its salt (what
+//! was committed before a restart is revealed after it).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -131,6 +133,13 @@ struct StoredVerdict {
 	score_parts: u32,
 	salt: [u8; 32],
 	reason: Option<String>,
+}
+
+/// The aggregate hash an aggregator or voter committed to, kept until revealed.
+#[derive(Serialize, Deserialize)]
+struct StoredAggregate {
+	model: [u8; 32],
+	salt: [u8; 32],
 }
 
 /// Where a participant's time went in one round (seconds, summed over its duties), written
@@ -347,6 +356,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				},
 				(Duty::VoteAggregate { job, round, .. }, Role::Validator) => {
 					self.aggregate(*job, *round, false).await
+				},
+				(Duty::RevealAggregate { job, round, .. }, _) => {
+					self.reveal_aggregate(*job, *round).await
 				},
 				_ => continue,
 			};
@@ -985,12 +997,40 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			t.aggregation_seconds += aggregation_seconds;
 		});
 		tracing::info!(job, round, model = %hash, updates = accepted.len(), aggregation_seconds, posted = post, "aggregate");
-		let model = to_h256(&hash);
+		// Kept before the commitment leaves: a restart between the two still reveals it.
+		let stored = StoredAggregate { model: to_h256(&hash).0, salt: rand::random() };
+		state::write_json(&self.aggregate_path(job, round), &stored)?;
+		let commitment = chain::aggregate_commitment(
+			job,
+			round,
+			&chain::H256(stored.model),
+			&stored.salt,
+			&self.me,
+		);
 		if post {
-			self.chain.send(ProtocolCall::PostAggregate { job, round, model }).await
+			self.chain.send(ProtocolCall::PostAggregate { job, round, commitment }).await
 		} else {
-			self.chain.send(ProtocolCall::VoteAggregate { job, round, model }).await
+			self.chain.send(ProtocolCall::VoteAggregate { job, round, commitment }).await
 		}
+	}
+
+	/// Reveals the aggregate hash committed to in `job`'s `round`.
+	async fn reveal_aggregate(&mut self, job: u64, round: u32) -> Result<Pending> {
+		let path = self.aggregate_path(job, round);
+		let stored: StoredAggregate = state::read_json(&path)?
+			.with_context(|| format!("no stored aggregate to reveal at {}", path.display()))?;
+		tracing::info!(job, round, model = %hex::encode(stored.model), "revealing aggregate");
+		let call = ProtocolCall::RevealAggregate {
+			job,
+			round,
+			model: chain::H256(stored.model),
+			salt: stored.salt,
+		};
+		self.chain.send(call).await
+	}
+
+	fn aggregate_path(&self, job: u64, round: u32) -> PathBuf {
+		self.config.state_dir.join(format!("aggregates/job-{job}-round-{round}.json"))
 	}
 
 	async fn claim(&self) -> Result<()> {
@@ -1009,7 +1049,8 @@ fn duty_round(duty: &Duty<AccountId32, u32>) -> (u64, u32) {
 		| Duty::Commit { job, round, .. }
 		| Duty::Reveal { job, round, .. }
 		| Duty::Aggregate { job, round, .. }
-		| Duty::VoteAggregate { job, round, .. } => (*job, *round),
+		| Duty::VoteAggregate { job, round, .. }
+		| Duty::RevealAggregate { job, round, .. } => (*job, *round),
 	}
 }
 
@@ -1080,6 +1121,22 @@ mod tests {
 		assert_eq!(
 			root.to_hex(),
 			"e8b43ac6618e99812c5caa8a7c8b767a07a0192b9c3ab6e7cf2799f0f22e73bd"
+		);
+	}
+
+	#[test]
+	fn aggregate_commitment_matches_the_runtime() {
+		// The vector of pallet-validation's `aggregate_commitment_is_the_documented_hash`.
+		let commitment = chain::aggregate_commitment(
+			7,
+			2,
+			&chain::H256([0xaa; 32]),
+			&[0x55; 32],
+			&AccountId32([0x11; 32]),
+		);
+		assert_eq!(
+			hex::encode(commitment.0),
+			"e801c757e4e669115d8eca4e84a93212348fde296da92bb50e80d948d950e42a"
 		);
 	}
 

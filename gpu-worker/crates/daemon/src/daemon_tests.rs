@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use agora_chain::{
-	bounded, to_h256, verdict_commitment, AccountId32, BoundedVec, Dataset as ChainDataset, Duty,
-	JobDetails, JobSpec, JobStatusView, PhasePeriods, ProtocolCall, RoundStatus, VerificationMode,
+	aggregate_commitment, bounded, to_h256, verdict_commitment, AccountId32, BoundedVec,
+	Dataset as ChainDataset, Duty, JobDetails, JobSpec, JobStatusView, PhasePeriods, ProtocolCall,
+	RoundStatus, VerificationMode,
 };
 use agora_core::Digest;
 use agora_ml::aggregate::Aggregator;
@@ -219,6 +220,57 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 		},
 		other => panic!("expected a reveal, got {other:?}"),
 	}
+}
+
+/// The aggregator and a validator of the round compute the same aggregate, commit to it
+/// without showing it (the commitments differ: each is bound to its author), and after a
+/// restart each reveals the hash and salt that open its own commitment.
+#[tokio::test]
+async fn aggregator_and_voter_commit_to_one_aggregate_and_reveal_it_after_a_restart() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout) = world_with_a_job(dirs[0].path());
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	worker.tick().await.unwrap();
+	assert!(matches!(sent(&shared, WORKER).as_slice(), [ProtocolCall::SubmitUpdate { .. }]));
+	{
+		let mut w = world(&shared);
+		w.accepted.insert(JOB, (0, vec![WORKER]));
+		w.duties.insert(WORKER, vec![Duty::Aggregate { job: JOB, round: 0, deadline: 80 }]);
+		w.duties.insert(VALIDATOR, vec![Duty::VoteAggregate { job: JOB, round: 0, deadline: 80 }]);
+	}
+	let mut validator =
+		daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout.clone()));
+	worker.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	let posted = match sent(&shared, WORKER).last() {
+		Some(ProtocolCall::PostAggregate { commitment, .. }) => *commitment,
+		other => panic!("expected the aggregator's commitment, got {other:?}"),
+	};
+	let voted = match sent(&shared, VALIDATOR).last() {
+		Some(ProtocolCall::VoteAggregate { commitment, .. }) => *commitment,
+		other => panic!("expected the validator's commitment, got {other:?}"),
+	};
+	assert_ne!(posted, voted, "a commitment shows nothing another account could reuse");
+
+	drop((worker, validator));
+	{
+		let mut w = world(&shared);
+		w.duties.insert(WORKER, vec![Duty::RevealAggregate { job: JOB, round: 0, deadline: 90 }]);
+		w.duties
+			.insert(VALIDATOR, vec![Duty::RevealAggregate { job: JOB, round: 0, deadline: 90 }]);
+	}
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	worker.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	let revealed = |who: AccountId32, commitment| match sent(&shared, who).last() {
+		Some(ProtocolCall::RevealAggregate { job, round, model, salt }) => {
+			assert_eq!(aggregate_commitment(*job, *round, model, salt, &who), commitment);
+			*model
+		},
+		other => panic!("expected a reveal, got {other:?}"),
+	};
+	assert_eq!(revealed(WORKER, posted), revealed(VALIDATOR, voted), "one aggregate");
 }
 
 /// A job no validator can verify (here an architecture nobody knows, as an attacker's own

@@ -23,6 +23,8 @@ pub struct World {
 	pub rounds: BTreeMap<u64, RoundInfo>,
 	pub duties: BTreeMap<AccountId32, Vec<PendingDuty>>,
 	pub updates: BTreeMap<(u64, AccountId32), Update>,
+	/// The round being aggregated and its accepted workers, per job.
+	pub accepted: BTreeMap<u64, (u32, Vec<AccountId32>)>,
 	/// Every transaction sent, by whom, in order (dropped ones too).
 	pub sent: Vec<(AccountId32, ProtocolCall)>,
 	/// Reads and sends fail while the node is away.
@@ -75,6 +77,18 @@ fn include(world: &mut World, who: &AccountId32, call: &ProtocolCall) {
 		ProtocolCall::RevealVerdict { job, worker, .. } => {
 			duties.retain(
 				|d| !matches!(d, Duty::Reveal { job: j, worker: w, .. } if j == job && w == worker),
+			);
+		},
+		ProtocolCall::PostAggregate { job, round, .. }
+		| ProtocolCall::VoteAggregate { job, round, .. } => {
+			duties.retain(|d| {
+				!matches!(d, Duty::Aggregate { job: j, round: r, .. }
+					| Duty::VoteAggregate { job: j, round: r, .. } if j == job && r == round)
+			});
+		},
+		ProtocolCall::RevealAggregate { job, round, .. } => {
+			duties.retain(
+				|d| !matches!(d, Duty::RevealAggregate { job: j, round: r, .. } if j == job && r == round),
 			);
 		},
 		ProtocolCall::ApplyForRound { job } => {
@@ -133,8 +147,8 @@ impl ChainApi for FakeChain {
 		self.read(|w| w.updates.get(&(job, *worker)).cloned())
 	}
 
-	async fn accepted_workers(&self, _job: u64) -> Result<Option<(u32, Vec<AccountId32>)>> {
-		self.read(|_| None)
+	async fn accepted_workers(&self, job: u64) -> Result<Option<(u32, Vec<AccountId32>)>> {
+		self.read(|w| w.accepted.get(&job).cloned())
 	}
 
 	async fn verification_stage(&self, _job: u64) -> Result<Option<(u32, VerificationStage)>> {
