@@ -18,3 +18,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_preimage, Preimage]
 	[pallet_treasury, Treasury]
 );
+
+// The benchmarks of FRAME's system and baseline need nothing from the runtime.
+impl frame_system_benchmarking::Config for crate::Runtime {}
+impl frame_benchmarking::baseline::Config for crate::Runtime {}

@@ -20,7 +20,6 @@ pub mod apis;
 mod benchmarks;
 pub mod configs;
 pub mod genesis_config_presets;
-pub mod weights;
 
 use alloc::vec::Vec;
 use sp_runtime::{

@@ -10,8 +10,12 @@
 //! train, verify, slash, aggregate and pay — rather than failing at the first check; a share of
 //! every argument is drawn wild. Runs are seeded and reproducible: a failure prints its seed.
 //!
-//! `AGORA_FUZZ_RUNS` (default 12) runs of `BLOCKS` blocks with `CALLS_PER_BLOCK` calls each:
-//! 108,000 calls by default.
+//! Among the random calls, honest participants do the duties the chain gives them
+//! ([`honest_duties`], each left out one time in ten), so that rounds get through verification,
+//! aggregation and settlement while the random calls try to derail them.
+//!
+//! `AGORA_FUZZ_RUNS` (default 12) runs of `BLOCKS` blocks with `CALLS_PER_BLOCK` random calls
+//! each: 108,000 random calls by default, besides the honest duties.
 
 mod blocks;
 mod common;
@@ -479,11 +483,88 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 	(origin.unwrap_or_else(|| RuntimeOrigin::signed(who)), call)
 }
 
+/// The calls honest participants make for the duties the chain gives them (train, commit and
+/// reveal verdicts, commit and reveal aggregates), each left out one time in ten (a no-show, a
+/// validator that never reveals): what carries rounds through verification to settlement while
+/// the random calls around them try to derail them.
+fn honest_duties(r: &mut Rng, memory: &mut Memory) -> Vec<(RuntimeOrigin, RuntimeCall)> {
+	use agora_primitives::Duty;
+	use pallet_tasks::Call as T;
+	use pallet_validation::Call as V;
+	let mut calls = Vec::new();
+	for who in ACCOUNTS.map(account) {
+		let mut duties = pallet_tasks::Pallet::<Runtime>::worker_duties(&who);
+		duties.extend(pallet_validation::Pallet::<Runtime>::validator_duties(&who));
+		for duty in duties {
+			if !r.chance(90) {
+				continue;
+			}
+			let call = match duty {
+				Duty::Train { job, round, .. } => {
+					let Some(spec) = pallet_tasks::Jobs::<Runtime>::get(job).map(|j| j.spec) else {
+						continue;
+					};
+					let update = Update {
+						delta: honest_aggregate(job, round),
+						samples: spec.samples_per_round / spec.workers_per_round.max(1),
+						loss_micros: 1_000,
+						checkpoint_root: H256(sp_io::hashing::blake2_256(&who.encode())),
+						checkpoints: spec.local_steps.div_ceil(spec.checkpoint_interval.max(1)),
+					};
+					RuntimeCall::Tasks(T::submit_update { job, round, update })
+				},
+				Duty::Commit { job, worker, .. } => {
+					let verdict = if r.chance(95) { Verdict::Valid } else { Verdict::Invalid };
+					let (score, salt) = (Perbill::from_percent(60), [r.next() as u8; 32]);
+					memory
+						.commitments
+						.insert((who.clone(), job, worker.clone()), (verdict, score, salt));
+					let commitment =
+						pallet_validation::commitment_of(job, &worker, verdict, score, &salt, &who);
+					RuntimeCall::Validation(V::commit_verdict { job, worker, commitment })
+				},
+				Duty::Reveal { job, worker, .. } => {
+					let Some((verdict, score, salt)) =
+						memory.commitments.get(&(who.clone(), job, worker.clone())).copied()
+					else {
+						continue;
+					};
+					RuntimeCall::Validation(V::reveal_verdict { job, worker, verdict, score, salt })
+				},
+				Duty::Aggregate { job, round, .. } | Duty::VoteAggregate { job, round, .. } => {
+					let (aggregate, salt) = (honest_aggregate(job, round), [r.next() as u8; 32]);
+					memory.aggregates.insert((who.clone(), job, round), (aggregate, salt));
+					let commitment = pallet_validation::aggregate_commitment_of(
+						job, round, &aggregate, &salt, &who,
+					);
+					if matches!(duty, Duty::Aggregate { .. }) {
+						RuntimeCall::Validation(V::post_aggregate { job, round, commitment })
+					} else {
+						RuntimeCall::Validation(V::vote_aggregate { job, round, commitment })
+					}
+				},
+				Duty::RevealAggregate { job, round, .. } => {
+					let Some((aggregate, salt)) =
+						memory.aggregates.get(&(who.clone(), job, round)).copied()
+					else {
+						continue;
+					};
+					RuntimeCall::Validation(V::reveal_aggregate { job, round, aggregate, salt })
+				},
+			};
+			calls.push((RuntimeOrigin::signed(who.clone()), call));
+		}
+	}
+	calls
+}
+
 /// Counts of what one run did, to show that it went deep.
 #[derive(Default, Debug)]
 struct Tally {
 	calls: u64,
 	succeeded: u64,
+	duties: u64,
+	duties_done: u64,
 	rounds_completed: u64,
 	slashes: u64,
 }
@@ -500,6 +581,12 @@ fn run(seed: u64) -> Tally {
 				tally.calls += 1;
 				if call.dispatch(origin).is_ok() {
 					tally.succeeded += 1;
+				}
+			}
+			for (origin, call) in honest_duties(&mut r, &mut memory) {
+				tally.duties += 1;
+				if call.dispatch(origin).is_ok() {
+					tally.duties_done += 1;
 				}
 			}
 			chain.next_block();
@@ -534,15 +621,19 @@ fn random_call_sequences_keep_every_invariant() {
 		});
 		total.calls += tally.calls;
 		total.succeeded += tally.succeeded;
+		total.duties += tally.duties;
+		total.duties_done += tally.duties_done;
 		total.rounds_completed += tally.rounds_completed;
 		total.slashes += tally.slashes;
 	}
 	println!("fuzz: {runs} runs, {total:?}");
 	assert_eq!(total.calls, runs * u64::from(BLOCKS * CALLS_PER_BLOCK));
-	// The sequences must get past the input checks: jobs created, workers selected, some of
-	// them slashed as no-shows. (They do not yet reach completed rounds: see docs/protocol.md.)
+	// The sequences must get past the input checks (jobs created, workers selected, some of
+	// them slashed) and, with the honest duties among them, carry rounds through verification,
+	// aggregation and settlement.
 	assert!(total.succeeded * 50 > total.calls, "fewer than 2 % of the calls succeeded: {total:?}");
 	if runs >= DEFAULT_RUNS {
 		assert!(total.slashes > 0, "nobody was ever slashed: {total:?}");
+		assert!(total.rounds_completed > 0, "no round was ever completed: {total:?}");
 	}
 }

@@ -163,7 +163,7 @@ impl pallet_governance::Config for Runtime {
 	type TimingOrigin = EnsureRoot<AccountId>;
 	type TimingBounds = TrackTimingBounds;
 	type DefaultTiming = DefaultTrackTiming;
-	type WeightInfo = crate::weights::pallet_governance::WeightInfo<Runtime>;
+	type WeightInfo = pallet_governance::weights::SubstrateWeight<Runtime>;
 }
 
 /// Root, or a referendum passed on the `protocol_params` track.

@@ -79,7 +79,7 @@ impl pallet_contributions::Config for Runtime {
 	// Unbonded stake stays slashable until every round and verification it is part of ended.
 	type PendingWork = (Tasks, Validation);
 	type MaxValidators = ConstU32<256>;
-	type WeightInfo = crate::weights::pallet_contributions::WeightInfo<Runtime>;
+	type WeightInfo = pallet_contributions::weights::SubstrateWeight<Runtime>;
 }
 
 impl pallet_tasks::Config for Runtime {
@@ -98,7 +98,7 @@ impl pallet_tasks::Config for Runtime {
 	type MaxTransitionsPerBlock = ConstU32<4>;
 	// A week to read an ended job's record (and fetch its models) before it may be reaped.
 	type JobRetention = ConstU32<{ 7 * DAYS }>;
-	type WeightInfo = crate::weights::pallet_tasks::WeightInfo<Runtime>;
+	type WeightInfo = pallet_tasks::weights::SubstrateWeight<Runtime>;
 }
 
 impl pallet_validation::Config for Runtime {
@@ -115,7 +115,7 @@ impl pallet_validation::Config for Runtime {
 	// 16 updates × 8 validators: a round never draws more, so the tally's worst case is this.
 	type MaxRoundValidators = ConstU32<128>;
 	type MaxTransitionsPerBlock = ConstU32<4>;
-	type WeightInfo = crate::weights::pallet_validation::WeightInfo<Runtime>;
+	type WeightInfo = pallet_validation::weights::SubstrateWeight<Runtime>;
 }
 
 impl pallet_rewards::Config for Runtime {
@@ -126,5 +126,5 @@ impl pallet_rewards::Config for Runtime {
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = RewardDefaults;
 	type MaxEmissionPerBlock = ConstU128<{ 10 * AGR }>;
-	type WeightInfo = crate::weights::pallet_rewards::WeightInfo<Runtime>;
+	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
 }
