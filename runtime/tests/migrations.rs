@@ -74,3 +74,18 @@ fn migrations_bring_version_0_validator_sets_to_seats_with_stakes() {
 		assert!(unhashed::get_raw(&key).is_none(), "the version 0 set is gone");
 	});
 }
+
+/// With `--features try-runtime`: the upgrade as `try-runtime on-runtime-upgrade` runs it, every
+/// migration's pre- and post-upgrade checks and every pallet's `try_state` included, on a chain
+/// with two validators seated.
+#[cfg(feature = "try-runtime")]
+#[test]
+fn try_runtime_upgrade_checks_pass() {
+	common::genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		register_validator(Keyring::Eve, 2_000 * AGR);
+		register_validator(Keyring::Ferdie, 3_000 * AGR);
+		Executive::try_runtime_upgrade(frame_support::traits::UpgradeCheckSelect::All)
+			.expect("the upgrade's checks pass");
+		assert_versions_current();
+	});
+}
