@@ -997,9 +997,19 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			t.aggregation_seconds += aggregation_seconds;
 		});
 		tracing::info!(job, round, model = %hash, updates = accepted.len(), aggregation_seconds, posted = post, "aggregate");
-		// Kept before the commitment leaves: a restart between the two still reveals it.
-		let stored = StoredAggregate { model: to_h256(&hash).0, salt: rand::random() };
-		state::write_json(&self.aggregate_path(job, round), &stored)?;
+		// Kept before the commitment leaves: a restart between the two still reveals it. A
+		// commitment already made to this hash is sent again as it was: a transaction that
+		// looked dropped may still land, and a new salt would then leave it unrevealable.
+		let path = self.aggregate_path(job, round);
+		let model = to_h256(&hash).0;
+		let stored = match state::read_json::<StoredAggregate>(&path) {
+			Ok(Some(stored)) if stored.model == model => stored,
+			_ => {
+				let stored = StoredAggregate { model, salt: rand::random() };
+				state::write_json(&path, &stored)?;
+				stored
+			},
+		};
 		let commitment = chain::aggregate_commitment(
 			job,
 			round,

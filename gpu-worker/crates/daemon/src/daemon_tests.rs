@@ -241,7 +241,17 @@ async fn aggregator_and_voter_commit_to_one_aggregate_and_reveal_it_after_a_rest
 	let mut validator =
 		daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout.clone()));
 	worker.tick().await.unwrap();
+	// The validator's vote looks dropped, so it votes again at the next pass: with the same
+	// commitment, so that whichever of the two lands can be revealed.
+	world(&shared).drop_next = 1;
 	validator.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	let votes: Vec<_> = sent(&shared, VALIDATOR)
+		.into_iter()
+		.filter(|c| matches!(c, ProtocolCall::VoteAggregate { .. }))
+		.collect();
+	assert_eq!(votes.len(), 2, "{votes:?}");
+	assert_eq!(votes[0], votes[1], "a vote sent again is the same commitment");
 	let posted = match sent(&shared, WORKER).last() {
 		Some(ProtocolCall::PostAggregate { commitment, .. }) => *commitment,
 		other => panic!("expected the aggregator's commitment, got {other:?}"),
