@@ -394,6 +394,40 @@ impl<AccountId, A: PendingWork<AccountId>, B: PendingWork<AccountId>> PendingWor
 	}
 }
 
+/// The model catalogue (implemented by `pallet-inference`): each completed round's model
+/// becomes a version of its job's catalogue entry, which serving providers may offer.
+pub trait ModelCatalogue<AccountId> {
+	/// Round `round` of `job`, owned by `owner`, produced `model` of `architecture`; the
+	/// validators' consensus holdout `score` of its accepted updates weighs them by samples.
+	/// Returns the weight used.
+	fn record_version(
+		job: JobId,
+		round: RoundIndex,
+		owner: &AccountId,
+		architecture: &BoundedVec<u8, MaxArchLen>,
+		model: BlobHash,
+		score: Perbill,
+	) -> Weight;
+	/// Upper bound of the weight of [`Self::record_version`].
+	fn record_version_weight() -> Weight;
+}
+
+impl<AccountId> ModelCatalogue<AccountId> for () {
+	fn record_version(
+		_: JobId,
+		_: RoundIndex,
+		_: &AccountId,
+		_: &BoundedVec<u8, MaxArchLen>,
+		_: BlobHash,
+		_: Perbill,
+	) -> Weight {
+		Weight::zero()
+	}
+	fn record_version_weight() -> Weight {
+		Weight::zero()
+	}
+}
+
 /// Starts the verification of a round (implemented by `pallet-validation`).
 pub trait RoundVerifier<AccountId, BlockNumber> {
 	/// Assign validators and challenges for `updates`; the verifier later reports the result

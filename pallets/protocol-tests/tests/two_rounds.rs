@@ -144,6 +144,7 @@ impl pallet_tasks::Config for Test {
 	type Registry = Contributions;
 	type Verifier = Validation;
 	type Rewards = Rewards;
+	type Catalogue = ();
 	type Randomness = TestRandomness;
 	type ParamsOrigin = EnsureRoot<AccountId>;
 	type DefaultParams = TaskDefaults;

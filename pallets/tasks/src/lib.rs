@@ -78,7 +78,9 @@ impl<T: Config> frame_support::traits::Get<u32> for ActiveJobCount<T> {
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
-	use agora_primitives::{ParticipantRegistry, RewardPool, RoundVerifier, VoidReason};
+	use agora_primitives::{
+		ModelCatalogue, ParticipantRegistry, RewardPool, RoundVerifier, VoidReason,
+	};
 	use frame_support::{
 		pallet_prelude::*,
 		traits::{
@@ -120,6 +122,8 @@ pub mod pallet {
 		type Verifier: RoundVerifier<Self::AccountId, BlockNumberFor<Self>>;
 		/// The reward pool (pallet-rewards).
 		type Rewards: RewardPool<Self::AccountId, BalanceOf<Self>>;
+		/// The model catalogue every completed round's model is listed in (pallet-inference).
+		type Catalogue: ModelCatalogue<Self::AccountId>;
 		/// Randomness for worker selection (runtime: BABE parent-block VRF randomness).
 		type Randomness: Randomness<Self::Hash, BlockNumberFor<Self>>;
 		/// Origin allowed to change [`Params`].

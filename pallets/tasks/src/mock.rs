@@ -4,8 +4,8 @@
 use crate as pallet_tasks;
 use crate::Params;
 use agora_primitives::{
-	BlobHash, JobId, ParticipantRegistry, RewardPool, Role, RoundIndex, RoundVerifier, UpdateRef,
-	VerificationRequest, H256,
+	BlobHash, JobId, ModelCatalogue, ParticipantRegistry, RewardPool, Role, RoundIndex,
+	RoundVerifier, UpdateRef, VerificationRequest, H256,
 };
 use core::cell::RefCell;
 use frame_support::{
@@ -63,6 +63,8 @@ impl pallet_balances::Config for Test {
 pub const POOL: AccountId = 777;
 pub const SUBMITTER: AccountId = 100;
 
+/// A model version handed to the catalogue: job, round, owner, model, score.
+pub type Catalogued = (JobId, RoundIndex, AccountId, BlobHash, Perbill);
 /// A started verification: job, round, request, updates.
 pub type Started = (JobId, RoundIndex, VerificationRequest<u64>, Vec<UpdateRef<AccountId>>);
 /// A requested settlement: job, round, budget, active jobs, workers, validators, providers.
@@ -89,6 +91,26 @@ thread_local! {
 	pub static VERIFIER_FAILS: RefCell<bool> = const { RefCell::new(false) };
 	/// Settlements requested.
 	pub static SETTLED: RefCell<Vec<Settled>> = const { RefCell::new(Vec::new()) };
+	/// Model versions handed to the catalogue.
+	pub static CATALOGUED: RefCell<Vec<Catalogued>> = const { RefCell::new(Vec::new()) };
+}
+
+pub struct MockCatalogue;
+impl ModelCatalogue<AccountId> for MockCatalogue {
+	fn record_version(
+		job: JobId,
+		round: RoundIndex,
+		owner: &AccountId,
+		_: &frame_support::BoundedVec<u8, agora_primitives::MaxArchLen>,
+		model: BlobHash,
+		score: Perbill,
+	) -> Weight {
+		CATALOGUED.with(|c| c.borrow_mut().push((job, round, *owner, model, score)));
+		Weight::zero()
+	}
+	fn record_version_weight() -> Weight {
+		Weight::zero()
+	}
 }
 
 pub struct MockRegistry;
@@ -220,6 +242,7 @@ impl pallet_tasks::Config for Test {
 	type Registry = MockRegistry;
 	type Verifier = MockVerifier;
 	type Rewards = MockRewards;
+	type Catalogue = MockCatalogue;
 	type Randomness = TestRandomness;
 	type ParamsOrigin = EnsureRoot<AccountId>;
 	type DefaultParams = Defaults;
@@ -249,6 +272,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	SLASHES.with(|s| s.borrow_mut().clear());
 	STARTED.with(|s| s.borrow_mut().clear());
 	SETTLED.with(|s| s.borrow_mut().clear());
+	CATALOGUED.with(|c| c.borrow_mut().clear());
 	VERIFIER_FAILS.with(|f| *f.borrow_mut() = false);
 	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_balances::GenesisConfig::<Test> {

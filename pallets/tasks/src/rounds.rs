@@ -3,8 +3,9 @@
 
 use crate::{pallet::*, types::*, BalanceOf, JobOf, WeightInfo};
 use agora_primitives::{
-	Dataset, JobId, ParticipantRegistry, RewardPool, Role, RoundIndex, RoundOutcome, RoundVerifier,
-	SeededRng, UpdateRef, VerificationObserver, VerificationRequest, VoidReason,
+	Dataset, JobId, ModelCatalogue, ParticipantRegistry, RewardPool, Role, RoundIndex,
+	RoundOutcome, RoundVerifier, SeededRng, UpdateRef, VerificationObserver, VerificationRequest,
+	VoidReason,
 };
 use alloc::vec::Vec;
 use codec::Encode;
@@ -17,7 +18,10 @@ use frame_support::{
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::{Bounded, Saturating, Zero};
+use sp_runtime::{
+	traits::{Bounded, Saturating, Zero},
+	Perbill,
+};
 
 impl<T: Config> Pallet<T> {
 	/// Advance the jobs whose phase deadline has passed, at most `MaxTransitionsPerBlock`, the
@@ -215,15 +219,26 @@ impl<T: Config> Pallet<T> {
 		match outcome {
 			RoundOutcome::Completed { model, workers, validators } => {
 				let mut worker_weights = Vec::with_capacity(workers.len());
+				let mut total_samples = 0u128;
 				for (who, score) in workers {
 					let Some(slot) = slots.iter().find(|s| s.who == who) else { continue };
 					let samples =
 						Updates::<T>::get(id, &who).map(|u| u.samples).unwrap_or(0).min(slot.quota);
+					total_samples = total_samples.saturating_add(u128::from(samples));
 					worker_weights.push((
 						who,
 						u128::from(score.deconstruct()).saturating_mul(u128::from(samples)),
 					));
 				}
+				// The model's holdout score: the validators' consensus scores of the updates it
+				// aggregates, weighted by the samples each trained on.
+				let weighted =
+					worker_weights.iter().fold(0u128, |sum, (_, w)| sum.saturating_add(*w));
+				let score = weighted
+					.checked_div(total_samples)
+					.and_then(|parts| u32::try_from(parts).ok())
+					.map(Perbill::from_parts)
+					.unwrap_or_default();
 				let providers: Vec<T::AccountId> = match &job.spec.dataset {
 					Dataset::Shards(shards) => {
 						shards.iter().filter_map(T::Registry::shard_provider).collect()
@@ -271,6 +286,14 @@ impl<T: Config> Pallet<T> {
 				));
 				RoundModels::<T>::insert(id, round, RoundRecord { model, completed_at: now, paid });
 				job.latest_model = model;
+				weight = weight.saturating_add(T::Catalogue::record_version(
+					id,
+					round,
+					&job.submitter,
+					&job.spec.architecture,
+					model,
+					score,
+				));
 				job.completed_rounds = job.completed_rounds.saturating_add(1);
 				job.voided_in_a_row = 0;
 				job.unjoined_in_a_row = 0;
@@ -437,12 +460,12 @@ impl<T: Config> VerificationObserver<T::AccountId> for Pallet<T> {
 
 	fn on_verified_weight() -> Weight {
 		let w = T::MaxWorkersPerRound::get();
-		T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS).saturating_add(
-			T::Rewards::settle_round_weight(
+		T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS)
+			.saturating_add(T::Rewards::settle_round_weight(
 				w,
 				w.saturating_mul(T::MaxValidatorsPerUpdate::get()),
 				agora_primitives::MAX_SHARDS,
-			),
-		)
+			))
+			.saturating_add(T::Catalogue::record_version_weight())
 	}
 }

@@ -449,6 +449,11 @@ fn completed_round_pays_slice_and_records_model() {
 		assert_eq!(settled[0].5, vec![(9, 1_000)]);
 		assert!(Updates::<Test>::iter_prefix(id).next().is_none());
 		assert!(events().contains(&Event::RoundCompleted { job: id, round: 1, model, paid: 500 }));
+		// The model is listed in the catalogue with its accepted update's consensus score.
+		assert_eq!(
+			CATALOGUED.with(|c| c.borrow().clone()),
+			vec![(id, 1, SUBMITTER, model, Perbill::from_percent(80))]
+		);
 		assert!(events().contains(&Event::RoundOpened {
 			job: id,
 			round: 2,

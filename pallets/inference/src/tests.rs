@@ -1,0 +1,698 @@
+//! Tests of pallet-inference: every call, its failure paths, and the attacks on the market.
+
+use crate::{mock::*, *};
+use agora_primitives::{ModelCatalogue, PendingWork, Role};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{
+		fungible::{Inspect, InspectHold, Mutate},
+		tokens::Preservation,
+		Currency,
+	},
+	BoundedVec,
+};
+use sp_runtime::{testing::TestSignature, DispatchError, Perbill};
+
+const HASH: H256 = H256::repeat_byte(0xab);
+
+fn arch() -> BoundedVec<u8, agora_primitives::MaxArchLen> {
+	BoundedVec::truncate_from(b"mlp-mnist-v1".to_vec())
+}
+
+fn peer() -> agora_primitives::PeerId {
+	BoundedVec::truncate_from(b"12D3KooWprovider".to_vec())
+}
+
+/// Lists round 1 of `MODEL`, public, offered by `PROVIDER` at `PRICE`.
+fn served_model() {
+	Inference::record_version(MODEL, 1, &OWNER, &arch(), HASH, Perbill::from_percent(93));
+	assert_ok!(Inference::set_terms(
+		RuntimeOrigin::signed(OWNER),
+		MODEL,
+		BoundedVec::truncate_from(b"Apache-2.0".to_vec()),
+		Access::Public
+	));
+	assert_ok!(Inference::offer(RuntimeOrigin::signed(PROVIDER), MODEL, 1, PRICE, peer()));
+}
+
+/// Opens a channel from `client` with `amount`; returns its id.
+fn open(client: AccountId, amount: Balance) -> ChannelId {
+	let id = NextChannel::<Test>::get();
+	assert_ok!(Inference::open_channel(
+		RuntimeOrigin::signed(client),
+		PROVIDER,
+		MODEL,
+		PRICE,
+		amount
+	));
+	id
+}
+
+/// The transcript of `channel` after `n` requests with made-up hashes.
+fn transcript(channel: ChannelId, n: u64) -> H256 {
+	(1..=n).fold(transcript_start(channel), |head, i| {
+		transcript_step(head, i, H256::from_low_u64_be(i), H256::from_low_u64_be(1_000 + i))
+	})
+}
+
+fn receipt(channel: ChannelId, requests: u64, amount: Balance) -> Receipt<Balance> {
+	Receipt { channel, requests, amount, transcript: transcript(channel, requests) }
+}
+
+/// Settles `requests` at full price as the channel's client signed them; returns the batch.
+fn settle(channel: ChannelId, requests: u64) -> BatchId {
+	let client = Channels::<Test>::get(channel).unwrap().client;
+	let r = receipt(channel, requests, PRICE * Balance::from(requests));
+	let batch = NextBatch::<Test>::get();
+	assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(client, &r)));
+	batch
+}
+
+fn set_audit_rate(rate: Perbill) {
+	let mut p = ProtocolParams::<Test>::get();
+	p.audit_rate = rate;
+	assert_ok!(Inference::set_params(RuntimeOrigin::root(), p));
+}
+
+fn held(reason: HoldReason, who: AccountId) -> Balance {
+	Balances::balance_on_hold(&reason.into(), &who)
+}
+
+/// Runs to the batch's draw; returns its audit if one was drawn.
+fn draw(batch: BatchId) -> Option<AuditId> {
+	let at = Batches::<Test>::get(batch).unwrap().settled_at + ProtocolParams::<Test>::get().audit_delay;
+	run_to(at);
+	match Batches::<Test>::get(batch).unwrap().status {
+		BatchStatus::Audited(audit) => Some(audit),
+		_ => None,
+	}
+}
+
+/// Every auditor of `audit` commits and reveals the verdict `verdict_of` gives it.
+fn judge(audit: AuditId, verdict_of: impl Fn(AccountId) -> AuditVerdict) {
+	let a = Audits::<Test>::get(audit).unwrap();
+	for auditor in a.auditors.iter() {
+		let salt = [auditor.who as u8; 32];
+		let c = audit_commitment_of(audit, verdict_of(auditor.who), &salt, &auditor.who);
+		assert_ok!(Inference::commit_audit(RuntimeOrigin::signed(auditor.who), audit, c));
+	}
+	run_to(a.commit_deadline + 1);
+	for auditor in a.auditors.iter() {
+		let salt = [auditor.who as u8; 32];
+		assert_ok!(Inference::reveal_audit(
+			RuntimeOrigin::signed(auditor.who),
+			audit,
+			verdict_of(auditor.who),
+			salt
+		));
+	}
+}
+
+fn total_balance() -> Balance {
+	<Balances as Currency<AccountId>>::total_issuance()
+}
+
+#[test]
+fn completed_rounds_become_versions_with_their_score() {
+	test(|| {
+		Inference::record_version(MODEL, 1, &OWNER, &arch(), HASH, Perbill::from_percent(90));
+		Inference::record_version(MODEL, 2, &OWNER, &arch(), H256::repeat_byte(2), Perbill::from_percent(95));
+		let entry = Models::<Test>::get(MODEL).unwrap();
+		assert_eq!((entry.owner, entry.versions, entry.latest, entry.access), (OWNER, 2, 2, Access::OwnerOnly));
+		assert_eq!(entry.architecture, arch());
+		assert_eq!(entry.deposit, 10);
+		assert_eq!(held(HoldReason::CatalogueDeposit, OWNER), 10);
+		// Both versions stay listed: a client may pin either.
+		assert_eq!(Versions::<Test>::get(MODEL, 1).unwrap().model, HASH);
+		assert_eq!(Versions::<Test>::get(MODEL, 2).unwrap().score, Perbill::from_percent(95));
+		assert!(events().contains(&Event::VersionListed {
+			model: MODEL,
+			round: 1,
+			hash: HASH,
+			score: Perbill::from_percent(90)
+		}));
+	});
+}
+
+#[test]
+fn versions_are_bounded_and_paid_for() {
+	test(|| {
+		for round in 1..=4 {
+			Inference::record_version(MODEL, round, &OWNER, &arch(), HASH, Perbill::zero());
+		}
+		// MaxVersions is 4.
+		Inference::record_version(MODEL, 5, &OWNER, &arch(), HASH, Perbill::zero());
+		assert!(events().contains(&Event::VersionNotListed { model: MODEL, round: 5 }));
+		assert_eq!(Models::<Test>::get(MODEL).unwrap().versions, 4);
+		// An owner who cannot pay the deposit gets no listing (and no free storage).
+		let broke = 300;
+		Inference::record_version(8, 1, &broke, &arch(), HASH, Perbill::zero());
+		assert!(Models::<Test>::get(8).is_none());
+		assert!(events().contains(&Event::VersionNotListed { model: 8, round: 1 }));
+	});
+}
+
+#[test]
+fn only_the_owner_sets_terms_and_delists_an_unserved_model() {
+	test(|| {
+		served_model();
+		let license: BoundedVec<u8, MaxLicenseLen> = BoundedVec::truncate_from(b"MIT".to_vec());
+		assert_noop!(
+			Inference::set_terms(RuntimeOrigin::signed(CLIENT), MODEL, license.clone(), Access::Public),
+			Error::<Test>::NotOwner
+		);
+		assert_noop!(
+			Inference::set_terms(RuntimeOrigin::signed(OWNER), 99, license.clone(), Access::Public),
+			Error::<Test>::UnknownModel
+		);
+		assert_noop!(Inference::delist(RuntimeOrigin::signed(CLIENT), MODEL), Error::<Test>::NotOwner);
+		assert_noop!(Inference::delist(RuntimeOrigin::signed(OWNER), MODEL), Error::<Test>::ModelServed);
+		assert_ok!(Inference::withdraw_offer(RuntimeOrigin::signed(PROVIDER), MODEL));
+		let free = Balances::balance(&OWNER);
+		assert_ok!(Inference::delist(RuntimeOrigin::signed(OWNER), MODEL));
+		assert_eq!(Balances::balance(&OWNER), free + 5);
+		assert!(Models::<Test>::get(MODEL).is_none());
+		assert!(Versions::<Test>::get(MODEL, 1).is_none());
+		assert!(events().contains(&Event::ModelDelisted { model: MODEL, versions: 1, deposit: 5 }));
+	});
+}
+
+#[test]
+fn offers_need_an_eligible_worker_a_listed_version_and_a_price() {
+	test(|| {
+		Inference::record_version(MODEL, 1, &OWNER, &arch(), HASH, Perbill::zero());
+		let offer = |who, model, version, price| {
+			Inference::offer(RuntimeOrigin::signed(who), model, version, price, peer())
+		};
+		assert_noop!(offer(CLIENT, MODEL, 1, PRICE), Error::<Test>::NotEligible);
+		assert_noop!(offer(PROVIDER, MODEL, 1, 0), Error::<Test>::ZeroPrice);
+		assert_noop!(offer(PROVIDER, 99, 1, PRICE), Error::<Test>::UnknownModel);
+		assert_noop!(offer(PROVIDER, MODEL, 2, PRICE), Error::<Test>::UnknownVersion);
+		assert_ok!(offer(PROVIDER, MODEL, 1, PRICE));
+		assert_eq!(held(HoldReason::OfferDeposit, PROVIDER), 5);
+		// Changing the price keeps the one deposit.
+		assert_ok!(offer(PROVIDER, MODEL, 1, 2 * PRICE));
+		assert_eq!(held(HoldReason::OfferDeposit, PROVIDER), 5);
+		assert_eq!(Offers::<Test>::get(PROVIDER, MODEL).unwrap().price, 2 * PRICE);
+		// At most MaxOffersPerProvider (2) models per provider.
+		for model in [8, 9] {
+			Inference::record_version(model, 1, &OWNER, &arch(), HASH, Perbill::zero());
+		}
+		assert_ok!(offer(PROVIDER, 8, 1, PRICE));
+		assert_noop!(offer(PROVIDER, 9, 1, PRICE), Error::<Test>::TooManyOffers);
+		assert_ok!(Inference::withdraw_offer(RuntimeOrigin::signed(PROVIDER), 8));
+		assert_noop!(
+			Inference::withdraw_offer(RuntimeOrigin::signed(PROVIDER), 8),
+			Error::<Test>::UnknownOffer
+		);
+		assert_eq!(held(HoldReason::OfferDeposit, PROVIDER), 5);
+	});
+}
+
+#[test]
+fn channels_respect_the_terms_and_the_price_limit() {
+	test(|| {
+		Inference::record_version(MODEL, 1, &OWNER, &arch(), HASH, Perbill::zero());
+		assert_ok!(Inference::offer(RuntimeOrigin::signed(PROVIDER), MODEL, 1, PRICE, peer()));
+		let open = |who, provider, max_price, amount| {
+			Inference::open_channel(RuntimeOrigin::signed(who), provider, MODEL, max_price, amount)
+		};
+		// Owner-only until the owner says otherwise.
+		assert_noop!(open(CLIENT, PROVIDER, PRICE, 100), Error::<Test>::AccessDenied);
+		assert_ok!(open(OWNER, PROVIDER, PRICE, 100));
+		assert_ok!(Inference::set_terms(
+			RuntimeOrigin::signed(OWNER),
+			MODEL,
+			BoundedVec::new(),
+			Access::Public
+		));
+		assert_noop!(open(PROVIDER, PROVIDER, PRICE, 100), Error::<Test>::SelfDealing);
+		assert_noop!(open(CLIENT, PROVIDER2, PRICE, 100), Error::<Test>::UnknownOffer);
+		// A provider that raises its price just before cannot charge it to this client.
+		assert_noop!(open(CLIENT, PROVIDER, PRICE - 1, 100), Error::<Test>::PriceAboveLimit);
+		assert_noop!(open(CLIENT, PROVIDER, PRICE, PRICE - 1), Error::<Test>::BalanceTooLow);
+		assert_ok!(open(CLIENT, PROVIDER, PRICE, 100));
+		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 100);
+		assert_eq!(held(HoldReason::ChannelDeposit, CLIENT), 3);
+		assert_eq!(ProviderChannels::<Test>::get(PROVIDER), 2);
+		// Topping up: the client only, before closing.
+		assert_noop!(Inference::top_up(RuntimeOrigin::signed(CLIENT2), 1, 50), Error::<Test>::NotClient);
+		assert_ok!(Inference::top_up(RuntimeOrigin::signed(CLIENT), 1, 50));
+		assert_eq!(Channels::<Test>::get(1).unwrap().balance, 150);
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), 1));
+		assert_noop!(Inference::top_up(RuntimeOrigin::signed(CLIENT), 1, 50), Error::<Test>::ChannelClosing);
+	});
+}
+
+#[test]
+fn a_paid_session_settles_in_batches_and_conserves_balances() {
+	test(|| {
+		served_model();
+		let issuance = total_balance();
+		let (client0, provider0, treasury0) =
+			(Balances::balance(&CLIENT), Balances::balance(&PROVIDER), Balances::balance(&TREASURY));
+		let ch = open(CLIENT, 1_000);
+		// 30 requests answered off chain; the provider settles twice, one transaction each.
+		let b1 = settle(ch, 12);
+		run_to(3);
+		let b2 = settle(ch, 30);
+		let channel = Channels::<Test>::get(ch).unwrap();
+		assert_eq!((channel.settled_requests, channel.settled_amount), (30, 300));
+		assert_eq!((channel.pending_batches, channel.pending_amount), (2, 300));
+		let batch = Batches::<Test>::get(b2).unwrap();
+		assert_eq!((batch.first_request, batch.last_request, batch.amount), (13, 30, 180));
+		assert_eq!(batch.transcript_before, transcript(ch, 12));
+		// Not payable before the dispute window ends.
+		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1), Error::<Test>::DisputeWindowOpen);
+		run_to(1 + 10);
+		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1), Error::<Test>::DisputeWindowOpen);
+		run_to(3 + 11);
+		for b in [b1, b2] {
+			if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
+				judge(audit, |_| AuditVerdict::Correct);
+				assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+			}
+			assert_ok!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b));
+		}
+		// 300 spent: 5% to the treasury, 5% to the audit pot, 270 to the provider.
+		assert!(events().contains(&Event::BatchCleared {
+			batch: b2,
+			channel: ch,
+			provider_paid: 162,
+			protocol_fee: 9,
+			audit_fee: 9
+		}));
+		assert_eq!(Balances::balance(&PROVIDER), provider0 + 270);
+		assert_eq!(Balances::balance(&TREASURY), treasury0 + 15);
+		assert_eq!(Balances::balance(&Inference::pot_account()), 15);
+		// The client closes; the provider has the close delay to settle anything later.
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
+		assert_noop!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::CloseDelayRunning);
+		run_to(System::block_number() + 5);
+		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT2), ch));
+		assert_eq!(Balances::balance(&CLIENT), client0 - 300);
+		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 0);
+		assert!(Channels::<Test>::get(ch).is_none());
+		assert_eq!(ProviderChannels::<Test>::get(PROVIDER), 0);
+		// Nothing minted, nothing burned.
+		assert_eq!(total_balance(), issuance);
+	});
+}
+
+#[test]
+fn forged_receipts_are_rejected() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 1_000);
+		let r = receipt(ch, 5, 50);
+		let settle = |r: Receipt<Balance>, sig: TestSignature| {
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sig)
+		};
+		// Signed by someone else.
+		assert_noop!(settle(r, sign(CLIENT2, &r)), Error::<Test>::BadSignature);
+		// The client's signature of another amount.
+		let more = Receipt { amount: 60, requests: 6, ..r };
+		assert_noop!(settle(more, sign(CLIENT, &r)), Error::<Test>::BadSignature);
+		// Signed for another chain.
+		let other_chain = TestSignature(CLIENT, receipt_payload(&H256::repeat_byte(9), &r));
+		assert_noop!(settle(r, other_chain), Error::<Test>::BadSignature);
+		// A receipt of one channel settled on another of the same client.
+		let ch2 = open(CLIENT, 1_000);
+		let r2 = Receipt { channel: ch2, ..r };
+		assert_noop!(settle(r2, sign(CLIENT, &r)), Error::<Test>::BadSignature);
+		// Only the provider settles.
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER2), r, sign(CLIENT, &r)),
+			Error::<Test>::NotProvider
+		);
+		assert_noop!(settle(Receipt { channel: 77, ..r }, sign(CLIENT, &r)), Error::<Test>::UnknownChannel);
+	});
+}
+
+#[test]
+fn replayed_and_overcharging_receipts_are_rejected() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 100);
+		let r5 = receipt(ch, 5, 50);
+		assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r5, sign(CLIENT, &r5)));
+		// The same receipt again, or an older one.
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r5, sign(CLIENT, &r5)),
+			Error::<Test>::StaleReceipt
+		);
+		let r3 = receipt(ch, 3, 30);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r3, sign(CLIENT, &r3)),
+			Error::<Test>::StaleReceipt
+		);
+		// More than the price per request, even signed.
+		let greedy = receipt(ch, 6, 61);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), greedy, sign(CLIENT, &greedy)),
+			Error::<Test>::Overcharged
+		);
+		// More than the channel holds.
+		let r11 = receipt(ch, 11, 110);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r11, sign(CLIENT, &r11)),
+			Error::<Test>::InsufficientBalance
+		);
+		// At most MaxPendingBatches (3) uncleared batches per channel.
+		for n in [6, 7] {
+			run_to(n - 4);
+			let r = receipt(ch, n, 10 * n as Balance);
+			assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)));
+		}
+		let r8 = receipt(ch, 8, 80);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r8, sign(CLIENT, &r8)),
+			Error::<Test>::TooManyBatches
+		);
+	});
+}
+
+#[test]
+fn audit_draws_are_bounded_per_block() {
+	test(|| {
+		served_model();
+		let channels: Vec<ChannelId> = (0..3).map(|_| open(CLIENT, 100)).collect();
+		settle(channels[0], 1);
+		settle(channels[1], 1);
+		// MaxDrawsPerBlock (2) draws at block 3: the third settlement waits a block.
+		let r = receipt(channels[2], 1, PRICE);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)),
+			Error::<Test>::DrawQueueFull
+		);
+		run_to(2);
+		assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)));
+	});
+}
+
+#[test]
+fn a_wrong_answer_caught_by_audit_slashes_the_provider_and_refunds_the_client() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let issuance = total_balance();
+		let client0 = Balances::balance(&CLIENT);
+		// The pot has funds to pay auditors.
+		assert_ok!(<Balances as Mutate<_>>::transfer(&OWNER, &Inference::pot_account(), 100, Preservation::Expendable));
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 20);
+		let audit = draw(batch).expect("every batch is audited at a 100% rate");
+		let a = Audits::<Test>::get(audit).unwrap();
+		assert!((1..=20).contains(&a.request));
+		assert_eq!(a.auditors.len(), 3);
+		// Neither party of the channel audits it.
+		assert!(a.auditors.iter().all(|x| x.who != PROVIDER && x.who != CLIENT));
+		assert_eq!(AuditorDuties::<Test>::get(11), 1);
+		// A payment cannot be taken while under audit.
+		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(PROVIDER), batch), Error::<Test>::UnderAudit);
+		// Two auditors found the answer wrong; validator 11 lazily approved it.
+		judge(audit, |who| if who == 11 { AuditVerdict::Correct } else { AuditVerdict::Wrong });
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert!(events().contains(&Event::AuditConcluded {
+			audit,
+			batch,
+			outcome: AuditOutcome::Failed,
+			slashed: 100,
+			refunded: 200
+		}));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		assert_eq!(stake_of(11, Role::Validator), 980);
+		assert!(events().contains(&Event::AuditorRewarded { audit, auditor: 12, amount: 2 }));
+		assert!(events().contains(&Event::AuditorSlashed { audit, auditor: 11, amount: 20 }));
+		assert!(Batches::<Test>::get(batch).is_none());
+		let channel = Channels::<Test>::get(ch).unwrap();
+		assert_eq!((channel.balance, channel.pending_batches), (800, 0));
+		assert_eq!(Balances::balance(&CLIENT), client0 - 3 - 800);
+		assert_eq!(AuditorDuties::<Test>::get(11), 0);
+		assert_eq!(total_balance(), issuance);
+	});
+}
+
+#[test]
+fn evidence_not_served_for_an_audit_counts_as_a_wrong_answer() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 4);
+		let audit = draw(batch).unwrap();
+		judge(audit, |_| AuditVerdict::Unavailable);
+		// Everyone revealed: no need to wait for the deadline.
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		assert_eq!(Channels::<Test>::get(ch).unwrap().balance, 960);
+	});
+}
+
+#[test]
+fn a_correct_answer_passes_its_audit_and_is_paid() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 4);
+		let audit = draw(batch).unwrap();
+		judge(audit, |who| if who == 13 { AuditVerdict::Wrong } else { AuditVerdict::Correct });
+		// Validator 13 holds 3,000 of the 6,000 revealed stake: not a strict majority.
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert!(events().iter().any(|e| matches!(
+			e,
+			Event::AuditConcluded { outcome: AuditOutcome::Undecided, slashed: 0, .. }
+		)));
+		assert!(slashes().is_empty());
+		assert_eq!(Batches::<Test>::get(batch).unwrap().status, BatchStatus::Open);
+		run_to(1 + 11);
+		assert_ok!(Inference::clear_batch(RuntimeOrigin::signed(PROVIDER), batch));
+		assert_eq!(Channels::<Test>::get(ch).unwrap().balance, 960);
+	});
+}
+
+#[test]
+fn unrevealed_audits_slash_nobody_and_let_the_batch_stand() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 4);
+		let audit = draw(batch).unwrap();
+		assert_noop!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit), Error::<Test>::AuditRunning);
+		let deadline = Audits::<Test>::get(audit).unwrap().reveal_deadline;
+		run_to(deadline + 1);
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert!(slashes().is_empty());
+		assert_eq!(Batches::<Test>::get(batch).unwrap().status, BatchStatus::Open);
+		assert!(AuditorDuties::<Test>::iter().next().is_none());
+	});
+}
+
+#[test]
+fn audit_commit_and_reveal_are_checked() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 1_000);
+		let audit = draw(settle(ch, 4)).unwrap();
+		let a = Audits::<Test>::get(audit).unwrap();
+		let v = a.auditors[0].who;
+		let salt = [1u8; 32];
+		let c = audit_commitment_of(audit, AuditVerdict::Correct, &salt, &v);
+		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(CLIENT2), audit, c), Error::<Test>::NotAuditor);
+		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(v), 99, c), Error::<Test>::UnknownAudit);
+		assert_noop!(
+			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt),
+			Error::<Test>::RevealNotOpen
+		);
+		assert_ok!(Inference::commit_audit(RuntimeOrigin::signed(v), audit, c));
+		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(v), audit, c), Error::<Test>::AlreadyCommitted);
+		run_to(a.commit_deadline + 1);
+		let late = a.auditors[1].who;
+		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(late), audit, c), Error::<Test>::CommitClosed);
+		assert_noop!(
+			Inference::reveal_audit(RuntimeOrigin::signed(late), audit, AuditVerdict::Correct, salt),
+			Error::<Test>::NotCommitted
+		);
+		// Another verdict than the committed one.
+		assert_noop!(
+			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Wrong, salt),
+			Error::<Test>::CommitmentMismatch
+		);
+		// Another auditor's commitment is worthless: it is bound to its author.
+		assert_ne!(audit_commitment_of(audit, AuditVerdict::Correct, &salt, &late), c);
+		assert_ok!(Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt));
+		assert_noop!(
+			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt),
+			Error::<Test>::AlreadyRevealed
+		);
+		run_to(a.reveal_deadline + 1);
+		assert_noop!(
+			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt),
+			Error::<Test>::RevealClosed
+		);
+		// One revealed verdict is a majority of the revealed stake.
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert!(events().iter().any(|e| matches!(
+			e,
+			Event::AuditConcluded { outcome: AuditOutcome::Passed, .. }
+		)));
+	});
+}
+
+#[test]
+fn a_client_disputes_with_a_bond_and_wins_or_pays_for_a_false_claim() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::from_percent(1));
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 4);
+		let dispute = |who, request| Inference::dispute(RuntimeOrigin::signed(who), batch, request);
+		assert_noop!(dispute(CLIENT2, 2), Error::<Test>::NotClient);
+		assert_noop!(dispute(CLIENT, 5), Error::<Test>::RequestOutsideBatch);
+		assert_noop!(Inference::dispute(RuntimeOrigin::signed(CLIENT), 9, 1), Error::<Test>::UnknownBatch);
+		// A false claim: the answer was right; the bond compensates the provider.
+		let provider0 = Balances::balance(&PROVIDER);
+		assert_ok!(dispute(CLIENT, 2));
+		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 50);
+		let audit = NextAudit::<Test>::get() - 1;
+		assert_eq!(Audits::<Test>::get(audit).unwrap().request, 2);
+		assert_noop!(dispute(CLIENT, 3), Error::<Test>::UnderAudit);
+		judge(audit, |_| AuditVerdict::Correct);
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert_eq!(Balances::balance(&PROVIDER), provider0 + 50);
+		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 0);
+		// A true claim on another request: bond back, batch refunded, provider slashed.
+		assert_ok!(dispute(CLIENT, 3));
+		let audit = NextAudit::<Test>::get() - 1;
+		judge(audit, |_| AuditVerdict::Wrong);
+		let client0 = Balances::balance(&CLIENT);
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert_eq!(Balances::balance(&CLIENT), client0 + 50 + 40);
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		// The window closes for disputes.
+		let later = settle(ch, 5);
+		run_to(System::block_number() + 11);
+		assert_noop!(
+			Inference::dispute(RuntimeOrigin::signed(CLIENT), later, 5),
+			Error::<Test>::DisputeWindowClosed
+		);
+	});
+}
+
+#[test]
+fn a_provider_that_disappears_costs_its_client_nothing() {
+	test(|| {
+		served_model();
+		let client0 = Balances::balance(&CLIENT);
+		let ch = open(CLIENT, 500);
+		// The provider never answers (no receipt exists); the client leaves.
+		assert_noop!(Inference::close_channel(RuntimeOrigin::signed(CLIENT2), ch), Error::<Test>::NotParticipant);
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
+		assert_noop!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::ChannelClosing);
+		run_to(1 + 5);
+		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch));
+		assert_eq!(Balances::balance(&CLIENT), client0);
+		assert!(events().contains(&Event::ChannelClosed { channel: ch, refunded: 503 }));
+	});
+}
+
+#[test]
+fn no_settlement_after_closing_and_no_close_with_batches_pending() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 500);
+		let b = settle(ch, 2);
+		// The provider closes at once.
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(PROVIDER), ch));
+		let r = receipt(ch, 3, 30);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)),
+			Error::<Test>::ChannelClosing
+		);
+		assert_noop!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::BatchesPending);
+		run_to(1 + 11);
+		if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
+			run_to(Audits::<Test>::get(audit).unwrap().reveal_deadline + 1);
+			assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT), audit));
+		}
+		assert_ok!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT), b));
+		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch));
+		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 0);
+	});
+}
+
+#[test]
+fn stakes_stay_slashable_while_serving_or_auditing() {
+	test(|| {
+		served_model();
+		assert!(Inference::has_pending_work(&PROVIDER, Role::Worker));
+		assert!(!Inference::has_pending_work(&PROVIDER2, Role::Worker));
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 100);
+		assert_ok!(Inference::withdraw_offer(RuntimeOrigin::signed(PROVIDER), MODEL));
+		// An open channel keeps the provider answerable.
+		assert!(Inference::has_pending_work(&PROVIDER, Role::Worker));
+		let audit = draw(settle(ch, 1)).unwrap();
+		for a in Audits::<Test>::get(audit).unwrap().auditors.iter() {
+			assert!(Inference::has_pending_work(&a.who, Role::Validator));
+		}
+		let deadline = Audits::<Test>::get(audit).unwrap().reveal_deadline;
+		run_to(deadline + 1);
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT), audit));
+		assert!(!Inference::has_pending_work(&11, Role::Validator));
+	});
+}
+
+#[test]
+fn batches_not_drawn_are_left_open() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::from_percent(1));
+		let ch = open(CLIENT, 1_000);
+		let batch = settle(ch, 3);
+		assert_eq!(draw(batch), None);
+		assert!(events().contains(&Event::AuditNotDrawn { batch }));
+		// With no validator to draw, an audit is not possible either.
+		set_audit_rate(Perbill::one());
+		STAKES.with(|s| s.borrow_mut().retain(|(_, role), _| *role == 0));
+		let batch = settle(ch, 4);
+		assert_eq!(draw(batch), None);
+		assert_noop!(Inference::dispute(RuntimeOrigin::signed(CLIENT), batch, 4), Error::<Test>::NoAuditors);
+	});
+}
+
+#[test]
+fn each_parameter_is_bounded() {
+	test(|| {
+		let good = ProtocolParams::<Test>::get();
+		assert_ok!(Inference::set_params(RuntimeOrigin::root(), good));
+		assert_noop!(Inference::set_params(RuntimeOrigin::signed(OWNER), good), DispatchError::BadOrigin);
+		let bad: Vec<fn(&mut ParamsOf<Test>)> = vec![
+			|p| p.protocol_fee = Perbill::from_percent(21),
+			|p| p.audit_fee = Perbill::from_percent(21),
+			|p| p.audit_rate = Perbill::from_parts(9_999_999),
+			|p| p.auditors = 0,
+			|p| p.auditors = 5,
+			|p| p.wrong_answer_slash = Perbill::from_parts(9_999_999),
+			|p| p.wrong_answer_slash = Perbill::from_percent(51),
+			|p| p.dissent_slash = Perbill::from_percent(11),
+			|p| p.audit_delay = 1,
+			|p| p.commit_period = 1,
+			|p| p.reveal_period = 1,
+			|p| p.dispute_window = p.audit_delay,
+			|p| p.close_delay = 1,
+			|p| p.dispute_bond = 0,
+			|p| p.version_deposit = 0,
+			|p| p.offer_deposit = 0,
+			|p| p.channel_deposit = 0,
+		];
+		for change in bad {
+			let mut p = good;
+			change(&mut p);
+			assert_noop!(Inference::set_params(RuntimeOrigin::root(), p), Error::<Test>::ParamOutOfBounds);
+		}
+	});
+}
