@@ -14,7 +14,8 @@ cd "$AGORA_ROOT"
 
 PALLETS=("$@")
 [ ${#PALLETS[@]} -gt 0 ] ||
-	PALLETS=(pallet_contributions pallet_tasks pallet_validation pallet_rewards pallet_governance)
+	PALLETS=(pallet_contributions pallet_tasks pallet_validation pallet_rewards pallet_governance
+		pallet_inference)
 
 printf '\033[1;34m[benchmark]\033[0m building agora-node with runtime-benchmarks\n'
 cargo build -p agora-node --features runtime-benchmarks

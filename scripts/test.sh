@@ -105,7 +105,7 @@ step_unit() {
 	# features, not the node.
 	log "cargo test --features runtime-benchmarks,try-runtime (benchmarks and try-runtime, per pallet)"
 	cargo test --features runtime-benchmarks,try-runtime \
-		-p pallet-contributions -p pallet-tasks -p pallet-validation -p pallet-rewards -p pallet-governance
+		-p pallet-contributions -p pallet-tasks -p pallet-validation -p pallet-rewards -p pallet-governance -p pallet-inference
 	# The runtime's upgrade as `try-runtime on-runtime-upgrade` runs it: every migration's
 	# checks and every pallet's try_state (natively: no WASM build).
 	log "cargo test -p agora-runtime --features try-runtime (the upgrade's try-runtime checks)"

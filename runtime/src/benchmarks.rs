@@ -10,6 +10,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_contributions, Contributions]
 	[pallet_tasks, Tasks]
 	[pallet_validation, Validation]
+	[pallet_inference, Inference]
 	[pallet_rewards, Rewards]
 	[pallet_governance, Governance]
 	[pallet_referenda, Referenda]

@@ -269,4 +269,8 @@ mod runtime {
 
 	#[runtime::pallet_index(23)]
 	pub type Rewards = pallet_rewards;
+
+	// The inference market.
+	#[runtime::pallet_index(24)]
+	pub type Inference = pallet_inference;
 }

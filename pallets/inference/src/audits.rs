@@ -41,7 +41,8 @@ impl<T: Config> Pallet<T> {
 			let count = batch.last_request.saturating_sub(batch.first_request).saturating_add(1);
 			let offset: u64 = rng.next_u128_below(u128::from(count)).unique_saturated_into();
 			let request = batch.first_request.saturating_add(offset);
-			let started = drawn && Self::start_audit(id, &mut batch, request, None, &mut rng).is_ok();
+			let started =
+				drawn && Self::start_audit(id, &mut batch, request, None, &mut rng).is_ok();
 			if !started {
 				batch.status = BatchStatus::Open;
 				Self::deposit_event(Event::AuditNotDrawn { batch: id });
@@ -144,11 +145,8 @@ impl<T: Config> Pallet<T> {
 			let audit = audit.as_mut().ok_or(Error::<T>::UnknownAudit)?;
 			let now = frame_system::Pallet::<T>::block_number();
 			ensure!(now <= audit.commit_deadline, Error::<T>::CommitClosed);
-			let auditor = audit
-				.auditors
-				.iter_mut()
-				.find(|a| a.who == who)
-				.ok_or(Error::<T>::NotAuditor)?;
+			let auditor =
+				audit.auditors.iter_mut().find(|a| a.who == who).ok_or(Error::<T>::NotAuditor)?;
 			ensure!(auditor.commitment.is_none(), Error::<T>::AlreadyCommitted);
 			auditor.commitment = Some(commitment);
 			Ok(())
@@ -168,11 +166,8 @@ impl<T: Config> Pallet<T> {
 			let now = frame_system::Pallet::<T>::block_number();
 			ensure!(now > audit.commit_deadline, Error::<T>::RevealNotOpen);
 			ensure!(now <= audit.reveal_deadline, Error::<T>::RevealClosed);
-			let auditor = audit
-				.auditors
-				.iter_mut()
-				.find(|a| a.who == who)
-				.ok_or(Error::<T>::NotAuditor)?;
+			let auditor =
+				audit.auditors.iter_mut().find(|a| a.who == who).ok_or(Error::<T>::NotAuditor)?;
 			let commitment = auditor.commitment.ok_or(Error::<T>::NotCommitted)?;
 			ensure!(auditor.verdict.is_none(), Error::<T>::AlreadyRevealed);
 			ensure!(
@@ -193,8 +188,9 @@ impl<T: Config> Pallet<T> {
 		for auditor in auditors {
 			match auditor.verdict {
 				Some(AuditVerdict::Correct) => correct = correct.saturating_add(auditor.stake),
-				Some(AuditVerdict::Wrong | AuditVerdict::Unavailable) =>
-					failed = failed.saturating_add(auditor.stake),
+				Some(AuditVerdict::Wrong | AuditVerdict::Unavailable) => {
+					failed = failed.saturating_add(auditor.stake)
+				},
 				None => {},
 			}
 		}
@@ -296,16 +292,14 @@ impl<T: Config> Pallet<T> {
 				AuditOutcome::Undecided => continue,
 			};
 			if agrees {
-				let available = T::Currency::reducible_balance(
-					&pot,
-					Preservation::Preserve,
-					Fortitude::Polite,
-				);
+				let available =
+					T::Currency::reducible_balance(&pot, Preservation::Preserve, Fortitude::Polite);
 				let amount = params.audit_reward.min(available);
 				if amount.is_zero() {
 					continue;
 				}
-				if T::Currency::transfer(&pot, &auditor.who, amount, Preservation::Preserve).is_ok() {
+				if T::Currency::transfer(&pot, &auditor.who, amount, Preservation::Preserve).is_ok()
+				{
 					Self::deposit_event(Event::AuditorRewarded {
 						audit: id,
 						auditor: auditor.who.clone(),
@@ -313,7 +307,8 @@ impl<T: Config> Pallet<T> {
 					});
 				}
 			} else {
-				let amount = T::Registry::slash(&auditor.who, Role::Validator, params.dissent_slash);
+				let amount =
+					T::Registry::slash(&auditor.who, Role::Validator, params.dissent_slash);
 				Self::deposit_event(Event::AuditorSlashed {
 					audit: id,
 					auditor: auditor.who.clone(),
@@ -361,8 +356,9 @@ impl<T: Config> PendingWork<T::AccountId> for Pallet<T> {
 	/// an auditor's while it is drawn for an audit in progress.
 	fn has_pending_work(who: &T::AccountId, role: Role) -> bool {
 		match role {
-			Role::Worker =>
-				OfferCount::<T>::contains_key(who) || ProviderChannels::<T>::contains_key(who),
+			Role::Worker => {
+				OfferCount::<T>::contains_key(who) || ProviderChannels::<T>::contains_key(who)
+			},
 			Role::Validator => AuditorDuties::<T>::contains_key(who),
 		}
 	}

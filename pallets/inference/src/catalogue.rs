@@ -7,11 +7,7 @@ use agora_primitives::{
 use frame_support::{
 	ensure,
 	pallet_prelude::{DispatchResult, Weight},
-	traits::{
-		fungible::MutateHold,
-		tokens::Precision,
-		Get,
-	},
+	traits::{fungible::MutateHold, tokens::Precision, Get},
 	BoundedVec,
 };
 use sp_runtime::{
@@ -118,7 +114,11 @@ impl<T: Config> Pallet<T> {
 				deposit
 			},
 		};
-		Offers::<T>::insert(&who, model, Offer { version, price, peer_id: peer_id.clone(), deposit });
+		Offers::<T>::insert(
+			&who,
+			model,
+			Offer { version, price, peer_id: peer_id.clone(), deposit },
+		);
 		Self::deposit_event(Event::Offered { provider: who, model, version, price, peer_id });
 		Ok(())
 	}

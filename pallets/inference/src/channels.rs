@@ -27,10 +27,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(client != provider, Error::<T>::SelfDealing);
 		let offer = Offers::<T>::get(&provider, model).ok_or(Error::<T>::UnknownOffer)?;
 		let entry = Models::<T>::get(model).ok_or(Error::<T>::UnknownModel)?;
-		ensure!(
-			entry.access == Access::Public || entry.owner == client,
-			Error::<T>::AccessDenied
-		);
+		ensure!(entry.access == Access::Public || entry.owner == client, Error::<T>::AccessDenied);
 		ensure!(offer.price <= max_price, Error::<T>::PriceAboveLimit);
 		ensure!(amount >= offer.price, Error::<T>::BalanceTooLow);
 		let deposit = ProtocolParams::<T>::get().channel_deposit;
@@ -107,27 +104,20 @@ impl<T: Config> Pallet<T> {
 			Error::<T>::BadSignature
 		);
 		ensure!(
-			receipt.requests > channel.settled_requests &&
-				receipt.amount >= channel.settled_amount,
+			receipt.requests > channel.settled_requests && receipt.amount >= channel.settled_amount,
 			Error::<T>::StaleReceipt
 		);
 		let requests: BalanceOf<T> = receipt
 			.requests
 			.try_into()
 			.map_err(|_| DispatchError::from(Error::<T>::Overcharged))?;
-		ensure!(
-			receipt.amount <= channel.price.saturating_mul(requests),
-			Error::<T>::Overcharged
-		);
+		ensure!(receipt.amount <= channel.price.saturating_mul(requests), Error::<T>::Overcharged);
 		let amount = receipt.amount.saturating_sub(channel.settled_amount);
 		ensure!(
 			channel.pending_amount.saturating_add(amount) <= channel.balance,
 			Error::<T>::InsufficientBalance
 		);
-		ensure!(
-			channel.pending_batches < T::MaxPendingBatches::get(),
-			Error::<T>::TooManyBatches
-		);
+		ensure!(channel.pending_batches < T::MaxPendingBatches::get(), Error::<T>::TooManyBatches);
 		let params = ProtocolParams::<T>::get();
 		let draw_at = now.saturating_add(params.audit_delay);
 		let batch = NextBatch::<T>::get();
@@ -165,7 +155,11 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Moves `amount` of the client's channel escrow to `to` (free); returns what moved.
-	fn pay_from_escrow(client: &T::AccountId, to: &T::AccountId, amount: BalanceOf<T>) -> BalanceOf<T> {
+	fn pay_from_escrow(
+		client: &T::AccountId,
+		to: &T::AccountId,
+		amount: BalanceOf<T>,
+	) -> BalanceOf<T> {
 		if amount.is_zero() {
 			return amount;
 		}
@@ -202,10 +196,16 @@ impl<T: Config> Pallet<T> {
 			Error::<T>::UnknownChannel
 		})?;
 		Self::ensure_pot();
-		let protocol_fee =
-			Self::pay_from_escrow(&channel.client, &T::Treasury::get(), params.protocol_fee.mul_floor(batch.amount));
-		let audit_fee =
-			Self::pay_from_escrow(&channel.client, &Self::pot_account(), params.audit_fee.mul_floor(batch.amount));
+		let protocol_fee = Self::pay_from_escrow(
+			&channel.client,
+			&T::Treasury::get(),
+			params.protocol_fee.mul_floor(batch.amount),
+		);
+		let audit_fee = Self::pay_from_escrow(
+			&channel.client,
+			&Self::pot_account(),
+			params.audit_fee.mul_floor(batch.amount),
+		);
 		let rest = batch.amount.saturating_sub(protocol_fee).saturating_sub(audit_fee);
 		let provider_paid = Self::pay_from_escrow(&channel.client, &channel.provider, rest);
 		// Whatever could not move (nothing, unless a hold went missing) stays the client's.

@@ -80,7 +80,8 @@ fn held(reason: HoldReason, who: AccountId) -> Balance {
 
 /// Runs to the batch's draw; returns its audit if one was drawn.
 fn draw(batch: BatchId) -> Option<AuditId> {
-	let at = Batches::<Test>::get(batch).unwrap().settled_at + ProtocolParams::<Test>::get().audit_delay;
+	let at =
+		Batches::<Test>::get(batch).unwrap().settled_at + ProtocolParams::<Test>::get().audit_delay;
 	run_to(at);
 	match Batches::<Test>::get(batch).unwrap().status {
 		BatchStatus::Audited(audit) => Some(audit),
@@ -116,9 +117,19 @@ fn total_balance() -> Balance {
 fn completed_rounds_become_versions_with_their_score() {
 	test(|| {
 		Inference::record_version(MODEL, 1, &OWNER, &arch(), HASH, Perbill::from_percent(90));
-		Inference::record_version(MODEL, 2, &OWNER, &arch(), H256::repeat_byte(2), Perbill::from_percent(95));
+		Inference::record_version(
+			MODEL,
+			2,
+			&OWNER,
+			&arch(),
+			H256::repeat_byte(2),
+			Perbill::from_percent(95),
+		);
 		let entry = Models::<Test>::get(MODEL).unwrap();
-		assert_eq!((entry.owner, entry.versions, entry.latest, entry.access), (OWNER, 2, 2, Access::OwnerOnly));
+		assert_eq!(
+			(entry.owner, entry.versions, entry.latest, entry.access),
+			(OWNER, 2, 2, Access::OwnerOnly)
+		);
 		assert_eq!(entry.architecture, arch());
 		assert_eq!(entry.deposit, 10);
 		assert_eq!(held(HoldReason::CatalogueDeposit, OWNER), 10);
@@ -158,15 +169,26 @@ fn only_the_owner_sets_terms_and_delists_an_unserved_model() {
 		served_model();
 		let license: BoundedVec<u8, MaxLicenseLen> = BoundedVec::truncate_from(b"MIT".to_vec());
 		assert_noop!(
-			Inference::set_terms(RuntimeOrigin::signed(CLIENT), MODEL, license.clone(), Access::Public),
+			Inference::set_terms(
+				RuntimeOrigin::signed(CLIENT),
+				MODEL,
+				license.clone(),
+				Access::Public
+			),
 			Error::<Test>::NotOwner
 		);
 		assert_noop!(
 			Inference::set_terms(RuntimeOrigin::signed(OWNER), 99, license.clone(), Access::Public),
 			Error::<Test>::UnknownModel
 		);
-		assert_noop!(Inference::delist(RuntimeOrigin::signed(CLIENT), MODEL), Error::<Test>::NotOwner);
-		assert_noop!(Inference::delist(RuntimeOrigin::signed(OWNER), MODEL), Error::<Test>::ModelServed);
+		assert_noop!(
+			Inference::delist(RuntimeOrigin::signed(CLIENT), MODEL),
+			Error::<Test>::NotOwner
+		);
+		assert_noop!(
+			Inference::delist(RuntimeOrigin::signed(OWNER), MODEL),
+			Error::<Test>::ModelServed
+		);
 		assert_ok!(Inference::withdraw_offer(RuntimeOrigin::signed(PROVIDER), MODEL));
 		let free = Balances::balance(&OWNER);
 		assert_ok!(Inference::delist(RuntimeOrigin::signed(OWNER), MODEL));
@@ -236,11 +258,17 @@ fn channels_respect_the_terms_and_the_price_limit() {
 		assert_eq!(held(HoldReason::ChannelDeposit, CLIENT), 3);
 		assert_eq!(ProviderChannels::<Test>::get(PROVIDER), 2);
 		// Topping up: the client only, before closing.
-		assert_noop!(Inference::top_up(RuntimeOrigin::signed(CLIENT2), 1, 50), Error::<Test>::NotClient);
+		assert_noop!(
+			Inference::top_up(RuntimeOrigin::signed(CLIENT2), 1, 50),
+			Error::<Test>::NotClient
+		);
 		assert_ok!(Inference::top_up(RuntimeOrigin::signed(CLIENT), 1, 50));
 		assert_eq!(Channels::<Test>::get(1).unwrap().balance, 150);
 		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), 1));
-		assert_noop!(Inference::top_up(RuntimeOrigin::signed(CLIENT), 1, 50), Error::<Test>::ChannelClosing);
+		assert_noop!(
+			Inference::top_up(RuntimeOrigin::signed(CLIENT), 1, 50),
+			Error::<Test>::ChannelClosing
+		);
 	});
 }
 
@@ -249,8 +277,11 @@ fn a_paid_session_settles_in_batches_and_conserves_balances() {
 	test(|| {
 		served_model();
 		let issuance = total_balance();
-		let (client0, provider0, treasury0) =
-			(Balances::balance(&CLIENT), Balances::balance(&PROVIDER), Balances::balance(&TREASURY));
+		let (client0, provider0, treasury0) = (
+			Balances::balance(&CLIENT),
+			Balances::balance(&PROVIDER),
+			Balances::balance(&TREASURY),
+		);
 		let ch = open(CLIENT, 1_000);
 		// 30 requests answered off chain; the provider settles twice, one transaction each.
 		let b1 = settle(ch, 12);
@@ -263,9 +294,15 @@ fn a_paid_session_settles_in_batches_and_conserves_balances() {
 		assert_eq!((batch.first_request, batch.last_request, batch.amount), (13, 30, 180));
 		assert_eq!(batch.transcript_before, transcript(ch, 12));
 		// Not payable before the dispute window ends.
-		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1), Error::<Test>::DisputeWindowOpen);
+		assert_noop!(
+			Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1),
+			Error::<Test>::DisputeWindowOpen
+		);
 		run_to(1 + 10);
-		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1), Error::<Test>::DisputeWindowOpen);
+		assert_noop!(
+			Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b1),
+			Error::<Test>::DisputeWindowOpen
+		);
 		run_to(3 + 11);
 		for b in [b1, b2] {
 			if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
@@ -287,7 +324,10 @@ fn a_paid_session_settles_in_batches_and_conserves_balances() {
 		assert_eq!(Balances::balance(&Inference::pot_account()), 15);
 		// The client closes; the provider has the close delay to settle anything later.
 		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
-		assert_noop!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::CloseDelayRunning);
+		assert_noop!(
+			Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch),
+			Error::<Test>::CloseDelayRunning
+		);
 		run_to(System::block_number() + 5);
 		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT2), ch));
 		assert_eq!(Balances::balance(&CLIENT), client0 - 300);
@@ -325,7 +365,10 @@ fn forged_receipts_are_rejected() {
 			Inference::settle(RuntimeOrigin::signed(PROVIDER2), r, sign(CLIENT, &r)),
 			Error::<Test>::NotProvider
 		);
-		assert_noop!(settle(Receipt { channel: 77, ..r }, sign(CLIENT, &r)), Error::<Test>::UnknownChannel);
+		assert_noop!(
+			settle(Receipt { channel: 77, ..r }, sign(CLIENT, &r)),
+			Error::<Test>::UnknownChannel
+		);
 	});
 }
 
@@ -398,7 +441,12 @@ fn a_wrong_answer_caught_by_audit_slashes_the_provider_and_refunds_the_client() 
 		let issuance = total_balance();
 		let client0 = Balances::balance(&CLIENT);
 		// The pot has funds to pay auditors.
-		assert_ok!(<Balances as Mutate<_>>::transfer(&OWNER, &Inference::pot_account(), 100, Preservation::Expendable));
+		assert_ok!(<Balances as Mutate<_>>::transfer(
+			&OWNER,
+			&Inference::pot_account(),
+			100,
+			Preservation::Expendable
+		));
 		let ch = open(CLIENT, 1_000);
 		let batch = settle(ch, 20);
 		let audit = draw(batch).expect("every batch is audited at a 100% rate");
@@ -409,7 +457,10 @@ fn a_wrong_answer_caught_by_audit_slashes_the_provider_and_refunds_the_client() 
 		assert!(a.auditors.iter().all(|x| x.who != PROVIDER && x.who != CLIENT));
 		assert_eq!(AuditorDuties::<Test>::get(11), 1);
 		// A payment cannot be taken while under audit.
-		assert_noop!(Inference::clear_batch(RuntimeOrigin::signed(PROVIDER), batch), Error::<Test>::UnderAudit);
+		assert_noop!(
+			Inference::clear_batch(RuntimeOrigin::signed(PROVIDER), batch),
+			Error::<Test>::UnderAudit
+		);
 		// Two auditors found the answer wrong; validator 11 lazily approved it.
 		judge(audit, |who| if who == 11 { AuditVerdict::Correct } else { AuditVerdict::Wrong });
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
@@ -480,7 +531,10 @@ fn unrevealed_audits_slash_nobody_and_let_the_batch_stand() {
 		let ch = open(CLIENT, 1_000);
 		let batch = settle(ch, 4);
 		let audit = draw(batch).unwrap();
-		assert_noop!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit), Error::<Test>::AuditRunning);
+		assert_noop!(
+			Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit),
+			Error::<Test>::AuditRunning
+		);
 		let deadline = Audits::<Test>::get(audit).unwrap().reveal_deadline;
 		run_to(deadline + 1);
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
@@ -501,19 +555,36 @@ fn audit_commit_and_reveal_are_checked() {
 		let v = a.auditors[0].who;
 		let salt = [1u8; 32];
 		let c = audit_commitment_of(audit, AuditVerdict::Correct, &salt, &v);
-		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(CLIENT2), audit, c), Error::<Test>::NotAuditor);
-		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(v), 99, c), Error::<Test>::UnknownAudit);
+		assert_noop!(
+			Inference::commit_audit(RuntimeOrigin::signed(CLIENT2), audit, c),
+			Error::<Test>::NotAuditor
+		);
+		assert_noop!(
+			Inference::commit_audit(RuntimeOrigin::signed(v), 99, c),
+			Error::<Test>::UnknownAudit
+		);
 		assert_noop!(
 			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt),
 			Error::<Test>::RevealNotOpen
 		);
 		assert_ok!(Inference::commit_audit(RuntimeOrigin::signed(v), audit, c));
-		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(v), audit, c), Error::<Test>::AlreadyCommitted);
+		assert_noop!(
+			Inference::commit_audit(RuntimeOrigin::signed(v), audit, c),
+			Error::<Test>::AlreadyCommitted
+		);
 		run_to(a.commit_deadline + 1);
 		let late = a.auditors[1].who;
-		assert_noop!(Inference::commit_audit(RuntimeOrigin::signed(late), audit, c), Error::<Test>::CommitClosed);
 		assert_noop!(
-			Inference::reveal_audit(RuntimeOrigin::signed(late), audit, AuditVerdict::Correct, salt),
+			Inference::commit_audit(RuntimeOrigin::signed(late), audit, c),
+			Error::<Test>::CommitClosed
+		);
+		assert_noop!(
+			Inference::reveal_audit(
+				RuntimeOrigin::signed(late),
+				audit,
+				AuditVerdict::Correct,
+				salt
+			),
 			Error::<Test>::NotCommitted
 		);
 		// Another verdict than the committed one.
@@ -523,7 +594,12 @@ fn audit_commit_and_reveal_are_checked() {
 		);
 		// Another auditor's commitment is worthless: it is bound to its author.
 		assert_ne!(audit_commitment_of(audit, AuditVerdict::Correct, &salt, &late), c);
-		assert_ok!(Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt));
+		assert_ok!(Inference::reveal_audit(
+			RuntimeOrigin::signed(v),
+			audit,
+			AuditVerdict::Correct,
+			salt
+		));
 		assert_noop!(
 			Inference::reveal_audit(RuntimeOrigin::signed(v), audit, AuditVerdict::Correct, salt),
 			Error::<Test>::AlreadyRevealed
@@ -535,10 +611,9 @@ fn audit_commit_and_reveal_are_checked() {
 		);
 		// One revealed verdict is a majority of the revealed stake.
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
-		assert!(events().iter().any(|e| matches!(
-			e,
-			Event::AuditConcluded { outcome: AuditOutcome::Passed, .. }
-		)));
+		assert!(events()
+			.iter()
+			.any(|e| matches!(e, Event::AuditConcluded { outcome: AuditOutcome::Passed, .. })));
 	});
 }
 
@@ -552,7 +627,10 @@ fn a_client_disputes_with_a_bond_and_wins_or_pays_for_a_false_claim() {
 		let dispute = |who, request| Inference::dispute(RuntimeOrigin::signed(who), batch, request);
 		assert_noop!(dispute(CLIENT2, 2), Error::<Test>::NotClient);
 		assert_noop!(dispute(CLIENT, 5), Error::<Test>::RequestOutsideBatch);
-		assert_noop!(Inference::dispute(RuntimeOrigin::signed(CLIENT), 9, 1), Error::<Test>::UnknownBatch);
+		assert_noop!(
+			Inference::dispute(RuntimeOrigin::signed(CLIENT), 9, 1),
+			Error::<Test>::UnknownBatch
+		);
 		// A false claim: the answer was right; the bond compensates the provider.
 		let provider0 = Balances::balance(&PROVIDER);
 		assert_ok!(dispute(CLIENT, 2));
@@ -589,9 +667,15 @@ fn a_provider_that_disappears_costs_its_client_nothing() {
 		let client0 = Balances::balance(&CLIENT);
 		let ch = open(CLIENT, 500);
 		// The provider never answers (no receipt exists); the client leaves.
-		assert_noop!(Inference::close_channel(RuntimeOrigin::signed(CLIENT2), ch), Error::<Test>::NotParticipant);
+		assert_noop!(
+			Inference::close_channel(RuntimeOrigin::signed(CLIENT2), ch),
+			Error::<Test>::NotParticipant
+		);
 		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
-		assert_noop!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::ChannelClosing);
+		assert_noop!(
+			Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch),
+			Error::<Test>::ChannelClosing
+		);
 		run_to(1 + 5);
 		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch));
 		assert_eq!(Balances::balance(&CLIENT), client0);
@@ -612,7 +696,10 @@ fn no_settlement_after_closing_and_no_close_with_batches_pending() {
 			Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)),
 			Error::<Test>::ChannelClosing
 		);
-		assert_noop!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch), Error::<Test>::BatchesPending);
+		assert_noop!(
+			Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch),
+			Error::<Test>::BatchesPending
+		);
 		run_to(1 + 11);
 		if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
 			run_to(Audits::<Test>::get(audit).unwrap().reveal_deadline + 1);
@@ -660,7 +747,10 @@ fn batches_not_drawn_are_left_open() {
 		STAKES.with(|s| s.borrow_mut().retain(|(_, role), _| *role == 0));
 		let batch = settle(ch, 4);
 		assert_eq!(draw(batch), None);
-		assert_noop!(Inference::dispute(RuntimeOrigin::signed(CLIENT), batch, 4), Error::<Test>::NoAuditors);
+		assert_noop!(
+			Inference::dispute(RuntimeOrigin::signed(CLIENT), batch, 4),
+			Error::<Test>::NoAuditors
+		);
 	});
 }
 
@@ -669,7 +759,10 @@ fn each_parameter_is_bounded() {
 	test(|| {
 		let good = ProtocolParams::<Test>::get();
 		assert_ok!(Inference::set_params(RuntimeOrigin::root(), good));
-		assert_noop!(Inference::set_params(RuntimeOrigin::signed(OWNER), good), DispatchError::BadOrigin);
+		assert_noop!(
+			Inference::set_params(RuntimeOrigin::signed(OWNER), good),
+			DispatchError::BadOrigin
+		);
 		let bad: Vec<fn(&mut ParamsOf<Test>)> = vec![
 			|p| p.protocol_fee = Perbill::from_percent(21),
 			|p| p.audit_fee = Perbill::from_percent(21),
@@ -692,7 +785,10 @@ fn each_parameter_is_bounded() {
 		for change in bad {
 			let mut p = good;
 			change(&mut p);
-			assert_noop!(Inference::set_params(RuntimeOrigin::root(), p), Error::<Test>::ParamOutOfBounds);
+			assert_noop!(
+				Inference::set_params(RuntimeOrigin::root(), p),
+				Error::<Test>::ParamOutOfBounds
+			);
 		}
 	});
 }

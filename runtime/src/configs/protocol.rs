@@ -13,8 +13,10 @@ use sp_runtime::{traits::AccountIdConversion, Perbill};
 
 use super::ProtocolParamsOrigin;
 use crate::{
-	currency::AGR, time::DAYS, AccountId, Balance, Balances, BlockNumber, Contributions, Rewards,
-	Runtime, RuntimeHoldReason, Tasks, Validation,
+	currency::{AGR, MILLI_AGR},
+	time::{DAYS, HOURS, MINUTES},
+	AccountId, Balance, Balances, BlockNumber, Contributions, Inference, Rewards, Runtime,
+	RuntimeHoldReason, Tasks, Validation,
 };
 
 /// Challenge randomness: the VRF output of the parent block, which did not exist when a worker
@@ -77,7 +79,7 @@ impl pallet_contributions::Config for Runtime {
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = ContributionDefaults;
 	// Unbonded stake stays slashable until every round and verification it is part of ended.
-	type PendingWork = (Tasks, Validation);
+	type PendingWork = ((Tasks, Validation), Inference);
 	type MaxValidators = ConstU32<256>;
 	type WeightInfo = pallet_contributions::weights::SubstrateWeight<Runtime>;
 }
@@ -88,6 +90,7 @@ impl pallet_tasks::Config for Runtime {
 	type Registry = Contributions;
 	type Verifier = Validation;
 	type Rewards = Rewards;
+	type Catalogue = Inference;
 	type Randomness = ChallengeRandomness;
 	type ParamsOrigin = ProtocolParamsOrigin;
 	type DefaultParams = TaskDefaults;
@@ -127,4 +130,68 @@ impl pallet_rewards::Config for Runtime {
 	type DefaultParams = RewardDefaults;
 	type MaxEmissionPerBlock = ConstU128<{ 10 * AGR }>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	pub const InferenceDefaults: pallet_inference::Params<Balance, BlockNumber> =
+		pallet_inference::Params {
+			protocol_fee: Perbill::from_percent(5),
+			audit_fee: Perbill::from_percent(5),
+			// One batch in ten: a provider that answers a share `w` of its requests wrongly is
+			// caught in a batch of `n` with probability about `1/10 · min(1, w·n)` per batch.
+			audit_rate: Perbill::from_percent(10),
+			auditors: 3,
+			audit_reward: 10 * MILLI_AGR,
+			wrong_answer_slash: Perbill::from_percent(10),
+			dissent_slash: Perbill::from_percent(2),
+			audit_delay: 2,
+			// Time for an auditor to fetch the model and re-run one request.
+			commit_period: 10 * MINUTES,
+			reveal_period: 5 * MINUTES,
+			dispute_window: HOURS,
+			dispute_bond: 10 * AGR,
+			close_delay: 10 * MINUTES,
+			version_deposit: 100 * MILLI_AGR,
+			offer_deposit: AGR,
+			channel_deposit: 100 * MILLI_AGR,
+		};
+	pub const InferencePalletId: PalletId = PalletId(*b"agr/infr");
+}
+
+impl pallet_inference::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Registry = Contributions;
+	type Randomness = ChallengeRandomness;
+	type Signature = crate::Signature;
+	type Signer = <crate::Signature as sp_runtime::traits::Verify>::Signer;
+	type Treasury = TreasuryAccount;
+	type PalletId = InferencePalletId;
+	type ParamsOrigin = ProtocolParamsOrigin;
+	type DefaultParams = InferenceDefaults;
+	// A job has at most `max_rounds` (100) completed rounds.
+	type MaxVersions = ConstU32<100>;
+	type MaxOffersPerProvider = ConstU32<16>;
+	type MaxPendingBatches = ConstU32<16>;
+	type MaxDrawsPerBlock = ConstU32<32>;
+	type MaxAuditors = ConstU32<8>;
+	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = InferenceBenchmarkHelper;
+}
+
+/// Benchmarks only: a client key in the benchmark's keystore signs receipts, so that `settle`
+/// is measured with a real sr25519 verification.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct InferenceBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_inference::BenchmarkHelper<AccountId, crate::Signature> for InferenceBenchmarkHelper {
+	fn sign(payload: &[u8]) -> (AccountId, crate::Signature) {
+		const KEY_TYPE: sp_core::crypto::KeyTypeId = sp_core::crypto::KeyTypeId(*b"infr");
+		let public =
+			sp_io::crypto::sr25519_generate(KEY_TYPE, Some(b"//inference-client".to_vec()));
+		let signature = sp_io::crypto::sr25519_sign(KEY_TYPE, &public, payload)
+			.unwrap_or_else(|| sp_core::sr25519::Signature::from_raw([0u8; 64]));
+		(AccountId::from(public), crate::Signature::Sr25519(signature))
+	}
 }
