@@ -9,7 +9,7 @@
 # Steps: cargo fmt --check; cargo clippy -D warnings; cargo test; the pallets' benchmark and
 # try-runtime tests; build an upgrade runtime (spec_version + 1) and agora-node; start `agora-node --dev`, check that the worker's copy of
 # the runtime metadata is current, and run the @polkadot/api tests against it (chain,
-# governance, runtime upgrade); `--sealing manual`; bad command-line input; the four-validator
+# governance, runtime upgrade); `--sealing manual` with the inference market's tests; bad command-line input; the four-validator
 # local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
 # @polkadot/api, and the Agora Explorer driven in headless Chromium while the job runs);
@@ -166,8 +166,14 @@ step_manual_sealing() {
 	finalized=$(rpc 9944 chain_getHeader "[\"$finalized_hash\"]" | jq -r '.result.number')
 	[ "$((best))" -eq 2 ] || die "manual sealing: best block #$((best)), expected #2"
 	[ "$((finalized))" -eq 2 ] || die "manual sealing: finalized #$((finalized)), expected #2"
-	stop_node
 	echo "sealed and finalized 2 blocks on demand"
+	# The inference market, every party played from @polkadot/api, on blocks sealed on demand
+	# (a training round to list a model, then sessions, audits and attacks: seconds, not minutes).
+	(cd tests/js && npm test --silent -- inference.test.js) || {
+		tail -30 "$WORK/manual.log" >&2
+		die "@polkadot/api inference tests against --sealing manual"
+	}
+	stop_node
 }
 
 # expect_clean_error <description> <args…>: the node must exit non-zero with a one-line error

@@ -81,7 +81,38 @@ fn babe_inherent_data_providers(
 	})
 }
 
+/// How far ahead of the wall clock an imported block's timestamp may be under `--sealing`: each
+/// sealed block moves time forward by one slot however fast blocks are sealed, so a test that
+/// seals a thousand blocks in a minute runs its chain about 100 minutes ahead. Importing checks
+/// the timestamp against the clock plus this allowance (plus the runtime's 30 s drift).
+const SEALING_CLOCK_ALLOWANCE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// The import side's inherent data under `--sealing`: the clock moved ahead by
+/// [`SEALING_CLOCK_ALLOWANCE`].
+fn sealing_inherent_data_providers(
+	slot_duration: sp_consensus_babe::SlotDuration,
+) -> BabeCreateInherentDataProviders {
+	Arc::new(move |_parent, ()| async move {
+		let ahead = sp_timestamp::Timestamp::current() + SEALING_CLOCK_ALLOWANCE.as_millis() as u64;
+		let timestamp = sp_timestamp::InherentDataProvider::new(ahead);
+		let slot =
+			sp_consensus_babe::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
+				*timestamp,
+				slot_duration,
+			);
+		Ok((slot, timestamp))
+	})
+}
+
 pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
+	new_partial_for(config, None)
+}
+
+/// [`new_partial`], with the block import's inherent checks suited to `sealing` (if any).
+fn new_partial_for(
+	config: &Configuration,
+	sealing: Option<Sealing>,
+) -> Result<Service, ServiceError> {
 	let telemetry = config
 		.telemetry_endpoints
 		.clone()
@@ -136,7 +167,10 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		babe_config,
 		grandpa_block_import,
 		client.clone(),
-		babe_inherent_data_providers(slot_duration),
+		match sealing {
+			None => babe_inherent_data_providers(slot_duration),
+			Some(_) => sealing_inherent_data_providers(slot_duration),
+		},
 		select_chain.clone(),
 		OffchainTransactionPoolFactory::new(transaction_pool.clone()),
 	)?;
@@ -188,7 +222,7 @@ pub fn new_full<
 		transaction_pool,
 		other:
 			ConsensusParts { block_import, grandpa_link, babe_link, babe_worker_handle, mut telemetry },
-	} = new_partial(&config)?;
+	} = new_partial_for(&config, sealing)?;
 
 	if sealing.is_some() {
 		// A sealing node is a single-node test chain: it neither needs nor accepts peers.

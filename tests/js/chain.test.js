@@ -7,7 +7,7 @@ import { AGR, connect, submitInBlock, waitFor } from './lib.js';
 const EXPECTED_PALLETS = [
   'System', 'Timestamp', 'Babe', 'Grandpa', 'Balances', 'TransactionPayment', 'Utility', 'Sudo',
   'Scheduler', 'Preimage', 'Referenda', 'ConvictionVoting', 'Treasury', 'Governance',
-  'Contributions', 'Tasks', 'Validation', 'Rewards',
+  'Contributions', 'Tasks', 'Validation', 'Rewards', 'Inference',
 ];
 
 let api;

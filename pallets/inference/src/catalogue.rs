@@ -21,12 +21,15 @@ impl<T: Config> Pallet<T> {
 		T::PalletId::get().into_account_truncating()
 	}
 
-	/// Keeps the pot account alive whatever its balance (as pallet-treasury does for its own),
-	/// so that any fee, however small, can be paid into it.
-	pub(crate) fn ensure_pot() {
+	/// Genesis: the pot starts with the existential deposit (as pallet-treasury's account
+	/// does), so that any audit fee, however small, can be paid into it, and paying auditors
+	/// never reaps it.
+	pub(crate) fn endow_pot() {
+		use frame_support::traits::fungible::{Inspect, Mutate};
 		let pot = Self::pot_account();
-		if !frame_system::Pallet::<T>::account_exists(&pot) {
-			frame_system::Pallet::<T>::inc_providers(&pot);
+		let minimum = T::Currency::minimum_balance();
+		if T::Currency::balance(&pot) < minimum {
+			let _ = T::Currency::set_balance(&pot, minimum);
 		}
 	}
 
@@ -222,7 +225,7 @@ impl<T: Config> ModelCatalogue<T::AccountId> for Pallet<T> {
 		score: Perbill,
 	) -> Weight {
 		if Self::list_version(job, round, owner, architecture, model, score) {
-			Self::deposit_event(Event::VersionListed { model: job, round, hash: model, score });
+			Self::deposit_event(Event::VersionListed { model: job, round, weights: model, score });
 		} else {
 			Self::deposit_event(Event::VersionNotListed { model: job, round });
 		}

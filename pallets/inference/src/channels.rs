@@ -195,7 +195,6 @@ impl<T: Config> Pallet<T> {
 			frame_support::defensive!("batch of an unknown channel", id);
 			Error::<T>::UnknownChannel
 		})?;
-		Self::ensure_pot();
 		let protocol_fee = Self::pay_from_escrow(
 			&channel.client,
 			&T::Treasury::get(),

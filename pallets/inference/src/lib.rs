@@ -318,15 +318,15 @@ pub mod pallet {
 				assert!(Pallet::<T>::check_params(&p).is_ok(), "genesis params out of bounds");
 				ProtocolParams::<T>::put(p);
 			}
-			Pallet::<T>::ensure_pot();
+			Pallet::<T>::endow_pot();
 		}
 	}
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		/// A completed round's model was listed as a version of `model`.
-		VersionListed { model: ModelId, round: RoundIndex, hash: BlobHash, score: Perbill },
+		/// A completed round's model (content hash `weights`) was listed as a version of `model`.
+		VersionListed { model: ModelId, round: RoundIndex, weights: BlobHash, score: Perbill },
 		/// A completed round's model could not be listed: its owner could not pay the deposit,
 		/// or the entry has `MaxVersions` versions.
 		VersionNotListed { model: ModelId, round: RoundIndex },

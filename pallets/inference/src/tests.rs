@@ -139,7 +139,7 @@ fn completed_rounds_become_versions_with_their_score() {
 		assert!(events().contains(&Event::VersionListed {
 			model: MODEL,
 			round: 1,
-			hash: HASH,
+			weights: HASH,
 			score: Perbill::from_percent(90)
 		}));
 	});
@@ -321,7 +321,8 @@ fn a_paid_session_settles_in_batches_and_conserves_balances() {
 		}));
 		assert_eq!(Balances::balance(&PROVIDER), provider0 + 270);
 		assert_eq!(Balances::balance(&TREASURY), treasury0 + 15);
-		assert_eq!(Balances::balance(&Inference::pot_account()), 15);
+		// The pot started with the existential deposit.
+		assert_eq!(Balances::balance(&Inference::pot_account()), 1 + 15);
 		// The client closes; the provider has the close delay to settle anything later.
 		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
 		assert_noop!(

@@ -272,8 +272,9 @@ pub enum AuditOutcome {
 }
 
 /// The pallet's parameters (governed, within [`crate::Pallet::check_params`]' bounds).
-#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
 #[derive(
+	serde::Serialize,
+	serde::Deserialize,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,
