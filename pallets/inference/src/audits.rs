@@ -24,25 +24,56 @@ use sp_runtime::{
 const DRAW_TAG: [u8; 16] = *b"agora/audit-draw";
 
 impl<T: Config> Pallet<T> {
-	/// Draws the audits of the batches settled `audit_delay` blocks ago.
+	/// Draws the audits of the batches settled, and of the disputes raised, `audit_delay`
+	/// blocks ago.
 	pub(crate) fn draw_audits(now: BlockNumberFor<T>) -> Weight {
 		let due = PendingDraws::<T>::take(now);
 		let n = due.len() as u32;
 		for id in due {
 			let Some(mut batch) = Batches::<T>::get(id) else { continue };
-			// A dispute may have put it under audit already.
 			if batch.status != BatchStatus::AwaitingDraw {
 				continue;
 			}
 			let params = ProtocolParams::<T>::get();
 			let (seed, _) = T::Randomness::random(&(DRAW_TAG, id, batch.transcript).encode());
 			let mut rng = SeededRng::<T::Hashing>::new(T::Hashing::hash(seed.as_ref()));
-			let drawn = rng.next_below(1_000_000_000) < params.audit_rate.deconstruct();
-			let count = batch.last_request.saturating_sub(batch.first_request).saturating_add(1);
-			let offset: u64 = rng.next_u128_below(u128::from(count)).unique_saturated_into();
-			let request = batch.first_request.saturating_add(offset);
-			let started =
-				drawn && Self::start_audit(id, &mut batch, request, None, &mut rng).is_ok();
+			let started = match batch.dispute {
+				// A dispute replaced the batch's random draw; its own comes later.
+				Some(dispute) if now < dispute.draw_at => continue,
+				Some(dispute) => {
+					batch.dispute = None;
+					let client = Channels::<T>::get(batch.channel).map(|c| c.client);
+					let started = client.clone().is_some_and(|client| {
+						Self::start_audit(
+							id,
+							&mut batch,
+							dispute.request,
+							Some((client, dispute.bond)),
+							&mut rng,
+						)
+						.is_ok()
+					});
+					if let (false, Some(client)) = (started, client) {
+						// Nobody could audit it: the client keeps its bond.
+						let _ = T::Currency::release(
+							&HoldReason::DisputeBond.into(),
+							&client,
+							dispute.bond,
+							Precision::BestEffort,
+						);
+					}
+					started
+				},
+				None => {
+					let drawn = rng.next_below(1_000_000_000) < params.audit_rate.deconstruct();
+					let count =
+						batch.last_request.saturating_sub(batch.first_request).saturating_add(1);
+					let offset: u64 =
+						rng.next_u128_below(u128::from(count)).unique_saturated_into();
+					let request = batch.first_request.saturating_add(offset);
+					drawn && Self::start_audit(id, &mut batch, request, None, &mut rng).is_ok()
+				},
+			};
 			if !started {
 				batch.status = BatchStatus::Open;
 				Self::deposit_event(Event::AuditNotDrawn { batch: id });
@@ -117,7 +148,10 @@ impl<T: Config> Pallet<T> {
 		let mut batch = Batches::<T>::get(id).ok_or(Error::<T>::UnknownBatch)?;
 		let channel = Channels::<T>::get(batch.channel).ok_or(Error::<T>::UnknownChannel)?;
 		ensure!(channel.client == who, Error::<T>::NotClient);
-		ensure!(!matches!(batch.status, BatchStatus::Audited(_)), Error::<T>::UnderAudit);
+		ensure!(
+			!matches!(batch.status, BatchStatus::Audited(_)) && batch.dispute.is_none(),
+			Error::<T>::UnderAudit
+		);
 		let params = ProtocolParams::<T>::get();
 		let now = frame_system::Pallet::<T>::block_number();
 		ensure!(
@@ -128,11 +162,13 @@ impl<T: Config> Pallet<T> {
 			(batch.first_request..=batch.last_request).contains(&request),
 			Error::<T>::RequestOutsideBatch
 		);
+		let draw_at = now.saturating_add(params.audit_delay);
+		PendingDraws::<T>::try_append(draw_at, id).map_err(|_| Error::<T>::DrawQueueFull)?;
 		T::Currency::hold(&HoldReason::DisputeBond.into(), &who, params.dispute_bond)?;
-		let (seed, _) = T::Randomness::random(&(DRAW_TAG, id, request, &who).encode());
-		let mut rng = SeededRng::<T::Hashing>::new(T::Hashing::hash(seed.as_ref()));
-		Self::start_audit(id, &mut batch, request, Some((who, params.dispute_bond)), &mut rng)?;
+		batch.dispute = Some(Dispute { request, bond: params.dispute_bond, draw_at });
+		batch.status = BatchStatus::AwaitingDraw;
 		Batches::<T>::insert(id, batch);
+		Self::deposit_event(Event::Disputed { batch: id, request, draw_at });
 		Ok(())
 	}
 

@@ -118,6 +118,16 @@ fn advance<T: Config>(blocks: BlockNumberFor<T>) {
 	frame_system::Pallet::<T>::set_block_number(now + blocks);
 }
 
+/// `client` disputes request 5 of `batch` and its auditors are drawn; returns the audit.
+fn disputed<T: Config>(client: T::AccountId, batch: BatchId) -> Result<AuditId, BenchmarkError> {
+	let audit = NextAudit::<T>::get();
+	Inference::<T>::do_dispute(client, batch, 5).map_err(|_| BenchmarkError::Stop("dispute"))?;
+	advance::<T>(ProtocolParams::<T>::get().audit_delay);
+	Inference::<T>::draw_audits(frame_system::Pallet::<T>::block_number());
+	ensure!(Audits::<T>::contains_key(audit), BenchmarkError::Stop("no audit drawn"));
+	Ok(audit)
+}
+
 /// A disputed audit of a batch with `a` auditors, every one committed.
 fn committed_audit<T: Config>(
 	a: u32,
@@ -129,8 +139,7 @@ fn committed_audit<T: Config>(
 	validators::<T>();
 	audit_params::<T>(a, Perbill::from_percent(1));
 	let batch = settled::<T>(&provider, ch, 10)?;
-	let audit = NextAudit::<T>::get();
-	Inference::<T>::do_dispute(client, batch, 5).map_err(|_| BenchmarkError::Stop("dispute"))?;
+	let audit = disputed::<T>(client, batch)?;
 	let auditors = Audits::<T>::get(audit).ok_or(BenchmarkError::Stop("audit"))?.auditors;
 	for (i, auditor) in auditors.iter().enumerate() {
 		let c = audit_commitment_of(audit, verdict_of(i as u32), &[9u8; 32], &auditor.who);
@@ -262,18 +271,27 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// Auditors drawn by stake from a full validator set.
+	/// The draw queue of the block one short of full.
 	#[benchmark]
-	fn dispute(a: Linear<1, { T::MaxAuditors::get() }>) -> Result<(), BenchmarkError> {
+	fn dispute() -> Result<(), BenchmarkError> {
 		listed::<T>();
 		let provider = provider::<T>()?;
 		let (client, ch) = channel::<T>(&provider)?;
-		validators::<T>();
-		audit_params::<T>(a, Perbill::from_percent(1));
 		let batch = settled::<T>(&provider, ch, 10)?;
+		let draw_at =
+			frame_system::Pallet::<T>::block_number() + ProtocolParams::<T>::get().audit_delay;
+		let queued = PendingDraws::<T>::get(draw_at);
+		let filler: BoundedVec<BatchId, T::MaxDrawsPerBlock> = BoundedVec::truncate_from(
+			queued
+				.into_iter()
+				.chain((0..T::MaxDrawsPerBlock::get()).map(|i| u64::MAX - u64::from(i)))
+				.take(T::MaxDrawsPerBlock::get().saturating_sub(1) as usize)
+				.collect(),
+		);
+		PendingDraws::<T>::insert(draw_at, filler);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(client), batch, 5);
-		assert!(Audits::<T>::contains_key(0));
+		assert!(Batches::<T>::get(batch).is_some_and(|b| b.dispute.is_some()));
 		Ok(())
 	}
 
@@ -285,14 +303,13 @@ mod benchmarks {
 		validators::<T>();
 		audit_params::<T>(T::MaxAuditors::get(), Perbill::from_percent(1));
 		let batch = settled::<T>(&provider, ch, 10)?;
-		Inference::<T>::do_dispute(client, batch, 5)
-			.map_err(|_| BenchmarkError::Stop("dispute"))?;
-		let audit = Audits::<T>::get(0).ok_or(BenchmarkError::Stop("audit"))?;
+		let id = disputed::<T>(client, batch)?;
+		let audit = Audits::<T>::get(id).ok_or(BenchmarkError::Stop("audit"))?;
 		// The last auditor: the longest search.
 		let last = audit.auditors.last().ok_or(BenchmarkError::Stop("auditors"))?.who.clone();
-		let c = audit_commitment_of(0, AuditVerdict::Correct, &[9u8; 32], &last);
+		let c = audit_commitment_of(id, AuditVerdict::Correct, &[9u8; 32], &last);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(last), 0, c);
+		_(RawOrigin::Signed(last), id, c);
 		Ok(())
 	}
 
@@ -389,6 +406,7 @@ mod benchmarks {
 					transcript: H256::repeat_byte(id as u8),
 					settled_at: now,
 					status: BatchStatus::AwaitingDraw,
+					dispute: None,
 				},
 			);
 			due.try_push(id).map_err(|_| BenchmarkError::Stop("queue"))?;

@@ -1,6 +1,7 @@
 //! Channels: prepaying, settling receipts, paying batches, closing.
 
 use crate::{pallet::*, receipt_payload, transcript_start, types::*, BalanceOf, BatchOf};
+use agora_primitives::ParticipantRegistry;
 use frame_support::{
 	ensure,
 	pallet_prelude::DispatchResult,
@@ -26,6 +27,8 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		ensure!(client != provider, Error::<T>::SelfDealing);
 		let offer = Offers::<T>::get(&provider, model).ok_or(Error::<T>::UnknownOffer)?;
+		// A provider slashed below the minimum stake keeps its offer but gets no new client.
+		ensure!(T::Registry::eligible_worker(&provider).is_some(), Error::<T>::NotEligible);
 		let entry = Models::<T>::get(model).ok_or(Error::<T>::UnknownModel)?;
 		ensure!(entry.access == Access::Public || entry.owner == client, Error::<T>::AccessDenied);
 		ensure!(offer.price <= max_price, Error::<T>::PriceAboveLimit);
@@ -135,6 +138,7 @@ impl<T: Config> Pallet<T> {
 				transcript: receipt.transcript,
 				settled_at: now,
 				status: BatchStatus::AwaitingDraw,
+				dispute: None,
 			},
 		);
 		channel.settled_requests = receipt.requests;
@@ -343,6 +347,9 @@ impl<T: Config> Pallet<T> {
 			ensure!(Channels::<T>::contains_key(batch.channel), "batch of a closed channel");
 			ensure!(id < NextBatch::<T>::get(), "batch id from the future");
 			ensure!(batch.first_request <= batch.last_request, "empty batch");
+			if batch.dispute.is_some() {
+				ensure!(batch.status == BatchStatus::AwaitingDraw, "dispute of an audited batch");
+			}
 			if let BatchStatus::Audited(audit) = batch.status {
 				ensure!(
 					Audits::<T>::get(audit).is_some_and(|a| a.batch == id),

@@ -368,6 +368,9 @@ pub mod pallet {
 		},
 		/// `batch` was not drawn for audit (or no validator could audit it).
 		AuditNotDrawn { batch: BatchId },
+		/// The client disputed request `request` of `batch`; its auditors are drawn at block
+		/// `draw_at`.
+		Disputed { batch: BatchId, request: u64, draw_at: BlockNumberFor<T> },
 		/// `audit` of request `request` of `batch` started; `auditors` commit until
 		/// `commit_deadline`, reveal until `reveal_deadline`.
 		AuditStarted {
@@ -641,13 +644,15 @@ pub mod pallet {
 			Self::do_clear_batch(batch)
 		}
 
-		/// Dispute request `request` of `batch`: validators audit it.
+		/// Dispute request `request` of `batch`: validators audit it. Its auditors are drawn
+		/// `audit_delay` blocks later, from randomness the client could not know.
 		///
 		/// Origin: the channel's client, within the batch's dispute window, while the batch is
-		/// not under audit. Holds `dispute_bond`: returned with a refund of the batch if the
-		/// audit fails, paid to the provider if it passes. Emits `AuditStarted`.
+		/// not under audit or dispute. Holds `dispute_bond`: returned with a refund of the batch
+		/// if the audit fails (or if no validator can audit), paid to the provider if it passes.
+		/// Emits `Disputed`, then `AuditStarted` at the draw.
 		#[pallet::call_index(8)]
-		#[pallet::weight(T::WeightInfo::dispute(T::MaxAuditors::get()))]
+		#[pallet::weight(T::WeightInfo::dispute())]
 		pub fn dispute(origin: OriginFor<T>, batch: BatchId, request: u64) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_dispute(who, batch, request)

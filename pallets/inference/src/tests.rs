@@ -253,6 +253,10 @@ fn channels_respect_the_terms_and_the_price_limit() {
 		// A provider that raises its price just before cannot charge it to this client.
 		assert_noop!(open(CLIENT, PROVIDER, PRICE - 1, 100), Error::<Test>::PriceAboveLimit);
 		assert_noop!(open(CLIENT, PROVIDER, PRICE, PRICE - 1), Error::<Test>::BalanceTooLow);
+		// A provider that is no longer an eligible worker gets no new client.
+		let stake = STAKES.with(|s| s.borrow_mut().remove(&(PROVIDER, 0))).unwrap();
+		assert_noop!(open(CLIENT, PROVIDER, PRICE, 100), Error::<Test>::NotEligible);
+		STAKES.with(|s| s.borrow_mut().insert((PROVIDER, 0), stake));
 		assert_ok!(open(CLIENT, PROVIDER, PRICE, 100));
 		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 100);
 		assert_eq!(held(HoldReason::ChannelDeposit, CLIENT), 3);
@@ -636,8 +640,13 @@ fn a_client_disputes_with_a_bond_and_wins_or_pays_for_a_false_claim() {
 		let provider0 = Balances::balance(&PROVIDER);
 		assert_ok!(dispute(CLIENT, 2));
 		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 50);
-		let audit = NextAudit::<Test>::get() - 1;
+		assert!(events().contains(&Event::Disputed { batch, request: 2, draw_at: 3 }));
+		assert_noop!(dispute(CLIENT, 3), Error::<Test>::UnderAudit);
+		// The auditors are drawn from a later block's randomness, not the dispute's.
+		assert!(Audits::<Test>::iter().next().is_none());
+		let audit = draw(batch).expect("a dispute is always audited");
 		assert_eq!(Audits::<Test>::get(audit).unwrap().request, 2);
+		assert!(Audits::<Test>::get(audit).unwrap().disputed_by.is_some());
 		assert_noop!(dispute(CLIENT, 3), Error::<Test>::UnderAudit);
 		judge(audit, |_| AuditVerdict::Correct);
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
@@ -645,7 +654,9 @@ fn a_client_disputes_with_a_bond_and_wins_or_pays_for_a_false_claim() {
 		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 0);
 		// A true claim on another request: bond back, batch refunded, provider slashed.
 		assert_ok!(dispute(CLIENT, 3));
+		run_to(System::block_number() + 2);
 		let audit = NextAudit::<Test>::get() - 1;
+		assert_eq!(Audits::<Test>::get(audit).unwrap().request, 3);
 		judge(audit, |_| AuditVerdict::Wrong);
 		let client0 = Balances::balance(&CLIENT);
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
@@ -748,10 +759,12 @@ fn batches_not_drawn_are_left_open() {
 		STAKES.with(|s| s.borrow_mut().retain(|(_, role), _| *role == 0));
 		let batch = settle(ch, 4);
 		assert_eq!(draw(batch), None);
-		assert_noop!(
-			Inference::dispute(RuntimeOrigin::signed(CLIENT), batch, 4),
-			Error::<Test>::NoAuditors
-		);
+		// A dispute nobody can audit returns the client's bond.
+		assert_ok!(Inference::dispute(RuntimeOrigin::signed(CLIENT), batch, 4));
+		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 50);
+		run_to(System::block_number() + 2);
+		assert_eq!(held(HoldReason::DisputeBond, CLIENT), 0);
+		assert_eq!(Batches::<Test>::get(batch).unwrap().status, BatchStatus::Open);
 	});
 }
 

@@ -167,6 +167,18 @@ pub enum BatchStatus {
 	Audited(AuditId),
 }
 
+/// A client's dispute of one request of a batch, waiting for its auditors' draw.
+#[derive(Encode, Decode, Clone, Copy, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Dispute<Balance, BlockNumber> {
+	/// The disputed request.
+	pub request: u64,
+	/// The client's bond.
+	pub bond: Balance,
+	/// The block whose randomness draws the auditors: later than the dispute, so that the
+	/// client could not choose its auditors by choosing when to dispute.
+	pub draw_at: BlockNumber,
+}
+
 /// Requests settled together by one receipt.
 #[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
 pub struct Batch<Balance, BlockNumber> {
@@ -186,6 +198,8 @@ pub struct Batch<Balance, BlockNumber> {
 	pub settled_at: BlockNumber,
 	/// Where it stands.
 	pub status: BatchStatus,
+	/// A dispute waiting for its draw.
+	pub dispute: Option<Dispute<Balance, BlockNumber>>,
 }
 
 /// What an auditor found when it re-ran the audited request.

@@ -56,6 +56,22 @@ pub struct Endpoint {
 	pub multiaddr: Vec<u8>,
 }
 
+/// A model in the inference market's catalogue, with its versions and the offers to serve it.
+#[derive(Clone, Debug)]
+pub struct CatalogueEntry {
+	/// The job that trained it.
+	pub model: u64,
+	pub owner: AccountId32,
+	pub architecture: String,
+	pub license: String,
+	/// `Public` or `OwnerOnly`.
+	pub access: String,
+	/// `(round, weights hash, holdout score in parts per billion)`, oldest first.
+	pub versions: Vec<(u32, H256, u32)>,
+	/// `(provider, version, price per request, libp2p peer id)`.
+	pub offers: Vec<(AccountId32, u32, Balance, Vec<u8>)>,
+}
+
 /// On-chain blob hashes are the worker's blake2b-256 digests.
 pub fn to_h256(digest: &Digest) -> H256 {
 	H256(digest.0)

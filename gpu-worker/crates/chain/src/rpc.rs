@@ -27,7 +27,9 @@ use subxt_signer::SecretUri;
 use tokio::sync::Mutex;
 
 use crate::api::{ChainApi, JobInfo, Pending, PendingDuty, ProtocolCall, RoundInfo};
-use crate::{agora, bounded, Balance, BlockNumber, Endpoint, Update, VerificationStage};
+use crate::{
+	agora, bounded, Balance, BlockNumber, CatalogueEntry, Endpoint, Update, VerificationStage,
+};
 
 /// How long a health probe of the node may take before the connection counts as lost.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -377,6 +379,55 @@ impl Chain {
 		}
 		*self.endpoints.lock().await = Some((hash, endpoints.clone()));
 		Ok(endpoints)
+	}
+
+	/// The inference market's catalogue: every listed model with its versions and offers,
+	/// by model id.
+	pub async fn catalogue(&self) -> Result<Vec<CatalogueEntry>> {
+		use agora::runtime_types::pallet_inference::types::Access;
+		let at = self.best().await?;
+		let mut entries = Vec::new();
+		let mut models = at.storage().iter(agora::storage().inference().models(), ()).await?;
+		while let Some(entry) = models.next().await {
+			let entry = entry?;
+			let model = entry.key()?.decode()?.0;
+			let value = entry.value().decode()?;
+			entries.push(CatalogueEntry {
+				model,
+				owner: value.owner,
+				architecture: String::from_utf8_lossy(&value.architecture.0).into_owned(),
+				license: String::from_utf8_lossy(&value.license.0).into_owned(),
+				access: match value.access {
+					Access::Public => "Public".into(),
+					Access::OwnerOnly => "OwnerOnly".into(),
+				},
+				versions: Vec::new(),
+				offers: Vec::new(),
+			});
+		}
+		let mut versions = at.storage().iter(agora::storage().inference().versions(), ()).await?;
+		while let Some(version) = versions.next().await {
+			let version = version?;
+			let (model, round) = version.key()?.decode()?;
+			let value = version.value().decode()?;
+			if let Some(entry) = entries.iter_mut().find(|e| e.model == model) {
+				entry.versions.push((round, value.model, value.score.0));
+			}
+		}
+		let mut offers = at.storage().iter(agora::storage().inference().offers(), ()).await?;
+		while let Some(offer) = offers.next().await {
+			let offer = offer?;
+			let (provider, model) = offer.key()?.decode()?;
+			let value = offer.value().decode()?;
+			if let Some(entry) = entries.iter_mut().find(|e| e.model == model) {
+				entry.offers.push((provider, value.version, value.price, value.peer_id.0));
+			}
+		}
+		entries.sort_by_key(|e| e.model);
+		for entry in &mut entries {
+			entry.versions.sort_by_key(|v| v.0);
+		}
+		Ok(entries)
 	}
 
 	/// The update `worker` submitted in the job's current round.

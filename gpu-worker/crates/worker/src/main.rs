@@ -113,6 +113,11 @@ enum Command {
 	/// Data provider's client.
 	#[command(subcommand)]
 	Data(network_commands::DataCommand),
+	/// Lists the inference market's catalogue: models, versions, scores and offers.
+	Models {
+		#[command(flatten)]
+		chain: network_commands::ChainArgs,
+	},
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -329,6 +334,7 @@ fn run() -> Result<i32> {
 		},
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,
+		Command::Models { chain } => network_commands::run_models(chain)?,
 	}
 	Ok(0)
 }

@@ -287,3 +287,37 @@ pub fn run_data(command: DataCommand) -> Result<()> {
 		Ok(())
 	})
 }
+
+/// Prints the inference market's catalogue: each model with its terms, versions (weights hash
+/// and the validators' holdout score) and the providers offering it.
+pub fn run_models(chain: ChainArgs) -> Result<()> {
+	runtime()?.block_on(async move {
+		let chain = chain.connect().await?;
+		let catalogue = chain.catalogue().await?;
+		if catalogue.is_empty() {
+			println!("the catalogue is empty: no training round has completed yet");
+		}
+		for entry in catalogue {
+			let license = if entry.license.is_empty() { "(none chosen)" } else { &entry.license };
+			println!(
+				"model {} ({}), owner {}, license {license}, access {}",
+				entry.model, entry.architecture, entry.owner, entry.access
+			);
+			for (round, weights, score) in &entry.versions {
+				println!(
+					"  version {round}: weights {}, holdout score {:.2}%",
+					chain::to_digest(weights),
+					f64::from(*score) / 1e7
+				);
+			}
+			for (provider, version, price, peer_id) in &entry.offers {
+				println!(
+					"  offer: {provider} serves version {version} at {} per request (peer {})",
+					chain::format_agr(*price),
+					String::from_utf8_lossy(peer_id)
+				);
+			}
+		}
+		Ok(())
+	})
+}
