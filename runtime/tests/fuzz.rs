@@ -15,7 +15,9 @@
 //! aggregation and settlement while the random calls try to derail them.
 //!
 //! `AGORA_FUZZ_RUNS` (default 12) runs of `BLOCKS` blocks with `CALLS_PER_BLOCK` random calls
-//! each: 108,000 random calls by default, besides the honest duties.
+//! each: 108,000 random calls by default, besides the honest duties. One call in seven is the
+//! inference market's (catalogue terms, offers, channels, receipts signed by the client or
+//! forged, batches, disputes, audit commits and reveals).
 
 mod blocks;
 mod common;
@@ -131,6 +133,10 @@ struct Memory {
 	commitments: BTreeMap<Commitment, Committed>,
 	/// The aggregate hash and salt each account committed to, by (account, job, round).
 	aggregates: BTreeMap<(AccountId, u64, u32), (H256, [u8; 32])>,
+	/// The inference audit verdict and salt each auditor committed to, by (auditor, audit).
+	audits: BTreeMap<(AccountId, u64), (pallet_inference::AuditVerdict, [u8; 32])>,
+	/// Requests each client counted as answered on each channel (what it signs receipts for).
+	answered: BTreeMap<u64, u64>,
 }
 
 /// The aggregate every honest participant of `job`'s `round` computes.
@@ -303,7 +309,8 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 	use pallet_validation::Call as V;
 	let mut who = account(r.pick(&ACCOUNTS));
 	let mut origin = None;
-	let call = match r.below(100) {
+	let call = match r.below(112) {
+		96..=111 => inference_call(r, memory, &mut who),
 		0..=7 => {
 			let (peer_id, multiaddr) = endpoint(r);
 			let (stake, capability) = (r.amount(), capability(r));
@@ -455,7 +462,14 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 				origin = Some(RuntimeOrigin::root());
 			}
 			let wild = r.chance(30);
-			let call = match r.below(4) {
+			let call = match r.below(5) {
+				4 => {
+					let current = pallet_inference::ProtocolParams::<Runtime>::get();
+					let params = if wild { r.decoded() } else { r.mutated(&current) };
+					params.map(|params| {
+						RuntimeCall::Inference(pallet_inference::Call::set_params { params })
+					})
+				},
 				0 => {
 					let current = pallet_contributions::ProtocolParams::<Runtime>::get();
 					let params = if wild { r.decoded() } else { r.mutated(&current) };
@@ -481,6 +495,195 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 		},
 	};
 	(origin.unwrap_or_else(|| RuntimeOrigin::signed(who)), call)
+}
+
+/// A model in the catalogue, mostly, or a wild id.
+fn model(r: &mut Rng) -> u64 {
+	let listed: Vec<u64> = pallet_inference::Models::<Runtime>::iter_keys().collect();
+	if !listed.is_empty() && r.chance(90) {
+		listed[r.below(listed.len() as u64) as usize]
+	} else {
+		r.below(8)
+	}
+}
+
+/// An open channel, mostly, or a wild id.
+fn channel(r: &mut Rng) -> u64 {
+	let open: Vec<u64> = pallet_inference::Channels::<Runtime>::iter_keys().collect();
+	if !open.is_empty() && r.chance(90) {
+		open[r.below(open.len() as u64) as usize]
+	} else {
+		r.below(8)
+	}
+}
+
+/// A batch or audit id near the pallet's next one.
+fn recent(r: &mut Rng, next: u64) -> u64 {
+	next.saturating_sub(1 + r.below(4))
+}
+
+/// One of the inference market's calls, from the account that makes sense for it mostly
+/// (`who` is replaced): the owner, a provider, a client, an auditor.
+fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> RuntimeCall {
+	use pallet_inference::{AuditVerdict, Call as I};
+	let verdict = |r: &mut Rng| {
+		r.pick(&[AuditVerdict::Correct, AuditVerdict::Wrong, AuditVerdict::Unavailable])
+	};
+	match r.below(16) {
+		0 => {
+			let model = model(r);
+			if let Some(entry) = pallet_inference::Models::<Runtime>::get(model) {
+				if r.chance(90) {
+					*who = entry.owner;
+				}
+			}
+			let len = r.pick(&[0, 10, 64]);
+			let license = frame_support::BoundedVec::truncate_from(r.bytes(len));
+			let access = if r.chance(80) {
+				pallet_inference::Access::Public
+			} else {
+				pallet_inference::Access::OwnerOnly
+			};
+			RuntimeCall::Inference(I::set_terms { model, license, access })
+		},
+		1 => {
+			let model = model(r);
+			if let Some(entry) = pallet_inference::Models::<Runtime>::get(model) {
+				*who = entry.owner;
+			}
+			RuntimeCall::Inference(I::delist { model })
+		},
+		2 | 3 => {
+			if let Some(worker) = registered_worker(r) {
+				*who = worker;
+			}
+			let model = model(r);
+			let version = pallet_inference::Models::<Runtime>::get(model)
+				.map(|e| if r.chance(90) { e.latest } else { 0 })
+				.unwrap_or(1);
+			let price = r.pick(&[0, 1, AGR / 1_000, AGR, Balance::MAX]);
+			let len = r.pick(&[0, 38, 64]);
+			let peer_id = frame_support::BoundedVec::truncate_from(r.bytes(len));
+			RuntimeCall::Inference(I::offer { model, version, price, peer_id })
+		},
+		4 => {
+			let model = model(r);
+			RuntimeCall::Inference(I::withdraw_offer { model })
+		},
+		5 | 6 => {
+			let offers: Vec<(AccountId, u64)> =
+				pallet_inference::Offers::<Runtime>::iter_keys().collect();
+			let (provider, model) = if !offers.is_empty() && r.chance(90) {
+				offers[r.below(offers.len() as u64) as usize].clone()
+			} else {
+				(account(r.pick(&ACCOUNTS)), model(r))
+			};
+			let max_price = r.pick(&[0, AGR, Balance::MAX]);
+			RuntimeCall::Inference(I::open_channel {
+				provider,
+				model,
+				max_price,
+				amount: r.amount(),
+			})
+		},
+		7 => {
+			let channel = channel(r);
+			if let Some(c) = pallet_inference::Channels::<Runtime>::get(channel) {
+				*who = c.client;
+			}
+			RuntimeCall::Inference(I::top_up { channel, amount: r.amount() })
+		},
+		8 | 9 => {
+			// The provider settles a receipt its client signed, mostly well formed: more
+			// requests answered at the channel's price, or a stale, greedy or forged one.
+			let channel = channel(r);
+			let c = pallet_inference::Channels::<Runtime>::get(channel);
+			let (client, price, settled) = c
+				.as_ref()
+				.map(|c| (c.client.clone(), c.price, c.settled_requests))
+				.unwrap_or((account(Keyring::Bob), 1, 0));
+			if let Some(c) = &c {
+				*who = c.provider.clone();
+			}
+			let answered = memory.answered.entry(channel).or_insert(settled);
+			*answered = (*answered).max(settled) + r.pick(&[0, 1, 5, 100]);
+			let requests = if r.chance(90) { *answered } else { r.next() };
+			let amount = match r.below(10) {
+				0 => price.saturating_mul(Balance::from(requests)).saturating_add(1),
+				1 => 0,
+				_ => price.saturating_mul(Balance::from(requests)),
+			};
+			let receipt =
+				pallet_inference::Receipt { channel, requests, amount, transcript: hash(r) };
+			let genesis = frame_system::Pallet::<Runtime>::block_hash(0);
+			let payload = pallet_inference::receipt_payload(&genesis, &receipt);
+			let signer = if r.chance(90) {
+				ACCOUNTS.into_iter().find(|k| account(*k) == client).unwrap_or(Keyring::Bob)
+			} else {
+				r.pick(&ACCOUNTS)
+			};
+			let signature = sp_runtime::MultiSignature::Sr25519(signer.sign(&payload));
+			RuntimeCall::Inference(I::settle { receipt, signature })
+		},
+		10 => {
+			let batch = recent(r, pallet_inference::NextBatch::<Runtime>::get());
+			RuntimeCall::Inference(I::clear_batch { batch })
+		},
+		11 => {
+			let batch = recent(r, pallet_inference::NextBatch::<Runtime>::get());
+			let b = pallet_inference::Batches::<Runtime>::get(batch);
+			if let Some(c) =
+				b.as_ref().and_then(|b| pallet_inference::Channels::<Runtime>::get(b.channel))
+			{
+				*who = c.client;
+			}
+			let request = b.map(|b| b.first_request + r.below(2)).unwrap_or(1);
+			RuntimeCall::Inference(I::dispute { batch, request })
+		},
+		12 => {
+			let audit = recent(r, pallet_inference::NextAudit::<Runtime>::get());
+			if let Some(a) = pallet_inference::Audits::<Runtime>::get(audit) {
+				let auditor = a.auditors[r.below(a.auditors.len() as u64) as usize].who.clone();
+				*who = auditor;
+			}
+			let (verdict, salt): (AuditVerdict, [u8; 32]) =
+				(verdict(r), r.bytes(32).try_into().unwrap());
+			memory.audits.entry((who.clone(), audit)).or_insert((verdict, salt));
+			let (verdict, salt) = memory.audits[&(who.clone(), audit)];
+			let commitment = pallet_inference::audit_commitment_of(audit, verdict, &salt, who);
+			RuntimeCall::Inference(I::commit_audit { audit, commitment })
+		},
+		13 => {
+			let audit = recent(r, pallet_inference::NextAudit::<Runtime>::get());
+			let committed: Vec<AccountId> = memory
+				.audits
+				.keys()
+				.filter(|(_, a)| *a == audit)
+				.map(|(who, _)| who.clone())
+				.collect();
+			if let Some(auditor) = any_of(r, committed) {
+				*who = auditor;
+			}
+			let (verdict, salt) =
+				memory.audits.get(&(who.clone(), audit)).copied().unwrap_or((verdict(r), [0; 32]));
+			RuntimeCall::Inference(I::reveal_audit { audit, verdict, salt })
+		},
+		14 => {
+			let audit = recent(r, pallet_inference::NextAudit::<Runtime>::get());
+			RuntimeCall::Inference(I::conclude_audit { audit })
+		},
+		_ => {
+			let channel = channel(r);
+			if let Some(c) = pallet_inference::Channels::<Runtime>::get(channel) {
+				*who = if r.chance(50) { c.client } else { c.provider };
+			}
+			if r.chance(50) {
+				RuntimeCall::Inference(I::close_channel { channel })
+			} else {
+				RuntimeCall::Inference(I::finish_close { channel })
+			}
+		},
+	}
 }
 
 /// The calls honest participants make for the duties the chain gives them (train, commit and
@@ -567,6 +770,13 @@ struct Tally {
 	duties_done: u64,
 	rounds_completed: u64,
 	slashes: u64,
+	/// Inference market events: versions listed, settlements, audits started and concluded,
+	/// batches paid.
+	versions_listed: u64,
+	settlements: u64,
+	audits_started: u64,
+	audits_concluded: u64,
+	batches_cleared: u64,
 }
 
 fn run(seed: u64) -> Tally {
@@ -575,6 +785,17 @@ fn run(seed: u64) -> Tally {
 		let mut r = Rng(seed);
 		let mut memory = Memory::default();
 		let mut chain = Chain::start();
+		// Audit and payment windows that fit in a run (governance may set them so), so that
+		// audits conclude and batches are paid while the random calls go on.
+		let mut params = pallet_inference::ProtocolParams::<Runtime>::get();
+		params.audit_rate = Perbill::from_percent(50);
+		params.commit_period = 3;
+		params.reveal_period = 3;
+		params.dispute_window = 8;
+		params.close_delay = 3;
+		RuntimeCall::Inference(pallet_inference::Call::set_params { params })
+			.dispatch(RuntimeOrigin::root())
+			.expect("short inference windows are within bounds");
 		for _ in 0..BLOCKS {
 			for _ in 0..CALLS_PER_BLOCK {
 				let (origin, call) = random_call(&mut r, &mut memory);
@@ -598,6 +819,16 @@ fn run(seed: u64) -> Tally {
 					agora_runtime::RuntimeEvent::Contributions(
 						pallet_contributions::Event::Slashed { .. },
 					) => tally.slashes += 1,
+					agora_runtime::RuntimeEvent::Inference(event) => match event {
+						pallet_inference::Event::VersionListed { .. } => tally.versions_listed += 1,
+						pallet_inference::Event::Settled { .. } => tally.settlements += 1,
+						pallet_inference::Event::AuditStarted { .. } => tally.audits_started += 1,
+						pallet_inference::Event::AuditConcluded { .. } => {
+							tally.audits_concluded += 1
+						},
+						pallet_inference::Event::BatchCleared { .. } => tally.batches_cleared += 1,
+						_ => {},
+					},
 					_ => {},
 				}
 			}
@@ -625,6 +856,11 @@ fn random_call_sequences_keep_every_invariant() {
 		total.duties_done += tally.duties_done;
 		total.rounds_completed += tally.rounds_completed;
 		total.slashes += tally.slashes;
+		total.versions_listed += tally.versions_listed;
+		total.settlements += tally.settlements;
+		total.audits_started += tally.audits_started;
+		total.audits_concluded += tally.audits_concluded;
+		total.batches_cleared += tally.batches_cleared;
 	}
 	println!("fuzz: {runs} runs, {total:?}");
 	assert_eq!(total.calls, runs * u64::from(BLOCKS * CALLS_PER_BLOCK));
@@ -635,5 +871,7 @@ fn random_call_sequences_keep_every_invariant() {
 	if runs >= DEFAULT_RUNS {
 		assert!(total.slashes > 0, "nobody was ever slashed: {total:?}");
 		assert!(total.rounds_completed > 0, "no round was ever completed: {total:?}");
+		assert!(total.audits_concluded > 0, "no inference audit ever concluded: {total:?}");
+		assert!(total.batches_cleared > 0, "no inference batch was ever paid: {total:?}");
 	}
 }

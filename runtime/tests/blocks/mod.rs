@@ -193,6 +193,50 @@ pub fn assert_invariants(issuance0: Balance) {
 		Balances::balance(&pool) >= pending + Balances::minimum_balance(),
 		"pool does not cover pending rewards"
 	);
+	// pallet-inference: escrow, deposit and bond holds equal what the channels, the catalogue,
+	// the offers and the disputes record.
+	use pallet_inference::HoldReason as Inference;
+	let mut inference: BTreeMap<(AccountId, u8), Balance> = BTreeMap::new();
+	let mut add = |who: &AccountId, kind: u8, amount: Balance| {
+		*inference.entry((who.clone(), kind)).or_default() += amount;
+	};
+	for (_, channel) in pallet_inference::Channels::<Runtime>::iter() {
+		assert!(channel.pending_amount <= channel.balance, "channel pending beyond its balance");
+		add(&channel.client, 0, channel.balance);
+		add(&channel.client, 1, channel.deposit);
+	}
+	for (provider, _, offer) in pallet_inference::Offers::<Runtime>::iter() {
+		add(&provider, 2, offer.deposit);
+	}
+	for (_, entry) in pallet_inference::Models::<Runtime>::iter() {
+		add(&entry.owner, 3, entry.deposit);
+	}
+	for (_, audit) in pallet_inference::Audits::<Runtime>::iter() {
+		if let Some((client, bond)) = &audit.disputed_by {
+			add(client, 4, *bond);
+		}
+	}
+	for (_, batch) in pallet_inference::Batches::<Runtime>::iter() {
+		if let (Some(dispute), Some(channel)) =
+			(batch.dispute, pallet_inference::Channels::<Runtime>::get(batch.channel))
+		{
+			add(&channel.client, 4, dispute.bond);
+		}
+	}
+	let reasons = [
+		Inference::ChannelEscrow,
+		Inference::ChannelDeposit,
+		Inference::OfferDeposit,
+		Inference::CatalogueDeposit,
+		Inference::DisputeBond,
+	];
+	for who in all_balances().keys() {
+		for (kind, reason) in reasons.iter().enumerate() {
+			let reason: RuntimeHoldReason = (*reason).into();
+			let expected = inference.get(&(who.clone(), kind as u8)).copied().unwrap_or(0);
+			assert_eq!(Balances::balance_on_hold(&reason, who), expected, "inference hold {kind}");
+		}
+	}
 	// Issuance: only emission mints, nothing burns, and every unit is in some account.
 	let issuance = Balances::total_issuance();
 	assert_eq!(issuance, issuance0 + pallet_rewards::TotalEmitted::<Runtime>::get(), "issuance");
