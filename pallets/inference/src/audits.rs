@@ -29,12 +29,12 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn draw_audits(now: BlockNumberFor<T>) -> Weight {
 		let due = PendingDraws::<T>::take(now);
 		let n = due.len() as u32;
+		let params = ProtocolParams::<T>::get();
 		for id in due {
 			let Some(mut batch) = Batches::<T>::get(id) else { continue };
 			if batch.status != BatchStatus::AwaitingDraw {
 				continue;
 			}
-			let params = ProtocolParams::<T>::get();
 			let (seed, _) = T::Randomness::random(&(DRAW_TAG, id, batch.transcript).encode());
 			let mut rng = SeededRng::<T::Hashing>::new(T::Hashing::hash(seed.as_ref()));
 			let started = match batch.dispute {
@@ -50,6 +50,7 @@ impl<T: Config> Pallet<T> {
 							dispute.request,
 							Some((client, dispute.bond)),
 							&mut rng,
+							&params,
 						)
 						.is_ok()
 					});
@@ -71,7 +72,9 @@ impl<T: Config> Pallet<T> {
 					let offset: u64 =
 						rng.next_u128_below(u128::from(count)).unique_saturated_into();
 					let request = batch.first_request.saturating_add(offset);
-					drawn && Self::start_audit(id, &mut batch, request, None, &mut rng).is_ok()
+					drawn
+						&& Self::start_audit(id, &mut batch, request, None, &mut rng, &params)
+							.is_ok()
 				},
 			};
 			if !started {
@@ -90,9 +93,9 @@ impl<T: Config> Pallet<T> {
 		request: u64,
 		disputed_by: Option<(T::AccountId, BalanceOf<T>)>,
 		rng: &mut SeededRng<T::Hashing>,
+		params: &crate::ParamsOf<T>,
 	) -> DispatchResult {
 		let channel = Channels::<T>::get(batch.channel).ok_or(Error::<T>::UnknownChannel)?;
-		let params = ProtocolParams::<T>::get();
 		let mut candidates: Vec<(T::AccountId, u128)> = T::Registry::eligible_validators()
 			.into_iter()
 			.filter(|(who, _)| *who != channel.provider && *who != channel.client)

@@ -1,10 +1,9 @@
-//! Test runtime for pallet-inference: balances, a registry of stakes kept in memory, receipts
+//! Test runtime for pallet-inference: balances, the shared in-memory registry, receipts
 //! signed with `TestSignature` (valid only for its signer and exact message).
 
 use crate as pallet_inference;
 use crate::{Params, Receipt};
-use agora_primitives::{BlobHash, ParticipantRegistry, Role, H256};
-use core::cell::RefCell;
+use agora_primitives::{Role, H256};
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{ConstU128, ConstU32, Randomness},
@@ -15,11 +14,9 @@ use sp_runtime::{
 	testing::{TestSignature, UintAuthorityId},
 	BuildStorage, Perbill,
 };
-use std::collections::BTreeMap;
 
 type Block = frame_system::mocking::MockBlock<Test>;
-pub type AccountId = u64;
-pub type Balance = u128;
+pub use agora_primitives::testing::{AccountId, Balance};
 
 #[frame_support::runtime]
 mod runtime {
@@ -74,66 +71,9 @@ pub const TREASURY: AccountId = 999;
 pub const MODEL: u64 = 7;
 pub const PRICE: Balance = 10;
 
-thread_local! {
-	/// Stakes: (account, role) -> stake.
-	pub static STAKES: RefCell<BTreeMap<(AccountId, u8), Balance>> = const { RefCell::new(BTreeMap::new()) };
-	/// Slashes applied: (who, role, fraction, amount).
-	pub static SLASHES: RefCell<Vec<(AccountId, Role, Perbill, Balance)>> = const { RefCell::new(Vec::new()) };
-}
-
-fn role_key(r: Role) -> u8 {
-	match r {
-		Role::Worker => 0,
-		Role::Validator => 1,
-	}
-}
-
-pub fn stake_of(who: AccountId, role: Role) -> Balance {
-	STAKES.with(|s| s.borrow().get(&(who, role_key(role))).copied().unwrap_or(0))
-}
-
-pub fn slashes() -> Vec<(AccountId, Role, Perbill, Balance)> {
-	SLASHES.with(|s| s.borrow().clone())
-}
-
-pub struct MockRegistry;
-impl ParticipantRegistry<AccountId, Balance> for MockRegistry {
-	fn eligible_worker(who: &AccountId) -> Option<(Balance, u32)> {
-		STAKES.with(|s| s.borrow().get(&(*who, 0)).map(|s| (*s, 10)))
-	}
-	fn eligible_validator(who: &AccountId) -> Option<Balance> {
-		STAKES.with(|s| s.borrow().get(&(*who, 1)).copied())
-	}
-	fn eligible_validators() -> Vec<(AccountId, Balance)> {
-		STAKES.with(|s| {
-			s.borrow().iter().filter(|((_, r), _)| *r == 1).map(|((a, _), s)| (*a, *s)).collect()
-		})
-	}
-	fn shard_provider(_: &BlobHash) -> Option<AccountId> {
-		None
-	}
-	fn slash(who: &AccountId, role: Role, fraction: Perbill) -> Balance {
-		let taken = STAKES.with(|s| {
-			let mut s = s.borrow_mut();
-			match s.get_mut(&(*who, role_key(role))) {
-				Some(stake) => {
-					let t = fraction.mul_floor(*stake);
-					*stake -= t;
-					t
-				},
-				None => 0,
-			}
-		});
-		SLASHES.with(|s| s.borrow_mut().push((*who, role, fraction, taken)));
-		taken
-	}
-	#[cfg(feature = "runtime-benchmarks")]
-	fn benchmark_register(who: &AccountId, role: Role, _throughput: u32) {
-		STAKES.with(|s| s.borrow_mut().insert((*who, role_key(role)), 1_000));
-	}
-	#[cfg(feature = "runtime-benchmarks")]
-	fn benchmark_register_shard(_: &BlobHash, _: &AccountId) {}
-}
+pub use agora_primitives::testing::{
+	remove_role, remove_stake, reset as reset_registry, set_stake, slashes, stake_of, MockRegistry,
+};
 
 /// Deterministic randomness: a hash of the subject and the block number.
 pub struct TestRandomness;
@@ -198,17 +138,13 @@ impl pallet_inference::Config for Test {
 }
 
 pub fn new_test_ext() -> sp_io::TestExternalities {
-	STAKES.with(|s| {
-		let mut s = s.borrow_mut();
-		s.clear();
-		for w in [PROVIDER, PROVIDER2] {
-			s.insert((w, 0), 1_000);
-		}
-		for (v, stake) in VALIDATORS.into_iter().zip([1_000, 2_000, 3_000]) {
-			s.insert((v, 1), stake);
-		}
-	});
-	SLASHES.with(|s| s.borrow_mut().clear());
+	reset_registry();
+	for w in [PROVIDER, PROVIDER2] {
+		set_stake(w, Role::Worker, 1_000);
+	}
+	for (v, stake) in VALIDATORS.into_iter().zip([1_000, 2_000, 3_000]) {
+		set_stake(v, Role::Validator, stake);
+	}
 	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_balances::GenesisConfig::<Test> {
 		balances: [PROVIDER, PROVIDER2, 11, 12, 13, OWNER, CLIENT, CLIENT2, TREASURY]

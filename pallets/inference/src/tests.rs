@@ -254,9 +254,10 @@ fn channels_respect_the_terms_and_the_price_limit() {
 		assert_noop!(open(CLIENT, PROVIDER, PRICE - 1, 100), Error::<Test>::PriceAboveLimit);
 		assert_noop!(open(CLIENT, PROVIDER, PRICE, PRICE - 1), Error::<Test>::BalanceTooLow);
 		// A provider that is no longer an eligible worker gets no new client.
-		let stake = STAKES.with(|s| s.borrow_mut().remove(&(PROVIDER, 0))).unwrap();
+		let stake = stake_of(PROVIDER, Role::Worker);
+		remove_stake(PROVIDER, Role::Worker);
 		assert_noop!(open(CLIENT, PROVIDER, PRICE, 100), Error::<Test>::NotEligible);
-		STAKES.with(|s| s.borrow_mut().insert((PROVIDER, 0), stake));
+		set_stake(PROVIDER, Role::Worker, stake);
 		assert_ok!(open(CLIENT, PROVIDER, PRICE, 100));
 		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 100);
 		assert_eq!(held(HoldReason::ChannelDeposit, CLIENT), 3);
@@ -756,7 +757,7 @@ fn batches_not_drawn_are_left_open() {
 		assert!(events().contains(&Event::AuditNotDrawn { batch }));
 		// With no validator to draw, an audit is not possible either.
 		set_audit_rate(Perbill::one());
-		STAKES.with(|s| s.borrow_mut().retain(|(_, role), _| *role == 0));
+		remove_role(Role::Validator);
 		let batch = settle(ch, 4);
 		assert_eq!(draw(batch), None);
 		// A dispute nobody can audit returns the client's bond.

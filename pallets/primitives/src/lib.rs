@@ -673,6 +673,110 @@ pub enum Duty<AccountId, BlockNumber> {
 	RevealAggregate { job: JobId, round: RoundIndex, deadline: BlockNumber },
 }
 
+/// Mock scaffolding shared by the pallets' test runtimes (feature `test-utils`).
+#[cfg(feature = "test-utils")]
+pub mod testing {
+	use super::*;
+	use std::{cell::RefCell, collections::BTreeMap};
+
+	/// Account ids of the test runtimes.
+	pub type AccountId = u64;
+	/// Balances of the test runtimes.
+	pub type Balance = u128;
+	/// A slash the registry applied: who, role, fraction, amount.
+	pub type Slash = (AccountId, Role, Perbill, Balance);
+
+	std::thread_local! {
+		/// Stakes by (account, role).
+		static STAKES: RefCell<BTreeMap<(AccountId, u8), Balance>> = const { RefCell::new(BTreeMap::new()) };
+		/// Slashes applied, in order.
+		static SLASHES: RefCell<Vec<Slash>> = const { RefCell::new(Vec::new()) };
+	}
+
+	fn role_key(role: Role) -> u8 {
+		match role {
+			Role::Worker => 0,
+			Role::Validator => 1,
+		}
+	}
+
+	/// Forget every stake and slash (a test's start).
+	pub fn reset() {
+		STAKES.with(|s| s.borrow_mut().clear());
+		SLASHES.with(|s| s.borrow_mut().clear());
+	}
+
+	/// Make `who` eligible in `role` with `stake`.
+	pub fn set_stake(who: AccountId, role: Role, stake: Balance) {
+		STAKES.with(|s| s.borrow_mut().insert((who, role_key(role)), stake));
+	}
+
+	/// Make `who` ineligible in `role`.
+	pub fn remove_stake(who: AccountId, role: Role) {
+		STAKES.with(|s| s.borrow_mut().remove(&(who, role_key(role))));
+	}
+
+	/// Make everyone ineligible in `role`.
+	pub fn remove_role(role: Role) {
+		STAKES.with(|s| s.borrow_mut().retain(|(_, r), _| *r != role_key(role)));
+	}
+
+	/// `who`'s stake in `role` (0 when not registered).
+	pub fn stake_of(who: AccountId, role: Role) -> Balance {
+		STAKES.with(|s| s.borrow().get(&(who, role_key(role))).copied().unwrap_or(0))
+	}
+
+	/// The slashes applied so far.
+	pub fn slashes() -> Vec<Slash> {
+		SLASHES.with(|s| s.borrow().clone())
+	}
+
+	/// A registry of stakes kept in memory: every registered worker declares a throughput of
+	/// 10; a slash takes its fraction of the stake and is recorded.
+	pub struct MockRegistry;
+	impl ParticipantRegistry<AccountId, Balance> for MockRegistry {
+		fn eligible_worker(who: &AccountId) -> Option<(Balance, u32)> {
+			STAKES.with(|s| s.borrow().get(&(*who, 0)).map(|s| (*s, 10)))
+		}
+		fn eligible_validator(who: &AccountId) -> Option<Balance> {
+			STAKES.with(|s| s.borrow().get(&(*who, 1)).copied())
+		}
+		fn eligible_validators() -> Vec<(AccountId, Balance)> {
+			STAKES.with(|s| {
+				s.borrow()
+					.iter()
+					.filter(|((_, r), _)| *r == 1)
+					.map(|((a, _), s)| (*a, *s))
+					.collect()
+			})
+		}
+		fn shard_provider(_: &BlobHash) -> Option<AccountId> {
+			None
+		}
+		fn slash(who: &AccountId, role: Role, fraction: Perbill) -> Balance {
+			let taken = STAKES.with(|s| {
+				let mut s = s.borrow_mut();
+				match s.get_mut(&(*who, role_key(role))) {
+					Some(stake) => {
+						let t = fraction.mul_floor(*stake);
+						*stake -= t;
+						t
+					},
+					None => 0,
+				}
+			});
+			SLASHES.with(|s| s.borrow_mut().push((*who, role, fraction, taken)));
+			taken
+		}
+		#[cfg(feature = "runtime-benchmarks")]
+		fn benchmark_register(who: &AccountId, role: Role, _throughput: u32) {
+			set_stake(*who, role, 1_000);
+		}
+		#[cfg(feature = "runtime-benchmarks")]
+		fn benchmark_register_shard(_: &BlobHash, _: &AccountId) {}
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;

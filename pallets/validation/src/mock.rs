@@ -2,10 +2,7 @@
 
 use crate as pallet_validation;
 use crate::Params;
-use agora_primitives::{
-	BlobHash, JobId, ParticipantRegistry, Role, RoundIndex, RoundOutcome, VerificationObserver,
-	H256,
-};
+use agora_primitives::{JobId, Role, RoundIndex, RoundOutcome, VerificationObserver, H256};
 use core::cell::RefCell;
 use frame_support::{
 	derive_impl,
@@ -15,11 +12,9 @@ use frame_support::{
 };
 use frame_system::EnsureRoot;
 use sp_runtime::{BuildStorage, Perbill};
-use std::collections::BTreeMap;
 
 type Block = frame_system::mocking::MockBlock<Test>;
-pub type AccountId = u64;
-pub type Balance = u128;
+pub use agora_primitives::testing::{AccountId, Balance};
 
 #[frame_support::runtime]
 mod runtime {
@@ -48,67 +43,13 @@ impl frame_system::Config for Test {
 	type Lookup = sp_runtime::traits::IdentityLookup<AccountId>;
 }
 
+pub use agora_primitives::testing::{
+	remove_role, reset as reset_registry, set_stake, slashes, stake_of, MockRegistry,
+};
+
 thread_local! {
-	/// Stakes: (account, role) -> stake.
-	pub static STAKES: RefCell<BTreeMap<(AccountId, u8), Balance>> = const { RefCell::new(BTreeMap::new()) };
-	/// Slashes applied: (who, role, fraction, amount).
-	pub static SLASHES: RefCell<Vec<(AccountId, Role, Perbill, Balance)>> = const { RefCell::new(Vec::new()) };
 	/// Outcomes reported.
 	pub static OUTCOMES: RefCell<Vec<(JobId, RoundIndex, RoundOutcome<AccountId>)>> = const { RefCell::new(Vec::new()) };
-}
-
-fn role_key(r: Role) -> u8 {
-	match r {
-		Role::Worker => 0,
-		Role::Validator => 1,
-	}
-}
-
-pub fn set_stake(who: AccountId, role: Role, stake: Balance) {
-	STAKES.with(|s| s.borrow_mut().insert((who, role_key(role)), stake));
-}
-
-pub fn stake_of(who: AccountId, role: Role) -> Balance {
-	STAKES.with(|s| s.borrow().get(&(who, role_key(role))).copied().unwrap_or(0))
-}
-
-pub struct MockRegistry;
-impl ParticipantRegistry<AccountId, Balance> for MockRegistry {
-	fn eligible_worker(who: &AccountId) -> Option<(Balance, u32)> {
-		STAKES.with(|s| s.borrow().get(&(*who, 0)).map(|s| (*s, 10)))
-	}
-	fn eligible_validator(who: &AccountId) -> Option<Balance> {
-		STAKES.with(|s| s.borrow().get(&(*who, 1)).copied())
-	}
-	fn eligible_validators() -> Vec<(AccountId, Balance)> {
-		STAKES.with(|s| {
-			s.borrow().iter().filter(|((_, r), _)| *r == 1).map(|((a, _), s)| (*a, *s)).collect()
-		})
-	}
-	fn shard_provider(_: &BlobHash) -> Option<AccountId> {
-		None
-	}
-	fn slash(who: &AccountId, role: Role, fraction: Perbill) -> Balance {
-		let taken = STAKES.with(|s| {
-			let mut s = s.borrow_mut();
-			match s.get_mut(&(*who, role_key(role))) {
-				Some(stake) => {
-					let t = fraction.mul_floor(*stake);
-					*stake -= t;
-					t
-				},
-				None => 0,
-			}
-		});
-		SLASHES.with(|s| s.borrow_mut().push((*who, role, fraction, taken)));
-		taken
-	}
-	#[cfg(feature = "runtime-benchmarks")]
-	fn benchmark_register(who: &AccountId, role: Role, _throughput: u32) {
-		set_stake(*who, role, 1_000);
-	}
-	#[cfg(feature = "runtime-benchmarks")]
-	fn benchmark_register_shard(_: &BlobHash, _: &AccountId) {}
 }
 
 pub struct MockObserver;
@@ -163,18 +104,14 @@ impl pallet_validation::Config for Test {
 }
 
 pub fn new_test_ext() -> sp_io::TestExternalities {
-	STAKES.with(|s| {
-		let mut s = s.borrow_mut();
-		s.clear();
-		// Workers 1..=3, validators 11..=13 (stakes 1000, 2000, 3000); 1 is also a validator.
-		for w in 1..=3 {
-			s.insert((w, 0), 1_000);
-		}
-		for (v, st) in [(11, 1_000), (12, 2_000), (13, 3_000)] {
-			s.insert((v, 1), st);
-		}
-	});
-	SLASHES.with(|s| s.borrow_mut().clear());
+	reset_registry();
+	// Workers 1..=3, validators 11..=13 (stakes 1000, 2000, 3000).
+	for w in 1..=3 {
+		set_stake(w, Role::Worker, 1_000);
+	}
+	for (v, stake) in [(11, 1_000), (12, 2_000), (13, 3_000)] {
+		set_stake(v, Role::Validator, stake);
+	}
 	OUTCOMES.with(|o| o.borrow_mut().clear());
 	let t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	let mut ext = sp_io::TestExternalities::new(t);

@@ -80,10 +80,6 @@ fn outcomes() -> Vec<(u64, u32, RoundOutcome<u64>)> {
 	OUTCOMES.with(|o| o.borrow().clone())
 }
 
-fn slashes() -> Vec<(u64, Role, Perbill, u128)> {
-	SLASHES.with(|s| s.borrow().clone())
-}
-
 /// Close the current stage: at its deadline, or at the next block when it closed early.
 fn close_stage() {
 	let deadline = Verifications::<Test>::get(JOB).unwrap().deadline;
@@ -159,7 +155,7 @@ fn assignment_excludes_own_update_and_draws_segments() {
 #[test]
 fn start_failures() {
 	test(|| {
-		STAKES.with(|s| s.borrow_mut().retain(|(_, r), _| *r == 0));
+		remove_role(Role::Validator);
 		assert_noop!(
 			<Validation as RoundVerifier<u64, u64>>::start_verification(
 				JOB,
