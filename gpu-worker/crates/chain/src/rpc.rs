@@ -41,7 +41,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 type Rpc = LegacyRpcMethods<RpcConfigFor<PolkadotConfig>>;
 type Heads = RpcSubscription<<RpcConfigFor<PolkadotConfig> as subxt::rpcs::RpcConfig>::Header>;
-type AtBlock = subxt::client::ClientAtBlock<
+/// The client at one block.
+pub type AtBlock = subxt::client::ClientAtBlock<
 	PolkadotConfig,
 	subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
 >;
@@ -104,6 +105,8 @@ pub struct Chain {
 	/// Registrations read at one best block: a daemon asks for peers many times per block.
 	endpoints: Arc<Mutex<Option<EndpointsAt>>>,
 	signer: Keypair,
+	/// The chain's genesis hash (what receipts and transactions are signed for).
+	genesis: H256,
 	/// The nonce after the last transaction this client sent and has not yet seen in a block
 	/// (0: none): the node's pool does not always count a transaction sent a moment ago, and
 	/// reusing its nonce would replace it.
@@ -133,6 +136,7 @@ impl Chain {
 	/// Connects to the node at `url` (ws:// or http://) and signs with `signer`.
 	pub async fn connect(url: &str, signer: Keypair) -> Result<Self> {
 		let connection = Connection::open(url, 0).await?;
+		let genesis = connection.api.genesis_hash();
 		Ok(Chain {
 			url: url.to_string(),
 			connection: Arc::new(Mutex::new(connection)),
@@ -143,6 +147,7 @@ impl Chain {
 			heads: Default::default(),
 			endpoints: Default::default(),
 			signer,
+			genesis,
 			next_nonce: Default::default(),
 		})
 	}
@@ -204,6 +209,21 @@ impl Chain {
 	/// The signing account.
 	pub fn account(&self) -> AccountId32 {
 		self.signer.public_key().to_account_id()
+	}
+
+	/// The signing key (clients sign off-chain receipts with it too).
+	pub fn signer(&self) -> &Keypair {
+		&self.signer
+	}
+
+	/// The chain's genesis hash.
+	pub fn genesis_hash(&self) -> H256 {
+		self.genesis
+	}
+
+	/// The client at the node's best block, for reads this type has no method for.
+	pub async fn at_best(&self) -> Result<AtBlock> {
+		self.best().await
 	}
 
 	/// Number of the best block.

@@ -10,6 +10,9 @@
 //! Every participant serves what it holds in its [`BlobStore`]; whom to ask comes from the
 //! chain (the registered peer id and multiaddr of the worker that submitted an update, of the
 //! round's aggregator, of any registered participant).
+//!
+//! The same connections carry the inference market's queries ([`query`]): a node started with
+//! a query handler answers them, any node can send them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 pub use libp2p::{identity, Multiaddr, PeerId};
 use libp2p::{noise, tcp, yamux, StreamProtocol, Swarm};
 use serde::{Deserialize, Serialize};
@@ -26,9 +29,18 @@ use tokio::sync::{mpsc, oneshot};
 
 use agora_core::Digest;
 
+pub mod query;
+pub use query::{InboundQuery, QueryRequest, QueryResponse, SignedReceipt};
+
 /// Largest chunk in one response (the CBOR codec accepts responses up to 10 MiB).
 pub const CHUNK_SIZE: u64 = 1 << 20;
 const PROTOCOL: &str = "/agora/blob/2";
+const QUERY_PROTOCOL: &str = "/agora/query/1";
+/// Queries this node's handler may have in flight for all peers together; more are answered
+/// `Busy`.
+const MAX_QUERIES_IN_FLIGHT: usize = 256;
+/// A query the provider does not answer within this fails (model compute included).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A peer that does not answer one chunk request within this is given up for that fetch.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many holders are asked at once for the first chunk of a blob; the first to answer
@@ -185,6 +197,7 @@ pub struct Traffic {
 
 enum Command {
 	Request { peer: Peer, request: BlobRequest, reply: oneshot::Sender<Result<BlobResponse>> },
+	Query { peer: Peer, request: QueryRequest, reply: oneshot::Sender<Result<QueryResponse>> },
 	Traffic(oneshot::Sender<Traffic>),
 }
 
@@ -223,7 +236,15 @@ pub struct Network {
 	listen_addr: Option<Multiaddr>,
 }
 
-type Behaviour = request_response::cbor::Behaviour<BlobRequest, BlobResponse>;
+type BlobBehaviour = request_response::cbor::Behaviour<BlobRequest, BlobResponse>;
+type QueryBehaviour = request_response::cbor::Behaviour<QueryRequest, QueryResponse>;
+
+/// Both protocols on one swarm.
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+	blobs: BlobBehaviour,
+	queries: QueryBehaviour,
+}
 
 /// Loads the node's ed25519 identity from `path`, creating it on first start (the peer id is
 /// registered on chain, so it must survive restarts).
@@ -243,11 +264,21 @@ pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair> {
 
 impl Network {
 	/// Starts a node with `identity` serving `store`; listens on `listen` if given (a client
-	/// that only downloads does not listen).
+	/// that only downloads does not listen). It answers no queries.
 	pub async fn start(
 		identity: identity::Keypair,
 		listen: Option<Multiaddr>,
 		store: BlobStore,
+	) -> Result<Self> {
+		Network::start_with_queries(identity, listen, store, None).await
+	}
+
+	/// [`Network::start`], handing the queries peers send to `queries` (a provider's handler).
+	pub async fn start_with_queries(
+		identity: identity::Keypair,
+		listen: Option<Multiaddr>,
+		store: BlobStore,
+		queries: Option<mpsc::Sender<InboundQuery>>,
 	) -> Result<Self> {
 		let peer_id = identity.public().to_peer_id();
 		let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
@@ -257,11 +288,15 @@ impl Network {
 				noise::Config::new,
 				yamux::Config::default,
 			)?
-			.with_behaviour(|_| {
-				Behaviour::new(
+			.with_behaviour(|_| Behaviour {
+				blobs: BlobBehaviour::new(
 					[(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
 					request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
-				)
+				),
+				queries: QueryBehaviour::new(
+					[(StreamProtocol::new(QUERY_PROTOCOL), ProtocolSupport::Full)],
+					request_response::Config::default().with_request_timeout(QUERY_TIMEOUT),
+				),
 			})?
 			.with_swarm_config(|config| {
 				config.with_idle_connection_timeout(Duration::from_secs(60))
@@ -285,7 +320,7 @@ impl Network {
 			}
 		}
 		let (commands, receiver) = mpsc::channel(64);
-		tokio::spawn(run_swarm(swarm, receiver, store.clone()));
+		tokio::spawn(run_swarm(swarm, receiver, store.clone(), queries));
 		Ok(Network { commands, store, peer_id, listen_addr })
 	}
 
@@ -314,6 +349,16 @@ impl Network {
 		let (reply, receive) = oneshot::channel();
 		self.commands
 			.send(Command::Request { peer: peer.clone(), request, reply })
+			.await
+			.map_err(|_| anyhow!("the p2p node has stopped"))?;
+		receive.await.map_err(|_| anyhow!("the p2p node has stopped"))?
+	}
+
+	/// Sends `request` to `peer` and waits for its answer (at most [`QUERY_TIMEOUT`]).
+	pub async fn query(&self, peer: &Peer, request: QueryRequest) -> Result<QueryResponse> {
+		let (reply, receive) = oneshot::channel();
+		self.commands
+			.send(Command::Query { peer: peer.clone(), request, reply })
 			.await
 			.map_err(|_| anyhow!("the p2p node has stopped"))?;
 		receive.await.map_err(|_| anyhow!("the p2p node has stopped"))?
@@ -582,17 +627,28 @@ impl PeerLoad {
 }
 
 type Served = (PeerId, request_response::ResponseChannel<BlobResponse>, BlobResponse);
+type Answered = (request_response::ResponseChannel<QueryResponse>, QueryResponse);
+
+/// Requests this node sent and waits to hear back about.
+#[derive(Default)]
+struct Outbound {
+	blobs: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse>>>,
+	queries: HashMap<OutboundRequestId, oneshot::Sender<Result<QueryResponse>>>,
+}
 
 async fn run_swarm(
 	mut swarm: Swarm<Behaviour>,
 	mut commands: mpsc::Receiver<Command>,
 	store: BlobStore,
+	queries: Option<mpsc::Sender<InboundQuery>>,
 ) {
-	let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse>>> =
-		HashMap::new();
+	let mut outbound = Outbound::default();
 	let mut traffic = Traffic::default();
 	// Chunks are read from disk off this loop; their responses come back through `served`.
 	let (served_tx, mut served) = mpsc::channel::<Served>(MAX_IN_FLIGHT);
+	// The handler answers queries off this loop too.
+	let (answered_tx, mut answered) = mpsc::channel::<Answered>(MAX_QUERIES_IN_FLIGHT);
+	let mut queries_in_flight = 0usize;
 	let mut loads: HashMap<PeerId, PeerLoad> = HashMap::new();
 	let mut in_flight = 0usize;
 	loop {
@@ -604,8 +660,13 @@ async fn run_swarm(
 				}
 				Some(Command::Request { peer, request, reply }) => {
 					swarm.add_peer_address(peer.id, peer.addr.clone());
-					let id = swarm.behaviour_mut().send_request(&peer.id, request);
-					pending.insert(id, reply);
+					let id = swarm.behaviour_mut().blobs.send_request(&peer.id, request);
+					outbound.blobs.insert(id, reply);
+				}
+				Some(Command::Query { peer, request, reply }) => {
+					swarm.add_peer_address(peer.id, peer.addr.clone());
+					let id = swarm.behaviour_mut().queries.send_request(&peer.id, request);
+					outbound.queries.insert(id, reply);
 				}
 			},
 			Some((peer, channel, response)) = served.recv() => {
@@ -616,55 +677,131 @@ async fn run_swarm(
 				if let BlobResponse::Chunk { bytes, .. } = &response {
 					traffic.uploaded += bytes.len() as u64;
 				}
-				let _ = swarm.behaviour_mut().send_response(channel, response);
+				let _ = swarm.behaviour_mut().blobs.send_response(channel, response);
+			},
+			Some((channel, response)) = answered.recv() => {
+				queries_in_flight = queries_in_flight.saturating_sub(1);
+				let _ = swarm.behaviour_mut().queries.send_response(channel, response);
 			},
 			event = swarm.select_next_some() => match event {
-				SwarmEvent::Behaviour(request_response::Event::Message { peer, message, .. }) => match message {
-					request_response::Message::Request { request, channel, .. } => {
-						let now = Instant::now();
-						if loads.len() > 4096 {
-							loads.retain(|_, load| load.in_flight > 0);
-						}
-						let admitted = in_flight < MAX_IN_FLIGHT
-							&& loads.entry(peer).or_default().admit(now);
-						if !admitted {
-							let _ = swarm.behaviour_mut().send_response(channel, BlobResponse::Busy);
-							continue;
-						}
-						in_flight += 1;
-						let (store, served_tx) = (store.clone(), served_tx.clone());
-						tokio::spawn(async move {
-							let key = request.key;
-							let response = tokio::task::spawn_blocking(move || {
-								store.read_chunk(&request.key, request.offset)
-							})
-							.await
-							.map_err(|e| anyhow!("{e}"))
-							.and_then(|read| read)
-							.unwrap_or_else(|e| {
-								tracing::warn!(?key, "cannot serve blob: {e:#}");
-								BlobResponse::NotFound
+				SwarmEvent::Behaviour(BehaviourEvent::Blobs(event)) => on_blob_event(
+					&mut swarm,
+					event,
+					&mut outbound,
+					&mut traffic,
+					&mut loads,
+					&mut in_flight,
+					&store,
+					&served_tx,
+				),
+				SwarmEvent::Behaviour(BehaviourEvent::Queries(event)) => match event {
+					request_response::Event::Message { peer, message, .. } => match message {
+						request_response::Message::Request { request, channel, .. } => {
+							let refusal = match &queries {
+								None => Some(QueryResponse::Refused {
+									reason: "this node serves no models".into(),
+								}),
+								Some(_) if !request.within_bounds() => Some(QueryResponse::Refused {
+									reason: "request out of the protocol's bounds".into(),
+								}),
+								Some(_) if queries_in_flight >= MAX_QUERIES_IN_FLIGHT => {
+									Some(QueryResponse::Busy)
+								}
+								Some(_) => None,
+							};
+							if let Some(refusal) = refusal {
+								let _ = swarm.behaviour_mut().queries.send_response(channel, refusal);
+								continue;
+							}
+							let Some(handler) = queries.clone() else { continue };
+							queries_in_flight += 1;
+							let answered_tx = answered_tx.clone();
+							tokio::spawn(async move {
+								let (reply, receive) = oneshot::channel();
+								let response = match handler.send(InboundQuery { peer, request, reply }).await {
+									Ok(()) => receive.await.unwrap_or(QueryResponse::Busy),
+									Err(_) => QueryResponse::Busy,
+								};
+								let _ = answered_tx.send((channel, response)).await;
 							});
-							let _ = served_tx.send((peer, channel, response)).await;
-						});
-					}
-					request_response::Message::Response { request_id, response } => {
-						if let BlobResponse::Chunk { bytes, .. } = &response {
-							traffic.downloaded += bytes.len() as u64;
 						}
-						if let Some(reply) = pending.remove(&request_id) {
-							let _ = reply.send(Ok(response));
+						request_response::Message::Response { request_id, response } => {
+							if let Some(reply) = outbound.queries.remove(&request_id) {
+								let _ = reply.send(Ok(response));
+							}
+						}
+					},
+					request_response::Event::OutboundFailure { request_id, error, .. } => {
+						if let Some(reply) = outbound.queries.remove(&request_id) {
+							let _ = reply.send(Err(anyhow!("query failed: {error}")));
 						}
 					}
+					_ => {}
 				},
-				SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, error, .. }) => {
-					if let Some(reply) = pending.remove(&request_id) {
-						let _ = reply.send(Err(anyhow!("request failed: {error}")));
-					}
-				}
 				_ => {}
 			},
 		}
+	}
+}
+
+/// Handles an event of the blob protocol: serves inbound chunk requests (within each
+/// requester's allowance) and hands responses to the requests this node sent.
+#[allow(clippy::too_many_arguments)]
+fn on_blob_event(
+	swarm: &mut Swarm<Behaviour>,
+	event: request_response::Event<BlobRequest, BlobResponse>,
+	outbound: &mut Outbound,
+	traffic: &mut Traffic,
+	loads: &mut HashMap<PeerId, PeerLoad>,
+	in_flight: &mut usize,
+	store: &BlobStore,
+	served_tx: &mpsc::Sender<Served>,
+) {
+	match event {
+		request_response::Event::Message { peer, message, .. } => match message {
+			request_response::Message::Request { request, channel, .. } => {
+				let now = Instant::now();
+				if loads.len() > 4096 {
+					loads.retain(|_, load| load.in_flight > 0);
+				}
+				let admitted =
+					*in_flight < MAX_IN_FLIGHT && loads.entry(peer).or_default().admit(now);
+				if !admitted {
+					let _ = swarm.behaviour_mut().blobs.send_response(channel, BlobResponse::Busy);
+					return;
+				}
+				*in_flight += 1;
+				let (store, served_tx) = (store.clone(), served_tx.clone());
+				tokio::spawn(async move {
+					let key = request.key;
+					let response = tokio::task::spawn_blocking(move || {
+						store.read_chunk(&request.key, request.offset)
+					})
+					.await
+					.map_err(|e| anyhow!("{e}"))
+					.and_then(|read| read)
+					.unwrap_or_else(|e| {
+						tracing::warn!(?key, "cannot serve blob: {e:#}");
+						BlobResponse::NotFound
+					});
+					let _ = served_tx.send((peer, channel, response)).await;
+				});
+			},
+			request_response::Message::Response { request_id, response } => {
+				if let BlobResponse::Chunk { bytes, .. } = &response {
+					traffic.downloaded += bytes.len() as u64;
+				}
+				if let Some(reply) = outbound.blobs.remove(&request_id) {
+					let _ = reply.send(Ok(response));
+				}
+			},
+		},
+		request_response::Event::OutboundFailure { request_id, error, .. } => {
+			if let Some(reply) = outbound.blobs.remove(&request_id) {
+				let _ = reply.send(Err(anyhow!("request failed: {error}")));
+			}
+		},
+		_ => {},
 	}
 }
 
@@ -761,7 +898,7 @@ mod tests {
 			.with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
 			.unwrap()
 			.with_behaviour(|_| {
-				Behaviour::new(
+				BlobBehaviour::new(
 					[(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
 					request_response::Config::default(),
 				)
@@ -862,6 +999,45 @@ mod tests {
 		] {
 			assert!(accept_chunk(response, offset, LIMIT).is_err());
 		}
+	}
+
+	#[tokio::test]
+	async fn queries_reach_the_handler_and_nodes_without_one_refuse_them() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let (handler, mut inbound) = mpsc::channel::<InboundQuery>(8);
+		let store = BlobStore::open(dirs[0].path()).unwrap();
+		let provider = Network::start_with_queries(
+			identity::Keypair::generate_ed25519(),
+			Some("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
+			store,
+			Some(handler),
+		)
+		.await
+		.unwrap();
+		tokio::spawn(async move {
+			while let Some(query) = inbound.recv().await {
+				let QueryRequest::Predict { mut input, .. } = query.request else { continue };
+				input.reverse();
+				let _ = query.reply.send(QueryResponse::Answer { output: input });
+			}
+		});
+		let client = node(dirs[1].path(), true).await;
+		let predict =
+			|input: Vec<u8>| QueryRequest::Predict { channel: 1, index: 1, input, receipt: None };
+		let answer = client.query(&peer_of(&provider), predict(vec![1, 2, 3])).await.unwrap();
+		assert_eq!(answer, QueryResponse::Answer { output: vec![3, 2, 1] });
+
+		// Out of bounds: refused before the handler sees it.
+		let huge = predict(vec![0; query::MAX_QUERY_INPUT + 1]);
+		let refused = client.query(&peer_of(&provider), huge).await.unwrap();
+		assert!(matches!(refused, QueryResponse::Refused { .. }), "{refused:?}");
+		let evidence = QueryRequest::Evidence { channel: 1, first: 1, last: 1 << 40, request: 2 };
+		let refused = client.query(&peer_of(&provider), evidence).await.unwrap();
+		assert!(matches!(refused, QueryResponse::Refused { .. }), "{refused:?}");
+
+		// A node without a handler serves no models.
+		let refused = provider.query(&peer_of(&client), predict(vec![1])).await.unwrap();
+		assert!(matches!(refused, QueryResponse::Refused { .. }), "{refused:?}");
 	}
 
 	mod parsers {

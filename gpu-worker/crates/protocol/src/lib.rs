@@ -169,11 +169,17 @@ fn f32_bytes(layout: &agora_ml::params::Layout) -> u64 {
 	4 * layout.specs().iter().map(|spec| spec.numel() as u64).sum::<u64>()
 }
 
+/// The most bytes a model blob of `arch` can be.
+pub fn max_model_bytes(arch: &Architecture) -> Result<u64> {
+	let layout = arch.layout()?;
+	Ok(f32_bytes(&layout) + framing(layout.specs().len()))
+}
+
 impl BlobLimits {
 	pub fn new(arch: &Architecture, optimizer: &OptimizerConfig) -> Result<Self> {
 		let layout = arch.layout()?;
 		let buffers = optimizer.state_layout(&layout)?;
-		let model = f32_bytes(&layout) + framing(layout.specs().len());
+		let model = max_model_bytes(arch)?;
 		Ok(BlobLimits {
 			model,
 			update: 2 * model,

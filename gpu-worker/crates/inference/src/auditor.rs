@@ -1,0 +1,190 @@
+//! The auditor: a validator's duty when the chain draws it to audit a settled request.
+//!
+//! It asks the provider for the request's evidence (input, answer, and every transcript step
+//! of its batch), checks that the steps lead from the batch's transcript head before to the one
+//! the client signed, re-runs the channel's model version on the input, and commits to its
+//! verdict: `Correct` if the answers agree ([`crate::answer::answers_agree`]), `Wrong` if they
+//! do not, `Unavailable` if the provider does not prove what it answered. The verdict and salt
+//! are kept on disk before the commitment is sent, so a restart reveals what was committed.
+//! An auditor that cannot fetch the model itself commits nothing (its own failure is not the
+//! provider's).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agora_ml::models::Model;
+use agora_p2p::{BlobNetwork, QueryRequest, QueryResponse};
+use anyhow::{anyhow, Context, Result};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::answer::{answer, answers_agree};
+use crate::evidence::{evidence_matches, Evidence};
+use crate::market::{AuditView, MarketCall, MarketChain};
+use crate::provider::load_version;
+use crate::receipt::{audit_commitment, AuditVerdict};
+use crate::QueryNetwork;
+
+/// How long the provider has to send the evidence.
+const EVIDENCE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A committed verdict, kept until it is revealed.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Committed {
+	verdict: AuditVerdict,
+	salt: [u8; 32],
+}
+
+pub struct Auditor<C, N> {
+	chain: C,
+	net: N,
+	state_file: PathBuf,
+	device: Device,
+	models: HashMap<(u64, u32), Model>,
+	committed: BTreeMap<u64, Committed>,
+}
+
+impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
+	/// An auditor keeping its commitments in `state_dir/audits.json`.
+	pub fn new(chain: C, net: N, state_dir: &std::path::Path, device: Device) -> Result<Self> {
+		let state_file = state_dir.join("audits.json");
+		let committed = agora_core::state::read_json(&state_file)
+			.map_err(|e| anyhow!("{e}"))?
+			.unwrap_or_default();
+		Ok(Auditor { chain, net, state_file, device, models: HashMap::new(), committed })
+	}
+
+	/// Audits every few seconds, for ever.
+	pub async fn run(&mut self) -> Result<()> {
+		loop {
+			if let Err(e) = self.tick().await {
+				tracing::warn!("auditor: {e:#}");
+			}
+			tokio::time::sleep(Duration::from_secs(3)).await;
+		}
+	}
+
+	/// One pass over the audits in progress: examine and commit, reveal, conclude.
+	pub async fn tick(&mut self) -> Result<()> {
+		let me = self.chain.account();
+		let now = self.chain.best_number().await?;
+		let audits = self.chain.audits().await?;
+		for audit in &audits {
+			let Some(mine) = audit.auditors.iter().find(|a| a.who == me) else { continue };
+			if !mine.committed && now <= audit.commit_deadline {
+				let verdict = match self.examine(audit).await {
+					Ok(verdict) => verdict,
+					Err(e) => {
+						tracing::warn!(audit = audit.id, "cannot audit yet: {e:#}");
+						continue;
+					},
+				};
+				let mut salt = [0u8; 32];
+				rand::thread_rng().fill_bytes(&mut salt);
+				self.committed.insert(audit.id, Committed { verdict, salt });
+				agora_core::state::write_json(&self.state_file, &self.committed)?;
+				let commitment = audit_commitment(audit.id, verdict, &salt, &me.0);
+				self.chain.submit(MarketCall::CommitAudit { audit: audit.id, commitment }).await?;
+				tracing::info!(audit = audit.id, ?verdict, "audit verdict committed");
+			} else if mine.committed
+				&& !mine.revealed
+				&& now > audit.commit_deadline
+				&& now <= audit.reveal_deadline
+			{
+				let Some(Committed { verdict, salt }) = self.committed.get(&audit.id).copied()
+				else {
+					tracing::warn!(audit = audit.id, "committed verdict lost: cannot reveal");
+					continue;
+				};
+				self.chain
+					.submit(MarketCall::RevealAudit { audit: audit.id, verdict, salt })
+					.await?;
+				tracing::info!(audit = audit.id, ?verdict, "audit verdict revealed");
+			} else if now > audit.reveal_deadline
+				|| (mine.revealed && audit.auditors.iter().all(|a| a.revealed))
+			{
+				// Anyone may conclude; the first transaction does it and the others fail.
+				match self.chain.submit(MarketCall::ConcludeAudit { audit: audit.id }).await {
+					Ok(()) => tracing::info!(audit = audit.id, "audit concluded"),
+					Err(e) => tracing::debug!(audit = audit.id, "not concluded: {e:#}"),
+				}
+			}
+		}
+		// Forget what the chain no longer holds.
+		let open: std::collections::BTreeSet<u64> = audits.iter().map(|a| a.id).collect();
+		let before = self.committed.len();
+		self.committed.retain(|id, _| open.contains(id));
+		if self.committed.len() != before {
+			agora_core::state::write_json(&self.state_file, &self.committed)?;
+		}
+		Ok(())
+	}
+
+	/// The verdict on the audited request; an error when the auditor itself cannot tell (the
+	/// chain or the model unreachable).
+	pub async fn examine(&mut self, audit: &AuditView) -> Result<AuditVerdict> {
+		let batch = self.chain.batch(audit.batch).await?.context("the audited batch is gone")?;
+		let channel =
+			self.chain.channel(batch.channel).await?.context("the audited channel is gone")?;
+		let Some(provider) = self.chain.worker_peer(&channel.provider).await? else {
+			// Not reachable through any registration: it cannot prove anything.
+			return Ok(AuditVerdict::Unavailable);
+		};
+		let request = QueryRequest::Evidence {
+			channel: batch.channel,
+			first: batch.first_request,
+			last: batch.last_request,
+			request: audit.request,
+		};
+		let response =
+			tokio::time::timeout(EVIDENCE_TIMEOUT, self.net.query(&provider, request)).await;
+		let evidence = match response {
+			Ok(Ok(QueryResponse::Evidence { steps, input, output })) => {
+				Evidence { steps, input, output }
+			},
+			Ok(Ok(other)) => {
+				tracing::info!(audit = audit.id, ?other, "the provider did not send evidence");
+				return Ok(AuditVerdict::Unavailable);
+			},
+			Ok(Err(e)) => {
+				tracing::info!(audit = audit.id, "the provider is unreachable: {e:#}");
+				return Ok(AuditVerdict::Unavailable);
+			},
+			Err(_) => return Ok(AuditVerdict::Unavailable),
+		};
+		if !evidence_matches(
+			&evidence,
+			batch.first_request,
+			audit.request,
+			&batch.transcript_before,
+			&batch.transcript,
+		) {
+			tracing::info!(audit = audit.id, "the evidence does not match the signed transcript");
+			return Ok(AuditVerdict::Unavailable);
+		}
+		let key = (channel.model, channel.version);
+		if !self.models.contains_key(&key) {
+			let model =
+				load_version(&self.chain, &self.net, channel.model, channel.version, self.device)
+					.await?;
+			self.models.insert(key, model);
+		}
+		let model = self.models.get(&key).context("model just loaded")?;
+		let started = std::time::Instant::now();
+		let verdict = match answer(model, &evidence.input) {
+			Ok(recomputed) if answers_agree(&evidence.output, &recomputed) => AuditVerdict::Correct,
+			// Another answer, or an answer to an input the model cannot take (an honest
+			// provider refuses those).
+			_ => AuditVerdict::Wrong,
+		};
+		tracing::info!(
+			audit = audit.id,
+			?verdict,
+			compute_us = started.elapsed().as_micros() as u64,
+			"request re-executed"
+		);
+		Ok(verdict)
+	}
+}

@@ -1,0 +1,343 @@
+//! The provider, client and auditor over real libp2p nodes, with the chain in memory: a paid
+//! session, the receipts a provider refuses, a settlement, and audits of an honest provider, a
+//! provider that answers with other weights, and one that lost its evidence.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agora_chain::{AccountId32, Balance, BlockNumber};
+use agora_inference::auditor::Auditor;
+use agora_inference::client::Session;
+use agora_inference::market::*;
+use agora_inference::provider::{Provider, ProviderConfig};
+use agora_inference::receipt::{
+	content_hash, transcript_start, transcript_step, AuditVerdict, Receipt,
+};
+use agora_ml::models::{Architecture, Model};
+use agora_p2p::{identity, BlobStore, Network, Peer, QueryRequest, QueryResponse};
+use anyhow::{anyhow, bail, Result};
+use subxt_signer::sr25519::{self, Keypair};
+use tch::Device;
+use tokio::sync::mpsc;
+
+const PRICE: Balance = 1_000;
+const GENESIS: [u8; 32] = [42; 32];
+
+#[derive(Default)]
+struct World {
+	now: BlockNumber,
+	channels: HashMap<u64, ChannelView>,
+	heads: HashMap<u64, [u8; 32]>,
+	batches: Vec<BatchView>,
+	audits: Vec<AuditView>,
+	version: Option<(String, [u8; 32])>,
+	peers: Vec<(AccountId32, Peer)>,
+	submitted: Vec<(AccountId32, MarketCall)>,
+}
+
+#[derive(Clone)]
+struct FakeMarket {
+	me: AccountId32,
+	world: Arc<Mutex<World>>,
+}
+
+impl MarketChain for FakeMarket {
+	fn account(&self) -> AccountId32 {
+		self.me
+	}
+	fn genesis(&self) -> [u8; 32] {
+		GENESIS
+	}
+	async fn best_number(&self) -> Result<BlockNumber> {
+		Ok(self.world.lock().unwrap().now)
+	}
+	async fn channel(&self, id: u64) -> Result<Option<ChannelView>> {
+		Ok(self.world.lock().unwrap().channels.get(&id).cloned())
+	}
+	async fn batches(&self, channel: u64) -> Result<Vec<BatchView>> {
+		let world = self.world.lock().unwrap();
+		Ok(world.batches.iter().filter(|b| b.channel == channel).cloned().collect())
+	}
+	async fn batch(&self, id: u64) -> Result<Option<BatchView>> {
+		Ok(self.world.lock().unwrap().batches.iter().find(|b| b.id == id).cloned())
+	}
+	async fn audits(&self) -> Result<Vec<AuditView>> {
+		Ok(self.world.lock().unwrap().audits.clone())
+	}
+	async fn version(&self, _model: u64, _version: u32) -> Result<Option<(String, [u8; 32])>> {
+		Ok(self.world.lock().unwrap().version.clone())
+	}
+	async fn offer(&self, _: &AccountId32, _: u64) -> Result<Option<(u32, Balance, Vec<u8>)>> {
+		Ok(None)
+	}
+	async fn worker_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
+		Ok(self.world.lock().unwrap().peers.iter().find(|(w, _)| w == who).map(|(_, p)| p.clone()))
+	}
+	async fn all_peers(&self) -> Result<Vec<Peer>> {
+		Ok(self.world.lock().unwrap().peers.iter().map(|(_, p)| p.clone()).collect())
+	}
+	async fn dispute_window(&self) -> Result<BlockNumber> {
+		Ok(10)
+	}
+	/// Settlement as the pallet checks it (signature, figures, price, balance).
+	async fn submit(&self, call: MarketCall) -> Result<()> {
+		let mut world = self.world.lock().unwrap();
+		world.submitted.push((self.me, call.clone()));
+		if let MarketCall::Settle { receipt, signature } = call {
+			let channel =
+				world.channels.get(&receipt.channel).cloned().ok_or(anyhow!("channel"))?;
+			let signed = agora_p2p::SignedReceipt {
+				requests: receipt.requests,
+				amount: receipt.amount,
+				transcript: receipt.transcript,
+				signature: signature.to_vec(),
+			};
+			if Receipt::verify(receipt.channel, &signed, &channel.client.0, &GENESIS).is_none() {
+				bail!("BadSignature");
+			}
+			if receipt.requests <= channel.settled_requests
+				|| receipt.amount > PRICE * u128::from(receipt.requests)
+			{
+				bail!("StaleReceipt or Overcharged");
+			}
+			let before = world.heads.get(&receipt.channel).copied().unwrap();
+			let id = world.batches.len() as u64;
+			let now = world.now;
+			world.batches.push(BatchView {
+				id,
+				channel: receipt.channel,
+				first_request: channel.settled_requests + 1,
+				last_request: receipt.requests,
+				amount: receipt.amount - channel.settled_amount,
+				transcript_before: before,
+				transcript: receipt.transcript,
+				settled_at: now,
+				state: BatchState::AwaitingDraw,
+			});
+			world.heads.insert(receipt.channel, receipt.transcript);
+			let channel = world.channels.get_mut(&receipt.channel).unwrap();
+			channel.pending_amount += receipt.amount - channel.settled_amount;
+			channel.settled_requests = receipt.requests;
+			channel.settled_amount = receipt.amount;
+		}
+		Ok(())
+	}
+}
+
+fn account(keypair: &Keypair) -> AccountId32 {
+	keypair.public_key().to_account_id()
+}
+
+fn model(seed: u64) -> Model {
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	Model::new(&arch, &arch.initial_params(seed).unwrap(), Device::Cpu).unwrap()
+}
+
+fn input(i: usize) -> Vec<u8> {
+	(0..64).flat_map(|j| (((i * 7 + j) % 17) as f32 / 16.0).to_le_bytes()).collect()
+}
+
+async fn node(
+	dir: &std::path::Path,
+	queries: Option<mpsc::Sender<agora_p2p::InboundQuery>>,
+) -> Network {
+	let store = BlobStore::open(dir).unwrap();
+	let listen = Some("/ip4/127.0.0.1/tcp/0".parse().unwrap());
+	Network::start_with_queries(identity::Keypair::generate_ed25519(), listen, store, queries)
+		.await
+		.unwrap()
+}
+
+fn peer(net: &Network) -> Peer {
+	Peer { id: net.peer_id(), addr: net.listen_addr().unwrap().clone() }
+}
+
+struct Setup {
+	world: Arc<Mutex<World>>,
+	provider_account: AccountId32,
+	client: Keypair,
+	dirs: Vec<tempfile::TempDir>,
+}
+
+/// A world with channel 1 from Alice to the provider, for version 1 of model 1 (seed 1's
+/// weights, whose blob `holder` stores).
+fn setup(holder: &Network) -> Setup {
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	let blob = agora_protocol::model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
+	let hash = holder.store().put_blob(&blob).unwrap();
+	let client = sr25519::dev::alice();
+	let provider_account = account(&sr25519::dev::dave());
+	let mut world = World { now: 10, version: Some((arch.id(), hash.0)), ..Default::default() };
+	world.channels.insert(
+		1,
+		ChannelView {
+			id: 1,
+			client: account(&client),
+			provider: provider_account,
+			model: 1,
+			version: 1,
+			price: PRICE,
+			balance: 6 * PRICE,
+			pending_amount: 0,
+			settled_requests: 0,
+			settled_amount: 0,
+			closes_at: None,
+		},
+	);
+	world.heads.insert(1, transcript_start(1));
+	Setup { world: Arc::new(Mutex::new(world)), provider_account, client, dirs: Vec::new() }
+}
+
+fn config(dir: &std::path::Path) -> ProviderConfig {
+	ProviderConfig {
+		state_dir: dir.to_path_buf(),
+		model: 1,
+		version: 1,
+		price: PRICE,
+		settle_every: 3,
+		settle_after: Duration::from_secs(3600),
+		device: Device::Cpu,
+	}
+}
+
+/// Runs a session of `requests` answers with `serving` weights, settles, and audits request 3.
+async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, AuditVerdict) {
+	let provider_dir = tempfile::tempdir().unwrap();
+	let (queries_tx, queries) = mpsc::channel(16);
+	let provider_net = node(provider_dir.path(), Some(queries_tx)).await;
+	let mut setup = setup(&provider_net);
+	setup.world.lock().unwrap().peers.push((setup.provider_account, peer(&provider_net)));
+	let provider_chain = FakeMarket { me: setup.provider_account, world: setup.world.clone() };
+	let provider =
+		Provider::with_model(provider_chain, model(serving_seed), config(provider_dir.path()))
+			.unwrap();
+
+	let client_dir = tempfile::tempdir().unwrap();
+	let client_net = node(client_dir.path(), None).await;
+	let auditor_dir = tempfile::tempdir().unwrap();
+	let auditor_net = node(auditor_dir.path(), None).await;
+	let validator = account(&sr25519::dev::charlie());
+	let auditor_chain = FakeMarket { me: validator, world: setup.world.clone() };
+	let mut auditor =
+		Auditor::new(auditor_chain, auditor_net, auditor_dir.path(), Device::Cpu).unwrap();
+
+	let world = setup.world.clone();
+	let client_keys = setup.client.clone();
+	let provider_peer = peer(&provider_net);
+	let scenario = async {
+		let mut session =
+			Session::new(&client_net, provider_peer.clone(), &client_keys, GENESIS, 1, PRICE);
+		for i in 0..5 {
+			let answered = session.predict(input(i)).await.unwrap();
+			assert_eq!(answered.index, i as u64 + 1);
+			assert_eq!(answered.output.len(), 40, "10 logits");
+		}
+		session.finish().await.unwrap();
+
+		// Attacks on the provider: every one refused.
+		let bob = sr25519::dev::bob();
+		let forged = Receipt { requests: 5, ..session.receipt() }.sign(&bob, &GENESIS);
+		let undercounted = Receipt { requests: 4, amount: 4 * PRICE, ..session.receipt() }
+			.sign(&client_keys, &GENESIS);
+		let honest = session.receipt().sign(&client_keys, &GENESIS);
+		let other_chain = session.receipt().sign(&client_keys, &[1; 32]);
+		for (index, receipt) in
+			[(6, forged), (6, undercounted), (6, other_chain), (8, honest.clone())]
+		{
+			let request = QueryRequest::Predict {
+				channel: 1,
+				index,
+				input: input(0),
+				receipt: Some(receipt),
+			};
+			let response = client_net.query(&provider_peer, request).await.unwrap();
+			assert!(matches!(response, QueryResponse::Refused { .. }), "{response:?}");
+		}
+		// The sixth request is paid for.
+		let sixth =
+			QueryRequest::Predict { channel: 1, index: 6, input: input(6), receipt: Some(honest) };
+		let QueryResponse::Answer { output: sixth_output } =
+			client_net.query(&provider_peer, sixth).await.unwrap()
+		else {
+			panic!("the sixth request is answered");
+		};
+
+		// The provider settles the latest receipt (5 answers; the sixth is not receipted yet).
+		provider.tick().await.unwrap();
+		let batch = world.lock().unwrap().batches[0].clone();
+		assert_eq!((batch.first_request, batch.last_request, batch.amount), (1, 5, 5 * PRICE));
+
+		// The seventh is more than the channel's balance (6 requests) covers.
+		let receipted = session.receipt();
+		let six = Receipt {
+			requests: 6,
+			amount: 6 * PRICE,
+			transcript: transcript_step(
+				&receipted.transcript,
+				6,
+				&content_hash(&input(6)),
+				&content_hash(&sixth_output),
+			),
+			..receipted
+		};
+		let seventh = QueryRequest::Predict {
+			channel: 1,
+			index: 7,
+			input: input(7),
+			receipt: Some(six.sign(&client_keys, &GENESIS)),
+		};
+		let response = client_net.query(&provider_peer, seventh).await.unwrap();
+		assert!(matches!(response, QueryResponse::Refused { .. }), "{response:?}");
+
+		if lose_evidence {
+			std::fs::remove_dir_all(provider_dir.path().join("evidence")).unwrap();
+		}
+		let audit = AuditView {
+			id: 0,
+			batch: batch.id,
+			request: 3,
+			disputed: false,
+			auditors: vec![AuditorView { who: validator, committed: false, revealed: false }],
+			commit_deadline: 20,
+			reveal_deadline: 30,
+		};
+		let verdict = auditor.examine(&audit).await.unwrap();
+		// The daemon's pass commits it.
+		world.lock().unwrap().audits.push(audit);
+		auditor.tick().await.unwrap();
+		verdict
+	};
+	let verdict = tokio::select! {
+		_ = provider.run(queries) => panic!("the provider stopped"),
+		verdict = scenario => verdict,
+	};
+	let committed = setup.world.lock().unwrap().submitted.iter().any(|(who, call)| {
+		*who == validator && matches!(call, MarketCall::CommitAudit { audit: 0, .. })
+	});
+	assert!(committed, "the auditor committed its verdict");
+	setup.dirs.extend([provider_dir, client_dir, auditor_dir]);
+	(setup, verdict)
+}
+
+#[tokio::test]
+async fn an_honest_provider_is_paid_and_passes_its_audit() {
+	let (setup, verdict) = session_and_audit(1, false).await;
+	assert_eq!(verdict, AuditVerdict::Correct);
+	let world = setup.world.lock().unwrap();
+	let settled =
+		world.submitted.iter().filter(|(_, c)| matches!(c, MarketCall::Settle { .. })).count();
+	assert_eq!(settled, 1);
+}
+
+#[tokio::test]
+async fn a_provider_serving_other_weights_is_found_wrong() {
+	let (_, verdict) = session_and_audit(2, false).await;
+	assert_eq!(verdict, AuditVerdict::Wrong);
+}
+
+#[tokio::test]
+async fn a_provider_without_its_evidence_is_found_unavailable() {
+	let (_, verdict) = session_and_audit(1, true).await;
+	assert_eq!(verdict, AuditVerdict::Unavailable);
+}
