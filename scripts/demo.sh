@@ -5,7 +5,9 @@
 #                              nodes, 4 GPU workers, 3 AI validators), submit a training job on
 #                              the bundled digits data, show its progress, download the final
 #                              model and evaluate it, print the job's on-chain record and who
-#                              was paid what, stop everything
+#                              was paid what; then one worker serves the model and Alice buys
+#                              predictions for held-out samples (cost, provider's earnings,
+#                              the audits' outcomes); stop everything
 #   scripts/demo.sh --check    the same, then check the outcome with @polkadot/api
 #                              (tests/js/e2e.test.js) before stopping, and the explorer in
 #                              headless Chromium while the job runs (explorer/e2e/check.js):
@@ -115,9 +117,23 @@ for state in "$AGORA_TESTNET_DIR"/worker-* "$AGORA_TESTNET_DIR"/validator-*; do
 	[ -f "$state/traffic.json" ] && printf '  %-18s %s\n' "$(basename "$state")" "$(cat "$state/traffic.json")"
 done
 
+say "the inference market: Charlie's worker serves the new model, Alice buys predictions"
+# Windows of blocks rather than the runtime's minutes and an hour, and every batch audited, so
+# that the demo shows an audit's outcome (set through sudo here; governance sets them on a
+# real network).
+(cd tests/js && node market-params.js "$NODE_URL" \
+	'{"auditRate":1000000000,"auditDelay":2,"commitPeriod":4,"revealPeriod":4,"disputeWindow":8,"closeDelay":5}') \
+	>"$AGORA_TESTNET_DIR/market-params.log" || die "setting the market's parameters failed"
+bash "$here/local-testnet.sh" serve-ai 0 "$JOB" 0.01 --settle-every 10
+"$WORKER_BIN" models --suri //Alice --node "$NODE_URL"
+say "Alice pays into a channel with Charlie and sends 20 held-out samples over libp2p"
+"$WORKER_BIN" infer --suri //Alice --node "$NODE_URL" --model "$JOB" --data "$AGORA_TESTNET_DIR/data/test" \
+	--count 20 --follow --follow-timeout 300 | tee "$AGORA_TESTNET_DIR/infer.log" ||
+	die "buying predictions failed; logs in $AGORA_TESTNET_DIR"
+
 if [ "$CHECK" -eq 1 ]; then
 	say "checking the outcome with @polkadot/api (tests/js/e2e.test.js)"
-	(cd tests/js && AGORA_WS="$NODE_URL" AGORA_E2E_JOB="$JOB" AGORA_E2E_MODEL="$MODEL" \
+	(cd tests/js && AGORA_WS="$NODE_URL" AGORA_E2E_JOB="$JOB" AGORA_E2E_MODEL="$MODEL" AGORA_E2E_MARKET=1 \
 		AGORA_E2E_CHEATER="${AGORA_CHEAT}" npm test --silent -- e2e.test.js) ||
 		die "end-to-end checks failed; logs in $AGORA_TESTNET_DIR"
 	if [ "$AGORA_CHEAT" != none ]; then

@@ -17,6 +17,9 @@
 #   scripts/local-testnet.sh restart-node N | restart-ai N
 #                                     start node N (0-3) or AI participant N (0-4) again after
 #                                     it stopped, on its existing database or state directory
+#   scripts/local-testnet.sh serve-ai N MODEL PRICE [options]
+#                                     restart worker N (0-2) as `agora-worker serve`: it also
+#                                     serves catalogued model MODEL at PRICE AGR per request
 #
 # Environment: AGORA_NODE_BIN (the node binary), AGORA_WORKER_BIN (the worker binary),
 # AGORA_TESTNET_DIR (data and logs; default $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET
@@ -183,11 +186,16 @@ prepare_data() {
 	fi
 }
 
+# start_ai_participant N [serve args…]: with serve args, worker N runs as `agora-worker serve`
+# (the same account, state and p2p port) and also serves a catalogued model.
 start_ai_participant() {
 	local i=$1 name=${AI_NAMES[$1]} role=${AI_ROLES[$1]}
-	local args=("$role" --suri "//${AI_ACCOUNTS[$i]}"
+	shift
+	local command=$role
+	[ $# -gt 0 ] && command=serve
+	local args=("$command" --suri "//${AI_ACCOUNTS[$i]}"
 		--node "ws://127.0.0.1:$(rpc_port "${AI_NODES[$i]}")"
-		--state-dir "$DIR/$name" --p2p-port "$(ai_p2p_port "$i")")
+		--state-dir "$DIR/$name" --p2p-port "$(ai_p2p_port "$i")" "$@")
 	if [ "$role" = validator ]; then
 		args+=(--holdout "$DIR/data/test")
 	fi
@@ -315,6 +323,21 @@ restart-node)
 restart-ai)
 	ai_running "${2:?participant index}" && die "${AI_NAMES[$2]} is running"
 	start_ai_participant "$2"
+	;;
+serve-ai)
+	# serve-ai N MODEL PRICE [serve options…]: worker N again as `agora-worker serve`.
+	[ "${AI_ROLES[${2:?participant index}]}" = worker ] || die "${AI_NAMES[$2]} is not a worker"
+	ai_running "$2" && stop_process "$(ai_pid_file "$2")" "${AI_NAMES[$2]}"
+	participant=$2 model=${3:?model id} price=${4:?price in AGR}
+	shift 4
+	start_ai_participant "$participant" --model "$model" --price "$price" "$@"
+	deadline=$((SECONDS + 120))
+	until grep -q 'answering requests' "$DIR/${AI_NAMES[$participant]}.log"; do
+		ai_running "$participant" || die "${AI_NAMES[$participant]} exited; see $DIR/${AI_NAMES[$participant]}.log"
+		[ $SECONDS -lt $deadline ] || die "${AI_NAMES[$participant]} did not offer model $model in 120 s"
+		sleep 1
+	done
+	log "${AI_NAMES[$participant]} serves model $model at $price AGR per request"
 	;;
 test) cmd_test ;;
 run) cmd_run ;;

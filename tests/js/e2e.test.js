@@ -138,3 +138,44 @@ test('balances are conserved: issuance grew only by emission and every planck is
   }
   assert.equal(held, issuance);
 });
+
+// The demo's inference step (AGORA_E2E_MARKET=1): Alice bought predictions from Charlie's
+// `agora-worker serve` over libp2p; every batch was audited (the demo sets the audit rate to
+// 100%), passed, and was paid; the channel closed and the rest came back to Alice.
+const MARKET = process.env.AGORA_E2E_MARKET === '1';
+
+test('Alice bought predictions from the served model: settled, audited, paid, closed', { skip: !MARKET }, async () => {
+  const opened = find('inference', 'ChannelOpened').filter(
+    (e) => same(e.data.client, account('Alice')) && e.data.model.toNumber() === JOB,
+  );
+  assert.equal(opened.length, 1, 'one channel for the job\'s model');
+  const { channel, provider, price, balance } = opened[0].data;
+  assert.ok(same(provider, account('Charlie')));
+  const ofChannel = (method) => find('inference', method).filter((e) => e.data.channel.eq(channel));
+  const settled = ofChannel('Settled');
+  assert.ok(settled.length >= 1, 'settled on chain');
+  assert.equal(settled.at(-1).data.last.toNumber(), 20, 'all 20 answers settled');
+  let amount = 0n;
+  for (const batch of settled) amount += batch.data.amount.toBigInt();
+  assert.equal(amount, 20n * price.toBigInt(), 'each answer paid at the offer\'s price');
+  const batches = new Set(settled.map((e) => e.data.batch.toNumber()));
+  const concluded = find('inference', 'AuditConcluded').filter((e) => batches.has(e.data.batch.toNumber()));
+  assert.equal(concluded.length, batches.size, 'every batch audited');
+  for (const audit of concluded) {
+    assert.equal(audit.data.outcome.type, 'Passed');
+    assert.equal(audit.data.slashed.toBigInt(), 0n);
+  }
+  const cleared = ofChannel('BatchCleared');
+  assert.equal(cleared.length, batches.size, 'every batch paid');
+  let paid = 0n;
+  for (const batch of cleared) {
+    const { providerPaid, protocolFee, auditFee } = batch.data;
+    assert.ok(protocolFee.toBigInt() > 0n && auditFee.toBigInt() > 0n, 'fees to the treasury and the audit pot');
+    paid += providerPaid.toBigInt() + protocolFee.toBigInt() + auditFee.toBigInt();
+  }
+  assert.equal(paid, amount, 'what was settled was paid out, nothing more');
+  const closed = ofChannel('ChannelClosed');
+  assert.equal(closed.length, 1);
+  const deposit = (await api.query.inference.protocolParams()).channelDeposit.toBigInt();
+  assert.equal(closed[0].data.refunded.toBigInt(), balance.toBigInt() - amount + deposit, 'the rest came back');
+});

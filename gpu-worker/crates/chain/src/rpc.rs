@@ -226,6 +226,16 @@ impl Chain {
 		self.best().await
 	}
 
+	/// The client at block `number` of the best chain (for reading its events).
+	pub async fn at_number(&self, number: BlockNumber) -> Result<AtBlock> {
+		let connection = self.connection().await;
+		let result = connection.api.at_block(u64::from(number)).await;
+		if result.is_err() {
+			self.recover(&connection).await;
+		}
+		Ok(result?)
+	}
+
 	/// Number of the best block.
 	pub async fn best_number(&self) -> Result<BlockNumber> {
 		let at = self.best().await?;

@@ -16,6 +16,7 @@ pub mod auditor;
 pub mod client;
 pub mod evidence;
 pub mod market;
+pub mod memory;
 pub mod provider;
 pub mod receipt;
 

@@ -2,128 +2,24 @@
 //! session, the receipts a provider refuses, a settlement, and audits of an honest provider, a
 //! provider that answers with other weights, and one that lost its evidence.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agora_chain::{AccountId32, Balance, BlockNumber};
+use agora_chain::{AccountId32, Balance};
 use agora_inference::auditor::Auditor;
 use agora_inference::client::Session;
 use agora_inference::market::*;
+use agora_inference::memory::{MemoryMarket, World};
 use agora_inference::provider::{Provider, ProviderConfig};
-use agora_inference::receipt::{
-	content_hash, transcript_start, transcript_step, AuditVerdict, Receipt,
-};
+use agora_inference::receipt::{content_hash, transcript_step, AuditVerdict, Receipt};
 use agora_ml::models::{Architecture, Model};
 use agora_p2p::{identity, BlobStore, Network, Peer, QueryRequest, QueryResponse};
-use anyhow::{anyhow, bail, Result};
 use subxt_signer::sr25519::{self, Keypair};
 use tch::Device;
 use tokio::sync::mpsc;
 
 const PRICE: Balance = 1_000;
 const GENESIS: [u8; 32] = [42; 32];
-
-#[derive(Default)]
-struct World {
-	now: BlockNumber,
-	channels: HashMap<u64, ChannelView>,
-	heads: HashMap<u64, [u8; 32]>,
-	batches: Vec<BatchView>,
-	audits: Vec<AuditView>,
-	version: Option<(String, [u8; 32])>,
-	peers: Vec<(AccountId32, Peer)>,
-	submitted: Vec<(AccountId32, MarketCall)>,
-}
-
-#[derive(Clone)]
-struct FakeMarket {
-	me: AccountId32,
-	world: Arc<Mutex<World>>,
-}
-
-impl MarketChain for FakeMarket {
-	fn account(&self) -> AccountId32 {
-		self.me
-	}
-	fn genesis(&self) -> [u8; 32] {
-		GENESIS
-	}
-	async fn best_number(&self) -> Result<BlockNumber> {
-		Ok(self.world.lock().unwrap().now)
-	}
-	async fn channel(&self, id: u64) -> Result<Option<ChannelView>> {
-		Ok(self.world.lock().unwrap().channels.get(&id).cloned())
-	}
-	async fn batches(&self, channel: u64) -> Result<Vec<BatchView>> {
-		let world = self.world.lock().unwrap();
-		Ok(world.batches.iter().filter(|b| b.channel == channel).cloned().collect())
-	}
-	async fn batch(&self, id: u64) -> Result<Option<BatchView>> {
-		Ok(self.world.lock().unwrap().batches.iter().find(|b| b.id == id).cloned())
-	}
-	async fn audits(&self) -> Result<Vec<AuditView>> {
-		Ok(self.world.lock().unwrap().audits.clone())
-	}
-	async fn version(&self, _model: u64, _version: u32) -> Result<Option<(String, [u8; 32])>> {
-		Ok(self.world.lock().unwrap().version.clone())
-	}
-	async fn offer(&self, _: &AccountId32, _: u64) -> Result<Option<(u32, Balance, Vec<u8>)>> {
-		Ok(None)
-	}
-	async fn worker_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
-		Ok(self.world.lock().unwrap().peers.iter().find(|(w, _)| w == who).map(|(_, p)| p.clone()))
-	}
-	async fn all_peers(&self) -> Result<Vec<Peer>> {
-		Ok(self.world.lock().unwrap().peers.iter().map(|(_, p)| p.clone()).collect())
-	}
-	async fn dispute_window(&self) -> Result<BlockNumber> {
-		Ok(10)
-	}
-	/// Settlement as the pallet checks it (signature, figures, price, balance).
-	async fn submit(&self, call: MarketCall) -> Result<()> {
-		let mut world = self.world.lock().unwrap();
-		world.submitted.push((self.me, call.clone()));
-		if let MarketCall::Settle { receipt, signature } = call {
-			let channel =
-				world.channels.get(&receipt.channel).cloned().ok_or(anyhow!("channel"))?;
-			let signed = agora_p2p::SignedReceipt {
-				requests: receipt.requests,
-				amount: receipt.amount,
-				transcript: receipt.transcript,
-				signature: signature.to_vec(),
-			};
-			if Receipt::verify(receipt.channel, &signed, &channel.client.0, &GENESIS).is_none() {
-				bail!("BadSignature");
-			}
-			if receipt.requests <= channel.settled_requests
-				|| receipt.amount > PRICE * u128::from(receipt.requests)
-			{
-				bail!("StaleReceipt or Overcharged");
-			}
-			let before = world.heads.get(&receipt.channel).copied().unwrap();
-			let id = world.batches.len() as u64;
-			let now = world.now;
-			world.batches.push(BatchView {
-				id,
-				channel: receipt.channel,
-				first_request: channel.settled_requests + 1,
-				last_request: receipt.requests,
-				amount: receipt.amount - channel.settled_amount,
-				transcript_before: before,
-				transcript: receipt.transcript,
-				settled_at: now,
-				state: BatchState::AwaitingDraw,
-			});
-			world.heads.insert(receipt.channel, receipt.transcript);
-			let channel = world.channels.get_mut(&receipt.channel).unwrap();
-			channel.pending_amount += receipt.amount - channel.settled_amount;
-			channel.settled_requests = receipt.requests;
-			channel.settled_amount = receipt.amount;
-		}
-		Ok(())
-	}
-}
 
 fn account(keypair: &Keypair) -> AccountId32 {
 	keypair.public_key().to_account_id()
@@ -168,24 +64,26 @@ fn setup(holder: &Network) -> Setup {
 	let hash = holder.store().put_blob(&blob).unwrap();
 	let client = sr25519::dev::alice();
 	let provider_account = account(&sr25519::dev::dave());
-	let mut world = World { now: 10, version: Some((arch.id(), hash.0)), ..Default::default() };
-	world.channels.insert(
-		1,
-		ChannelView {
-			id: 1,
-			client: account(&client),
-			provider: provider_account,
-			model: 1,
-			version: 1,
-			price: PRICE,
-			balance: 6 * PRICE,
-			pending_amount: 0,
-			settled_requests: 0,
-			settled_amount: 0,
-			closes_at: None,
-		},
-	);
-	world.heads.insert(1, transcript_start(1));
+	let mut world = World {
+		genesis: GENESIS,
+		now: 10,
+		dispute_window: 10,
+		version: Some((arch.id(), hash.0)),
+		..Default::default()
+	};
+	world.open(ChannelView {
+		id: 1,
+		client: account(&client),
+		provider: provider_account,
+		model: 1,
+		version: 1,
+		price: PRICE,
+		balance: 6 * PRICE,
+		pending_amount: 0,
+		settled_requests: 0,
+		settled_amount: 0,
+		closes_at: None,
+	});
 	Setup { world: Arc::new(Mutex::new(world)), provider_account, client, dirs: Vec::new() }
 }
 
@@ -208,7 +106,7 @@ async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, Au
 	let provider_net = node(provider_dir.path(), Some(queries_tx)).await;
 	let mut setup = setup(&provider_net);
 	setup.world.lock().unwrap().peers.push((setup.provider_account, peer(&provider_net)));
-	let provider_chain = FakeMarket { me: setup.provider_account, world: setup.world.clone() };
+	let provider_chain = MemoryMarket { me: setup.provider_account, world: setup.world.clone() };
 	let provider =
 		Provider::with_model(provider_chain, model(serving_seed), config(provider_dir.path()))
 			.unwrap();
@@ -218,7 +116,7 @@ async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, Au
 	let auditor_dir = tempfile::tempdir().unwrap();
 	let auditor_net = node(auditor_dir.path(), None).await;
 	let validator = account(&sr25519::dev::charlie());
-	let auditor_chain = FakeMarket { me: validator, world: setup.world.clone() };
+	let auditor_chain = MemoryMarket { me: validator, world: setup.world.clone() };
 	let mut auditor =
 		Auditor::new(auditor_chain, auditor_net, auditor_dir.path(), Device::Cpu).unwrap();
 

@@ -38,6 +38,8 @@ pub enum Which {
 	Compression,
 	Privacy,
 	Replay,
+	/// Request latency and requests per second of a provider over libp2p.
+	Serving,
 	/// Deviations of honest replays and of simulated cheats (the `cheats` feature).
 	#[cfg(feature = "cheats")]
 	Tolerance,
@@ -92,6 +94,10 @@ pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
 	if wants(Which::Replay) {
 		replay(device)?;
 	}
+	if wants(Which::Serving) {
+		let (_, test) = digits_split()?;
+		crate::serving_bench::serving(device, &test, genesis)?;
+	}
 	#[cfg(feature = "cheats")]
 	if wants(Which::Tolerance) {
 		tolerance(device)?;
@@ -99,7 +105,7 @@ pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
 	Ok(())
 }
 
-fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
 	println!("\n### {title}\n");
 	println!("| {} |", header.join(" | "));
 	println!("|{}", " --- |".repeat(header.len()));
@@ -934,7 +940,7 @@ fn fresh_process_deviations(
 	Ok(results)
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> Result<PathBuf> {
 	let dir = std::env::temp_dir().join(format!("agora-worker-bench-{}", std::process::id()));
 	std::fs::create_dir_all(&dir)?;
 	Ok(dir)

@@ -5,7 +5,9 @@
 //! benchmarks that produced the figures in docs/worker-ml-core.md.
 
 mod bench;
+mod market_commands;
 mod network_commands;
+mod serving_bench;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,6 +115,13 @@ enum Command {
 	/// Data provider's client.
 	#[command(subcommand)]
 	Data(network_commands::DataCommand),
+	/// Runs a worker that also serves a catalogued model: offers it at a price per request,
+	/// answers paying clients over libp2p, keeps the evidence of every answer for audits and
+	/// settles the clients' receipts on chain in batches.
+	Serve(market_commands::ServeArgs),
+	/// Token holder's client: opens a prepaid channel with a provider of a catalogued model,
+	/// sends a dataset's samples and prints the predictions, their latency and their cost.
+	Infer(market_commands::InferArgs),
 	/// Lists the inference market's catalogue: models, versions, scores and offers.
 	Models {
 		#[command(flatten)]
@@ -326,11 +335,17 @@ fn run() -> Result<i32> {
 		Command::Bench(args) => bench::run(&args, device)?,
 		Command::Worker { daemon, cheat } => {
 			let conduct = network_commands::conduct(&cheat, None)?;
-			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device)?
+			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device, None)?
 		},
+		Command::Serve(args) => {
+			let (daemon, terms) = args.split();
+			let conduct = network_commands::conduct("none", None)?;
+			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device, Some(terms))?
+		},
+		Command::Infer(args) => market_commands::run_infer(args)?,
 		Command::Validator { daemon, holdout, lazy } => {
 			let conduct = network_commands::conduct("none", lazy.as_deref())?;
-			network_commands::run_daemon(daemon, Role::Validator, conduct, holdout, device)?
+			network_commands::run_daemon(daemon, Role::Validator, conduct, holdout, device, None)?
 		},
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,

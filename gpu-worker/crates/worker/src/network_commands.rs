@@ -1,4 +1,5 @@
-//! Subcommands that talk to the chain and to peers: `worker`, `validator`, `job`, `data`.
+//! Subcommands that talk to the chain and to peers: `worker`, `validator`, `job`, `data`,
+//! `models`.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,9 @@ use agora_chain::{self as chain, load_signer, Chain, AGR};
 use agora_daemon::client::{self, JobConfig};
 use agora_daemon::daemon::{load_holdout, Conduct, Daemon, DaemonConfig, Role};
 use agora_p2p::{load_or_create_identity, BlobStore, Network};
+use tokio::sync::mpsc;
+
+use crate::market_commands::{market_duties, ServeTerms, QUERY_QUEUE};
 
 #[derive(Args, Clone)]
 pub struct ChainArgs {
@@ -26,7 +30,7 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-	async fn connect(&self) -> Result<Chain> {
+	pub async fn connect(&self) -> Result<Chain> {
 		let signer = load_signer(self.suri.as_deref(), self.key_file.as_deref())?;
 		Chain::connect(&self.node, signer).await
 	}
@@ -129,7 +133,7 @@ pub enum DataCommand {
 	},
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
 	Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
@@ -162,13 +166,15 @@ pub fn conduct(cheat: &str, lazy: Option<&str>) -> Result<Conduct> {
 	}
 }
 
-/// Runs a worker or a validator.
+/// Runs a worker or a validator; a validator audits the inference market beside its duties,
+/// and a worker given `serving` terms serves a catalogued model.
 pub fn run_daemon(
 	args: DaemonArgs,
 	role: Role,
 	conduct: Conduct,
 	holdout: Option<PathBuf>,
 	device: Device,
+	serving: Option<ServeTerms>,
 ) -> Result<()> {
 	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
 	runtime()?.block_on(async move {
@@ -178,7 +184,15 @@ pub fn run_daemon(
 		let identity = load_or_create_identity(&args.state_dir.join("p2p-key"))?;
 		let store = BlobStore::open(&args.state_dir.join("store"))?;
 		let listen = format!("/{}/{}/tcp/{}", ip_kind(args.p2p_ip), args.p2p_ip, args.p2p_port);
-		let net = Network::start(identity, Some(listen.parse()?), store).await?;
+		let (queries, serving) = match serving {
+			Some(terms) => {
+				let (sender, receiver) = mpsc::channel(QUERY_QUEUE);
+				(Some(sender), Some((terms, receiver)))
+			},
+			None => (None, None),
+		};
+		let net =
+			Network::start_with_queries(identity, Some(listen.parse()?), store, queries).await?;
 		let default_stake = if role == Role::Worker { 100 } else { 1_000 };
 		let config = DaemonConfig {
 			role,
@@ -193,13 +207,24 @@ pub fn run_daemon(
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),
 		};
-		#[cfg(feature = "cheats")]
-		if args.flaky_network {
-			tracing::warn!("injecting a transient failure into the first download of every blob");
-			let net = agora_daemon::faults::FlakyNetwork::new(net);
-			return Daemon::new(chain, net, config)?.run().await;
+		let market =
+			market_duties(role, chain.clone(), net.clone(), &args.state_dir, device, serving);
+		let daemon = async {
+			#[cfg(feature = "cheats")]
+			if args.flaky_network {
+				tracing::warn!(
+					"injecting a transient failure into the first download of every blob"
+				);
+				let net = agora_daemon::faults::FlakyNetwork::new(net);
+				return Daemon::new(chain, net, config)?.run().await;
+			}
+			Daemon::new(chain, net, config)?.run().await
+		};
+		// The daemon returns on Ctrl-C; the market's duties only on an error.
+		tokio::select! {
+			result = daemon => result,
+			result = market => result,
 		}
-		Daemon::new(chain, net, config)?.run().await
 	})
 }
 
