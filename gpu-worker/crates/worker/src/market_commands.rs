@@ -122,8 +122,8 @@ async fn serve(
 		Some(version) => version,
 		None => latest_version(&chain, terms.model).await?,
 	};
-	let config = ProviderConfig {
-		state_dir,
+	let config = || ProviderConfig {
+		state_dir: state_dir.clone(),
 		model: terms.model,
 		version,
 		price: terms.price,
@@ -131,7 +131,17 @@ async fn serve(
 		settle_after: terms.settle_after,
 		device,
 	};
-	let provider = Provider::start(chain.clone(), &net, config).await?;
+	// The version is listed, so its weights exist; a failed download is the network's hiccup
+	// (or the holders' restart) and is tried again.
+	let provider = loop {
+		match Provider::start(chain.clone(), &net, config()).await {
+			Ok(provider) => break provider,
+			Err(e) => {
+				tracing::warn!("cannot load the model yet: {e:#}");
+				tokio::time::sleep(Duration::from_secs(6)).await;
+			},
+		}
+	};
 	tracing::info!(
 		model = terms.model,
 		version,
