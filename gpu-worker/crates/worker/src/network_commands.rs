@@ -339,7 +339,8 @@ pub fn run_models(chain: ChainArgs) -> Result<()> {
 				println!(
 					"  offer: {provider} serves version {version} at {} per request (peer {})",
 					chain::format_agr(*price),
-					String::from_utf8_lossy(peer_id)
+					agora_p2p::PeerId::from_bytes(peer_id)
+						.map_or_else(|_| "not a libp2p peer id".to_string(), |id| id.to_string())
 				);
 			}
 		}
