@@ -7,7 +7,10 @@
 //! do not, `Unavailable` if the provider does not prove what it answered. The verdict and salt
 //! are kept on disk before the commitment is sent, so a restart reveals what was committed.
 //! An auditor that cannot fetch the model itself commits nothing (its own failure is not the
-//! provider's).
+//! provider's). A provider that does not send the evidence (unreachable, busy, refusing, its
+//! view of the chain a block behind) is asked again at every pass, and judged `Unavailable`
+//! only [`UNAVAILABLE_MARGIN`] blocks before the commit deadline: a network hiccup must not
+//! cost an honest provider its stake.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -27,8 +30,22 @@ use crate::provider::load_version;
 use crate::receipt::{audit_commitment, AuditVerdict};
 use crate::QueryNetwork;
 
-/// How long the provider has to send the evidence.
+/// How long the provider has to send the evidence, per attempt.
 const EVIDENCE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Blocks before the commit deadline from which a provider that still has not sent the
+/// evidence is judged `Unavailable` (the commitment needs a block to land).
+pub const UNAVAILABLE_MARGIN: u32 = 2;
+
+/// What examining an audited request found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+	/// A verdict the provider's own evidence decides (`Unavailable` here: evidence that does
+	/// not match the transcript the client signed).
+	Verdict(AuditVerdict),
+	/// The provider sent no evidence this time (why).
+	NoEvidence(String),
+}
 
 /// A committed verdict, kept until it is revealed.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -75,7 +92,17 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 			let Some(mine) = audit.auditors.iter().find(|a| a.who == me) else { continue };
 			if !mine.committed && now <= audit.commit_deadline {
 				let verdict = match self.examine(audit).await {
-					Ok(verdict) => verdict,
+					Ok(Finding::Verdict(verdict)) => verdict,
+					Ok(Finding::NoEvidence(why))
+						if now.saturating_add(UNAVAILABLE_MARGIN) >= audit.commit_deadline =>
+					{
+						tracing::info!(audit = audit.id, "no evidence by the deadline: {why}");
+						AuditVerdict::Unavailable
+					},
+					Ok(Finding::NoEvidence(why)) => {
+						tracing::info!(audit = audit.id, "no evidence yet, asking again: {why}");
+						continue;
+					},
 					Err(e) => {
 						tracing::warn!(audit = audit.id, "cannot audit yet: {e:#}");
 						continue;
@@ -122,15 +149,19 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 		Ok(())
 	}
 
-	/// The verdict on the audited request; an error when the auditor itself cannot tell (the
-	/// chain or the model unreachable).
-	pub async fn examine(&mut self, audit: &AuditView) -> Result<AuditVerdict> {
+	/// The verdict this auditor committed on `audit` (until it is concluded).
+	pub fn committed(&self, audit: u64) -> Option<AuditVerdict> {
+		self.committed.get(&audit).map(|c| c.verdict)
+	}
+
+	/// What the audited request's evidence shows; an error when the auditor itself cannot
+	/// tell (the chain or the model unreachable).
+	pub async fn examine(&mut self, audit: &AuditView) -> Result<Finding> {
 		let batch = self.chain.batch(audit.batch).await?.context("the audited batch is gone")?;
 		let channel =
 			self.chain.channel(batch.channel).await?.context("the audited channel is gone")?;
 		let Some(provider) = self.chain.worker_peer(&channel.provider).await? else {
-			// Not reachable through any registration: it cannot prove anything.
-			return Ok(AuditVerdict::Unavailable);
+			return Ok(Finding::NoEvidence("the provider has no registered address".into()));
 		};
 		let request = QueryRequest::Evidence {
 			channel: batch.channel,
@@ -144,15 +175,9 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 			Ok(Ok(QueryResponse::Evidence { steps, input, output })) => {
 				Evidence { steps, input, output }
 			},
-			Ok(Ok(other)) => {
-				tracing::info!(audit = audit.id, ?other, "the provider did not send evidence");
-				return Ok(AuditVerdict::Unavailable);
-			},
-			Ok(Err(e)) => {
-				tracing::info!(audit = audit.id, "the provider is unreachable: {e:#}");
-				return Ok(AuditVerdict::Unavailable);
-			},
-			Err(_) => return Ok(AuditVerdict::Unavailable),
+			Ok(Ok(other)) => return Ok(Finding::NoEvidence(format!("it answered {other:?}"))),
+			Ok(Err(e)) => return Ok(Finding::NoEvidence(format!("unreachable: {e:#}"))),
+			Err(_) => return Ok(Finding::NoEvidence("no answer in time".into())),
 		};
 		if !evidence_matches(
 			&evidence,
@@ -162,7 +187,7 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 			&batch.transcript,
 		) {
 			tracing::info!(audit = audit.id, "the evidence does not match the signed transcript");
-			return Ok(AuditVerdict::Unavailable);
+			return Ok(Finding::Verdict(AuditVerdict::Unavailable));
 		}
 		let key = (channel.model, channel.version);
 		if !self.models.contains_key(&key) {
@@ -185,6 +210,6 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 			compute_us = started.elapsed().as_micros() as u64,
 			"request re-executed"
 		);
-		Ok(verdict)
+		Ok(Finding::Verdict(verdict))
 	}
 }

@@ -123,6 +123,8 @@ pub trait MarketChain {
 	) -> Result<Option<(u32, Balance, Vec<u8>)>>;
 	/// Where a registered worker's libp2p node is (peer id and multiaddr as registered).
 	async fn worker_peer(&self, who: &AccountId32) -> Result<Option<Peer>>;
+	/// Where a registered validator's libp2p node is.
+	async fn validator_peer(&self, who: &AccountId32) -> Result<Option<Peer>>;
 	/// Every registered participant's libp2p node (who may hold a model's weights).
 	async fn all_peers(&self) -> Result<Vec<Peer>>;
 	/// Blocks after its settlement that a batch stays disputable.
@@ -286,6 +288,11 @@ impl MarketChain for Chain {
 
 	async fn worker_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
 		let endpoint = Chain::registration(self, who, true).await?;
+		Ok(endpoint.and_then(|e| peer_of(&e.peer_id, &e.multiaddr)))
+	}
+
+	async fn validator_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
+		let endpoint = Chain::registration(self, who, false).await?;
 		Ok(endpoint.and_then(|e| peer_of(&e.peer_id, &e.multiaddr)))
 	}
 

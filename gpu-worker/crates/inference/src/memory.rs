@@ -27,6 +27,8 @@ pub struct World {
 	pub version: Option<(String, [u8; 32])>,
 	/// Registered workers' libp2p nodes.
 	pub peers: Vec<(AccountId32, Peer)>,
+	/// Registered validators' libp2p nodes.
+	pub validators: Vec<(AccountId32, Peer)>,
 	/// Every call submitted, with its signer, accepted or not.
 	pub submitted: Vec<(AccountId32, MarketCall)>,
 }
@@ -152,6 +154,10 @@ impl MarketChain for MemoryMarket {
 
 	async fn worker_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
 		Ok(self.world().peers.iter().find(|(w, _)| w == who).map(|(_, p)| p.clone()))
+	}
+
+	async fn validator_peer(&self, who: &AccountId32) -> Result<Option<Peer>> {
+		Ok(self.world().validators.iter().find(|(w, _)| w == who).map(|(_, p)| p.clone()))
 	}
 
 	async fn all_peers(&self) -> Result<Vec<Peer>> {

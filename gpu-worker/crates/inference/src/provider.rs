@@ -8,7 +8,9 @@
 //!   is never owed more than one answer;
 //! - a receipt must match the provider's own record exactly (count, amount at the channel's
 //!   price, transcript head): a client cannot sign for fewer answers than it got;
-//! - a request is answered only while the channel's balance covers it.
+//! - a request is answered only while the channel's balance covers it;
+//! - a client's inputs and answers are its own: their evidence goes only to a validator drawn
+//!   to audit that request (its registered peer id), never to any peer that asks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use agora_chain::{AccountId32, Balance};
 use agora_ml::models::{Architecture, Model};
-use agora_p2p::{BlobKey, BlobNetwork, InboundQuery, QueryRequest, QueryResponse, SignedReceipt};
+use agora_p2p::{
+	BlobKey, BlobNetwork, InboundQuery, PeerId, QueryRequest, QueryResponse, SignedReceipt,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use tch::Device;
 use tokio::sync::mpsc;
@@ -141,7 +145,7 @@ impl<C: MarketChain> Provider<C> {
 		self.restore().await?;
 		let serve = async {
 			while let Some(query) = queries.recv().await {
-				let response = self.handle(query.request).await;
+				let response = self.handle(query.peer, query.request).await;
 				let _ = query.reply.send(response);
 			}
 		};
@@ -159,8 +163,8 @@ impl<C: MarketChain> Provider<C> {
 		}
 	}
 
-	/// Answers one query.
-	pub async fn handle(&self, request: QueryRequest) -> QueryResponse {
+	/// Answers one query from `peer`.
+	pub async fn handle(&self, peer: PeerId, request: QueryRequest) -> QueryResponse {
 		match request {
 			QueryRequest::Predict { channel, index, input, receipt } => {
 				let Some(receipt) = receipt else {
@@ -178,6 +182,13 @@ impl<C: MarketChain> Provider<C> {
 				}
 			},
 			QueryRequest::Evidence { channel, first, last, request } => {
+				match self.audited_by(peer, channel, first, last, request).await {
+					Ok(true) => {},
+					Ok(false) => {
+						return refused("evidence goes only to the request's drawn auditors")
+					},
+					Err(e) => return refused(format!("cannot read the audits: {e:#}")),
+				}
 				match self.evidence.evidence(channel, first, last, request) {
 					Ok(Some(e)) => {
 						QueryResponse::Evidence { steps: e.steps, input: e.input, output: e.output }
@@ -187,6 +198,33 @@ impl<C: MarketChain> Provider<C> {
 				}
 			},
 		}
+	}
+
+	/// Whether `peer` is the node of a validator drawn to audit request `request` of the batch
+	/// `first..=last` of `channel`.
+	async fn audited_by(
+		&self,
+		peer: PeerId,
+		channel: u64,
+		first: u64,
+		last: u64,
+		request: u64,
+	) -> Result<bool> {
+		for audit in self.chain.audits().await? {
+			if audit.request != request {
+				continue;
+			}
+			let Some(batch) = self.chain.batch(audit.batch).await? else { continue };
+			if (batch.channel, batch.first_request, batch.last_request) != (channel, first, last) {
+				continue;
+			}
+			for auditor in &audit.auditors {
+				if self.chain.validator_peer(&auditor.who).await?.is_some_and(|p| p.id == peer) {
+					return Ok(true);
+				}
+			}
+		}
+		Ok(false)
 	}
 
 	/// Loads the channel into the cache (from the chain and the evidence log) if it is not

@@ -1,12 +1,13 @@
 //! The provider, client and auditor over real libp2p nodes, with the chain in memory: a paid
 //! session, the receipts a provider refuses, a settlement, and audits of an honest provider, a
-//! provider that answers with other weights, and one that lost its evidence.
+//! provider that answers with other weights, and one that lost its evidence; a peer that is not
+//! the drawn auditor refused the evidence.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_chain::{AccountId32, Balance};
-use agora_inference::auditor::Auditor;
+use agora_inference::auditor::{Auditor, Finding, UNAVAILABLE_MARGIN};
 use agora_inference::client::Session;
 use agora_inference::market::*;
 use agora_inference::memory::{MemoryMarket, World};
@@ -99,8 +100,12 @@ fn config(dir: &std::path::Path) -> ProviderConfig {
 	}
 }
 
-/// Runs a session of `requests` answers with `serving` weights, settles, and audits request 3.
-async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, AuditVerdict) {
+/// Runs a session of 6 answers with `serving_seed`'s weights, settles the receipted 5, and
+/// audits request 3: what the auditor found, and the verdict it committed.
+async fn session_and_audit(
+	serving_seed: u64,
+	lose_evidence: bool,
+) -> (Setup, Finding, AuditVerdict) {
 	let provider_dir = tempfile::tempdir().unwrap();
 	let (queries_tx, queries) = mpsc::channel(16);
 	let provider_net = node(provider_dir.path(), Some(queries_tx)).await;
@@ -116,6 +121,7 @@ async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, Au
 	let auditor_dir = tempfile::tempdir().unwrap();
 	let auditor_net = node(auditor_dir.path(), None).await;
 	let validator = account(&sr25519::dev::charlie());
+	setup.world.lock().unwrap().validators.push((validator, peer(&auditor_net)));
 	let auditor_chain = MemoryMarket { me: validator, world: setup.world.clone() };
 	let mut auditor =
 		Auditor::new(auditor_chain, auditor_net, auditor_dir.path(), Device::Cpu).unwrap();
@@ -200,28 +206,41 @@ async fn session_and_audit(serving_seed: u64, lose_evidence: bool) -> (Setup, Au
 			commit_deadline: 20,
 			reveal_deadline: 30,
 		};
-		let verdict = auditor.examine(&audit).await.unwrap();
-		// The daemon's pass commits it.
-		world.lock().unwrap().audits.push(audit);
+		world.lock().unwrap().audits.push(audit.clone());
+
+		// The client's inputs and answers go only to the drawn auditor, not to any peer.
+		let snooping = QueryRequest::Evidence { channel: 1, first: 1, last: 5, request: 3 };
+		let response = client_net.query(&provider_peer, snooping).await.unwrap();
+		assert!(matches!(response, QueryResponse::Refused { .. }), "{response:?}");
+
+		let finding = auditor.examine(&audit).await.unwrap();
+		// The daemon's pass commits it, but a provider that sent nothing is asked again until
+		// `UNAVAILABLE_MARGIN` blocks before the commit deadline.
 		auditor.tick().await.unwrap();
-		verdict
+		if matches!(finding, Finding::NoEvidence(_)) {
+			assert_eq!(auditor.committed(0), None, "no verdict while there is time");
+			world.lock().unwrap().now = audit.commit_deadline - UNAVAILABLE_MARGIN;
+			auditor.tick().await.unwrap();
+		}
+		(finding, auditor.committed(0).expect("a committed verdict"))
 	};
-	let verdict = tokio::select! {
+	let (finding, committed) = tokio::select! {
 		_ = provider.run(queries) => panic!("the provider stopped"),
-		verdict = scenario => verdict,
+		result = scenario => result,
 	};
-	let committed = setup.world.lock().unwrap().submitted.iter().any(|(who, call)| {
+	let sent = setup.world.lock().unwrap().submitted.iter().any(|(who, call)| {
 		*who == validator && matches!(call, MarketCall::CommitAudit { audit: 0, .. })
 	});
-	assert!(committed, "the auditor committed its verdict");
+	assert!(sent, "the auditor sent its commitment");
 	setup.dirs.extend([provider_dir, client_dir, auditor_dir]);
-	(setup, verdict)
+	(setup, finding, committed)
 }
 
 #[tokio::test]
 async fn an_honest_provider_is_paid_and_passes_its_audit() {
-	let (setup, verdict) = session_and_audit(1, false).await;
-	assert_eq!(verdict, AuditVerdict::Correct);
+	let (setup, finding, committed) = session_and_audit(1, false).await;
+	assert_eq!(finding, Finding::Verdict(AuditVerdict::Correct));
+	assert_eq!(committed, AuditVerdict::Correct);
 	let world = setup.world.lock().unwrap();
 	let settled =
 		world.submitted.iter().filter(|(_, c)| matches!(c, MarketCall::Settle { .. })).count();
@@ -230,12 +249,14 @@ async fn an_honest_provider_is_paid_and_passes_its_audit() {
 
 #[tokio::test]
 async fn a_provider_serving_other_weights_is_found_wrong() {
-	let (_, verdict) = session_and_audit(2, false).await;
-	assert_eq!(verdict, AuditVerdict::Wrong);
+	let (_, finding, committed) = session_and_audit(2, false).await;
+	assert_eq!(finding, Finding::Verdict(AuditVerdict::Wrong));
+	assert_eq!(committed, AuditVerdict::Wrong);
 }
 
 #[tokio::test]
-async fn a_provider_without_its_evidence_is_found_unavailable() {
-	let (_, verdict) = session_and_audit(1, true).await;
-	assert_eq!(verdict, AuditVerdict::Unavailable);
+async fn a_provider_without_its_evidence_is_asked_again_then_found_unavailable() {
+	let (_, finding, committed) = session_and_audit(1, true).await;
+	assert!(matches!(finding, Finding::NoEvidence(_)), "{finding:?}");
+	assert_eq!(committed, AuditVerdict::Unavailable);
 }
