@@ -13,8 +13,9 @@ use agora_ml::models::{Architecture, Model};
 use tch::{Device, Kind, Tensor};
 
 /// Largest difference between a provider's logit and the auditor's, relative to the largest
-/// logit's magnitude (at least 1), that still counts as the same answer. Bit-exact on the same
-/// CPU build; this allows for another device's summation order (measured: see docs/protocol.md).
+/// logit's magnitude (at least 1), that still counts as the same answer. Recomputation is
+/// bit-exact on the same CPU build; this allows for another device's summation order, which is
+/// not measured yet (no GPU was lent).
 pub const LOGIT_TOLERANCE: f32 = 1e-3;
 
 #[derive(Debug, thiserror::Error)]
