@@ -165,6 +165,10 @@ impl EvidenceLog {
 		last: u64,
 		request: u64,
 	) -> Result<Option<Evidence>> {
+		let Some(span) = last.checked_sub(first) else { return Ok(None) };
+		if !(first..=last).contains(&request) {
+			return Ok(None);
+		}
 		let file = match File::open(self.path(channel)) {
 			Ok(file) => file,
 			Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -185,7 +189,7 @@ impl EvidenceLog {
 				evidence.output = record.output;
 			}
 		}
-		let complete = evidence.steps.len() as u64 == last - first + 1;
+		let complete = evidence.steps.len() as u64 == span.saturating_add(1);
 		Ok(complete.then_some(evidence))
 	}
 }

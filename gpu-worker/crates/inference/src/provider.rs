@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use agora_chain::{AccountId32, Balance};
 use agora_ml::models::{Architecture, Model};
+use agora_p2p::query::MAX_EVIDENCE_STEPS;
 use agora_p2p::{
 	BlobKey, BlobNetwork, InboundQuery, PeerId, QueryRequest, QueryResponse, SignedReceipt,
 };
@@ -41,7 +42,8 @@ pub struct ProviderConfig {
 	pub version: u32,
 	/// Price per request, in plancks.
 	pub price: Balance,
-	/// A channel is settled once this many of its requests are receipted but not settled...
+	/// A channel is settled once this many of its requests are receipted but not settled
+	/// (at most half of [`MAX_EVIDENCE_STEPS`])...
 	pub settle_every: u64,
 	/// ...or once its latest receipt is this old.
 	pub settle_after: Duration,
@@ -58,6 +60,9 @@ struct ChannelState {
 	/// The latest receipt the client signed, with its signature.
 	receipt: Option<(Receipt, [u8; 64])>,
 	receipt_at: Instant,
+	/// Settle at the next look whatever the receipt's age (the client finished, or the receipt
+	/// was restored after a restart).
+	settle_now: bool,
 }
 
 pub struct Provider<C> {
@@ -108,7 +113,9 @@ impl<C: MarketChain> Provider<C> {
 	}
 
 	/// A provider of an already loaded model (tests; [`Provider::start`] otherwise).
-	pub fn with_model(chain: C, model: Model, config: ProviderConfig) -> Result<Self> {
+	pub fn with_model(chain: C, model: Model, mut config: ProviderConfig) -> Result<Self> {
+		// Settled well within what an auditor can ask the evidence of.
+		config.settle_every = config.settle_every.clamp(1, MAX_EVIDENCE_STEPS / 2);
 		let evidence = EvidenceLog::open(&config.state_dir.join("evidence"))?;
 		Ok(Provider {
 			me: chain.account(),
@@ -248,6 +255,7 @@ impl<C: MarketChain> Provider<C> {
 			head: replayed.head,
 			receipt: None,
 			receipt_at: Instant::now(),
+			settle_now: false,
 		};
 		self.channels.lock().expect("not poisoned").entry(channel).or_insert(state);
 		Ok(())
@@ -296,6 +304,7 @@ impl<C: MarketChain> Provider<C> {
 		agora_core::state::write_json(&self.receipt_path(receipt.channel), signed)?;
 		state.receipt = Some((receipt, signature));
 		state.receipt_at = Instant::now();
+		state.settle_now = false;
 		Ok(())
 	}
 
@@ -329,10 +338,23 @@ impl<C: MarketChain> Provider<C> {
 			else {
 				continue;
 			};
+			// A receipt for answers whose evidence a crash lost could not be proved: settling
+			// it would be judged `Unavailable`. It is kept only if the log holds what it signs.
+			let provable = receipt.requests < state.served
+				|| (receipt.requests == state.served && receipt.transcript == state.head);
+			if !provable {
+				tracing::warn!(
+					channel,
+					receipted = receipt.requests,
+					logged = state.served,
+					"not settling a receipt the evidence log cannot prove"
+				);
+				continue;
+			}
 			let mut signature = [0u8; 64];
 			signature.copy_from_slice(&signed.signature);
 			state.receipt = Some((receipt, signature));
-			state.receipt_at = Instant::now() - self.config.settle_after;
+			state.settle_now = true;
 		}
 		Ok(())
 	}
@@ -355,6 +377,12 @@ impl<C: MarketChain> Provider<C> {
 			self.record_receipt(state, receipt, &signed)?;
 			if state.view.closes_at.is_some() {
 				bail!("the channel is closing");
+			}
+			// A batch larger than one evidence answer carries could not be proved to its
+			// auditors (and would be judged `Unavailable`): answer no further until a
+			// settlement catches up.
+			if index.saturating_sub(state.view.settled_requests) > MAX_EVIDENCE_STEPS {
+				return Ok(QueryResponse::Busy);
 			}
 			let owed = state.view.price.checked_mul(u128::from(index));
 			(state.view.price, owed.is_some_and(|o| o <= state.view.payable_up_to()))
@@ -389,7 +417,7 @@ impl<C: MarketChain> Provider<C> {
 		let receipt = self.check_receipt(state, &signed)?;
 		self.record_receipt(state, receipt, &signed)?;
 		// Settled at the next look: the client has finished.
-		state.receipt_at = Instant::now() - self.config.settle_after;
+		state.settle_now = true;
 		Ok(())
 	}
 
@@ -427,7 +455,9 @@ impl<C: MarketChain> Provider<C> {
 					let closing = view.closes_at.is_some();
 					let due = unsettled >= self.config.settle_every
 						|| (unsettled > 0
-							&& (closing || state.receipt_at.elapsed() >= self.config.settle_after));
+							&& (closing
+								|| state.settle_now || state.receipt_at.elapsed()
+								>= self.config.settle_after));
 					due.then_some((receipt, signature))
 				})
 			};

@@ -260,3 +260,45 @@ async fn a_provider_without_its_evidence_is_asked_again_then_found_unavailable()
 	assert!(matches!(finding, Finding::NoEvidence(_)), "{finding:?}");
 	assert_eq!(committed, AuditVerdict::Unavailable);
 }
+
+/// A provider restarted after a crash settles a restored receipt only if its evidence log
+/// holds every answer the receipt signs for: one it could not prove would be judged
+/// `Unavailable` and cost it its stake.
+#[tokio::test]
+async fn a_restarted_provider_settles_only_the_receipts_its_evidence_proves() {
+	for evidence_survived in [true, false] {
+		let dir = tempfile::tempdir().unwrap();
+		let holder = node(dir.path(), None).await;
+		let setup = setup(&holder);
+		let chain = MemoryMarket { me: setup.provider_account, world: setup.world.clone() };
+		let mut head = agora_inference::receipt::transcript_start(1);
+		let log =
+			agora_inference::evidence::EvidenceLog::open(&dir.path().join("evidence")).unwrap();
+		for index in 1..=3 {
+			let output = vec![index as u8; 40];
+			if evidence_survived {
+				log.append(1, index, &input(index as usize), &output).unwrap();
+			}
+			head = transcript_step(
+				&head,
+				index,
+				&content_hash(&input(index as usize)),
+				&content_hash(&output),
+			);
+		}
+		let receipt = Receipt { channel: 1, requests: 3, amount: 3 * PRICE, transcript: head };
+		let signed = receipt.sign(&setup.client, &GENESIS);
+		agora_core::state::write_json(&dir.path().join("receipts/channel-1.json"), &signed)
+			.unwrap();
+
+		let provider = Provider::with_model(chain, model(1), config(dir.path())).unwrap();
+		let (closed, queries) = mpsc::channel(1);
+		drop(closed);
+		provider.run(queries).await.unwrap();
+		provider.tick().await.unwrap();
+		let settled: Vec<_> =
+			setup.world.lock().unwrap().batches.iter().map(|b| b.last_request).collect();
+		let expected: Vec<u64> = if evidence_survived { vec![3] } else { vec![] };
+		assert_eq!(settled, expected, "evidence survived: {evidence_survived}");
+	}
+}

@@ -82,7 +82,7 @@ impl ServeArgs {
 			model: self.model,
 			version: self.version,
 			price: self.price,
-			settle_every: self.settle_every.max(1),
+			settle_every: self.settle_every,
 			settle_after: Duration::from_secs(self.settle_after),
 		};
 		(self.daemon, terms)
