@@ -17,7 +17,7 @@
 //! `AGORA_FUZZ_RUNS` (default 12) runs of `BLOCKS` blocks with `CALLS_PER_BLOCK` random calls
 //! each: 108,000 random calls by default, besides the honest duties. One call in seven is the
 //! inference market's (catalogue terms, offers, channels, receipts signed by the client or
-//! forged, batches, disputes, audit commits and reveals).
+//! forged, batches, disputes, challenges answered or expired, audit commits and reveals).
 
 mod blocks;
 mod common;
@@ -529,7 +529,7 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 	let verdict = |r: &mut Rng| {
 		r.pick(&[AuditVerdict::Correct, AuditVerdict::Wrong, AuditVerdict::Unavailable])
 	};
-	match r.below(16) {
+	match r.below(18) {
 		0 => {
 			let model = model(r);
 			if let Some(entry) = pallet_inference::Models::<Runtime>::get(model) {
@@ -671,6 +671,31 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 		14 => {
 			let audit = recent(r, pallet_inference::NextAudit::<Runtime>::get());
 			RuntimeCall::Inference(I::conclude_audit { audit })
+		},
+		15 => {
+			// A client puts a request on chain: empty, small or as large as allowed.
+			let channel = channel(r);
+			if let Some(c) = pallet_inference::Channels::<Runtime>::get(channel) {
+				*who = c.client;
+			}
+			let max = <pallet_inference::MaxChallengeBytes as frame_support::traits::Get<u32>>::get();
+			let len = r.pick(&[0, 1, 256, max as u64]) as usize;
+			let input = frame_support::BoundedVec::truncate_from(r.bytes(len));
+			RuntimeCall::Inference(I::challenge { channel, input })
+		},
+		16 => {
+			// Its provider answers it (anything), or anyone expires it.
+			let channel = channel(r);
+			let c = pallet_inference::Channels::<Runtime>::get(channel);
+			if r.chance(70) {
+				if let Some(c) = c {
+					*who = c.provider;
+				}
+				let output = frame_support::BoundedVec::truncate_from(r.bytes(r.below(64) as usize));
+				RuntimeCall::Inference(I::answer_challenge { channel, output })
+			} else {
+				RuntimeCall::Inference(I::expire_challenge { channel })
+			}
 		},
 		_ => {
 			let channel = channel(r);

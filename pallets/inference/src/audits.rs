@@ -386,6 +386,7 @@ impl<T: Config> Pallet<T> {
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		Self::catalogue_try_state()?;
 		Self::channels_try_state()?;
+		Self::challenges_try_state()?;
 		Self::audits_try_state()
 	}
 }

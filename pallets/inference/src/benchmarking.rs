@@ -420,5 +420,52 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// The largest input.
+	#[benchmark]
+	fn challenge() -> Result<(), BenchmarkError> {
+		listed::<T>();
+		let provider = provider::<T>()?;
+		let (client, ch) = channel::<T>(&provider)?;
+		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(client), ch, input);
+		assert!(Challenges::<T>::contains_key(&provider, ch));
+		Ok(())
+	}
+
+	/// The largest input and answer, hashed; a batch and its draw queued.
+	#[benchmark]
+	fn answer_challenge() -> Result<(), BenchmarkError> {
+		listed::<T>();
+		let provider = provider::<T>()?;
+		let (client, ch) = channel::<T>(&provider)?;
+		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		Inference::<T>::do_challenge(client, ch, input)
+			.map_err(|_| BenchmarkError::Stop("challenge"))?;
+		let output = BoundedVec::truncate_from(vec![9u8; MaxChallengeBytes::get() as usize]);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider.clone()), ch, output);
+		assert!(!Challenges::<T>::contains_key(&provider, ch));
+		assert!(Batches::<T>::contains_key(0));
+		Ok(())
+	}
+
+	/// The provider slashed, the bond released, the channel closed.
+	#[benchmark]
+	fn expire_challenge() -> Result<(), BenchmarkError> {
+		listed::<T>();
+		let provider = provider::<T>()?;
+		let (client, ch) = channel::<T>(&provider)?;
+		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		Inference::<T>::do_challenge(client.clone(), ch, input)
+			.map_err(|_| BenchmarkError::Stop("challenge"))?;
+		advance::<T>(ProtocolParams::<T>::get().close_delay + 1u32.into());
+		#[extrinsic_call]
+		_(RawOrigin::Signed(client), ch);
+		assert!(!Challenges::<T>::contains_key(&provider, ch));
+		assert!(Channels::<T>::get(ch).is_some_and(|c| c.closes_at.is_some()));
+		Ok(())
+	}
+
 	impl_benchmark_test_suite!(Inference, crate::mock::new_test_ext(), crate::mock::Test);
 }

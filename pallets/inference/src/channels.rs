@@ -285,6 +285,10 @@ impl<T: Config> Pallet<T> {
 		let now = frame_system::Pallet::<T>::block_number();
 		ensure!(channel.closes_at.is_some_and(|at| now >= at), Error::<T>::CloseDelayRunning);
 		ensure!(channel.pending_batches == 0, Error::<T>::BatchesPending);
+		ensure!(
+			!Challenges::<T>::contains_key(&channel.provider, id),
+			Error::<T>::ChallengePending
+		);
 		let balance = T::Currency::release(
 			&HoldReason::ChannelEscrow.into(),
 			&channel.client,

@@ -30,6 +30,14 @@
 //!   audit pot; those against a decided outcome are slashed `dissent_slash`.
 //! * **Payment**: after the dispute window (and any audit), `clear_batch` pays the batch: the
 //!   `protocol_fee` to the treasury, the `audit_fee` to the audit pot, the rest to the provider.
+//! * **Challenges**: a provider that takes a request and does not answer it can be made to:
+//!   the client puts the request's input on chain (`challenge`, holding `dispute_bond`); the
+//!   provider answers it on chain within `close_delay` blocks (`answer_challenge`, free of fees)
+//!   and the answer becomes the channel's next request, settled at the channel's price as a
+//!   batch of one, drawn for audit and disputable like any other. Unanswered, anyone may
+//!   `expire_challenge`: the provider is slashed `wrong_answer_slash` and the channel closes at
+//!   once, refunding the client. An input the model cannot take is answered with an empty
+//!   output, which auditors check like any answer.
 //! * **Closing**: the client `close_channel`s (the provider has `close_delay` blocks to settle
 //!   its latest receipt) or the provider does (at once); `finish_close` then refunds the
 //!   unsettled balance. A provider that vanishes costs its clients nothing but the wait.
@@ -48,6 +56,7 @@ mod audits;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod catalogue;
+mod challenges;
 mod channels;
 #[cfg(test)]
 mod mock;
@@ -118,6 +127,9 @@ pub type ChannelOf<T> = Channel<
 >;
 /// A batch.
 pub type BatchOf<T> = Batch<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
+/// A challenge.
+pub type ChallengeOf<T> =
+	Challenge<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
 /// An audit.
 pub type AuditOf<T> = Audit<
 	<T as frame_system::Config>::AccountId,
@@ -171,6 +183,8 @@ pub mod pallet {
 		CatalogueDeposit,
 		/// A disputing client's bond.
 		DisputeBond,
+		/// A challenging client's bond.
+		ChallengeBond,
 	}
 
 	#[pallet::config]
@@ -304,6 +318,18 @@ pub mod pallet {
 	pub type AuditorDuties<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
 
+	/// Requests put on chain by clients and not answered yet, by provider and channel (at most
+	/// one per channel).
+	#[pallet::storage]
+	pub type Challenges<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		ChannelId,
+		ChallengeOf<T>,
+	>;
+
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
@@ -407,6 +433,22 @@ pub mod pallet {
 			protocol_fee: BalanceOf<T>,
 			audit_fee: BalanceOf<T>,
 		},
+		/// The client of `channel` put a request on chain for `provider` to answer by block
+		/// `deadline`.
+		Challenged { channel: ChannelId, provider: T::AccountId, deadline: BlockNumberFor<T> },
+		/// The provider answered the challenge of `channel` on chain with `output`: it is the
+		/// channel's request `request`, settled for `amount` as `batch` (`None`: unpaid, the
+		/// channel had no room for another batch).
+		ChallengeAnswered {
+			channel: ChannelId,
+			request: u64,
+			output: BoundedVec<u8, MaxChallengeBytes>,
+			amount: BalanceOf<T>,
+			batch: Option<BatchId>,
+		},
+		/// The provider of `channel` did not answer its challenge in time: it lost `slashed`,
+		/// and the channel closes at once.
+		ChallengeExpired { channel: ChannelId, provider: T::AccountId, slashed: BalanceOf<T> },
 		/// `channel` closes at `closes_at`: no settlement after, `finish_close` from then.
 		ChannelClosing { channel: ChannelId, closes_at: BlockNumberFor<T> },
 		/// `channel` was closed; the client got `refunded` (unsettled balance and deposit).
@@ -503,6 +545,16 @@ pub mod pallet {
 		BatchesPending,
 		/// A parameter is outside its bounds.
 		ParamOutOfBounds,
+		/// The channel already has a challenge waiting for its answer.
+		ChallengePending,
+		/// The channel has no challenge waiting.
+		NoChallenge,
+		/// The challenge's answer deadline has passed.
+		ChallengeExpired,
+		/// The challenge's answer deadline has not passed yet.
+		AnswerWindowOpen,
+		/// A challenge needs a non-empty input.
+		EmptyInput,
 	}
 
 	#[pallet::hooks]
@@ -719,6 +771,54 @@ pub mod pallet {
 		pub fn finish_close(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
 			ensure_signed(origin)?;
 			Self::do_finish_close(channel)
+		}
+
+		/// Put a request the provider did not answer over the network on chain: the provider
+		/// must answer it with `answer_challenge` within `close_delay` blocks.
+		///
+		/// Origin: the channel's client, while the channel is open, has no other challenge and
+		/// its unsettled balance pays for a request. Holds `dispute_bond` until the challenge
+		/// ends (returned either way). Emits `Challenged`.
+		#[pallet::call_index(15)]
+		#[pallet::weight(T::WeightInfo::challenge())]
+		pub fn challenge(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			input: BoundedVec<u8, MaxChallengeBytes>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_challenge(who, channel, input)
+		}
+
+		/// Answer a challenge on chain: the answer becomes the channel's next request, settled
+		/// at the channel's price as a batch of one (drawn for audit and disputable as any
+		/// other). The empty output answers an input the model cannot take.
+		///
+		/// Origin: the channel's provider, by the challenge's deadline. Settle any receipt
+		/// first: requests served but not settled are superseded by this one. Free of fees
+		/// when it succeeds. Emits `ChallengeAnswered` (and `Settled` for its batch).
+		#[pallet::call_index(16)]
+		#[pallet::weight(T::WeightInfo::answer_challenge())]
+		pub fn answer_challenge(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			output: BoundedVec<u8, MaxChallengeBytes>,
+		) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			Self::do_answer_challenge(who, channel, output)?;
+			Ok(Pays::No.into())
+		}
+
+		/// End a challenge its provider did not answer by the deadline: the provider is
+		/// slashed `wrong_answer_slash` of its worker stake, the client's bond returned and the
+		/// channel closed at once (`finish_close` refunds the client).
+		///
+		/// Origin: anyone, after the deadline. Emits `ChallengeExpired` and `ChannelClosing`.
+		#[pallet::call_index(17)]
+		#[pallet::weight(T::WeightInfo::expire_challenge())]
+		pub fn expire_challenge(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_expire_challenge(channel)
 		}
 
 		/// Set the parameters (governance). Every field is checked against its bounds.

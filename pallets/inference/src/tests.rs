@@ -807,3 +807,241 @@ fn each_parameter_is_bounded() {
 		}
 	});
 }
+
+/// What the provider, the treasury and the audit pot have.
+fn paid_out() -> Balance {
+	Balances::balance(&PROVIDER) +
+		Balances::balance(&TREASURY) +
+		Balances::balance(&Inference::pot_account())
+}
+
+/// A challenge input of `n` bytes.
+fn input(n: usize) -> BoundedVec<u8, MaxChallengeBytes> {
+	BoundedVec::truncate_from(vec![7u8; n])
+}
+
+fn output(bytes: &[u8]) -> BoundedVec<u8, MaxChallengeBytes> {
+	BoundedVec::truncate_from(bytes.to_vec())
+}
+
+#[test]
+fn a_provider_that_never_answers_a_challenge_is_slashed_and_its_client_refunded() {
+	test(|| {
+		served_model();
+		let issuance = total_balance();
+		let client0 = Balances::balance(&CLIENT);
+		let ch = open(CLIENT, 500);
+		// The provider took the channel and answers nothing over the network.
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(256)));
+		assert!(events().contains(&Event::Challenged { channel: ch, provider: PROVIDER, deadline: 6 }));
+		assert_eq!(held(HoldReason::ChallengeBond, CLIENT), 50);
+		// Its stake cannot leave while the challenge waits.
+		assert!(Inference::has_pending_work(&PROVIDER, Role::Worker));
+		run_to(6);
+		assert_noop!(
+			Inference::expire_challenge(RuntimeOrigin::signed(CLIENT2), ch),
+			Error::<Test>::AnswerWindowOpen
+		);
+		run_to(7);
+		assert_noop!(
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1; 40])),
+			Error::<Test>::ChallengeExpired
+		);
+		// Anyone may end it: the provider is slashed, the channel closes at once.
+		assert_ok!(Inference::expire_challenge(RuntimeOrigin::signed(CLIENT2), ch));
+		assert!(events().contains(&Event::ChallengeExpired {
+			channel: ch,
+			provider: PROVIDER,
+			slashed: 100
+		}));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		assert_eq!(Channels::<Test>::get(ch).unwrap().closes_at, Some(7));
+		assert_noop!(
+			Inference::expire_challenge(RuntimeOrigin::signed(CLIENT2), ch),
+			Error::<Test>::NoChallenge
+		);
+		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT2), ch));
+		// Everything back: prepaid balance, channel deposit and bond.
+		assert_eq!(Balances::balance(&CLIENT), client0);
+		assert_eq!(held(HoldReason::ChallengeBond, CLIENT), 0);
+		assert_eq!(total_balance(), issuance);
+	});
+}
+
+#[test]
+fn a_challenge_answered_on_chain_is_the_next_request_settled_audited_and_free_of_fees() {
+	test(|| {
+		served_model();
+		let issuance = total_balance();
+		let (client0, paid0) = (Balances::balance(&CLIENT), paid_out());
+		let ch = open(CLIENT, 1_000);
+		// 3 requests were answered and settled over the network; the fourth is not answered.
+		let b1 = settle(ch, 3);
+		let question = input(256);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, question.clone()));
+		assert_noop!(
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER2), ch, output(&[1])),
+			Error::<Test>::NotProvider
+		);
+		let answer = output(&[3; 40]);
+		let post =
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, answer.clone())
+				.unwrap();
+		assert_eq!(post.pays_fee, frame_support::dispatch::Pays::No);
+		// It extends the settled transcript as request 4, hashed as the network's requests are.
+		let head = transcript_step(
+			transcript(ch, 3),
+			4,
+			H256(sp_io::hashing::blake2_256(&question)),
+			H256(sp_io::hashing::blake2_256(&answer)),
+		);
+		let channel = Channels::<Test>::get(ch).unwrap();
+		assert_eq!((channel.settled_requests, channel.settled_amount), (4, 40));
+		assert_eq!(channel.transcript, head);
+		let b2 = b1 + 1;
+		assert!(events().contains(&Event::ChallengeAnswered {
+			channel: ch,
+			request: 4,
+			output: answer,
+			amount: 10,
+			batch: Some(b2)
+		}));
+		let batch = Batches::<Test>::get(b2).unwrap();
+		assert_eq!((batch.first_request, batch.last_request, batch.amount), (4, 4, 10));
+		assert_eq!((batch.transcript_before, batch.transcript), (transcript(ch, 3), head));
+		assert_eq!(batch.status, BatchStatus::AwaitingDraw);
+		assert_eq!(held(HoldReason::ChallengeBond, CLIENT), 0);
+		assert_noop!(
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[3])),
+			Error::<Test>::NoChallenge
+		);
+		// The network's receipts go on from request 4.
+		let r = Receipt { channel: ch, requests: 5, amount: 50, transcript: H256::repeat_byte(5) };
+		assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)));
+		// Paid like any batch once its window is over.
+		run_to(1 + 11);
+		for b in [b1, b2, b2 + 1] {
+			if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
+				judge(audit, |_| AuditVerdict::Correct);
+				assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+			}
+			assert_ok!(Inference::clear_batch(RuntimeOrigin::signed(CLIENT2), b));
+		}
+		// The provider, the treasury and the pot got the 5 requests' 50, nothing more.
+		assert_eq!(paid_out() - paid0, 50);
+		assert_eq!(Balances::balance(&CLIENT), client0 - 3 - 1_000);
+		assert_eq!(total_balance(), issuance);
+	});
+}
+
+#[test]
+fn a_wrong_answer_to_a_challenge_is_caught_by_audit() {
+	test(|| {
+		served_model();
+		set_audit_rate(Perbill::one());
+		let ch = open(CLIENT, 1_000);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(64)));
+		// Anything, to escape the slash of an unanswered challenge.
+		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[])));
+		let batch = NextBatch::<Test>::get() - 1;
+		let audit = draw(batch).expect("audited at a 100% rate");
+		assert_eq!(Audits::<Test>::get(audit).unwrap().request, 1);
+		judge(audit, |_| AuditVerdict::Wrong);
+		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		let channel = Channels::<Test>::get(ch).unwrap();
+		assert_eq!((channel.balance, channel.pending_batches), (1_000, 0));
+	});
+}
+
+#[test]
+fn a_provider_cannot_escape_a_challenge_by_closing_the_channel() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 500);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(PROVIDER), ch));
+		assert_noop!(
+			Inference::finish_close(RuntimeOrigin::signed(PROVIDER), ch),
+			Error::<Test>::ChallengePending
+		);
+		run_to(7);
+		assert_ok!(Inference::expire_challenge(RuntimeOrigin::signed(CLIENT), ch));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
+		assert_ok!(Inference::finish_close(RuntimeOrigin::signed(CLIENT), ch));
+	});
+}
+
+#[test]
+fn challenges_are_checked() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 15);
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT2), ch, input(8)),
+			Error::<Test>::NotClient
+		);
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT), 99, input(8)),
+			Error::<Test>::UnknownChannel
+		);
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(0)),
+			Error::<Test>::EmptyInput
+		);
+		assert_noop!(
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1])),
+			Error::<Test>::NoChallenge
+		);
+		assert_noop!(
+			Inference::expire_challenge(RuntimeOrigin::signed(CLIENT), ch),
+			Error::<Test>::NoChallenge
+		);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)),
+			Error::<Test>::ChallengePending
+		);
+		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1])));
+		// The balance left (15 - 10) does not pay for another request.
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)),
+			Error::<Test>::InsufficientBalance
+		);
+		assert_ok!(Inference::top_up(RuntimeOrigin::signed(CLIENT), ch, 100));
+		assert_ok!(Inference::close_channel(RuntimeOrigin::signed(CLIENT), ch));
+		assert_noop!(
+			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)),
+			Error::<Test>::ChannelClosing
+		);
+		// A client that cannot pay the bond cannot challenge.
+		let poor = 300;
+		let _ = Balances::deposit_creating(&poor, 60);
+		let ch2 = open(poor, 10);
+		assert!(Inference::challenge(RuntimeOrigin::signed(poor), ch2, input(8)).is_err());
+	});
+}
+
+#[test]
+fn a_challenge_answer_is_never_refused_for_want_of_room() {
+	test(|| {
+		served_model();
+		let ch = open(CLIENT, 1_000);
+		// MaxPendingBatches (3) batches wait to be paid.
+		settle(ch, 1);
+		settle(ch, 2);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
+		settle(ch, 3);
+		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[2])));
+		assert!(events().contains(&Event::ChallengeAnswered {
+			channel: ch,
+			request: 4,
+			output: output(&[2]),
+			amount: 0,
+			batch: None
+		}));
+		let channel = Channels::<Test>::get(ch).unwrap();
+		assert_eq!((channel.settled_requests, channel.settled_amount), (4, 30));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 1_000);
+	});
+}

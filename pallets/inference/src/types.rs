@@ -19,6 +19,9 @@ pub type BatchId = u64;
 pub type AuditId = u64;
 /// Maximum length of a license identifier (an SPDX expression or a short name).
 pub type MaxLicenseLen = ConstU32<64>;
+/// Maximum bytes of a challenged request's input, and of its answer on chain: every model in
+/// Agora's zoo takes and gives far less (MNIST's 784 features are 3,136 bytes).
+pub type MaxChallengeBytes = ConstU32<16_384>;
 
 /// Who may buy predictions from a model.
 #[derive(
@@ -177,6 +180,19 @@ pub struct Dispute<Balance, BlockNumber> {
 	/// The block whose randomness draws the auditors: later than the dispute, so that the
 	/// client could not choose its auditors by choosing when to dispute.
 	pub draw_at: BlockNumber,
+}
+
+/// A request a client put on chain because its provider did not answer it over the network.
+/// The provider answers it on chain before `deadline` (it becomes the channel's next request,
+/// settled and audited like any other) or is slashed and the channel closed.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Challenge<Balance, BlockNumber> {
+	/// The request's input, as it would have travelled over the network.
+	pub input: BoundedVec<u8, MaxChallengeBytes>,
+	/// Held from the client (it pays for the input's storage) until the challenge ends.
+	pub bond: Balance,
+	/// Last block the provider may answer in.
+	pub deadline: BlockNumber,
 }
 
 /// Requests settled together by one receipt.

@@ -63,6 +63,9 @@ pub trait WeightInfo {
 	fn finish_close() -> Weight;
 	fn set_params() -> Weight;
 	fn draw_audits(n: u32, ) -> Weight;
+	fn challenge() -> Weight;
+	fn answer_challenge() -> Weight;
+	fn expire_challenge() -> Weight;
 }
 
 /// Weights for `pallet_inference` measured on the benchmark machine (the runtime's weights).
@@ -410,6 +413,36 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes((7_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 12638).saturating_mul(n.into()))
 	}
+	// NOT YET MEASURED: `challenge`, `answer_challenge` and `expire_challenge` are benchmarked
+	// (benchmarking.rs, run by the benchmark test suite) but were added after the last
+	// `scripts/benchmark.sh` run, which needs an `agora-node --features runtime-benchmarks`
+	// build. Until it reruns, each is an upper bound from the generated weights of the calls
+	// whose storage work it repeats (`dispute`, `settle`, `conclude_audit`), a challenge's
+	// 16 KiB input and answer in the proof size, and 2 ms for hashing them.
+	/// Storage: `Inference::Channels` (r:1 w:0), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::ProtocolParams` (r:1 w:0), `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	fn challenge() -> Weight {
+		Weight::from_parts(600_000_000, 22_000)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:1 w:0),
+	/// `Inference::PendingDraws` (r:1 w:1), `Inference::Batches` (r:0 w:1),
+	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	fn answer_challenge() -> Weight {
+		Weight::from_parts(2_800_000_000, 40_000)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(7_u64))
+	}
+	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
+	/// `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	fn expire_challenge() -> Weight {
+		Weight::from_parts(1_500_000_000, 40_000)
+			.saturating_add(T::DbWeight::get().reads(12_u64))
+			.saturating_add(T::DbWeight::get().writes(11_u64))
+	}
 }
 
 /// The same weights with RocksDB's storage costs, for tests and mocks.
@@ -755,5 +788,35 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes(13_u64))
 			.saturating_add(RocksDbWeight::get().writes((7_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 12638).saturating_mul(n.into()))
+	}
+	// NOT YET MEASURED: `challenge`, `answer_challenge` and `expire_challenge` are benchmarked
+	// (benchmarking.rs, run by the benchmark test suite) but were added after the last
+	// `scripts/benchmark.sh` run, which needs an `agora-node --features runtime-benchmarks`
+	// build. Until it reruns, each is an upper bound from the generated weights of the calls
+	// whose storage work it repeats (`dispute`, `settle`, `conclude_audit`), a challenge's
+	// 16 KiB input and answer in the proof size, and 2 ms for hashing them.
+	/// Storage: `Inference::Channels` (r:1 w:0), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::ProtocolParams` (r:1 w:0), `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	fn challenge() -> Weight {
+		Weight::from_parts(600_000_000, 22_000)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:1 w:0),
+	/// `Inference::PendingDraws` (r:1 w:1), `Inference::Batches` (r:0 w:1),
+	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	fn answer_challenge() -> Weight {
+		Weight::from_parts(2_800_000_000, 40_000)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(7_u64))
+	}
+	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
+	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
+	/// `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	fn expire_challenge() -> Weight {
+		Weight::from_parts(1_500_000_000, 40_000)
+			.saturating_add(RocksDbWeight::get().reads(12_u64))
+			.saturating_add(RocksDbWeight::get().writes(11_u64))
 	}
 }
