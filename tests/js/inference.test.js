@@ -4,7 +4,9 @@
 // verdicts and a commit-reveal aggregate), its model is listed in the catalogue, a provider
 // offers it, a client prepays a channel and signs a receipt after each answer, and the provider
 // settles them in batches. Then the attacks: forged and replayed receipts, a wrong answer caught
-// by audit (the provider slashed, the client refunded), a provider that disappears (refund), and
+// by audit (the provider slashed, the client refunded), a provider that disappears (refund), a
+// provider that takes a request and answers it neither over the network nor on chain (slashed,
+// the client refunded), a request answered on chain (free, settled, in the transcript), and
 // balances conserved throughout (fees and slashes go to the treasury; nothing is minted while no
 // job is active, nothing burned).
 import { after, before, test } from 'node:test';
@@ -392,4 +394,69 @@ test('a provider that disappears costs its client nothing but fees', async () =>
   const lost = bobBefore - await total(bob.address);
   assert.ok(lost > 0n && lost < AGR / 10n, `Bob lost ${lost}`);
   assert.equal(await sumOfEveryone(), conserved);
+});
+
+test('a provider that takes a request and never answers it, even on chain, is slashed and its client refunded', async () => {
+  const before = await sumOfEveryone();
+  const bobBefore = await total(bob.address);
+  const stakeBefore = (await api.query.contributions.workers(dave.address)).unwrap().stake.toBigInt();
+  const channel = await openChannel(bob, 30n * PRICE);
+  // Dave took the channel and answers nothing over the network: Bob puts the request on chain.
+  const input = u8aToHex(new Uint8Array(256).fill(7));
+  const challenged = await ok(api.tx.inference.challenge(channel, input), bob);
+  const { deadline } = find(challenged.events, 'inference', 'Challenged').data;
+  const pending = await api.query.inference.challenges(dave.address, channel);
+  assert.equal(pending.unwrap().input.toHex(), input);
+  await fails(api.tx.inference.challenge(channel, input), bob, 'inference.ChallengePending');
+  await fails(api.tx.inference.expireChallenge(channel), ferdie, 'inference.AnswerWindowOpen');
+  // Dave cannot close his way out of it.
+  await ok(api.tx.inference.closeChannel(channel), dave);
+  await fails(api.tx.inference.finishClose(channel), bob, 'inference.ChallengePending');
+  await sealTo(deadline.toNumber() + 1);
+  await fails(api.tx.inference.answerChallenge(channel, '0x01'), dave, 'inference.ChallengeExpired');
+  const expired = await ok(api.tx.inference.expireChallenge(channel), ferdie);
+  const slashed = find(expired.events, 'inference', 'ChallengeExpired').data.slashed.toBigInt();
+  assert.ok(slashed > 0n);
+  const stakeAfter = (await api.query.contributions.workers(dave.address)).unwrap().stake.toBigInt();
+  assert.equal(stakeBefore - stakeAfter, slashed);
+  const closed = await ok(api.tx.inference.finishClose(channel), bob);
+  const deposit = BigInt((await api.query.inference.protocolParams()).toJSON().channelDeposit);
+  assert.equal(find(closed.events, 'inference', 'ChannelClosed').data.refunded.toBigInt(), 30n * PRICE + deposit);
+  // Bob got everything back, bond included, but the fees of his transactions.
+  const lost = bobBefore - await total(bob.address);
+  assert.ok(lost > 0n && lost < AGR / 10n, `Bob lost ${lost}`);
+  assert.equal(await sumOfEveryone(), before);
+});
+
+test('a request put on chain is answered there free of fees, settled at the price and audited like any other', async () => {
+  const before = await sumOfEveryone();
+  const channel = await openChannel(bob, 30n * PRICE);
+  const client = new Client(bob, channel);
+  // Two answers over the network, settled.
+  let latest;
+  for (let i = 0; i < 2; i += 1) latest = client.answered(stringToU8a(`q${i}`), stringToU8a(`a${i}`));
+  await ok(api.tx.inference.settle(latest.receipt, latest.signature), dave);
+  // The third is not answered: Bob puts it on chain, Dave answers it there.
+  const input = new Uint8Array(64).fill(3);
+  await ok(api.tx.inference.challenge(channel, u8aToHex(input)), bob);
+  await fails(api.tx.inference.answerChallenge(channel, '0x01'), eve, 'inference.NotProvider');
+  const output = new Uint8Array(40).fill(9);
+  const daveBefore = await total(dave.address);
+  const answered = await ok(api.tx.inference.answerChallenge(channel, u8aToHex(output)), dave);
+  assert.equal(await total(dave.address), daveBefore, 'answering costs the provider nothing');
+  const event = find(answered.events, 'inference', 'ChallengeAnswered');
+  assert.equal(event.data.request.toNumber(), 3);
+  assert.equal(event.data.output.toHex(), u8aToHex(output));
+  assert.equal(event.data.amount.toBigInt(), PRICE);
+  assert.equal(await feesPaidBy(dave, answered), 0n, 'answering is free');
+  // The answer extends the transcript Bob signs: his receipts go on from request 3.
+  client.answered(input, output);
+  const settled = find(answered.events, 'inference', 'Settled');
+  assert.equal(settled.data.first.toNumber(), 3);
+  const batch = (await api.query.inference.batches(settled.data.batch)).unwrap();
+  assert.equal(batch.transcript.toHex(), u8aToHex(client.head));
+  latest = client.answered(stringToU8a('q3'), stringToU8a('a3'));
+  const next = await ok(api.tx.inference.settle(latest.receipt, latest.signature), dave);
+  assert.equal(find(next.events, 'inference', 'Settled').data.first.toNumber(), 4);
+  assert.equal(await sumOfEveryone(), before);
 });

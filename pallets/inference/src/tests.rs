@@ -915,11 +915,13 @@ fn a_challenge_answered_on_chain_is_the_next_request_settled_audited_and_free_of
 			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[3])),
 			Error::<Test>::NoChallenge
 		);
-		// The network's receipts go on from request 4.
+		// The network's receipts go on from request 4 (in the next block: this one's draws are
+		// full).
+		run_to(2);
 		let r = Receipt { channel: ch, requests: 5, amount: 50, transcript: H256::repeat_byte(5) };
 		assert_ok!(Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)));
 		// Paid like any batch once its window is over.
-		run_to(1 + 11);
+		run_to(2 + 11);
 		for b in [b1, b2, b2 + 1] {
 			if let Some(BatchStatus::Audited(audit)) = Batches::<Test>::get(b).map(|b| b.status) {
 				judge(audit, |_| AuditVerdict::Correct);
@@ -950,7 +952,9 @@ fn a_wrong_answer_to_a_challenge_is_caught_by_audit() {
 		assert_ok!(Inference::conclude_audit(RuntimeOrigin::signed(CLIENT2), audit));
 		assert_eq!(stake_of(PROVIDER, Role::Worker), 900);
 		let channel = Channels::<Test>::get(ch).unwrap();
-		assert_eq!((channel.balance, channel.pending_batches), (1_000, 0));
+		// The request's price came back to the client.
+		assert_eq!((channel.balance, channel.pending_batches), (990, 0));
+		assert_eq!(held(HoldReason::ChannelEscrow, CLIENT), 990);
 	});
 }
 
@@ -1030,6 +1034,7 @@ fn a_challenge_answer_is_never_refused_for_want_of_room() {
 		// MaxPendingBatches (3) batches wait to be paid.
 		settle(ch, 1);
 		settle(ch, 2);
+		run_to(2);
 		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
 		settle(ch, 3);
 		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[2])));

@@ -93,6 +93,18 @@ pub fn answer(model: &Model, input: &[u8]) -> Result<Vec<u8>, AnswerError> {
 	Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
+/// The answer to a request put on chain: the logits, or the empty output, a refusal, for an
+/// input the model cannot take. Auditors recompute it the same way, so a refusal of a valid
+/// input is a wrong answer.
+pub fn answer_or_refusal(model: &Model, input: &[u8]) -> Result<Vec<u8>, AnswerError> {
+	match answer(model, input) {
+		Err(AnswerError::InputSize { .. } | AnswerError::NotFinite | AnswerError::Token(_)) => {
+			Ok(Vec::new())
+		},
+		other => other,
+	}
+}
+
 /// The logits an answer's bytes hold (`None` if they are not whole f32s).
 pub fn logits(answer: &[u8]) -> Option<Vec<f32>> {
 	if !answer.len().is_multiple_of(4) || answer.is_empty() {
@@ -192,6 +204,11 @@ mod tests {
 		assert!(matches!(answer(&transformer, &[200]), Err(AnswerError::Token(200))));
 		assert!(matches!(answer(&transformer, &[]), Err(AnswerError::InputSize { .. })));
 		assert!(matches!(answer(&transformer, &[1; 65]), Err(AnswerError::InputSize { .. })));
+		// On chain such inputs get the empty answer; valid ones their logits.
+		assert_eq!(answer_or_refusal(&mlp, &[0; 12]).unwrap(), Vec::<u8>::new());
+		assert_eq!(answer_or_refusal(&transformer, &[200]).unwrap(), Vec::<u8>::new());
+		let valid = features(&[0.5; 64]);
+		assert_eq!(answer_or_refusal(&mlp, &valid).unwrap(), answer(&mlp, &valid).unwrap());
 	}
 
 	#[test]

@@ -23,7 +23,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::answer::{answer, answers_agree};
+use crate::answer::{answer_or_refusal, answers_agree};
 use crate::evidence::{evidence_matches, Evidence};
 use crate::market::{AuditView, MarketCall, MarketChain};
 use crate::provider::load_version;
@@ -198,10 +198,10 @@ impl<C: MarketChain, N: BlobNetwork + QueryNetwork> Auditor<C, N> {
 		}
 		let model = self.models.get(&key).context("model just loaded")?;
 		let started = std::time::Instant::now();
-		let verdict = match answer(model, &evidence.input) {
+		// An input the model cannot take has one right answer: the empty refusal (what an
+		// honest provider gives a challenge it cannot compute).
+		let verdict = match answer_or_refusal(model, &evidence.input) {
 			Ok(recomputed) if answers_agree(&evidence.output, &recomputed) => AuditVerdict::Correct,
-			// Another answer, or an answer to an input the model cannot take (an honest
-			// provider refuses those).
 			_ => AuditVerdict::Wrong,
 		};
 		tracing::info!(

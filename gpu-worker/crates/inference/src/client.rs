@@ -2,8 +2,10 @@
 //! them, extends the transcript with each answer, and signs the final receipt.
 //!
 //! The client never signs for an answer it did not receive, so a provider that takes a request
-//! and never answers is not paid for it; it can dispute any answer it doubts (on chain, with a
-//! bond) because the transcript binds every input to the answer the provider gave.
+//! and never answers is not paid for it; the client can then put the request on chain, where
+//! the provider must answer it or be slashed; the session then goes on from what the chain
+//! settled ([`Session::resume`]). It can dispute any answer it doubts (on chain, with a bond) because the
+//! transcript binds every input to the answer the provider gave.
 
 use std::time::{Duration, Instant};
 
@@ -78,8 +80,9 @@ impl<'a, N: QueryNetwork> Session<'a, N> {
 			channel: self.receipt.channel,
 			requests: index,
 			amount: self
-				.price
-				.checked_mul(u128::from(index))
+				.receipt
+				.amount
+				.checked_add(self.price)
 				.ok_or_else(|| anyhow!("amount overflows"))?,
 			transcript: transcript_step(
 				&self.receipt.transcript,
@@ -89,6 +92,13 @@ impl<'a, N: QueryNetwork> Session<'a, N> {
 			),
 		};
 		Ok(Answered { index, output, latency })
+	}
+
+	/// Goes on from `settled`, the chain's count, amount and transcript head of the channel,
+	/// after a request was answered on chain: that answer follows the requests the provider
+	/// had settled, so an answer it had no receipt for yet is no longer counted (nor paid).
+	pub fn resume(&mut self, settled: Receipt) {
+		self.receipt = Receipt { channel: self.receipt.channel, ..settled };
 	}
 
 	/// Sends the receipt for every answer (the provider settles it).

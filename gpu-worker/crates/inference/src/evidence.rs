@@ -124,6 +124,29 @@ impl EvidenceLog {
 		}
 	}
 
+	/// Drops the records after request `keep` (answers the client never receipted, superseded
+	/// by a request put on chain as request `keep + 1`).
+	pub fn truncate(&self, channel: u64, keep: u64) -> Result<()> {
+		let path = self.path(channel);
+		let file = match File::open(&path) {
+			Ok(file) => file,
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+			Err(e) => return Err(e.into()),
+		};
+		let mut reader = BufReader::new(file);
+		let mut kept_len = 0u64;
+		while let Some(record) = read_record(&mut reader)? {
+			if record.index > keep {
+				break;
+			}
+			kept_len += record.len;
+		}
+		if std::fs::metadata(&path)?.len() > kept_len {
+			OpenOptions::new().write(true).open(&path)?.set_len(kept_len)?;
+		}
+		Ok(())
+	}
+
 	/// Replays the channel's log; cuts off a torn last record.
 	pub fn replay(&self, channel: u64) -> Result<Replayed> {
 		let path = self.path(channel);
@@ -256,5 +279,13 @@ mod tests {
 		assert_eq!(log.replay(5).unwrap(), Replayed { served: 4, head });
 		log.append(5, 5, &[1], &[2]).unwrap();
 		assert_eq!(log.replay(5).unwrap().served, 5);
+
+		// Requests 4 and 5 superseded by another request 4 put on chain.
+		log.truncate(5, 3).unwrap();
+		assert_eq!(log.replay(5).unwrap().served, 3);
+		log.append(5, 4, &[8], &[]).unwrap();
+		assert_eq!(log.evidence(5, 4, 4, 4).unwrap().unwrap().input, vec![8]);
+		log.truncate(5, 9).unwrap();
+		assert_eq!(log.replay(5).unwrap().served, 4);
 	}
 }

@@ -56,6 +56,15 @@ pub struct BatchView {
 	pub state: BatchState,
 }
 
+/// A request a client put on chain for its provider to answer there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChallengeView {
+	pub channel: u64,
+	pub input: Vec<u8>,
+	/// Last block the provider may answer in.
+	pub deadline: BlockNumber,
+}
+
 /// One auditor of an audit: whether it committed and revealed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditorView {
@@ -80,6 +89,7 @@ pub struct AuditView {
 pub enum MarketCall {
 	Offer { model: u64, version: u32, price: Balance, peer_id: Vec<u8> },
 	Settle { receipt: Receipt, signature: [u8; 64] },
+	AnswerChallenge { channel: u64, output: Vec<u8> },
 	ClearBatch { batch: u64 },
 	CommitAudit { audit: u64, commitment: [u8; 32] },
 	RevealAudit { audit: u64, verdict: AuditVerdict, salt: [u8; 32] },
@@ -91,6 +101,7 @@ impl MarketCall {
 		match self {
 			MarketCall::Offer { .. } => "offer",
 			MarketCall::Settle { .. } => "settle",
+			MarketCall::AnswerChallenge { .. } => "answer_challenge",
 			MarketCall::ClearBatch { .. } => "clear_batch",
 			MarketCall::CommitAudit { .. } => "commit_audit",
 			MarketCall::RevealAudit { .. } => "reveal_audit",
@@ -113,6 +124,8 @@ pub trait MarketChain {
 	async fn batch(&self, id: u64) -> Result<Option<BatchView>>;
 	/// The audits in progress.
 	async fn audits(&self) -> Result<Vec<AuditView>>;
+	/// The challenges waiting for `provider`'s answer on chain.
+	async fn challenges(&self, provider: &AccountId32) -> Result<Vec<ChallengeView>>;
 	/// A catalogued version: the model's architecture id and weights hash.
 	async fn version(&self, model: u64, version: u32) -> Result<Option<(String, [u8; 32])>>;
 	/// `provider`'s offer of `model`: `(version, price, peer id)`.
@@ -248,6 +261,27 @@ impl MarketChain for Chain {
 		Ok(audits)
 	}
 
+	async fn challenges(&self, provider: &AccountId32) -> Result<Vec<ChallengeView>> {
+		let at = self.at_best().await?;
+		let mut challenges = Vec::new();
+		let mut entries = at
+			.storage()
+			.iter(agora::storage().inference().challenges(), (provider.clone(),))
+			.await?;
+		while let Some(entry) = entries.next().await {
+			let entry = entry?;
+			let (_, channel) = entry.key()?.decode()?;
+			let challenge = entry.value().decode()?;
+			challenges.push(ChallengeView {
+				channel,
+				input: challenge.input.0,
+				deadline: challenge.deadline,
+			});
+		}
+		challenges.sort_by_key(|c| c.channel);
+		Ok(challenges)
+	}
+
 	async fn version(&self, model: u64, version: u32) -> Result<Option<(String, [u8; 32])>> {
 		let at = self.at_best().await?;
 		let Some(entry) =
@@ -329,6 +363,10 @@ impl MarketChain for Chain {
 				let signature =
 					agora::runtime_types::sp_runtime::MultiSignature::Sr25519(signature);
 				Chain::submit(self, name, market.settle(receipt, signature)).await
+			},
+			MarketCall::AnswerChallenge { channel, output } => {
+				let output = agora_chain::bounded(output);
+				Chain::submit(self, name, market.answer_challenge(channel, output)).await
 			},
 			MarketCall::ClearBatch { batch } => {
 				Chain::submit(self, name, market.clear_batch(batch)).await

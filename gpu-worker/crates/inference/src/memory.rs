@@ -9,8 +9,10 @@ use agora_chain::{AccountId32, Balance, BlockNumber};
 use agora_p2p::{Peer, SignedReceipt};
 use anyhow::{anyhow, bail, Result};
 
-use crate::market::{AuditView, BatchState, BatchView, ChannelView, MarketCall, MarketChain};
-use crate::receipt::{transcript_start, Receipt};
+use crate::market::{
+	AuditView, BatchState, BatchView, ChallengeView, ChannelView, MarketCall, MarketChain,
+};
+use crate::receipt::{content_hash, transcript_start, transcript_step, Receipt};
 
 /// What the in-memory chain holds.
 #[derive(Default)]
@@ -23,6 +25,8 @@ pub struct World {
 	pub heads: Vec<(u64, [u8; 32])>,
 	pub batches: Vec<BatchView>,
 	pub audits: Vec<AuditView>,
+	/// Requests put on chain: `(provider, challenge)`.
+	pub challenges: Vec<(AccountId32, ChallengeView)>,
 	/// The one catalogued version: architecture id and weights hash.
 	pub version: Option<(String, [u8; 32])>,
 	/// Registered workers' libp2p nodes.
@@ -102,6 +106,49 @@ impl World {
 	}
 }
 
+impl World {
+	/// Answers `provider`'s challenge of `channel` as pallet-inference does: the channel's next
+	/// request, settled at its price as a batch of one.
+	fn answer_challenge(&mut self, provider: AccountId32, id: u64, output: Vec<u8>) -> Result<()> {
+		let at = self
+			.challenges
+			.iter()
+			.position(|(p, c)| *p == provider && c.channel == id)
+			.ok_or_else(|| anyhow!("NoChallenge"))?;
+		if self.now > self.challenges[at].1.deadline {
+			bail!("ChallengeExpired");
+		}
+		let (_, challenge) = self.challenges.remove(at);
+		let channel = self.channel_mut(id).ok_or_else(|| anyhow!("UnknownChannel"))?;
+		let request = channel.settled_requests + 1;
+		let amount = channel.price.min(channel.balance - channel.pending_amount);
+		channel.settled_requests = request;
+		channel.settled_amount += amount;
+		channel.pending_amount += amount;
+		let head = self.heads.iter_mut().find(|(c, _)| *c == id).ok_or_else(|| anyhow!("head"))?;
+		let before = head.1;
+		head.1 = transcript_step(
+			&before,
+			request,
+			&content_hash(&challenge.input),
+			&content_hash(&output),
+		);
+		let transcript = head.1;
+		self.batches.push(BatchView {
+			id: self.batches.len() as u64,
+			channel: id,
+			first_request: request,
+			last_request: request,
+			amount,
+			transcript_before: before,
+			transcript,
+			settled_at: self.now,
+			state: BatchState::AwaitingDraw,
+		});
+		Ok(())
+	}
+}
+
 /// One account's view of a shared [`World`].
 #[derive(Clone)]
 pub struct MemoryMarket {
@@ -144,6 +191,11 @@ impl MarketChain for MemoryMarket {
 		Ok(self.world().audits.clone())
 	}
 
+	async fn challenges(&self, provider: &AccountId32) -> Result<Vec<ChallengeView>> {
+		let world = self.world();
+		Ok(world.challenges.iter().filter(|(p, _)| p == provider).map(|(_, c)| c.clone()).collect())
+	}
+
 	async fn version(&self, _model: u64, _version: u32) -> Result<Option<(String, [u8; 32])>> {
 		Ok(self.world().version.clone())
 	}
@@ -173,6 +225,9 @@ impl MarketChain for MemoryMarket {
 		world.submitted.push((self.me, call.clone()));
 		match call {
 			MarketCall::Settle { receipt, signature } => world.settle(receipt, signature),
+			MarketCall::AnswerChallenge { channel, output } => {
+				world.answer_challenge(self.me, channel, output)
+			},
 			_ => Ok(()),
 		}
 	}

@@ -10,7 +10,12 @@
 //!   price, transcript head): a client cannot sign for fewer answers than it got;
 //! - a request is answered only while the channel's balance covers it;
 //! - a client's inputs and answers are its own: their evidence goes only to a validator drawn
-//!   to audit that request (its registered peer id), never to any peer that asks.
+//!   to audit that request (its registered peer id), never to any peer that asks;
+//! - a request a client put on chain (a challenge: it says the provider did not answer) is
+//!   answered on chain at the next look, after settling the latest receipt: unanswered by its
+//!   deadline, it would cost the provider its stake. The answer is the channel's next request
+//!   (answers served since the latest receipt are dropped from the evidence log), proved to
+//!   auditors like any other.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,9 +32,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use tch::Device;
 use tokio::sync::mpsc;
 
-use crate::answer::answer;
+use crate::answer::{answer, answer_or_refusal};
 use crate::evidence::EvidenceLog;
-use crate::market::{BatchState, ChannelView, MarketCall, MarketChain};
+use crate::market::{BatchState, ChallengeView, ChannelView, MarketCall, MarketChain};
 use crate::receipt::{content_hash, transcript_step, Receipt};
 
 /// How often the provider looks at its channels on chain.
@@ -63,6 +68,8 @@ struct ChannelState {
 	/// Settle at the next look whatever the receipt's age (the client finished, or the receipt
 	/// was restored after a restart).
 	settle_now: bool,
+	/// A request of the channel is being answered on chain: none is served off chain meanwhile.
+	challenged: bool,
 }
 
 pub struct Provider<C> {
@@ -256,6 +263,7 @@ impl<C: MarketChain> Provider<C> {
 			receipt: None,
 			receipt_at: Instant::now(),
 			settle_now: false,
+			challenged: false,
 		};
 		self.channels.lock().expect("not poisoned").entry(channel).or_insert(state);
 		Ok(())
@@ -266,11 +274,7 @@ impl<C: MarketChain> Provider<C> {
 		let receipt =
 			Receipt::verify(state.view.id, signed, &state.view.client.0, &self.genesis)
 				.ok_or_else(|| anyhow!("the receipt is not signed by the channel's client"))?;
-		let owed = state
-			.view
-			.price
-			.checked_mul(u128::from(state.served))
-			.ok_or_else(|| anyhow!("amount overflows"))?;
+		let owed = Self::owed(&state.view, state.served)?;
 		if (receipt.requests, receipt.amount, receipt.transcript)
 			!= (state.served, owed, state.head)
 		{
@@ -282,6 +286,16 @@ impl<C: MarketChain> Provider<C> {
 			);
 		}
 		Ok(receipt)
+	}
+
+	/// What a client owes for `served` answers: the settled amount, and the price of each
+	/// answer beyond (a request answered on chain may have been settled below the price).
+	fn owed(view: &ChannelView, served: u64) -> Result<Balance> {
+		let unsettled = served.checked_sub(view.settled_requests).unwrap_or_default();
+		view.price
+			.checked_mul(u128::from(unsettled))
+			.and_then(|owed| owed.checked_add(view.settled_amount))
+			.ok_or_else(|| anyhow!("amount overflows"))
 	}
 
 	fn receipt_path(&self, channel: u64) -> PathBuf {
@@ -367,7 +381,7 @@ impl<C: MarketChain> Provider<C> {
 		signed: SignedReceipt,
 	) -> Result<QueryResponse> {
 		self.ensure_channel(channel).await?;
-		let (price, affordable) = {
+		let affordable = {
 			let mut channels = self.channels.lock().expect("not poisoned");
 			let state = channels.get_mut(&channel).ok_or_else(|| anyhow!("no channel"))?;
 			if index != state.served + 1 {
@@ -378,21 +392,24 @@ impl<C: MarketChain> Provider<C> {
 			if state.view.closes_at.is_some() {
 				bail!("the channel is closing");
 			}
+			if state.challenged {
+				bail!("a request of the channel is being answered on chain");
+			}
 			// A batch larger than one evidence answer carries could not be proved to its
 			// auditors (and would be judged `Unavailable`): answer no further until a
 			// settlement catches up.
 			if index.saturating_sub(state.view.settled_requests) > MAX_EVIDENCE_STEPS {
 				return Ok(QueryResponse::Busy);
 			}
-			let owed = state.view.price.checked_mul(u128::from(index));
-			(state.view.price, owed.is_some_and(|o| o <= state.view.payable_up_to()))
+			let owed = Self::owed(&state.view, index).ok();
+			owed.is_some_and(|o| o <= state.view.payable_up_to())
 		};
 		if !affordable {
 			// The client may have topped up since the last look.
 			self.refresh(channel).await?;
 			let channels = self.channels.lock().expect("not poisoned");
 			let state = channels.get(&channel).ok_or_else(|| anyhow!("no channel"))?;
-			let owed = price.checked_mul(u128::from(index));
+			let owed = Self::owed(&state.view, index).ok();
 			if owed.is_none_or(|o| o > state.view.payable_up_to()) {
 				bail!("the channel's balance is spent: top it up");
 			}
@@ -440,8 +457,81 @@ impl<C: MarketChain> Provider<C> {
 		Ok(view)
 	}
 
-	/// One look at every channel: settle what is due, collect what is payable.
+	/// Answers on chain every request its clients put there.
+	async fn answer_challenges(&self) -> Result<()> {
+		for challenge in self.chain.challenges(&self.me).await? {
+			let channel = challenge.channel;
+			// Another daemon of this account may serve the channel's model.
+			if let Err(e) = self.ensure_channel(channel).await {
+				tracing::debug!(channel, "not answering the request put on chain: {e:#}");
+				continue;
+			}
+			// One look at a time answers a channel's challenge (and no answer is served
+			// off chain meanwhile).
+			let claimed = self.channels.lock().expect("not poisoned").get_mut(&channel).is_some_and(
+				|state| !std::mem::replace(&mut state.challenged, true),
+			);
+			if !claimed {
+				continue;
+			}
+			let result = self.answer_challenge(&challenge).await;
+			if let Some(state) = self.channels.lock().expect("not poisoned").get_mut(&channel) {
+				state.challenged = false;
+			}
+			match result {
+				Ok(()) => tracing::info!(channel, "answered a request put on chain"),
+				Err(e) => tracing::warn!(channel, deadline = challenge.deadline, "answering the request put on chain failed: {e:#}"),
+			}
+		}
+		Ok(())
+	}
+
+	/// Settles the latest receipt, then answers `challenge` on chain as the next request.
+	async fn answer_challenge(&self, challenge: &ChallengeView) -> Result<()> {
+		let channel = challenge.channel;
+		let receipt = {
+			let channels = self.channels.lock().expect("not poisoned");
+			channels.get(&channel).ok_or_else(|| anyhow!("no channel"))?.receipt
+		};
+		let view = self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
+		// What the client receipted is settled first: the request put on chain follows the
+		// settled ones.
+		if let Some((receipt, signature)) = receipt.filter(|(r, _)| r.requests > view.settled_requests) {
+			self.evidence.sync(channel)?;
+			if let Err(e) = self.chain.submit(MarketCall::Settle { receipt, signature }).await {
+				tracing::warn!(channel, "settling before the answer on chain failed: {e:#}");
+			}
+		}
+		let view = self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
+		let index = view.settled_requests + 1;
+		let output = {
+			let model = self.model.lock().expect("not poisoned");
+			answer_or_refusal(&model, &challenge.input)?
+		};
+		self.evidence.truncate(channel, view.settled_requests)?;
+		self.evidence.append(channel, index, &challenge.input, &output)?;
+		self.evidence.sync(channel)?;
+		self.chain.submit(MarketCall::AnswerChallenge { channel, output }).await?;
+		let view = self.refresh(channel).await?;
+		let replayed = self.evidence.replay(channel)?;
+		let mut channels = self.channels.lock().expect("not poisoned");
+		if let (Some(state), Some(view)) = (channels.get_mut(&channel), view) {
+			state.view = view;
+			state.served = replayed.served;
+			state.head = replayed.head;
+			// Older than the answer on chain: worth nothing now.
+			state.receipt = None;
+			state.settle_now = false;
+		}
+		Ok(())
+	}
+
+	/// One look at every channel: answer what was put on chain, settle what is due, collect
+	/// what is payable.
 	pub async fn tick(&self) -> Result<()> {
+		if let Err(e) = self.answer_challenges().await {
+			tracing::warn!("reading the requests put on chain: {e:#}");
+		}
 		let ids: Vec<u64> = self.channels.lock().expect("not poisoned").keys().copied().collect();
 		let now = self.chain.best_number().await?;
 		let window = self.chain.dispute_window().await?;

@@ -302,3 +302,114 @@ async fn a_restarted_provider_settles_only_the_receipts_its_evidence_proves() {
 		assert_eq!(settled, expected, "evidence survived: {evidence_survived}");
 	}
 }
+
+/// A client says the provider did not answer and puts a request on chain. The provider answers
+/// it there at its next look, after settling the latest receipt; the answer is the channel's
+/// next request, and the auditor drawn for it gets the evidence and finds it correct. An input
+/// the model cannot take gets the empty refusal, which the auditor also finds correct.
+#[tokio::test]
+async fn a_request_put_on_chain_is_answered_there_and_proved_to_its_auditor() {
+	let provider_dir = tempfile::tempdir().unwrap();
+	let (queries_tx, queries) = mpsc::channel(16);
+	let provider_net = node(provider_dir.path(), Some(queries_tx)).await;
+	let setup = setup(&provider_net);
+	setup.world.lock().unwrap().peers.push((setup.provider_account, peer(&provider_net)));
+	let provider_chain = MemoryMarket { me: setup.provider_account, world: setup.world.clone() };
+	let provider =
+		Provider::with_model(provider_chain, model(1), config(provider_dir.path())).unwrap();
+	let client_dir = tempfile::tempdir().unwrap();
+	let client_net = node(client_dir.path(), None).await;
+	let auditor_dir = tempfile::tempdir().unwrap();
+	let auditor_net = node(auditor_dir.path(), None).await;
+	let validator = account(&sr25519::dev::charlie());
+	setup.world.lock().unwrap().validators.push((validator, peer(&auditor_net)));
+	let auditor_chain = MemoryMarket { me: validator, world: setup.world.clone() };
+	let mut auditor =
+		Auditor::new(auditor_chain, auditor_net, auditor_dir.path(), Device::Cpu).unwrap();
+	let world = setup.world.clone();
+
+	let scenario = async {
+		let mut session =
+			Session::new(&client_net, peer(&provider_net), &setup.client, GENESIS, 1, PRICE);
+		// Three answers; the provider holds the receipt for two.
+		for i in 0..3 {
+			session.predict(input(i)).await.unwrap();
+		}
+		let challenged = input(9);
+		let refused = vec![1u8, 2, 3];
+		let mut expected_head = None;
+		for (audit_id, challenge_input) in [(0, challenged.clone()), (1, refused.clone())] {
+			let deadline = world.lock().unwrap().now + 5;
+			world.lock().unwrap().challenges.push((
+				setup.provider_account,
+				ChallengeView { channel: 1, input: challenge_input.clone(), deadline },
+			));
+			// Its next look answers it (the daemon's own looks run beside this one).
+			for _ in 0..100 {
+				provider.tick().await.unwrap();
+				if world.lock().unwrap().challenges.is_empty() {
+					break;
+				}
+				tokio::time::sleep(Duration::from_millis(50)).await;
+			}
+			let batch = {
+				let world = world.lock().unwrap();
+				assert!(world.challenges.is_empty(), "answered");
+				world.batches.last().unwrap().clone()
+			};
+			if audit_id == 0 {
+				// Requests 1..=2 were settled first; the unreceipted third is superseded.
+				let first = world.lock().unwrap().batches[0].clone();
+				assert_eq!((first.first_request, first.last_request), (1, 2));
+				assert_eq!((batch.first_request, batch.last_request), (3, 3));
+				let output = agora_inference::answer::answer(&model(1), &challenged).unwrap();
+				let head = transcript_step(
+					&first.transcript,
+					3,
+					&content_hash(&challenged),
+					&content_hash(&output),
+				);
+				assert_eq!(batch.transcript, head);
+				expected_head = Some(head);
+			} else {
+				assert_eq!((batch.first_request, batch.last_request), (4, 4));
+				let head = transcript_step(
+					&expected_head.unwrap(),
+					4,
+					&content_hash(&refused),
+					&content_hash(&[]),
+				);
+				assert_eq!(batch.transcript, head, "the empty refusal");
+			}
+			assert_eq!(batch.amount, PRICE);
+			let audit = AuditView {
+				id: audit_id,
+				batch: batch.id,
+				request: batch.first_request,
+				disputed: false,
+				auditors: vec![AuditorView { who: validator, committed: false, revealed: false }],
+				commit_deadline: 20,
+				reveal_deadline: 30,
+			};
+			world.lock().unwrap().audits.push(audit.clone());
+			let finding = auditor.examine(&audit).await.unwrap();
+			assert_eq!(finding, Finding::Verdict(AuditVerdict::Correct), "audit {audit_id}");
+		}
+		// The channel goes on over the network from the chain's count.
+		let channel = world.lock().unwrap().channels[0].clone();
+		assert_eq!((channel.settled_requests, channel.settled_amount), (4, 4 * PRICE));
+		assert_eq!(provider.served(1), 4);
+	};
+	tokio::select! {
+		_ = provider.run(queries) => panic!("the provider stopped"),
+		() = scenario => {},
+	}
+	let answered = world
+		.lock()
+		.unwrap()
+		.submitted
+		.iter()
+		.filter(|(_, c)| matches!(c, MarketCall::AnswerChallenge { .. }))
+		.count();
+	assert_eq!(answered, 2);
+}

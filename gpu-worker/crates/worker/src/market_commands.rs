@@ -15,8 +15,9 @@ use agora_chain::{self as chain, agora, format_agr, AccountId32, Balance, Chain,
 use agora_daemon::daemon::Role;
 use agora_inference::answer::{inputs_of, logits, top_class};
 use agora_inference::auditor::Auditor;
-use agora_inference::client::{percentile, Session};
+use agora_inference::client::{percentile, Answered, Session};
 use agora_inference::market::MarketChain;
+use agora_inference::receipt::Receipt;
 use agora_inference::provider::{Provider, ProviderConfig};
 use agora_p2p::{identity, BlobStore, InboundQuery, Network};
 
@@ -294,23 +295,44 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 		let mut correct = 0;
 		let started = Instant::now();
 		for (index, (input, label)) in samples.into_iter().enumerate() {
-			let answered = session
-				.predict(input)
-				.await
-				.with_context(|| format!("request {} of {count}", index + 1))?;
+			let answered = match session.predict(input.clone()).await {
+				Ok(answered) => answered,
+				Err(e) => {
+					println!("  request {:>3}: not answered ({e:#}); putting it on chain", index + 1);
+					match challenge(&chain, channel, &input).await? {
+						Some(output) => {
+							session.resume(settled_receipt(&chain, channel).await?);
+							let index = session.receipt().requests;
+							Answered { index, output, latency: Duration::ZERO }
+						},
+						None => {
+							// The provider was slashed and the channel is closing: take the
+							// refund.
+							follow(&chain, channel, opened_at, Duration::from_secs(args.follow_timeout))
+								.await?;
+							bail!("the provider answered neither over the network nor on chain");
+						},
+					}
+				},
+			};
 			let predicted = logits(&answered.output).as_deref().and_then(top_class);
 			let shown = |v: Option<usize>| v.map_or("?".to_string(), |v| v.to_string());
 			if predicted.is_some() && predicted == label.map(usize::from) {
 				correct += 1;
 			}
+			// An answer given on chain took blocks, not network time: not a latency.
+			let took = if answered.latency.is_zero() {
+				"on chain".to_string()
+			} else {
+				latencies.push(answered.latency);
+				format!("{:.1} ms", answered.latency.as_secs_f64() * 1e3)
+			};
 			println!(
-				"  request {:>3}: label {} -> prediction {}  ({:.1} ms)",
+				"  request {:>3}: label {} -> prediction {}  ({took})",
 				answered.index,
 				shown(label.map(usize::from)),
 				shown(predicted),
-				answered.latency.as_secs_f64() * 1e3
 			);
-			latencies.push(answered.latency);
 		}
 		let elapsed = started.elapsed();
 		session.finish().await?;
@@ -336,6 +358,72 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 		chain.submit("close_channel", market.close_channel(channel)).await?;
 		follow(&chain, channel, opened_at, Duration::from_secs(args.follow_timeout)).await
 	})
+}
+
+/// The channel's settled count, amount and transcript head, as the chain holds them.
+async fn settled_receipt(chain: &Chain, channel: u64) -> Result<Receipt> {
+	let at = chain.at_best().await?;
+	let settled = at
+		.storage()
+		.try_fetch(agora::storage().inference().channels(), (channel,))
+		.await?
+		.ok_or_else(|| anyhow!("channel {channel} is gone"))?
+		.decode()?;
+	Ok(Receipt {
+		channel,
+		requests: settled.settled_requests,
+		amount: settled.settled_amount,
+		transcript: settled.transcript.0,
+	})
+}
+
+/// Puts a request its provider did not answer on chain and waits: its answer, or `None` once
+/// the provider let the deadline pass and was slashed for it (the channel then closes).
+async fn challenge(chain: &Chain, channel: u64, input: &[u8]) -> Result<Option<Vec<u8>>> {
+	use agora::inference::events as ev;
+	let market = agora::transactions().inference();
+	let events = chain
+		.submit_with_events("challenge", market.challenge(channel, agora_chain::bounded(input.to_vec())))
+		.await?;
+	let challenged = events
+		.find_first::<ev::Challenged>()
+		.ok_or_else(|| anyhow!("challenge succeeded without a Challenged event"))??;
+	println!(
+		"  the provider must answer on chain by block {} or lose part of its stake",
+		challenged.deadline
+	);
+	let mut next = chain.best_number().await?;
+	loop {
+		let best = chain.best_number().await?;
+		while next <= best {
+			let events = chain.at_number(next).await?.events().fetch().await?;
+			for answered in events.find::<ev::ChallengeAnswered>() {
+				let answered = answered?;
+				if answered.channel == channel {
+					println!(
+						"  block {next}: answered on chain as request {}, settled for {}",
+						answered.request,
+						format_agr(answered.amount)
+					);
+					return Ok(Some(answered.output.0));
+				}
+			}
+			next += 1;
+		}
+		if best > challenged.deadline {
+			let expire = market.expire_challenge(channel);
+			let events = chain.submit_with_events("expire_challenge", expire).await?;
+			if let Some(expired) = events.find_first::<ev::ChallengeExpired>() {
+				println!(
+					"  the provider did not answer by block {}: it lost {} of its stake",
+					challenged.deadline,
+					format_agr(expired?.slashed)
+				);
+				return Ok(None);
+			}
+		}
+		tokio::time::sleep(Duration::from_secs(2)).await;
+	}
 }
 
 /// A fresh directory for the client's blob store (it stores nothing it keeps).
