@@ -39,6 +39,10 @@ const QUERY_PROTOCOL: &str = "/agora/query/1";
 /// Queries this node's handler may have in flight for all peers together; more are answered
 /// `Busy`.
 const MAX_QUERIES_IN_FLIGHT: usize = 256;
+/// Queries one peer may have in flight on this node; more are answered `Busy`. A client asks one
+/// request at a time and an auditor one evidence at a time: a peer flooding the provider takes
+/// at most this many of [`MAX_QUERIES_IN_FLIGHT`], the rest stay for everyone else.
+const MAX_QUERIES_PER_PEER: usize = 8;
 /// A query the provider does not answer within this fails (model compute included).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A peer that does not answer one chunk request within this is given up for that fetch.
@@ -627,7 +631,7 @@ impl PeerLoad {
 }
 
 type Served = (PeerId, request_response::ResponseChannel<BlobResponse>, BlobResponse);
-type Answered = (request_response::ResponseChannel<QueryResponse>, QueryResponse);
+type Answered = (PeerId, request_response::ResponseChannel<QueryResponse>, QueryResponse);
 
 /// Requests this node sent and waits to hear back about.
 #[derive(Default)]
@@ -649,6 +653,8 @@ async fn run_swarm(
 	// The handler answers queries off this loop too.
 	let (answered_tx, mut answered) = mpsc::channel::<Answered>(MAX_QUERIES_IN_FLIGHT);
 	let mut queries_in_flight = 0usize;
+	// Per peer, only while it has queries in flight (at most `MAX_QUERIES_IN_FLIGHT` entries).
+	let mut queries_per_peer: HashMap<PeerId, usize> = HashMap::new();
 	let mut loads: HashMap<PeerId, PeerLoad> = HashMap::new();
 	let mut in_flight = 0usize;
 	loop {
@@ -679,8 +685,14 @@ async fn run_swarm(
 				}
 				let _ = swarm.behaviour_mut().blobs.send_response(channel, response);
 			},
-			Some((channel, response)) = answered.recv() => {
+			Some((peer, channel, response)) = answered.recv() => {
 				queries_in_flight = queries_in_flight.saturating_sub(1);
+				if let Some(n) = queries_per_peer.get_mut(&peer) {
+					*n = n.saturating_sub(1);
+					if *n == 0 {
+						queries_per_peer.remove(&peer);
+					}
+				}
 				let _ = swarm.behaviour_mut().queries.send_response(channel, response);
 			},
 			event = swarm.select_next_some() => match event {
@@ -704,7 +716,9 @@ async fn run_swarm(
 								Some(_) if !request.within_bounds() => Some(QueryResponse::Refused {
 									reason: "request out of the protocol's bounds".into(),
 								}),
-								Some(_) if queries_in_flight >= MAX_QUERIES_IN_FLIGHT => {
+								Some(_) if queries_in_flight >= MAX_QUERIES_IN_FLIGHT
+									|| queries_per_peer.get(&peer).is_some_and(|n| *n >= MAX_QUERIES_PER_PEER) =>
+								{
 									Some(QueryResponse::Busy)
 								}
 								Some(_) => None,
@@ -715,6 +729,7 @@ async fn run_swarm(
 							}
 							let Some(handler) = queries.clone() else { continue };
 							queries_in_flight += 1;
+							*queries_per_peer.entry(peer).or_default() += 1;
 							let answered_tx = answered_tx.clone();
 							tokio::spawn(async move {
 								let (reply, receive) = oneshot::channel();
@@ -722,7 +737,7 @@ async fn run_swarm(
 									Ok(()) => receive.await.unwrap_or(QueryResponse::Busy),
 									Err(_) => QueryResponse::Busy,
 								};
-								let _ = answered_tx.send((channel, response)).await;
+								let _ = answered_tx.send((peer, channel, response)).await;
 							});
 						}
 						request_response::Message::Response { request_id, response } => {
@@ -1038,6 +1053,57 @@ mod tests {
 		// A node without a handler serves no models.
 		let refused = provider.query(&peer_of(&client), predict(vec![1])).await.unwrap();
 		assert!(matches!(refused, QueryResponse::Refused { .. }), "{refused:?}");
+	}
+
+	/// A peer that floods a provider with queries it does not answer yet gets `Busy` beyond its
+	/// own allowance, and another peer's query still reaches the handler.
+	#[tokio::test]
+	async fn one_peer_cannot_take_every_query_slot() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let (handler, mut inbound) = mpsc::channel::<InboundQuery>(64);
+		let store = BlobStore::open(dirs[0].path()).unwrap();
+		let provider = Network::start_with_queries(
+			identity::Keypair::generate_ed25519(),
+			Some("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
+			store,
+			Some(handler),
+		)
+		.await
+		.unwrap();
+		let flooder = node(dirs[1].path(), true).await;
+		let honest = node(dirs[2].path(), true).await;
+		let (flooder_peer, honest_peer) = (flooder.peer_id(), honest.peer_id());
+		// The handler holds the flooder's queries (a slow model) and answers the others.
+		let held = tokio::spawn(async move {
+			let mut held = Vec::new();
+			while let Some(query) = inbound.recv().await {
+				if query.peer == flooder_peer {
+					held.push(query);
+				} else {
+					assert_eq!(query.peer, honest_peer);
+					let _ = query.reply.send(QueryResponse::Accepted);
+					return held;
+				}
+			}
+			held
+		});
+		let predict = || QueryRequest::Predict { channel: 1, index: 1, input: vec![1], receipt: None };
+		let target = peer_of(&provider);
+		let (results, mut result) = mpsc::channel(MAX_QUERIES_PER_PEER + 4);
+		for _ in 0..MAX_QUERIES_PER_PEER + 4 {
+			let (flooder, target, results) = (flooder.clone(), target.clone(), results.clone());
+			tokio::spawn(async move {
+				let _ = results.send(flooder.query(&target, predict()).await).await;
+			});
+		}
+		// The queries beyond the allowance come back `Busy` at once; the others wait.
+		for _ in 0..4 {
+			let response = tokio::time::timeout(Duration::from_secs(10), result.recv()).await;
+			assert!(matches!(response, Ok(Some(Ok(QueryResponse::Busy)))), "{response:?}");
+		}
+		let answer = honest.query(&target, predict()).await.unwrap();
+		assert_eq!(answer, QueryResponse::Accepted);
+		assert_eq!(held.await.unwrap().len(), MAX_QUERIES_PER_PEER);
 	}
 
 	mod parsers {
