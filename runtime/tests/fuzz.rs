@@ -692,7 +692,7 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 					*who = c.provider;
 				}
 				let output = frame_support::BoundedVec::truncate_from(r.bytes(r.below(64) as usize));
-				RuntimeCall::Inference(I::answer_challenge { channel, output })
+				RuntimeCall::Inference(I::answer_challenge { channel, output, receipt: None })
 			} else {
 				RuntimeCall::Inference(I::expire_challenge { channel })
 			}

@@ -433,7 +433,8 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// The largest input and answer, hashed; a batch and its draw queued.
+	/// The largest input and answer, hashed; the client's receipt checked and settled with it;
+	/// every draw queue searched full but the last.
 	#[benchmark]
 	fn answer_challenge() -> Result<(), BenchmarkError> {
 		listed::<T>();
@@ -442,11 +443,19 @@ mod benchmarks {
 		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
 		Inference::<T>::do_challenge(client, ch, input)
 			.map_err(|_| BenchmarkError::Stop("challenge"))?;
+		let first = frame_system::Pallet::<T>::block_number() + ProtocolParams::<T>::get().audit_delay;
+		let full: BoundedVec<BatchId, T::MaxDrawsPerBlock> = BoundedVec::truncate_from(
+			(0..T::MaxDrawsPerBlock::get()).map(|i| u64::MAX - u64::from(i)).collect(),
+		);
+		for offset in 0..crate::challenges::DRAW_SEARCH - 1 {
+			PendingDraws::<T>::insert(first + offset.into(), full.clone());
+		}
 		let output = BoundedVec::truncate_from(vec![9u8; MaxChallengeBytes::get() as usize]);
+		let receipt = signed_receipt::<T>(ch, 1_000);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(provider.clone()), ch, output);
+		_(RawOrigin::Signed(provider.clone()), ch, output, Some(receipt));
 		assert!(!Challenges::<T>::contains_key(&provider, ch));
-		assert!(Batches::<T>::contains_key(0));
+		assert!(Batches::<T>::get(0).is_some_and(|b| b.status == BatchStatus::AwaitingDraw));
 		Ok(())
 	}
 

@@ -1,6 +1,8 @@
 //! Channels: prepaying, settling receipts, paying batches, closing.
 
-use crate::{pallet::*, receipt_payload, transcript_start, types::*, BalanceOf, BatchOf};
+use crate::{
+	pallet::*, receipt_payload, transcript_start, types::*, BalanceOf, BatchOf, ChannelOf,
+};
 use agora_primitives::ParticipantRegistry;
 use frame_support::{
 	ensure,
@@ -89,21 +91,16 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_settle(
-		who: T::AccountId,
-		receipt: Receipt<BalanceOf<T>>,
-		signature: T::Signature,
-	) -> DispatchResult {
-		let id = receipt.channel;
-		let mut channel = Channels::<T>::get(id).ok_or(Error::<T>::UnknownChannel)?;
-		ensure!(channel.provider == who, Error::<T>::NotProvider);
-		let now = frame_system::Pallet::<T>::block_number();
-		if let Some(closes_at) = channel.closes_at {
-			ensure!(now < closes_at, Error::<T>::ChannelClosing);
-		}
+	/// Checks that `receipt` is the client's, on this chain, for requests beyond the settled
+	/// ones, at most at the channel's price and within its balance; returns what it adds.
+	pub(crate) fn check_receipt(
+		channel: &ChannelOf<T>,
+		receipt: &Receipt<BalanceOf<T>>,
+		signature: &T::Signature,
+	) -> Result<BalanceOf<T>, DispatchError> {
 		let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 		ensure!(
-			signature.verify(&receipt_payload(&genesis, &receipt)[..], &channel.client),
+			signature.verify(&receipt_payload(&genesis, receipt)[..], &channel.client),
 			Error::<T>::BadSignature
 		);
 		ensure!(
@@ -120,6 +117,22 @@ impl<T: Config> Pallet<T> {
 			channel.pending_amount.saturating_add(amount) <= channel.balance,
 			Error::<T>::InsufficientBalance
 		);
+		Ok(amount)
+	}
+
+	pub(crate) fn do_settle(
+		who: T::AccountId,
+		receipt: Receipt<BalanceOf<T>>,
+		signature: T::Signature,
+	) -> DispatchResult {
+		let id = receipt.channel;
+		let mut channel = Channels::<T>::get(id).ok_or(Error::<T>::UnknownChannel)?;
+		ensure!(channel.provider == who, Error::<T>::NotProvider);
+		let now = frame_system::Pallet::<T>::block_number();
+		if let Some(closes_at) = channel.closes_at {
+			ensure!(now < closes_at, Error::<T>::ChannelClosing);
+		}
+		let amount = Self::check_receipt(&channel, &receipt, &signature)?;
 		ensure!(channel.pending_batches < T::MaxPendingBatches::get(), Error::<T>::TooManyBatches);
 		let params = ProtocolParams::<T>::get();
 		let draw_at = now.saturating_add(params.audit_delay);

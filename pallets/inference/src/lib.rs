@@ -32,12 +32,13 @@
 //!   `protocol_fee` to the treasury, the `audit_fee` to the audit pot, the rest to the provider.
 //! * **Challenges**: a provider that takes a request and does not answer it can be made to:
 //!   the client puts the request's input on chain (`challenge`, holding `dispute_bond`); the
-//!   provider answers it on chain within `close_delay` blocks (`answer_challenge`, free of fees)
-//!   and the answer becomes the channel's next request, settled at the channel's price as a
-//!   batch of one, drawn for audit and disputable like any other. Unanswered, anyone may
-//!   `expire_challenge`: the provider is slashed `wrong_answer_slash` and the channel closes at
-//!   once, refunding the client. An input the model cannot take is answered with an empty
-//!   output, which auditors check like any answer.
+//!   provider answers it on chain within `close_delay` blocks, at least `MinAnswerWindow`
+//!   (`answer_challenge`, free of fees, with the client's latest receipt settled in the same
+//!   batch), and the answer becomes the channel's next request, settled at the channel's price,
+//!   drawn for audit and disputable like any other. Unanswered, anyone may `expire_challenge`:
+//!   the provider is slashed `wrong_answer_slash` (once per answer window) and the channel
+//!   closes at once, refunding the client. An input the model cannot take is answered with an
+//!   empty output, which auditors check like any answer.
 //! * **Closing**: the client `close_channel`s (the provider has `close_delay` blocks to settle
 //!   its latest receipt) or the provider does (at once); `finish_close` then refunds the
 //!   unsettled balance. A provider that vanishes costs its clients nothing but the wait.
@@ -227,6 +228,9 @@ pub mod pallet {
 		/// Maximum validators per audit.
 		#[pallet::constant]
 		type MaxAuditors: Get<u32>;
+		/// The shortest time a provider has to answer a challenge, whatever `close_delay` is.
+		#[pallet::constant]
+		type MinAnswerWindow: Get<BlockNumberFor<Self>>;
 		/// Weights.
 		type WeightInfo: WeightInfo;
 		/// Benchmarks only: signs receipts.
@@ -329,6 +333,12 @@ pub mod pallet {
 		ChannelId,
 		ChallengeOf<T>,
 	>;
+
+	/// When each provider was last slashed for an unanswered challenge (it is slashed at most
+	/// once per answer window). One entry per provider ever slashed so.
+	#[pallet::storage]
+	pub type ChallengeSlashedAt<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, BlockNumberFor<T>>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -437,17 +447,18 @@ pub mod pallet {
 		/// `deadline`.
 		Challenged { channel: ChannelId, provider: T::AccountId, deadline: BlockNumberFor<T> },
 		/// The provider answered the challenge of `channel` on chain with `output`: it is the
-		/// channel's request `request`, settled for `amount` as `batch` (`None`: unpaid, the
-		/// channel had no room for another batch).
+		/// channel's request `request`, settled for `amount` (the price, or what was left of the
+		/// balance) in `batch` (with the receipt the provider settled with it, if any).
 		ChallengeAnswered {
 			channel: ChannelId,
 			request: u64,
 			output: BoundedVec<u8, MaxChallengeBytes>,
 			amount: BalanceOf<T>,
-			batch: Option<BatchId>,
+			batch: BatchId,
 		},
-		/// The provider of `channel` did not answer its challenge in time: it lost `slashed`,
-		/// and the channel closes at once.
+		/// The provider of `channel` did not answer its challenge in time: it lost `slashed`
+		/// (nothing if it was already slashed for a challenge within the answer window), and
+		/// the channel closes at once.
 		ChallengeExpired { channel: ChannelId, provider: T::AccountId, slashed: BalanceOf<T> },
 		/// `channel` closes at `closes_at`: no settlement after, `finish_close` from then.
 		ChannelClosing { channel: ChannelId, closes_at: BlockNumberFor<T> },
@@ -774,11 +785,13 @@ pub mod pallet {
 		}
 
 		/// Put a request the provider did not answer over the network on chain: the provider
-		/// must answer it with `answer_challenge` within `close_delay` blocks.
+		/// must answer it with `answer_challenge` within `close_delay` blocks (at least
+		/// `MinAnswerWindow`).
 		///
-		/// Origin: the channel's client, while the channel is open, has no other challenge and
-		/// its unsettled balance pays for a request. Holds `dispute_bond` until the challenge
-		/// ends (returned either way). Emits `Challenged`.
+		/// Origin: the channel's client, while the channel is open, has no other challenge, has
+		/// fewer than twice `MaxPendingBatches` batches pending, and its unsettled balance pays
+		/// for a request. Holds `dispute_bond` until the challenge ends (returned either way).
+		/// Emits `Challenged`.
 		#[pallet::call_index(15)]
 		#[pallet::weight(T::WeightInfo::challenge())]
 		pub fn challenge(
@@ -790,28 +803,32 @@ pub mod pallet {
 			Self::do_challenge(who, channel, input)
 		}
 
-		/// Answer a challenge on chain: the answer becomes the channel's next request, settled
-		/// at the channel's price as a batch of one (drawn for audit and disputable as any
-		/// other). The empty output answers an input the model cannot take.
+		/// Answer a challenge on chain: the answer becomes the channel's next request, after
+		/// the requests of `receipt` (the client's latest receipt, checked as `settle` checks
+		/// it) if one is given, and they are settled together as one batch at the channel's
+		/// price, drawn for audit and disputable as any other. Requests served but in no
+		/// settled receipt are superseded. The empty output answers an input the model cannot
+		/// take.
 		///
-		/// Origin: the channel's provider, by the challenge's deadline. Settle any receipt
-		/// first: requests served but not settled are superseded by this one. Free of fees
-		/// when it succeeds. Emits `ChallengeAnswered` (and `Settled` for its batch).
+		/// Origin: the channel's provider, by the challenge's deadline. Free of fees when it
+		/// succeeds. Emits `Settled` for the batch and `ChallengeAnswered`.
 		#[pallet::call_index(16)]
 		#[pallet::weight(T::WeightInfo::answer_challenge())]
 		pub fn answer_challenge(
 			origin: OriginFor<T>,
 			channel: ChannelId,
 			output: BoundedVec<u8, MaxChallengeBytes>,
+			receipt: Option<(Receipt<BalanceOf<T>>, T::Signature)>,
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
-			Self::do_answer_challenge(who, channel, output)?;
+			Self::do_answer_challenge(who, channel, output, receipt)?;
 			Ok(Pays::No.into())
 		}
 
 		/// End a challenge its provider did not answer by the deadline: the provider is
-		/// slashed `wrong_answer_slash` of its worker stake, the client's bond returned and the
-		/// channel closed at once (`finish_close` refunds the client).
+		/// slashed `wrong_answer_slash` of its worker stake (once per answer window, however
+		/// many of its challenges expire), the client's bond returned and the channel closed at
+		/// once (`finish_close` refunds the client).
 		///
 		/// Origin: anyone, after the deadline. Emits `ChallengeExpired` and `ChannelClosing`.
 		#[pallet::call_index(17)]

@@ -132,6 +132,7 @@ impl pallet_inference::Config for Test {
 	type MaxPendingBatches = ConstU32<3>;
 	type MaxDrawsPerBlock = ConstU32<2>;
 	type MaxAuditors = ConstU32<4>;
+	type MinAnswerWindow = frame_support::traits::ConstU64<4>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockSigner;

@@ -844,7 +844,7 @@ fn a_provider_that_never_answers_a_challenge_is_slashed_and_its_client_refunded(
 		);
 		run_to(7);
 		assert_noop!(
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1; 40])),
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1; 40]), None),
 			Error::<Test>::ChallengeExpired
 		);
 		// Anyone may end it: the provider is slashed, the channel closes at once.
@@ -880,12 +880,12 @@ fn a_challenge_answered_on_chain_is_the_next_request_settled_audited_and_free_of
 		let question = input(256);
 		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, question.clone()));
 		assert_noop!(
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER2), ch, output(&[1])),
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER2), ch, output(&[1]), None),
 			Error::<Test>::NotProvider
 		);
 		let answer = output(&[3; 40]);
 		let post =
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, answer.clone())
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, answer.clone(), None)
 				.unwrap();
 		assert_eq!(post.pays_fee, frame_support::dispatch::Pays::No);
 		// It extends the settled transcript as request 4, hashed as the network's requests are.
@@ -904,7 +904,7 @@ fn a_challenge_answered_on_chain_is_the_next_request_settled_audited_and_free_of
 			request: 4,
 			output: answer,
 			amount: 10,
-			batch: Some(b2)
+			batch: b2
 		}));
 		let batch = Batches::<Test>::get(b2).unwrap();
 		assert_eq!((batch.first_request, batch.last_request, batch.amount), (4, 4, 10));
@@ -912,7 +912,7 @@ fn a_challenge_answered_on_chain_is_the_next_request_settled_audited_and_free_of
 		assert_eq!(batch.status, BatchStatus::AwaitingDraw);
 		assert_eq!(held(HoldReason::ChallengeBond, CLIENT), 0);
 		assert_noop!(
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[3])),
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[3]), None),
 			Error::<Test>::NoChallenge
 		);
 		// The network's receipts go on from request 4 (in the next block: this one's draws are
@@ -944,7 +944,12 @@ fn a_wrong_answer_to_a_challenge_is_caught_by_audit() {
 		let ch = open(CLIENT, 1_000);
 		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(64)));
 		// Anything, to escape the slash of an unanswered challenge.
-		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[])));
+		assert_ok!(Inference::answer_challenge(
+			RuntimeOrigin::signed(PROVIDER),
+			ch,
+			output(&[]),
+			None
+		));
 		let batch = NextBatch::<Test>::get() - 1;
 		let audit = draw(batch).expect("audited at a 100% rate");
 		assert_eq!(Audits::<Test>::get(audit).unwrap().request, 1);
@@ -994,7 +999,7 @@ fn challenges_are_checked() {
 			Error::<Test>::EmptyInput
 		);
 		assert_noop!(
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1])),
+			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1]), None),
 			Error::<Test>::NoChallenge
 		);
 		assert_noop!(
@@ -1006,7 +1011,12 @@ fn challenges_are_checked() {
 			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)),
 			Error::<Test>::ChallengePending
 		);
-		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1])));
+		assert_ok!(Inference::answer_challenge(
+			RuntimeOrigin::signed(PROVIDER),
+			ch,
+			output(&[1]),
+			None
+		));
 		// The balance left (15 - 10) does not pay for another request.
 		assert_noop!(
 			Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)),
@@ -1027,26 +1037,102 @@ fn challenges_are_checked() {
 }
 
 #[test]
-fn a_challenge_answer_is_never_refused_for_want_of_room() {
+fn an_answer_settles_the_latest_receipt_with_it_and_always_finds_room() {
 	test(|| {
 		served_model();
 		let ch = open(CLIENT, 1_000);
-		// MaxPendingBatches (3) batches wait to be paid.
+		// MaxPendingBatches (3) batches wait to be paid: no settlement has room.
 		settle(ch, 1);
 		settle(ch, 2);
 		run_to(2);
-		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
 		settle(ch, 3);
-		assert_ok!(Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[2])));
-		assert!(events().contains(&Event::ChallengeAnswered {
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
+		let r = receipt(ch, 5, 50);
+		assert_noop!(
+			Inference::settle(RuntimeOrigin::signed(PROVIDER), r, sign(CLIENT, &r)),
+			Error::<Test>::TooManyBatches
+		);
+		// The answer's draw queue is full too.
+		assert_ok!(PendingDraws::<Test>::try_append(2 + 2, u64::MAX));
+		// A receipt signed by anyone else is refused, and the challenge still waits.
+		let forged = TestSignature(CLIENT2, receipt_payload(&System::block_hash(0), &r));
+		assert_noop!(
+			Inference::answer_challenge(
+				RuntimeOrigin::signed(PROVIDER),
+				ch,
+				output(&[2]),
+				Some((r, forged))
+			),
+			Error::<Test>::BadSignature
+		);
+		// The client's latest receipt (requests 4 and 5) and the answer, as one batch.
+		assert_ok!(Inference::answer_challenge(
+			RuntimeOrigin::signed(PROVIDER),
+			ch,
+			output(&[2]),
+			Some((r, sign(CLIENT, &r)))
+		));
+		let batch = NextBatch::<Test>::get() - 1;
+		assert!(events().contains(&Event::Settled {
 			channel: ch,
-			request: 4,
-			output: output(&[2]),
-			amount: 0,
-			batch: None
+			batch,
+			first: 4,
+			last: 6,
+			amount: 30,
+			draw_at: 5
 		}));
+		assert!(PendingDraws::<Test>::get(5).contains(&batch));
+		let b = Batches::<Test>::get(batch).unwrap();
+		assert_eq!(b.transcript_before, transcript(ch, 3));
+		let head = transcript_step(
+			transcript(ch, 5),
+			6,
+			H256(sp_io::hashing::blake2_256(&input(8))),
+			H256(sp_io::hashing::blake2_256(&[2])),
+		);
+		assert_eq!(b.transcript, head);
 		let channel = Channels::<Test>::get(ch).unwrap();
-		assert_eq!((channel.settled_requests, channel.settled_amount), (4, 30));
+		assert_eq!((channel.settled_requests, channel.settled_amount), (6, 60));
+		assert_eq!((channel.pending_batches, channel.pending_amount), (4, 60));
 		assert_eq!(stake_of(PROVIDER, Role::Worker), 1_000);
+	});
+}
+
+#[test]
+fn many_challenges_expiring_at_once_slash_the_provider_once_per_window() {
+	test(|| {
+		served_model();
+		let channels = [open(CLIENT, 100), open(CLIENT2, 100)];
+		for (ch, client) in channels.into_iter().zip([CLIENT, CLIENT2]) {
+			assert_ok!(Inference::challenge(RuntimeOrigin::signed(client), ch, input(8)));
+		}
+		run_to(7);
+		for ch in channels {
+			assert_ok!(Inference::expire_challenge(RuntimeOrigin::signed(OWNER), ch));
+		}
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 900, "one slash for both");
+		// Another window, another slash.
+		let third = open(CLIENT, 100);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), third, input(8)));
+		run_to(13);
+		assert_ok!(Inference::expire_challenge(RuntimeOrigin::signed(OWNER), third));
+		assert_eq!(stake_of(PROVIDER, Role::Worker), 810);
+	});
+}
+
+#[test]
+fn governance_cannot_shorten_the_answer_window_below_its_floor() {
+	test(|| {
+		served_model();
+		let mut p = ProtocolParams::<Test>::get();
+		p.close_delay = 2;
+		assert_ok!(Inference::set_params(RuntimeOrigin::root(), p));
+		let ch = open(CLIENT, 100);
+		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(8)));
+		assert!(events().contains(&Event::Challenged {
+			channel: ch,
+			provider: PROVIDER,
+			deadline: 1 + 4
+		}));
 	});
 }

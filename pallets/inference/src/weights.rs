@@ -427,21 +427,21 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:1 w:0),
-	/// `Inference::PendingDraws` (r:1 w:1), `Inference::Batches` (r:0 w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:2 w:0),
+	/// `Inference::PendingDraws` (r:8 w:1), `Inference::Batches` (r:0 w:1),
+	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1), and a receipt's signature
 	fn answer_challenge() -> Weight {
-		Weight::from_parts(2_800_000_000, 40_000)
-			.saturating_add(T::DbWeight::get().reads(7_u64))
+		Weight::from_parts(3_400_000_000, 60_000)
+			.saturating_add(T::DbWeight::get().reads(16_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
 	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
-	/// `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	/// `Inference::ChallengeSlashedAt` (r:1 w:1), `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
 	fn expire_challenge() -> Weight {
 		Weight::from_parts(1_500_000_000, 40_000)
-			.saturating_add(T::DbWeight::get().reads(12_u64))
-			.saturating_add(T::DbWeight::get().writes(11_u64))
+			.saturating_add(T::DbWeight::get().reads(13_u64))
+			.saturating_add(T::DbWeight::get().writes(12_u64))
 	}
 }
 
@@ -803,20 +803,20 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:1 w:0),
-	/// `Inference::PendingDraws` (r:1 w:1), `Inference::Batches` (r:0 w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:2 w:0),
+	/// `Inference::PendingDraws` (r:8 w:1), `Inference::Batches` (r:0 w:1),
+	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1), and a receipt's signature
 	fn answer_challenge() -> Weight {
-		Weight::from_parts(2_800_000_000, 40_000)
-			.saturating_add(RocksDbWeight::get().reads(7_u64))
+		Weight::from_parts(3_400_000_000, 60_000)
+			.saturating_add(RocksDbWeight::get().reads(16_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
 	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
-	/// `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	/// `Inference::ChallengeSlashedAt` (r:1 w:1), `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
 	fn expire_challenge() -> Weight {
 		Weight::from_parts(1_500_000_000, 40_000)
-			.saturating_add(RocksDbWeight::get().reads(12_u64))
-			.saturating_add(RocksDbWeight::get().writes(11_u64))
+			.saturating_add(RocksDbWeight::get().reads(13_u64))
+			.saturating_add(RocksDbWeight::get().writes(12_u64))
 	}
 }

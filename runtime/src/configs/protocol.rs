@@ -175,6 +175,9 @@ impl pallet_inference::Config for Runtime {
 	type MaxPendingBatches = ConstU32<16>;
 	type MaxDrawsPerBlock = ConstU32<32>;
 	type MaxAuditors = ConstU32<8>;
+	// Governance may shorten `close_delay`, but a provider keeps two minutes to answer a
+	// challenge: a hiccup shorter than that never costs it its stake.
+	type MinAnswerWindow = ConstU32<{ 2 * MINUTES }>;
 	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = InferenceBenchmarkHelper;
