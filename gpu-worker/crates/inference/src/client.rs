@@ -21,6 +21,12 @@ use crate::QueryNetwork;
 const BUSY_RETRIES: u32 = 100;
 const BUSY_BACKOFF: Duration = Duration::from_millis(20);
 
+/// The provider answered, refusing the request: it is there, so putting the request on chain
+/// would not help.
+#[derive(Debug, thiserror::Error)]
+#[error("the provider refused: {0}")]
+pub struct Refused(pub String);
+
 /// One answered request.
 #[derive(Clone, Debug)]
 pub struct Answered {
@@ -123,7 +129,7 @@ impl<'a, N: QueryNetwork> Session<'a, N> {
 			match accept(self.net.query(&self.provider, request.clone()).await?) {
 				Ok(value) => return Ok(value),
 				Err(QueryResponse::Busy) => tokio::time::sleep(BUSY_BACKOFF).await,
-				Err(QueryResponse::Refused { reason }) => bail!("the provider refused: {reason}"),
+				Err(QueryResponse::Refused { reason }) => return Err(Refused(reason).into()),
 				Err(other) => bail!("unexpected answer from the provider: {other:?}"),
 			}
 		}

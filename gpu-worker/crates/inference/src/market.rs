@@ -3,6 +3,7 @@
 //! by the tests.
 
 use agora_chain::agora::runtime_types::pallet_inference::types as pallet;
+use agora_chain::agora::runtime_types::sp_runtime::MultiSignature;
 use agora_chain::{agora, AccountId32, Balance, BlockNumber, Chain, H256};
 use agora_p2p::Peer;
 use anyhow::{anyhow, Context, Result};
@@ -89,7 +90,8 @@ pub struct AuditView {
 pub enum MarketCall {
 	Offer { model: u64, version: u32, price: Balance, peer_id: Vec<u8> },
 	Settle { receipt: Receipt, signature: [u8; 64] },
-	AnswerChallenge { channel: u64, output: Vec<u8> },
+	/// The answer to a request put on chain, with the client's latest receipt to settle first.
+	AnswerChallenge { channel: u64, output: Vec<u8>, receipt: Option<(Receipt, [u8; 64])> },
 	ClearBatch { batch: u64 },
 	CommitAudit { audit: u64, commitment: [u8; 32] },
 	RevealAudit { audit: u64, verdict: AuditVerdict, salt: [u8; 32] },
@@ -148,6 +150,15 @@ pub trait MarketChain {
 
 pub(crate) fn h256(bytes: [u8; 32]) -> H256 {
 	H256(bytes)
+}
+
+fn pallet_receipt(receipt: Receipt) -> pallet::Receipt<Balance> {
+	pallet::Receipt {
+		channel: receipt.channel,
+		requests: receipt.requests,
+		amount: receipt.amount,
+		transcript: h256(receipt.transcript),
+	}
 }
 
 fn batch_view(id: u64, batch: pallet::Batch<Balance, BlockNumber>) -> BatchView {
@@ -354,19 +365,16 @@ impl MarketChain for Chain {
 				Chain::submit(self, name, market.offer(model, version, price, peer_id)).await
 			},
 			MarketCall::Settle { receipt, signature } => {
-				let receipt = pallet::Receipt {
-					channel: receipt.channel,
-					requests: receipt.requests,
-					amount: receipt.amount,
-					transcript: h256(receipt.transcript),
-				};
-				let signature =
-					agora::runtime_types::sp_runtime::MultiSignature::Sr25519(signature);
+				let (receipt, signature) =
+					(pallet_receipt(receipt), MultiSignature::Sr25519(signature));
 				Chain::submit(self, name, market.settle(receipt, signature)).await
 			},
-			MarketCall::AnswerChallenge { channel, output } => {
+			MarketCall::AnswerChallenge { channel, output, receipt } => {
 				let output = agora_chain::bounded(output);
-				Chain::submit(self, name, market.answer_challenge(channel, output)).await
+				let receipt = receipt.map(|(receipt, signature)| {
+					(pallet_receipt(receipt), MultiSignature::Sr25519(signature))
+				});
+				Chain::submit(self, name, market.answer_challenge(channel, output, receipt)).await
 			},
 			MarketCall::ClearBatch { batch } => {
 				Chain::submit(self, name, market.clear_batch(batch)).await

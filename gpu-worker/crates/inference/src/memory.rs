@@ -48,12 +48,12 @@ impl World {
 		self.channels.iter_mut().find(|c| c.id == id)
 	}
 
-	fn settle(&mut self, receipt: Receipt, signature: [u8; 64]) -> Result<()> {
+	/// Checks `receipt` as pallet-inference does; returns what it adds to the settled amount.
+	fn check_receipt(&self, receipt: &Receipt, signature: [u8; 64]) -> Result<Balance> {
 		let channel = self
 			.channels
 			.iter()
 			.find(|c| c.id == receipt.channel)
-			.cloned()
 			.ok_or_else(|| anyhow!("UnknownChannel"))?;
 		let signed = SignedReceipt {
 			requests: receipt.requests,
@@ -64,7 +64,7 @@ impl World {
 		if Receipt::verify(receipt.channel, &signed, &channel.client.0, &self.genesis).is_none() {
 			bail!("BadSignature");
 		}
-		if receipt.requests <= channel.settled_requests || receipt.amount <= channel.settled_amount
+		if receipt.requests <= channel.settled_requests || receipt.amount < channel.settled_amount
 		{
 			bail!("StaleReceipt");
 		}
@@ -75,41 +75,61 @@ impl World {
 		if receipt.amount > channel.payable_up_to() {
 			bail!("InsufficientBalance");
 		}
-		let before = self
-			.heads
-			.iter()
-			.find(|(id, _)| *id == receipt.channel)
-			.map(|(_, head)| *head)
-			.ok_or_else(|| anyhow!("no transcript head"))?;
-		let amount = receipt.amount - channel.settled_amount;
+		Ok(receipt.amount - channel.settled_amount)
+	}
+
+	fn head_mut(&mut self, channel: u64) -> Result<&mut [u8; 32]> {
+		self.heads
+			.iter_mut()
+			.find(|(id, _)| *id == channel)
+			.map(|(_, head)| head)
+			.ok_or_else(|| anyhow!("no transcript head"))
+	}
+
+	/// Moves the channel's settled count on to `requests` and its amount on by `amount`, and
+	/// records the batch from the previous head to `transcript`.
+	fn record_batch(
+		&mut self,
+		id: u64,
+		requests: u64,
+		amount: Balance,
+		transcript: [u8; 32],
+	) -> Result<()> {
+		let head = self.head_mut(id)?;
+		let before = std::mem::replace(head, transcript);
+		let channel = self.channel_mut(id).ok_or_else(|| anyhow!("UnknownChannel"))?;
+		let first_request = channel.settled_requests + 1;
+		channel.pending_amount += amount;
+		channel.settled_requests = requests;
+		channel.settled_amount += amount;
 		self.batches.push(BatchView {
 			id: self.batches.len() as u64,
-			channel: receipt.channel,
-			first_request: channel.settled_requests + 1,
-			last_request: receipt.requests,
+			channel: id,
+			first_request,
+			last_request: requests,
 			amount,
 			transcript_before: before,
-			transcript: receipt.transcript,
+			transcript,
 			settled_at: self.now,
 			state: BatchState::AwaitingDraw,
 		});
-		for (id, head) in &mut self.heads {
-			if *id == receipt.channel {
-				*head = receipt.transcript;
-			}
-		}
-		let channel = self.channel_mut(receipt.channel).ok_or_else(|| anyhow!("UnknownChannel"))?;
-		channel.pending_amount += amount;
-		channel.settled_requests = receipt.requests;
-		channel.settled_amount = receipt.amount;
 		Ok(())
 	}
-}
 
-impl World {
-	/// Answers `provider`'s challenge of `channel` as pallet-inference does: the channel's next
-	/// request, settled at its price as a batch of one.
-	fn answer_challenge(&mut self, provider: AccountId32, id: u64, output: Vec<u8>) -> Result<()> {
+	fn settle(&mut self, receipt: Receipt, signature: [u8; 64]) -> Result<()> {
+		let amount = self.check_receipt(&receipt, signature)?;
+		self.record_batch(receipt.channel, receipt.requests, amount, receipt.transcript)
+	}
+
+	/// Answers `provider`'s challenge of `channel` as pallet-inference does: the client's
+	/// receipt, if given, and the answer as the channel's next request, settled as one batch.
+	fn answer_challenge(
+		&mut self,
+		provider: AccountId32,
+		id: u64,
+		output: Vec<u8>,
+		settle: Option<(Receipt, [u8; 64])>,
+	) -> Result<()> {
 		let at = self
 			.challenges
 			.iter()
@@ -118,34 +138,25 @@ impl World {
 		if self.now > self.challenges[at].1.deadline {
 			bail!("ChallengeExpired");
 		}
+		let channel = self.channels.iter().find(|c| c.id == id).cloned();
+		let channel = channel.ok_or_else(|| anyhow!("UnknownChannel"))?;
+		let (mut requests, mut amount, mut head) =
+			(channel.settled_requests, 0, *self.head_mut(id)?);
+		if let Some((receipt, signature)) = settle {
+			amount = self.check_receipt(&receipt, signature)?;
+			(requests, head) = (receipt.requests, receipt.transcript);
+		}
 		let (_, challenge) = self.challenges.remove(at);
-		let channel = self.channel_mut(id).ok_or_else(|| anyhow!("UnknownChannel"))?;
-		let request = channel.settled_requests + 1;
-		let amount = channel.price.min(channel.balance - channel.pending_amount);
-		channel.settled_requests = request;
-		channel.settled_amount += amount;
-		channel.pending_amount += amount;
-		let head = self.heads.iter_mut().find(|(c, _)| *c == id).ok_or_else(|| anyhow!("head"))?;
-		let before = head.1;
-		head.1 = transcript_step(
-			&before,
+		let request = requests + 1;
+		let available = channel.balance - channel.pending_amount - amount;
+		amount += channel.price.min(available);
+		let transcript = transcript_step(
+			&head,
 			request,
 			&content_hash(&challenge.input),
 			&content_hash(&output),
 		);
-		let transcript = head.1;
-		self.batches.push(BatchView {
-			id: self.batches.len() as u64,
-			channel: id,
-			first_request: request,
-			last_request: request,
-			amount,
-			transcript_before: before,
-			transcript,
-			settled_at: self.now,
-			state: BatchState::AwaitingDraw,
-		});
-		Ok(())
+		self.record_batch(id, request, amount, transcript)
 	}
 }
 
@@ -225,8 +236,8 @@ impl MarketChain for MemoryMarket {
 		world.submitted.push((self.me, call.clone()));
 		match call {
 			MarketCall::Settle { receipt, signature } => world.settle(receipt, signature),
-			MarketCall::AnswerChallenge { channel, output } => {
-				world.answer_challenge(self.me, channel, output)
+			MarketCall::AnswerChallenge { channel, output, receipt } => {
+				world.answer_challenge(self.me, channel, output, receipt)
 			},
 			_ => Ok(()),
 		}

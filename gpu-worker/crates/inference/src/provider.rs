@@ -80,6 +80,8 @@ pub struct Provider<C> {
 	model: Mutex<Model>,
 	channels: Mutex<HashMap<u64, ChannelState>>,
 	evidence: EvidenceLog,
+	/// Held by the look that answers challenges (one at a time).
+	answering: tokio::sync::Mutex<()>,
 }
 
 fn refused(reason: impl Into<String>) -> QueryResponse {
@@ -131,6 +133,7 @@ impl<C: MarketChain> Provider<C> {
 			config,
 			model: Mutex::new(model),
 			channels: Mutex::new(HashMap::new()),
+			answering: tokio::sync::Mutex::new(()),
 			evidence,
 		})
 	}
@@ -393,7 +396,8 @@ impl<C: MarketChain> Provider<C> {
 				bail!("the channel is closing");
 			}
 			if state.challenged {
-				bail!("a request of the channel is being answered on chain");
+				// Answered on chain first; the client may ask again once that is done.
+				return Ok(QueryResponse::Busy);
 			}
 			// A batch larger than one evidence answer carries could not be proved to its
 			// auditors (and would be judged `Unavailable`): answer no further until a
@@ -418,9 +422,13 @@ impl<C: MarketChain> Provider<C> {
 			let model = self.model.lock().expect("not poisoned");
 			answer(&model, &input)?
 		};
-		self.evidence.append(channel, index, &input, &output)?;
+		// Checked again: a challenge may have been answered while the model ran.
 		let mut channels = self.channels.lock().expect("not poisoned");
 		let state = channels.get_mut(&channel).ok_or_else(|| anyhow!("no channel"))?;
+		if state.challenged || index != state.served + 1 {
+			return Ok(QueryResponse::Busy);
+		}
+		self.evidence.append(channel, index, &input, &output)?;
 		state.head =
 			transcript_step(&state.head, index, &content_hash(&input), &content_hash(&output));
 		state.served = index;
@@ -457,71 +465,86 @@ impl<C: MarketChain> Provider<C> {
 		Ok(view)
 	}
 
-	/// Answers on chain every request its clients put there.
+	/// Answers on chain every request its clients put there, all at once (many may come
+	/// together, and each unanswered one costs stake).
 	async fn answer_challenges(&self) -> Result<()> {
-		for challenge in self.chain.challenges(&self.me).await? {
+		let _one_look = self.answering.lock().await;
+		let challenges = self.chain.challenges(&self.me).await?;
+		// Channels whose challenge is over (answered or expired) are served again.
+		let over: Vec<u64> = {
+			let channels = self.channels.lock().expect("not poisoned");
+			channels
+				.iter()
+				.filter(|(id, state)| {
+					state.challenged && !challenges.iter().any(|c| c.channel == **id)
+				})
+				.map(|(id, _)| *id)
+				.collect()
+		};
+		for channel in over {
+			self.resync(channel).await?;
+		}
+		let answers = futures::future::join_all(challenges.iter().map(|c| self.answer_challenge(c)));
+		for (challenge, result) in challenges.iter().zip(answers.await) {
 			let channel = challenge.channel;
-			// Another daemon of this account may serve the channel's model.
-			if let Err(e) = self.ensure_channel(channel).await {
-				tracing::debug!(channel, "not answering the request put on chain: {e:#}");
-				continue;
-			}
-			// One look at a time answers a channel's challenge (and no answer is served
-			// off chain meanwhile).
-			let claimed = self.channels.lock().expect("not poisoned").get_mut(&channel).is_some_and(
-				|state| !std::mem::replace(&mut state.challenged, true),
-			);
-			if !claimed {
-				continue;
-			}
-			let result = self.answer_challenge(&challenge).await;
-			if let Some(state) = self.channels.lock().expect("not poisoned").get_mut(&channel) {
-				state.challenged = false;
-			}
 			match result {
 				Ok(()) => tracing::info!(channel, "answered a request put on chain"),
-				Err(e) => tracing::warn!(channel, deadline = challenge.deadline, "answering the request put on chain failed: {e:#}"),
+				Err(e) => tracing::warn!(
+					channel,
+					deadline = challenge.deadline,
+					"answering the request put on chain failed: {e:#}"
+				),
 			}
 		}
 		Ok(())
 	}
 
-	/// Settles the latest receipt, then answers `challenge` on chain as the next request.
+	/// Answers `challenge` on chain as the next request after the client's latest receipt,
+	/// which it settles in the same call.
 	async fn answer_challenge(&self, challenge: &ChallengeView) -> Result<()> {
 		let channel = challenge.channel;
+		// A channel of another model or version is not this daemon's to answer (a provider
+		// must keep serving a version while channels for it are open).
+		self.ensure_channel(channel).await?;
 		let receipt = {
-			let channels = self.channels.lock().expect("not poisoned");
-			channels.get(&channel).ok_or_else(|| anyhow!("no channel"))?.receipt
+			let mut channels = self.channels.lock().expect("not poisoned");
+			let state = channels.get_mut(&channel).ok_or_else(|| anyhow!("no channel"))?;
+			// No answer is served over the network until the chain shows the challenge over.
+			state.challenged = true;
+			state.receipt
 		};
 		let view = self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
-		// What the client receipted is settled first: the request put on chain follows the
-		// settled ones.
-		if let Some((receipt, signature)) = receipt.filter(|(r, _)| r.requests > view.settled_requests) {
-			self.evidence.sync(channel)?;
-			if let Err(e) = self.chain.submit(MarketCall::Settle { receipt, signature }).await {
-				tracing::warn!(channel, "settling before the answer on chain failed: {e:#}");
-			}
-		}
-		let view = self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
-		let index = view.settled_requests + 1;
+		let receipt = receipt.filter(|(r, _)| r.requests > view.settled_requests);
+		let kept = receipt.map_or(view.settled_requests, |(r, _)| r.requests);
 		let output = {
 			let model = self.model.lock().expect("not poisoned");
 			answer_or_refusal(&model, &challenge.input)?
 		};
-		self.evidence.truncate(channel, view.settled_requests)?;
-		self.evidence.append(channel, index, &challenge.input, &output)?;
+		// The answers after the receipt were never receipted: the chain's request `kept + 1`
+		// is the challenged one. Done again on every attempt, so a retry logs the same.
+		self.evidence.truncate(channel, kept)?;
+		self.evidence.append(channel, kept + 1, &challenge.input, &output)?;
 		self.evidence.sync(channel)?;
-		self.chain.submit(MarketCall::AnswerChallenge { channel, output }).await?;
+		self.chain.submit(MarketCall::AnswerChallenge { channel, output, receipt }).await?;
+		self.resync(channel).await
+	}
+
+	/// Takes the channel back from the chain and the evidence log after a challenge: answers
+	/// served, transcript head, a receipt only if it is beyond the settled count.
+	async fn resync(&self, channel: u64) -> Result<()> {
 		let view = self.refresh(channel).await?;
 		let replayed = self.evidence.replay(channel)?;
+		let open = self.chain.challenges(&self.me).await?.iter().any(|c| c.channel == channel);
 		let mut channels = self.channels.lock().expect("not poisoned");
 		if let (Some(state), Some(view)) = (channels.get_mut(&channel), view) {
-			state.view = view;
 			state.served = replayed.served;
 			state.head = replayed.head;
-			// Older than the answer on chain: worth nothing now.
-			state.receipt = None;
+			if state.receipt.is_some_and(|(r, _)| r.requests <= view.settled_requests) {
+				state.receipt = None;
+			}
 			state.settle_now = false;
+			state.challenged = open;
+			state.view = view;
 		}
 		Ok(())
 	}

@@ -304,7 +304,7 @@ async fn a_restarted_provider_settles_only_the_receipts_its_evidence_proves() {
 }
 
 /// A client says the provider did not answer and puts a request on chain. The provider answers
-/// it there at its next look, after settling the latest receipt; the answer is the channel's
+/// it there at its next look, settling the latest receipt with it; the answer is the channel's
 /// next request, and the auditor drawn for it gets the evidence and finds it correct. An input
 /// the model cannot take gets the empty refusal, which the auditor also finds correct.
 #[tokio::test]
@@ -358,17 +358,16 @@ async fn a_request_put_on_chain_is_answered_there_and_proved_to_its_auditor() {
 				world.batches.last().unwrap().clone()
 			};
 			if audit_id == 0 {
-				// Requests 1..=2 were settled first; the unreceipted third is superseded.
-				let first = world.lock().unwrap().batches[0].clone();
-				assert_eq!((first.first_request, first.last_request), (1, 2));
-				assert_eq!((batch.first_request, batch.last_request), (3, 3));
-				let output = agora_inference::answer::answer(&model(1), &challenged).unwrap();
-				let head = transcript_step(
-					&first.transcript,
-					3,
-					&content_hash(&challenged),
-					&content_hash(&output),
-				);
+				// The receipt for requests 1..=2 settled with the answer, as request 3, in one
+				// batch; the unreceipted third answer is superseded.
+				assert_eq!(world.lock().unwrap().batches.len(), 1);
+				assert_eq!((batch.first_request, batch.last_request), (1, 3));
+				assert_eq!(batch.amount, 3 * PRICE);
+				let mut head = agora_inference::receipt::transcript_start(1);
+				for (index, input) in [(1, input(0)), (2, input(1)), (3, challenged.clone())] {
+					let output = agora_inference::answer::answer(&model(1), &input).unwrap();
+					head = transcript_step(&head, index, &content_hash(&input), &content_hash(&output));
+				}
 				assert_eq!(batch.transcript, head);
 				expected_head = Some(head);
 			} else {
@@ -380,12 +379,12 @@ async fn a_request_put_on_chain_is_answered_there_and_proved_to_its_auditor() {
 					&content_hash(&[]),
 				);
 				assert_eq!(batch.transcript, head, "the empty refusal");
+				assert_eq!(batch.amount, PRICE);
 			}
-			assert_eq!(batch.amount, PRICE);
 			let audit = AuditView {
 				id: audit_id,
 				batch: batch.id,
-				request: batch.first_request,
+				request: batch.last_request,
 				disputed: false,
 				auditors: vec![AuditorView { who: validator, committed: false, revealed: false }],
 				commit_deadline: 20,

@@ -15,7 +15,7 @@ use agora_chain::{self as chain, agora, format_agr, AccountId32, Balance, Chain,
 use agora_daemon::daemon::Role;
 use agora_inference::answer::{inputs_of, logits, top_class};
 use agora_inference::auditor::Auditor;
-use agora_inference::client::{percentile, Answered, Session};
+use agora_inference::client::{percentile, Answered, Refused, Session};
 use agora_inference::market::MarketChain;
 use agora_inference::receipt::Receipt;
 use agora_inference::provider::{Provider, ProviderConfig};
@@ -297,6 +297,10 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 		for (index, (input, label)) in samples.into_iter().enumerate() {
 			let answered = match session.predict(input.clone()).await {
 				Ok(answered) => answered,
+				Err(e) if e.is::<Refused>() => {
+					return Err(e.context(format!("request {} of {count}", index + 1)))
+				},
+				// Unreachable, silent or busy for seconds: make it answer on chain.
 				Err(e) => {
 					println!("  request {:>3}: not answered ({e:#}); putting it on chain", index + 1);
 					match challenge(&chain, channel, &input).await? {
