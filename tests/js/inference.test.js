@@ -413,7 +413,7 @@ test('a provider that takes a request and never answers it, even on chain, is sl
   await ok(api.tx.inference.closeChannel(channel), dave);
   await fails(api.tx.inference.finishClose(channel), bob, 'inference.ChallengePending');
   await sealTo(deadline.toNumber() + 1);
-  await fails(api.tx.inference.answerChallenge(channel, '0x01'), dave, 'inference.ChallengeExpired');
+  await fails(api.tx.inference.answerChallenge(channel, '0x01', null), dave, 'inference.ChallengeExpired');
   const expired = await ok(api.tx.inference.expireChallenge(channel), ferdie);
   const slashed = find(expired.events, 'inference', 'ChallengeExpired').data.slashed.toBigInt();
   assert.ok(slashed > 0n);
@@ -432,17 +432,21 @@ test('a request put on chain is answered there free of fees, settled at the pric
   const before = await sumOfEveryone();
   const channel = await openChannel(bob, 30n * PRICE);
   const client = new Client(bob, channel);
-  // Two answers over the network, settled.
+  // Two answers over the network, receipted, not settled yet.
   let latest;
   for (let i = 0; i < 2; i += 1) latest = client.answered(stringToU8a(`q${i}`), stringToU8a(`a${i}`));
-  await ok(api.tx.inference.settle(latest.receipt, latest.signature), dave);
-  // The third is not answered: Bob puts it on chain, Dave answers it there.
+  // The third is not answered: Bob puts it on chain, Dave answers it there, settling the
+  // receipt for the first two in the same call.
   const input = new Uint8Array(64).fill(3);
   await ok(api.tx.inference.challenge(channel, u8aToHex(input)), bob);
-  await fails(api.tx.inference.answerChallenge(channel, '0x01'), eve, 'inference.NotProvider');
+  await fails(api.tx.inference.answerChallenge(channel, '0x01', null), eve, 'inference.NotProvider');
   const output = new Uint8Array(40).fill(9);
   const daveBefore = await total(dave.address);
-  const answered = await ok(api.tx.inference.answerChallenge(channel, u8aToHex(output)), dave);
+  const answered = await ok(api.tx.inference.answerChallenge(
+    channel,
+    u8aToHex(output),
+    [latest.receipt, latest.signature],
+  ), dave);
   assert.equal(await total(dave.address), daveBefore, 'answering costs the provider nothing');
   const event = find(answered.events, 'inference', 'ChallengeAnswered');
   assert.equal(event.data.request.toNumber(), 3);
@@ -452,7 +456,10 @@ test('a request put on chain is answered there free of fees, settled at the pric
   // The answer extends the transcript Bob signs: his receipts go on from request 3.
   client.answered(input, output);
   const settled = find(answered.events, 'inference', 'Settled');
-  assert.equal(settled.data.first.toNumber(), 3);
+  assert.equal(settled.data.first.toNumber(), 1);
+  assert.equal(settled.data.last.toNumber(), 3);
+  assert.equal(settled.data.amount.toBigInt(), 3n * PRICE);
+  assert.equal(event.data.batch.toNumber(), settled.data.batch.toNumber());
   const batch = (await api.query.inference.batches(settled.data.batch)).unwrap();
   assert.equal(batch.transcript.toHex(), u8aToHex(client.head));
   latest = client.answered(stringToU8a('q3'), stringToU8a('a3'));
