@@ -678,7 +678,8 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 			if let Some(c) = pallet_inference::Channels::<Runtime>::get(channel) {
 				*who = c.client;
 			}
-			let max = <pallet_inference::MaxChallengeBytes as frame_support::traits::Get<u32>>::get();
+			let max =
+				<pallet_inference::MaxChallengeBytes as frame_support::traits::Get<u32>>::get();
 			let len = r.pick(&[0, 1, 256, max as u64]) as usize;
 			let input = frame_support::BoundedVec::truncate_from(r.bytes(len));
 			RuntimeCall::Inference(I::challenge { channel, input })
@@ -691,7 +692,8 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 				if let Some(c) = c {
 					*who = c.provider;
 				}
-				let output = frame_support::BoundedVec::truncate_from(r.bytes(r.below(64) as usize));
+				let output =
+					frame_support::BoundedVec::truncate_from(r.bytes(r.below(64) as usize));
 				RuntimeCall::Inference(I::answer_challenge { channel, output, receipt: None })
 			} else {
 				RuntimeCall::Inference(I::expire_challenge { channel })

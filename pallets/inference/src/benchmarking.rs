@@ -443,7 +443,8 @@ mod benchmarks {
 		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
 		Inference::<T>::do_challenge(client, ch, input)
 			.map_err(|_| BenchmarkError::Stop("challenge"))?;
-		let first = frame_system::Pallet::<T>::block_number() + ProtocolParams::<T>::get().audit_delay;
+		let first =
+			frame_system::Pallet::<T>::block_number() + ProtocolParams::<T>::get().audit_delay;
 		let full: BoundedVec<BatchId, T::MaxDrawsPerBlock> = BoundedVec::truncate_from(
 			(0..T::MaxDrawsPerBlock::get()).map(|i| u64::MAX - u64::from(i)).collect(),
 		);

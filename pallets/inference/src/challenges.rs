@@ -21,7 +21,6 @@
 //!   closing (nor its stake unbond) while the challenge waits.
 
 use crate::{pallet::*, transcript_step, types::*, BalanceOf};
-use frame_system::pallet_prelude::BlockNumberFor;
 use agora_primitives::{ParticipantRegistry, Role, H256};
 use frame_support::{
 	ensure,
@@ -29,6 +28,7 @@ use frame_support::{
 	traits::{fungible::MutateHold, tokens::Precision, Get},
 	BoundedVec,
 };
+use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::{Saturating, Zero};
 
 /// Blocks after the first one that an answer's audit draw may be pushed to when draw queues are
@@ -70,7 +70,11 @@ impl<T: Config> Pallet<T> {
 		let deadline =
 			frame_system::Pallet::<T>::block_number().saturating_add(Self::answer_window());
 		Challenges::<T>::insert(&channel.provider, id, Challenge { input, bond, deadline });
-		Self::deposit_event(Event::Challenged { channel: id, provider: channel.provider, deadline });
+		Self::deposit_event(Event::Challenged {
+			channel: id,
+			provider: channel.provider,
+			deadline,
+		});
 		Ok(())
 	}
 
@@ -134,7 +138,14 @@ impl<T: Config> Pallet<T> {
 				dispute: None,
 			},
 		);
-		Self::deposit_event(Event::Settled { channel: id, batch, first, last: request, amount, draw_at });
+		Self::deposit_event(Event::Settled {
+			channel: id,
+			batch,
+			first,
+			last: request,
+			amount,
+			draw_at,
+		});
 		if status == BatchStatus::Open {
 			Self::deposit_event(Event::AuditNotDrawn { batch });
 		}

@@ -129,8 +129,7 @@ pub type ChannelOf<T> = Channel<
 /// A batch.
 pub type BatchOf<T> = Batch<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
 /// A challenge.
-pub type ChallengeOf<T> =
-	Challenge<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
+pub type ChallengeOf<T> = Challenge<BalanceOf<T>, frame_system::pallet_prelude::BlockNumberFor<T>>;
 /// An audit.
 pub type AuditOf<T> = Audit<
 	<T as frame_system::Config>::AccountId,

@@ -810,9 +810,9 @@ fn each_parameter_is_bounded() {
 
 /// What the provider, the treasury and the audit pot have.
 fn paid_out() -> Balance {
-	Balances::balance(&PROVIDER) +
-		Balances::balance(&TREASURY) +
-		Balances::balance(&Inference::pot_account())
+	Balances::balance(&PROVIDER)
+		+ Balances::balance(&TREASURY)
+		+ Balances::balance(&Inference::pot_account())
 }
 
 /// A challenge input of `n` bytes.
@@ -833,7 +833,11 @@ fn a_provider_that_never_answers_a_challenge_is_slashed_and_its_client_refunded(
 		let ch = open(CLIENT, 500);
 		// The provider took the channel and answers nothing over the network.
 		assert_ok!(Inference::challenge(RuntimeOrigin::signed(CLIENT), ch, input(256)));
-		assert!(events().contains(&Event::Challenged { channel: ch, provider: PROVIDER, deadline: 6 }));
+		assert!(events().contains(&Event::Challenged {
+			channel: ch,
+			provider: PROVIDER,
+			deadline: 6
+		}));
 		assert_eq!(held(HoldReason::ChallengeBond, CLIENT), 50);
 		// Its stake cannot leave while the challenge waits.
 		assert!(Inference::has_pending_work(&PROVIDER, Role::Worker));
@@ -844,7 +848,12 @@ fn a_provider_that_never_answers_a_challenge_is_slashed_and_its_client_refunded(
 		);
 		run_to(7);
 		assert_noop!(
-			Inference::answer_challenge(RuntimeOrigin::signed(PROVIDER), ch, output(&[1; 40]), None),
+			Inference::answer_challenge(
+				RuntimeOrigin::signed(PROVIDER),
+				ch,
+				output(&[1; 40]),
+				None
+			),
 			Error::<Test>::ChallengeExpired
 		);
 		// Anyone may end it: the provider is slashed, the channel closes at once.
@@ -1053,7 +1062,7 @@ fn an_answer_settles_the_latest_receipt_with_it_and_always_finds_room() {
 			Error::<Test>::TooManyBatches
 		);
 		// The answer's draw queue is full too.
-		assert_ok!(PendingDraws::<Test>::try_append(2 + 2, u64::MAX));
+		PendingDraws::<Test>::mutate(2 + 2, |queue| queue.try_push(u64::MAX)).unwrap();
 		// A receipt signed by anyone else is refused, and the challenge still waits.
 		let forged = TestSignature(CLIENT2, receipt_payload(&System::block_hash(0), &r));
 		assert_noop!(

@@ -88,14 +88,37 @@ pub struct AuditView {
 /// The market's transactions a provider or auditor signs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MarketCall {
-	Offer { model: u64, version: u32, price: Balance, peer_id: Vec<u8> },
-	Settle { receipt: Receipt, signature: [u8; 64] },
+	Offer {
+		model: u64,
+		version: u32,
+		price: Balance,
+		peer_id: Vec<u8>,
+	},
+	Settle {
+		receipt: Receipt,
+		signature: [u8; 64],
+	},
 	/// The answer to a request put on chain, with the client's latest receipt to settle first.
-	AnswerChallenge { channel: u64, output: Vec<u8>, receipt: Option<(Receipt, [u8; 64])> },
-	ClearBatch { batch: u64 },
-	CommitAudit { audit: u64, commitment: [u8; 32] },
-	RevealAudit { audit: u64, verdict: AuditVerdict, salt: [u8; 32] },
-	ConcludeAudit { audit: u64 },
+	AnswerChallenge {
+		channel: u64,
+		output: Vec<u8>,
+		receipt: Option<(Receipt, [u8; 64])>,
+	},
+	ClearBatch {
+		batch: u64,
+	},
+	CommitAudit {
+		audit: u64,
+		commitment: [u8; 32],
+	},
+	RevealAudit {
+		audit: u64,
+		verdict: AuditVerdict,
+		salt: [u8; 32],
+	},
+	ConcludeAudit {
+		audit: u64,
+	},
 }
 
 impl MarketCall {

@@ -64,8 +64,7 @@ impl World {
 		if Receipt::verify(receipt.channel, &signed, &channel.client.0, &self.genesis).is_none() {
 			bail!("BadSignature");
 		}
-		if receipt.requests <= channel.settled_requests || receipt.amount < channel.settled_amount
-		{
+		if receipt.requests <= channel.settled_requests || receipt.amount < channel.settled_amount {
 			bail!("StaleReceipt");
 		}
 		let most = channel.price.checked_mul(u128::from(receipt.requests));

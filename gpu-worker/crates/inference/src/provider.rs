@@ -484,7 +484,8 @@ impl<C: MarketChain> Provider<C> {
 		for channel in over {
 			self.resync(channel).await?;
 		}
-		let answers = futures::future::join_all(challenges.iter().map(|c| self.answer_challenge(c)));
+		let answers =
+			futures::future::join_all(challenges.iter().map(|c| self.answer_challenge(c)));
 		for (challenge, result) in challenges.iter().zip(answers.await) {
 			let channel = challenge.channel;
 			match result {
@@ -513,7 +514,8 @@ impl<C: MarketChain> Provider<C> {
 			state.challenged = true;
 			state.receipt
 		};
-		let view = self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
+		let view =
+			self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
 		let receipt = receipt.filter(|(r, _)| r.requests > view.settled_requests);
 		let kept = receipt.map_or(view.settled_requests, |(r, _)| r.requests);
 		let output = {

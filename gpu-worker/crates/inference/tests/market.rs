@@ -366,7 +366,12 @@ async fn a_request_put_on_chain_is_answered_there_and_proved_to_its_auditor() {
 				let mut head = agora_inference::receipt::transcript_start(1);
 				for (index, input) in [(1, input(0)), (2, input(1)), (3, challenged.clone())] {
 					let output = agora_inference::answer::answer(&model(1), &input).unwrap();
-					head = transcript_step(&head, index, &content_hash(&input), &content_hash(&output));
+					head = transcript_step(
+						&head,
+						index,
+						&content_hash(&input),
+						&content_hash(&output),
+					);
 				}
 				assert_eq!(batch.transcript, head);
 				expected_head = Some(head);

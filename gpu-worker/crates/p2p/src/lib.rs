@@ -1059,7 +1059,11 @@ mod tests {
 	/// own allowance, and another peer's query still reaches the handler.
 	#[tokio::test]
 	async fn one_peer_cannot_take_every_query_slot() {
-		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let dirs = [
+			tempfile::tempdir().unwrap(),
+			tempfile::tempdir().unwrap(),
+			tempfile::tempdir().unwrap(),
+		];
 		let (handler, mut inbound) = mpsc::channel::<InboundQuery>(64);
 		let store = BlobStore::open(dirs[0].path()).unwrap();
 		let provider = Network::start_with_queries(
@@ -1087,8 +1091,19 @@ mod tests {
 			}
 			held
 		});
-		let predict = || QueryRequest::Predict { channel: 1, index: 1, input: vec![1], receipt: None };
+		let predict =
+			|| QueryRequest::Predict { channel: 1, index: 1, input: vec![1], receipt: None };
 		let target = peer_of(&provider);
+		// Connected first (a request out of bounds, refused before the handler): a dozen dials
+		// at once to a peer not connected yet race each other.
+		let connect = QueryRequest::Predict {
+			channel: 1,
+			index: 1,
+			input: vec![0; query::MAX_QUERY_INPUT + 1],
+			receipt: None,
+		};
+		let refused = flooder.query(&target, connect).await.unwrap();
+		assert!(matches!(refused, QueryResponse::Refused { .. }), "{refused:?}");
 		let (results, mut result) = mpsc::channel(MAX_QUERIES_PER_PEER + 4);
 		for _ in 0..MAX_QUERIES_PER_PEER + 4 {
 			let (flooder, target, results) = (flooder.clone(), target.clone(), results.clone());

@@ -17,8 +17,8 @@ use agora_inference::answer::{inputs_of, logits, top_class};
 use agora_inference::auditor::Auditor;
 use agora_inference::client::{percentile, Answered, Refused, Session};
 use agora_inference::market::MarketChain;
-use agora_inference::receipt::Receipt;
 use agora_inference::provider::{Provider, ProviderConfig};
+use agora_inference::receipt::Receipt;
 use agora_p2p::{identity, BlobStore, InboundQuery, Network};
 
 use crate::network_commands::{runtime, ChainArgs, DaemonArgs};
@@ -302,7 +302,10 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 				},
 				// Unreachable, silent or busy for seconds: make it answer on chain.
 				Err(e) => {
-					println!("  request {:>3}: not answered ({e:#}); putting it on chain", index + 1);
+					println!(
+						"  request {:>3}: not answered ({e:#}); putting it on chain",
+						index + 1
+					);
 					match challenge(&chain, channel, &input).await? {
 						Some(output) => {
 							session.resume(settled_receipt(&chain, channel).await?);
@@ -312,8 +315,13 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 						None => {
 							// The provider was slashed and the channel is closing: take the
 							// refund.
-							follow(&chain, channel, opened_at, Duration::from_secs(args.follow_timeout))
-								.await?;
+							follow(
+								&chain,
+								channel,
+								opened_at,
+								Duration::from_secs(args.follow_timeout),
+							)
+							.await?;
 							bail!("the provider answered neither over the network nor on chain");
 						},
 					}
@@ -387,7 +395,10 @@ async fn challenge(chain: &Chain, channel: u64, input: &[u8]) -> Result<Option<V
 	use agora::inference::events as ev;
 	let market = agora::transactions().inference();
 	let events = chain
-		.submit_with_events("challenge", market.challenge(channel, agora_chain::bounded(input.to_vec())))
+		.submit_with_events(
+			"challenge",
+			market.challenge(channel, agora_chain::bounded(input.to_vec())),
+		)
 		.await?;
 	let challenged = events
 		.find_first::<ev::Challenged>()
