@@ -298,10 +298,8 @@ impl MarketChain for Chain {
 	async fn challenges(&self, provider: &AccountId32) -> Result<Vec<ChallengeView>> {
 		let at = self.at_best().await?;
 		let mut challenges = Vec::new();
-		let mut entries = at
-			.storage()
-			.iter(agora::storage().inference().challenges(), (provider.clone(),))
-			.await?;
+		let mut entries =
+			at.storage().iter(agora::storage().inference().challenges(), (*provider,)).await?;
 		while let Some(entry) = entries.next().await {
 			let entry = entry?;
 			let (_, channel) = entry.key()?.decode()?;

@@ -294,7 +294,7 @@ impl<C: MarketChain> Provider<C> {
 	/// What a client owes for `served` answers: the settled amount, and the price of each
 	/// answer beyond (a request answered on chain may have been settled below the price).
 	fn owed(view: &ChannelView, served: u64) -> Result<Balance> {
-		let unsettled = served.checked_sub(view.settled_requests).unwrap_or_default();
+		let unsettled = served.saturating_sub(view.settled_requests);
 		view.price
 			.checked_mul(u128::from(unsettled))
 			.and_then(|owed| owed.checked_add(view.settled_amount))
