@@ -692,8 +692,10 @@ fn inference_call(r: &mut Rng, memory: &mut Memory, who: &mut AccountId) -> Runt
 				if let Some(c) = c {
 					*who = c.provider;
 				}
-				let output =
-					frame_support::BoundedVec::truncate_from(r.bytes(r.below(64) as usize));
+				let output = {
+					let len = r.below(64) as usize;
+					frame_support::BoundedVec::truncate_from(r.bytes(len))
+				};
 				RuntimeCall::Inference(I::answer_challenge { channel, output, receipt: None })
 			} else {
 				RuntimeCall::Inference(I::expire_challenge { channel })

@@ -469,7 +469,7 @@ mod benchmarks {
 		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
 		Inference::<T>::do_challenge(client.clone(), ch, input)
 			.map_err(|_| BenchmarkError::Stop("challenge"))?;
-		advance::<T>(ProtocolParams::<T>::get().close_delay + 1u32.into());
+		advance::<T>(Inference::<T>::answer_window() + 1u32.into());
 		#[extrinsic_call]
 		_(RawOrigin::Signed(client), ch);
 		assert!(!Challenges::<T>::contains_key(&provider, ch));

@@ -259,11 +259,24 @@ impl<C: MarketChain> Provider<C> {
 			bail!("channel {channel} is for model {} version {}", view.model, view.version);
 		}
 		let replayed = self.evidence.replay(channel)?;
+		// The latest receipt kept on disk, if the log proves it (see `restore`).
+		let receipt = agora_core::state::read_json::<SignedReceipt>(&self.receipt_path(channel))
+			.ok()
+			.flatten()
+			.and_then(|signed| {
+				let receipt = Receipt::verify(channel, &signed, &view.client.0, &self.genesis)?;
+				let provable = receipt.requests < replayed.served
+					|| (receipt.requests == replayed.served && receipt.transcript == replayed.head);
+				let mut signature = [0u8; 64];
+				signature.copy_from_slice(signed.signature.get(..64)?);
+				(provable && receipt.requests > view.settled_requests)
+					.then_some((receipt, signature))
+			});
 		let state = ChannelState {
 			view,
 			served: replayed.served,
 			head: replayed.head,
-			receipt: None,
+			receipt,
 			receipt_at: Instant::now(),
 			settle_now: false,
 			challenged: false,
@@ -387,6 +400,11 @@ impl<C: MarketChain> Provider<C> {
 		let affordable = {
 			let mut channels = self.channels.lock().expect("not poisoned");
 			let state = channels.get_mut(&channel).ok_or_else(|| anyhow!("no channel"))?;
+			if state.challenged {
+				// Answered on chain first (no receipt taken meanwhile: the log is being cut
+				// back to the one the answer settles); the client may ask again after.
+				return Ok(QueryResponse::Busy);
+			}
 			if index != state.served + 1 {
 				bail!("expected request {}", state.served + 1);
 			}
@@ -395,14 +413,10 @@ impl<C: MarketChain> Provider<C> {
 			if state.view.closes_at.is_some() {
 				bail!("the channel is closing");
 			}
-			if state.challenged {
-				// Answered on chain first; the client may ask again once that is done.
-				return Ok(QueryResponse::Busy);
-			}
 			// A batch larger than one evidence answer carries could not be proved to its
 			// auditors (and would be judged `Unavailable`): answer no further until a
-			// settlement catches up.
-			if index.saturating_sub(state.view.settled_requests) > MAX_EVIDENCE_STEPS {
+			// settlement catches up, keeping one request of room for an answer on chain.
+			if index.saturating_sub(state.view.settled_requests) >= MAX_EVIDENCE_STEPS {
 				return Ok(QueryResponse::Busy);
 			}
 			let owed = Self::owed(&state.view, index).ok();
@@ -439,6 +453,9 @@ impl<C: MarketChain> Provider<C> {
 		self.ensure_channel(channel).await?;
 		let mut channels = self.channels.lock().expect("not poisoned");
 		let state = channels.get_mut(&channel).ok_or_else(|| anyhow!("no channel"))?;
+		if state.challenged {
+			bail!("a request of the channel is being answered on chain");
+		}
 		let receipt = self.check_receipt(state, &signed)?;
 		self.record_receipt(state, receipt, &signed)?;
 		// Settled at the next look: the client has finished.
@@ -482,7 +499,9 @@ impl<C: MarketChain> Provider<C> {
 				.collect()
 		};
 		for channel in over {
-			self.resync(channel).await?;
+			if let Err(e) = self.resync(channel).await {
+				tracing::warn!(channel, "taking the channel back after its challenge: {e:#}");
+			}
 		}
 		let answers =
 			futures::future::join_all(challenges.iter().map(|c| self.answer_challenge(c)));
@@ -516,6 +535,10 @@ impl<C: MarketChain> Provider<C> {
 		};
 		let view =
 			self.refresh(channel).await?.ok_or_else(|| anyhow!("channel {channel} is gone"))?;
+		// An earlier attempt may have landed late: then the challenge is over.
+		if !self.chain.challenges(&self.me).await?.iter().any(|c| c.channel == channel) {
+			return self.resync(channel).await;
+		}
 		let receipt = receipt.filter(|(r, _)| r.requests > view.settled_requests);
 		let kept = receipt.map_or(view.settled_requests, |(r, _)| r.requests);
 		let output = {
@@ -525,8 +548,15 @@ impl<C: MarketChain> Provider<C> {
 		// The answers after the receipt were never receipted: the chain's request `kept + 1`
 		// is the challenged one. Done again on every attempt, so a retry logs the same.
 		self.evidence.truncate(channel, kept)?;
+		if self.evidence.replay(channel)?.served != kept {
+			bail!("the evidence log does not hold the {kept} receipted requests");
+		}
 		self.evidence.append(channel, kept + 1, &challenge.input, &output)?;
 		self.evidence.sync(channel)?;
+		let replayed = self.evidence.replay(channel)?;
+		if let Some(state) = self.channels.lock().expect("not poisoned").get_mut(&channel) {
+			(state.served, state.head) = (replayed.served, replayed.head);
+		}
 		self.chain.submit(MarketCall::AnswerChallenge { channel, output, receipt }).await?;
 		self.resync(channel).await
 	}
@@ -535,8 +565,13 @@ impl<C: MarketChain> Provider<C> {
 	/// served, transcript head, a receipt only if it is beyond the settled count.
 	async fn resync(&self, channel: u64) -> Result<()> {
 		let view = self.refresh(channel).await?;
-		let replayed = self.evidence.replay(channel)?;
 		let open = self.chain.challenges(&self.me).await?.iter().any(|c| c.channel == channel);
+		if let (false, Some(view)) = (open, &view) {
+			// Nothing was served while challenged: what the log holds beyond the chain's
+			// count is an answer on chain that did not land.
+			self.evidence.truncate(channel, view.settled_requests)?;
+		}
+		let replayed = self.evidence.replay(channel)?;
 		let mut channels = self.channels.lock().expect("not poisoned");
 		if let (Some(state), Some(view)) = (channels.get_mut(&channel), view) {
 			state.served = replayed.served;
@@ -564,7 +599,8 @@ impl<C: MarketChain> Provider<C> {
 			let Some(view) = self.refresh(channel).await? else { continue };
 			let due = {
 				let channels = self.channels.lock().expect("not poisoned");
-				channels.get(&channel).and_then(|state| {
+				// A challenged channel settles with its answer on chain.
+				channels.get(&channel).filter(|state| !state.challenged).and_then(|state| {
 					let (receipt, signature) = state.receipt?;
 					let unsettled = receipt.requests.checked_sub(view.settled_requests)?;
 					let closing = view.closes_at.is_some();

@@ -394,6 +394,8 @@ async fn settled_receipt(chain: &Chain, channel: u64) -> Result<Receipt> {
 async fn challenge(chain: &Chain, channel: u64, input: &[u8]) -> Result<Option<Vec<u8>>> {
 	use agora::inference::events as ev;
 	let market = agora::transactions().inference();
+	// The answer may land in the very next block: look from here.
+	let mut next = chain.best_number().await?;
 	let events = chain
 		.submit_with_events(
 			"challenge",
@@ -407,11 +409,21 @@ async fn challenge(chain: &Chain, channel: u64, input: &[u8]) -> Result<Option<V
 		"  the provider must answer on chain by block {} or lose part of its stake",
 		challenged.deadline
 	);
-	let mut next = chain.best_number().await?;
 	loop {
 		let best = chain.best_number().await?;
 		while next <= best {
 			let events = chain.at_number(next).await?.events().fetch().await?;
+			for expired in events.find::<ev::ChallengeExpired>() {
+				let expired = expired?;
+				if expired.channel == channel {
+					println!(
+						"  the provider did not answer by block {}: it lost {} of its stake",
+						challenged.deadline,
+						format_agr(expired.slashed)
+					);
+					return Ok(None);
+				}
+			}
 			for answered in events.find::<ev::ChallengeAnswered>() {
 				let answered = answered?;
 				if answered.channel == channel {
@@ -426,15 +438,11 @@ async fn challenge(chain: &Chain, channel: u64, input: &[u8]) -> Result<Option<V
 			next += 1;
 		}
 		if best > challenged.deadline {
-			let expire = market.expire_challenge(channel);
-			let events = chain.submit_with_events("expire_challenge", expire).await?;
-			if let Some(expired) = events.find_first::<ev::ChallengeExpired>() {
-				println!(
-					"  the provider did not answer by block {}: it lost {} of its stake",
-					challenged.deadline,
-					format_agr(expired?.slashed)
-				);
-				return Ok(None);
+			// Its `ChallengeExpired` is read above; if someone else expired it first (or the
+			// answer landed), this fails and the scan finds what happened.
+			if let Err(e) = chain.submit("expire_challenge", market.expire_challenge(channel)).await
+			{
+				tracing::debug!("expiring the challenge: {e:#}");
 			}
 		}
 		tokio::time::sleep(Duration::from_secs(2)).await;
