@@ -99,6 +99,11 @@ fn settled<T: Config>(
 	Ok(batch)
 }
 
+/// A challenge's input or answer at its largest, every byte `byte`.
+fn largest(byte: u8) -> BoundedVec<u8, MaxChallengeBytes> {
+	BoundedVec::truncate_from(vec![byte; <MaxChallengeBytes as Get<u32>>::get() as usize])
+}
+
 fn validators<T: Config>() {
 	for i in 0..VALIDATOR_SET {
 		let v: T::AccountId = account("validator", i, 0);
@@ -426,7 +431,7 @@ mod benchmarks {
 		listed::<T>();
 		let provider = provider::<T>()?;
 		let (client, ch) = channel::<T>(&provider)?;
-		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		let input = largest(7);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(client), ch, input);
 		assert!(Challenges::<T>::contains_key(&provider, ch));
@@ -440,7 +445,7 @@ mod benchmarks {
 		listed::<T>();
 		let provider = provider::<T>()?;
 		let (client, ch) = channel::<T>(&provider)?;
-		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		let input = largest(7);
 		Inference::<T>::do_challenge(client, ch, input)
 			.map_err(|_| BenchmarkError::Stop("challenge"))?;
 		let first =
@@ -451,7 +456,7 @@ mod benchmarks {
 		for offset in 0..crate::challenges::DRAW_SEARCH - 1 {
 			PendingDraws::<T>::insert(first + offset.into(), full.clone());
 		}
-		let output = BoundedVec::truncate_from(vec![9u8; MaxChallengeBytes::get() as usize]);
+		let output = largest(9);
 		let receipt = signed_receipt::<T>(ch, 1_000);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(provider.clone()), ch, output, Some(receipt));
@@ -466,7 +471,7 @@ mod benchmarks {
 		listed::<T>();
 		let provider = provider::<T>()?;
 		let (client, ch) = channel::<T>(&provider)?;
-		let input = BoundedVec::truncate_from(vec![7u8; MaxChallengeBytes::get() as usize]);
+		let input = largest(7);
 		Inference::<T>::do_challenge(client.clone(), ch, input)
 			.map_err(|_| BenchmarkError::Stop("challenge"))?;
 		advance::<T>(Inference::<T>::answer_window() + 1u32.into());
