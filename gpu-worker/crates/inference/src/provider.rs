@@ -33,7 +33,7 @@ use tch::Device;
 use tokio::sync::mpsc;
 
 use crate::answer::{answer, answer_or_refusal};
-use crate::evidence::EvidenceLog;
+use crate::evidence::{EvidenceLog, Replayed};
 use crate::market::{BatchState, ChallengeView, ChannelView, MarketCall, MarketChain};
 use crate::receipt::{content_hash, transcript_step, Receipt};
 
@@ -259,19 +259,7 @@ impl<C: MarketChain> Provider<C> {
 			bail!("channel {channel} is for model {} version {}", view.model, view.version);
 		}
 		let replayed = self.evidence.replay(channel)?;
-		// The latest receipt kept on disk, if the log proves it (see `restore`).
-		let receipt = agora_core::state::read_json::<SignedReceipt>(&self.receipt_path(channel))
-			.ok()
-			.flatten()
-			.and_then(|signed| {
-				let receipt = Receipt::verify(channel, &signed, &view.client.0, &self.genesis)?;
-				let provable = receipt.requests < replayed.served
-					|| (receipt.requests == replayed.served && receipt.transcript == replayed.head);
-				let mut signature = [0u8; 64];
-				signature.copy_from_slice(signed.signature.get(..64)?);
-				(provable && receipt.requests > view.settled_requests)
-					.then_some((receipt, signature))
-			});
+		let receipt = self.stored_receipt(&view, &replayed);
 		let state = ChannelState {
 			view,
 			served: replayed.served,
@@ -352,41 +340,44 @@ impl<C: MarketChain> Provider<C> {
 			else {
 				continue;
 			};
-			let Ok(Some(signed)) = agora_core::state::read_json::<SignedReceipt>(&entry.path())
-			else {
-				continue;
-			};
+			// Loading the channel takes its receipt back from disk (`stored_receipt`).
 			if let Err(e) = self.ensure_channel(channel).await {
 				tracing::info!(channel, "not resuming: {e:#}");
 				let _ = std::fs::remove_file(entry.path());
 				continue;
 			}
-			let mut channels = self.channels.lock().expect("not poisoned");
-			let Some(state) = channels.get_mut(&channel) else { continue };
-			let Some(receipt) =
-				Receipt::verify(channel, &signed, &state.view.client.0, &self.genesis)
-			else {
-				continue;
-			};
-			// A receipt for answers whose evidence a crash lost could not be proved: settling
-			// it would be judged `Unavailable`. It is kept only if the log holds what it signs.
-			let provable = receipt.requests < state.served
-				|| (receipt.requests == state.served && receipt.transcript == state.head);
-			if !provable {
-				tracing::warn!(
-					channel,
-					receipted = receipt.requests,
-					logged = state.served,
-					"not settling a receipt the evidence log cannot prove"
-				);
-				continue;
+			if let Some(state) = self.channels.lock().expect("not poisoned").get_mut(&channel) {
+				state.settle_now = state.receipt.is_some();
 			}
-			let mut signature = [0u8; 64];
-			signature.copy_from_slice(&signed.signature);
-			state.receipt = Some((receipt, signature));
-			state.settle_now = true;
 		}
 		Ok(())
+	}
+
+	/// The channel's latest receipt kept on disk, if it is beyond the settled count and the
+	/// evidence log proves it: a receipt for answers whose evidence a crash lost would be
+	/// judged `Unavailable` if settled.
+	fn stored_receipt(
+		&self,
+		view: &ChannelView,
+		replayed: &Replayed,
+	) -> Option<(Receipt, [u8; 64])> {
+		let signed =
+			agora_core::state::read_json::<SignedReceipt>(&self.receipt_path(view.id)).ok()??;
+		let receipt = Receipt::verify(view.id, &signed, &view.client.0, &self.genesis)?;
+		let provable = receipt.requests < replayed.served
+			|| (receipt.requests == replayed.served && receipt.transcript == replayed.head);
+		if !provable {
+			tracing::warn!(
+				channel = view.id,
+				receipted = receipt.requests,
+				logged = replayed.served,
+				"not settling a receipt the evidence log cannot prove"
+			);
+			return None;
+		}
+		let mut signature = [0u8; 64];
+		signature.copy_from_slice(signed.signature.get(..64)?);
+		(receipt.requests > view.settled_requests).then_some((receipt, signature))
 	}
 
 	async fn predict(
