@@ -107,6 +107,24 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: an unseated validator whose stake outbids the lowest of a full set.
+	#[benchmark]
+	fn claim_seat() -> Result<(), BenchmarkError> {
+		let cap = T::MaxValidators::get();
+		fill_validators::<T>(cap.saturating_sub(1));
+		let who = funded::<T>("validator", 0);
+		let (p, m, c) = endpoint();
+		let s = stake::<T>(Role::Validator).saturating_mul(2u32.into());
+		Contributions::<T>::do_register(who.clone(), Role::Validator, s, p, m, c)
+			.map_err(|_| BenchmarkError::Stop("register"))?;
+		ValidatorSeats::<T>::mutate(|seats| seats.retain(|(v, _)| v != &who));
+		fill_validators::<T>(cap);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+		assert!(Contributions::<T>::is_seated(&who));
+		Ok(())
+	}
+
 	#[benchmark]
 	fn update_endpoint() -> Result<(), BenchmarkError> {
 		let who = funded::<T>("worker", 0);

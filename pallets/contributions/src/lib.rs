@@ -17,8 +17,9 @@
 //!   lowest seated stake takes that seat, and its holder is unseated (`ValidatorUnseated`,
 //!   `Outbid`): the set cannot be captured by whoever came first. A validator slashed below
 //!   the minimum stake loses its seat (`BelowMinimum`). An unseated validator stays registered
-//!   with its stake on hold (and its pending duties still count); `bond_extra` seats it again
-//!   when a seat is free or its new stake outbids the lowest.
+//!   with its stake on hold (and its pending duties still count); `claim_seat` seats it again
+//!   when a seat is free or its stake outbids the lowest (the daemon calls it whenever that is
+//!   so), as `bond_extra` does after adding stake.
 //! * **Unbonding**: after `unbond`, the stake stays on hold and slashable for
 //!   `Params::unbonding_delay` blocks and until every round or verification the participant
 //!   takes part in has ended (`Config::PendingWork`), then `withdraw_unbonded` releases it.
@@ -28,8 +29,8 @@
 //!
 //! ## Calls
 //!
-//! `register_worker`, `register_validator`, `bond_extra`, `update_endpoint`, `unbond`,
-//! `withdraw_unbonded`, `register_shard`, `deregister_shard`, and `set_params`
+//! `register_worker`, `register_validator`, `bond_extra`, `claim_seat`, `update_endpoint`,
+//! `unbond`, `withdraw_unbonded`, `register_shard`, `deregister_shard`, and `set_params`
 //! (`ParamsOrigin` only).
 //!
 //! Other pallets use this one through [`agora_primitives::ParticipantRegistry`], implemented by
@@ -240,6 +241,8 @@ pub mod pallet {
 		StakeBoundOutOfRange,
 		/// The unbonding delay is outside its bounds.
 		DelayOutOfRange,
+		/// The validator already holds a seat.
+		AlreadySeated,
 	}
 
 	#[pallet::hooks]
@@ -371,6 +374,22 @@ pub mod pallet {
 			ProtocolParams::<T>::put(params);
 			Self::deposit_event(Event::ParamsUpdated { params });
 			Ok(())
+		}
+
+		/// Take a seat with the caller's current validator stake: a free one, or, when every
+		/// seat is taken, the seat of the lowest stake if the caller's is higher (its holder is
+		/// unseated). This is how a validator that was outbid, or that could not find a seat when
+		/// it registered, gets one back once a seat frees (another validator left or fell below
+		/// the minimum) or its stake outbids the lowest, without having to bond more.
+		///
+		/// Origin: signed, an active validator with at least `min_validator_stake` that holds no
+		/// seat. Events: `ValidatorSeated`, and `ValidatorUnseated` (`Outbid`) for the validator
+		/// it replaces. Fails with `TooManyValidators` when every seat holds at least its stake.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::claim_seat())]
+		pub fn claim_seat(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_claim_seat(who)
 		}
 	}
 }

@@ -130,6 +130,21 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_claim_seat(who: T::AccountId) -> DispatchResult {
+		let p = Self::participant(Role::Validator, &who).ok_or(Error::<T>::NotRegistered)?;
+		ensure!(p.status == ParticipantStatus::Active, Error::<T>::NotActive);
+		let min = ProtocolParams::<T>::get().min_validator_stake;
+		ensure!(p.stake >= min, Error::<T>::InsufficientStake);
+		ensure!(!Self::is_seated(&who), Error::<T>::AlreadySeated);
+		ensure!(Self::take_seat(&who, p.stake), Error::<T>::TooManyValidators);
+		Ok(())
+	}
+
+	/// Whether validator `who` holds a seat.
+	pub fn is_seated(who: &T::AccountId) -> bool {
+		ValidatorSeats::<T>::get().iter().any(|(v, _)| v == who)
+	}
+
 	pub(crate) fn do_update_endpoint(
 		who: T::AccountId,
 		role: Role,

@@ -209,6 +209,56 @@ fn a_validator_slashed_below_the_minimum_loses_its_seat() {
 }
 
 #[test]
+fn an_unseated_validator_claims_a_seat_back_without_bonding_more() {
+	test(|| {
+		for v in 1..=3 {
+			reg_validator(v, 2_000);
+		}
+		reg_validator(4, 1_000);
+		reg_validator(5, 1_500);
+		assert_eq!(seats(), vec![(1, 2_000), (2, 2_000), (3, 2_000), (5, 1_500)]);
+		// No seat is free and its stake outbids nobody: it waits, its stake on hold.
+		assert_noop!(
+			Contributions::claim_seat(RuntimeOrigin::signed(4)),
+			Error::<Test>::TooManyValidators
+		);
+		// Slashes lower seated stakes; an unseated stake above the new lowest takes its seat.
+		assert_eq!(Contributions::slash(&1, Role::Validator, Perbill::from_percent(40)), 800);
+		reg_validator(6, 1_600);
+		assert!(!seats().iter().any(|(v, _)| *v == 1));
+		assert_eq!(Contributions::slash(&5, Role::Validator, Perbill::from_percent(30)), 450);
+		assert_ok!(Contributions::claim_seat(RuntimeOrigin::signed(1)));
+		assert_eq!(seats(), vec![(2, 2_000), (3, 2_000), (6, 1_600), (1, 1_200)]);
+		assert!(events()
+			.contains(&Event::ValidatorUnseated { who: 5, reason: UnseatReason::Outbid { by: 1 } }));
+		assert_noop!(
+			Contributions::claim_seat(RuntimeOrigin::signed(1)),
+			Error::<Test>::AlreadySeated
+		);
+		// A validator leaves: the outbid one takes its seat back, with the stake it has.
+		assert_ok!(Contributions::unbond(RuntimeOrigin::signed(2), Role::Validator));
+		assert_ok!(Contributions::claim_seat(RuntimeOrigin::signed(4)));
+		assert!(events().contains(&Event::ValidatorSeated { who: 4, stake: 1_000 }));
+		assert_eq!(Contributions::eligible_validator(&4), Some(1_000));
+		// A seat freed by a slash below the minimum is claimed the same way; the slashed
+		// validator cannot claim one until it tops its stake back up.
+		assert_eq!(Contributions::slash(&4, Role::Validator, Perbill::from_percent(2)), 20);
+		assert_noop!(
+			Contributions::claim_seat(RuntimeOrigin::signed(4)),
+			Error::<Test>::InsufficientStake
+		);
+		assert_ok!(Contributions::claim_seat(RuntimeOrigin::signed(5)));
+		assert_eq!(seats(), vec![(3, 2_000), (6, 1_600), (1, 1_200), (5, 1_050)]);
+		// Only an active, registered validator claims.
+		assert_noop!(Contributions::claim_seat(RuntimeOrigin::signed(2)), Error::<Test>::NotActive);
+		assert_noop!(
+			Contributions::claim_seat(RuntimeOrigin::signed(9)),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+#[test]
 fn migration_v0_to_v1_keeps_every_seat_with_its_stake() {
 	use crate::migrations::v1::{ActiveValidators, MigrateV0ToV1};
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};

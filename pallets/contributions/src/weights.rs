@@ -49,6 +49,7 @@ pub trait WeightInfo {
 	fn register_worker() -> Weight;
 	fn register_validator() -> Weight;
 	fn bond_extra() -> Weight;
+	fn claim_seat() -> Weight;
 	fn update_endpoint() -> Weight;
 	fn unbond() -> Weight;
 	fn withdraw_unbonded() -> Weight;
@@ -111,6 +112,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		//  Measured:  `14807`
 		//  Estimated: `13775`
 		// Minimum execution time: 498_355_000 picoseconds.
+		Weight::from_parts(546_144_000, 13775)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
+	fn claim_seat() -> Weight {
 		Weight::from_parts(546_144_000, 13775)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -257,6 +263,11 @@ impl WeightInfo for () {
 		//  Measured:  `14807`
 		//  Estimated: `13775`
 		// Minimum execution time: 498_355_000 picoseconds.
+		Weight::from_parts(546_144_000, 13775)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
+	}
+	fn claim_seat() -> Weight {
 		Weight::from_parts(546_144_000, 13775)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
