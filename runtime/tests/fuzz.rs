@@ -326,7 +326,8 @@ fn random_call(r: &mut Rng, memory: &mut Memory) -> (RuntimeOrigin, RuntimeCall)
 				capability,
 			})
 		},
-		16..=18 => RuntimeCall::Contributions(C::bond_extra { role: role(r), amount: r.amount() }),
+		16..=17 => RuntimeCall::Contributions(C::bond_extra { role: role(r), amount: r.amount() }),
+		18 => RuntimeCall::Contributions(C::claim_seat {}),
 		19 => {
 			let (peer_id, multiaddr) = endpoint(r);
 			let (role, capability) = (role(r), capability(r));
