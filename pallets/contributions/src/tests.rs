@@ -229,8 +229,10 @@ fn an_unseated_validator_claims_a_seat_back_without_bonding_more() {
 		assert_eq!(Contributions::slash(&5, Role::Validator, Perbill::from_percent(30)), 450);
 		assert_ok!(Contributions::claim_seat(RuntimeOrigin::signed(1)));
 		assert_eq!(seats(), vec![(2, 2_000), (3, 2_000), (6, 1_600), (1, 1_200)]);
-		assert!(events()
-			.contains(&Event::ValidatorUnseated { who: 5, reason: UnseatReason::Outbid { by: 1 } }));
+		assert!(events().contains(&Event::ValidatorUnseated {
+			who: 5,
+			reason: UnseatReason::Outbid { by: 1 }
+		}));
 		assert_noop!(
 			Contributions::claim_seat(RuntimeOrigin::signed(1)),
 			Error::<Test>::AlreadySeated
