@@ -4,7 +4,7 @@
 //! `agora-node benchmark pallet` (this template: `scripts/frame-weight-template.hbs`).
 //!
 //! THIS FILE WAS AUTO-GENERATED USING THE SUBSTRATE BENCHMARK CLI VERSION 64.0.0
-//! DATE: 2026-12-02, STEPS: `20`, REPEAT: `5`, LOW RANGE: `[]`, HIGH RANGE: `[]`
+//! DATE: 2026-12-05, STEPS: `20`, REPEAT: `5`, LOW RANGE: `[]`, HIGH RANGE: `[]`
 //! WORST CASE MAP SIZE: `1000000`
 //! HOSTNAME: `vm`, CPU: `AMD EPYC`
 //! WASM-EXECUTION: `Compiled`, CHAIN: `None`, DB CACHE: 1024
@@ -68,13 +68,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_worker() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `109`
 		//  Estimated: `3871`
-		// Minimum execution time: 364_304_000 picoseconds.
-		Weight::from_parts(385_313_000, 3871)
+		// Minimum execution time: 370_355_000 picoseconds.
+		Weight::from_parts(377_739_000, 3871)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -87,13 +87,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_validator() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `14531`
 		//  Estimated: `13775`
-		// Minimum execution time: 485_822_000 picoseconds.
-		Weight::from_parts(523_913_000, 13775)
+		// Minimum execution time: 454_743_000 picoseconds.
+		Weight::from_parts(494_989_000, 13775)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -102,7 +102,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Contributions::ValidatorSeats` (r:1 w:1)
 	/// Proof: `Contributions::ValidatorSeats` (`max_values`: Some(1), `max_size`: Some(12290), added: 12785, mode: `MaxEncodedLen`)
 	/// Storage: `Contributions::ProtocolParams` (r:1 w:0)
@@ -111,15 +111,25 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `14807`
 		//  Estimated: `13775`
-		// Minimum execution time: 498_355_000 picoseconds.
-		Weight::from_parts(546_144_000, 13775)
+		// Minimum execution time: 487_004_000 picoseconds.
+		Weight::from_parts(511_940_000, 13775)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
+	/// Storage: `Contributions::Validators` (r:1 w:0)
+	/// Proof: `Contributions::Validators` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::ProtocolParams` (r:1 w:0)
+	/// Proof: `Contributions::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(52), added: 547, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::ValidatorSeats` (r:1 w:1)
+	/// Proof: `Contributions::ValidatorSeats` (`max_values`: Some(1), `max_size`: Some(12290), added: 12785, mode: `MaxEncodedLen`)
 	fn claim_seat() -> Weight {
-		Weight::from_parts(546_144_000, 13775)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `13412`
+		//  Estimated: `13775`
+		// Minimum execution time: 162_224_000 picoseconds.
+		Weight::from_parts(173_305_000, 13775)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Contributions::Workers` (r:1 w:1)
 	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
@@ -127,8 +137,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `231`
 		//  Estimated: `3871`
-		// Minimum execution time: 99_827_000 picoseconds.
-		Weight::from_parts(105_618_000, 3871)
+		// Minimum execution time: 100_348_000 picoseconds.
+		Weight::from_parts(102_692_000, 3871)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -142,8 +152,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `13412`
 		//  Estimated: `13775`
-		// Minimum execution time: 169_408_000 picoseconds.
-		Weight::from_parts(193_753_000, 13775)
+		// Minimum execution time: 151_675_000 picoseconds.
+		Weight::from_parts(164_117_000, 13775)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -153,17 +163,21 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tasks::ActiveJobs` (`max_values`: Some(1), `max_size`: Some(770), added: 1265, mode: `MaxEncodedLen`)
 	/// Storage: `Validation::ActiveVerifications` (r:1 w:0)
 	/// Proof: `Validation::ActiveVerifications` (`max_values`: Some(1), `max_size`: Some(770), added: 1265, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::OfferCount` (r:1 w:0)
+	/// Proof: `Inference::OfferCount` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProviderChannels` (r:1 w:0)
+	/// Proof: `Inference::ProviderChannels` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn withdraw_unbonded() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `405`
+		//  Measured:  `485`
 		//  Estimated: `3871`
-		// Minimum execution time: 317_616_000 picoseconds.
-		Weight::from_parts(326_793_000, 3871)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
+		// Minimum execution time: 359_384_000 picoseconds.
+		Weight::from_parts(373_170_000, 3871)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Contributions::Shards` (r:1 w:1)
@@ -173,13 +187,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_shard() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `180`
-		//  Estimated: `3622`
-		// Minimum execution time: 367_719_000 picoseconds.
-		Weight::from_parts(387_296_000, 3622)
+		//  Estimated: `3730`
+		// Minimum execution time: 370_836_000 picoseconds.
+		Weight::from_parts(380_083_000, 3730)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -188,13 +202,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn deregister_shard() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `345`
-		//  Estimated: `3622`
-		// Minimum execution time: 300_454_000 picoseconds.
-		Weight::from_parts(312_836_000, 3622)
+		//  Estimated: `3730`
+		// Minimum execution time: 304_331_000 picoseconds.
+		Weight::from_parts(312_587_000, 3730)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -204,8 +218,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 50_024_000 picoseconds.
-		Weight::from_parts(53_450_000, 0)
+		// Minimum execution time: 50_575_000 picoseconds.
+		Weight::from_parts(52_148_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 }
@@ -219,13 +233,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_worker() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `109`
 		//  Estimated: `3871`
-		// Minimum execution time: 364_304_000 picoseconds.
-		Weight::from_parts(385_313_000, 3871)
+		// Minimum execution time: 370_355_000 picoseconds.
+		Weight::from_parts(377_739_000, 3871)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -238,13 +252,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_validator() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `14531`
 		//  Estimated: `13775`
-		// Minimum execution time: 485_822_000 picoseconds.
-		Weight::from_parts(523_913_000, 13775)
+		// Minimum execution time: 454_743_000 picoseconds.
+		Weight::from_parts(494_989_000, 13775)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -253,7 +267,7 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Contributions::ValidatorSeats` (r:1 w:1)
 	/// Proof: `Contributions::ValidatorSeats` (`max_values`: Some(1), `max_size`: Some(12290), added: 12785, mode: `MaxEncodedLen`)
 	/// Storage: `Contributions::ProtocolParams` (r:1 w:0)
@@ -262,15 +276,25 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `14807`
 		//  Estimated: `13775`
-		// Minimum execution time: 498_355_000 picoseconds.
-		Weight::from_parts(546_144_000, 13775)
+		// Minimum execution time: 487_004_000 picoseconds.
+		Weight::from_parts(511_940_000, 13775)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
+	/// Storage: `Contributions::Validators` (r:1 w:0)
+	/// Proof: `Contributions::Validators` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::ProtocolParams` (r:1 w:0)
+	/// Proof: `Contributions::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(52), added: 547, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::ValidatorSeats` (r:1 w:1)
+	/// Proof: `Contributions::ValidatorSeats` (`max_values`: Some(1), `max_size`: Some(12290), added: 12785, mode: `MaxEncodedLen`)
 	fn claim_seat() -> Weight {
-		Weight::from_parts(546_144_000, 13775)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
-			.saturating_add(RocksDbWeight::get().writes(4_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `13412`
+		//  Estimated: `13775`
+		// Minimum execution time: 162_224_000 picoseconds.
+		Weight::from_parts(173_305_000, 13775)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Contributions::Workers` (r:1 w:1)
 	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
@@ -278,8 +302,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `231`
 		//  Estimated: `3871`
-		// Minimum execution time: 99_827_000 picoseconds.
-		Weight::from_parts(105_618_000, 3871)
+		// Minimum execution time: 100_348_000 picoseconds.
+		Weight::from_parts(102_692_000, 3871)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -293,8 +317,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `13412`
 		//  Estimated: `13775`
-		// Minimum execution time: 169_408_000 picoseconds.
-		Weight::from_parts(193_753_000, 13775)
+		// Minimum execution time: 151_675_000 picoseconds.
+		Weight::from_parts(164_117_000, 13775)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
@@ -304,17 +328,21 @@ impl WeightInfo for () {
 	/// Proof: `Tasks::ActiveJobs` (`max_values`: Some(1), `max_size`: Some(770), added: 1265, mode: `MaxEncodedLen`)
 	/// Storage: `Validation::ActiveVerifications` (r:1 w:0)
 	/// Proof: `Validation::ActiveVerifications` (`max_values`: Some(1), `max_size`: Some(770), added: 1265, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::OfferCount` (r:1 w:0)
+	/// Proof: `Inference::OfferCount` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProviderChannels` (r:1 w:0)
+	/// Proof: `Inference::ProviderChannels` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn withdraw_unbonded() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `405`
+		//  Measured:  `485`
 		//  Estimated: `3871`
-		// Minimum execution time: 317_616_000 picoseconds.
-		Weight::from_parts(326_793_000, 3871)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
+		// Minimum execution time: 359_384_000 picoseconds.
+		Weight::from_parts(373_170_000, 3871)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Contributions::Shards` (r:1 w:1)
@@ -324,13 +352,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn register_shard() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `180`
-		//  Estimated: `3622`
-		// Minimum execution time: 367_719_000 picoseconds.
-		Weight::from_parts(387_296_000, 3622)
+		//  Estimated: `3730`
+		// Minimum execution time: 370_836_000 picoseconds.
+		Weight::from_parts(380_083_000, 3730)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -339,13 +367,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(157), added: 2632, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn deregister_shard() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `345`
-		//  Estimated: `3622`
-		// Minimum execution time: 300_454_000 picoseconds.
-		Weight::from_parts(312_836_000, 3622)
+		//  Estimated: `3730`
+		// Minimum execution time: 304_331_000 picoseconds.
+		Weight::from_parts(312_587_000, 3730)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -355,8 +383,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 50_024_000 picoseconds.
-		Weight::from_parts(53_450_000, 0)
+		// Minimum execution time: 50_575_000 picoseconds.
+		Weight::from_parts(52_148_000, 0)
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 }

@@ -4,7 +4,7 @@
 //! `agora-node benchmark pallet` (this template: `scripts/frame-weight-template.hbs`).
 //!
 //! THIS FILE WAS AUTO-GENERATED USING THE SUBSTRATE BENCHMARK CLI VERSION 64.0.0
-//! DATE: 2026-12-03, STEPS: `10`, REPEAT: `3`, LOW RANGE: `[]`, HIGH RANGE: `[]`
+//! DATE: 2026-12-05, STEPS: `20`, REPEAT: `5`, LOW RANGE: `[]`, HIGH RANGE: `[]`
 //! WORST CASE MAP SIZE: `1000000`
 //! HOSTNAME: `vm`, CPU: `AMD EPYC`
 //! WASM-EXECUTION: `Compiled`, CHAIN: `None`, DB CACHE: 1024
@@ -24,9 +24,9 @@
 // --extrinsic
 // *
 // --steps
-// 10
+// 20
 // --repeat
-// 3
+// 5
 // --wasm-execution
 // compiled
 // --header
@@ -80,13 +80,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn record_version() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `183`
-		//  Estimated: `3712`
-		// Minimum execution time: 289_621_000 picoseconds.
-		Weight::from_parts(329_370_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 373_271_000 picoseconds.
+		Weight::from_parts(388_880_000, 3730)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -96,8 +96,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `286`
 		//  Estimated: `3674`
-		// Minimum execution time: 63_775_000 picoseconds.
-		Weight::from_parts(95_241_000, 3674)
+		// Minimum execution time: 91_482_000 picoseconds.
+		Weight::from_parts(94_828_000, 3674)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -106,18 +106,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::Versions` (r:100 w:100)
 	/// Proof: `Inference::Versions` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// The range of component `v` is `[1, 100]`.
 	fn delist(v: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `449 + v * (47 ±0)`
-		//  Estimated: `3712 + v * (2543 ±0)`
-		// Minimum execution time: 274_728_000 picoseconds.
-		Weight::from_parts(431_684_736, 3712)
-			// Standard Error: 150_229
-			.saturating_add(Weight::from_parts(5_042_183, 0).saturating_mul(v.into()))
+		//  Estimated: `3730 + v * (2543 ±0)`
+		// Minimum execution time: 354_876_000 picoseconds.
+		Weight::from_parts(369_764_594, 3730)
+			// Standard Error: 16_254
+			.saturating_add(Weight::from_parts(3_524_901, 0).saturating_mul(v.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(v.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -141,13 +141,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn offer() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `831`
 		//  Estimated: `3871`
-		// Minimum execution time: 372_954_000 picoseconds.
-		Weight::from_parts(570_979_000, 3871)
+		// Minimum execution time: 478_537_000 picoseconds.
+		Weight::from_parts(495_800_000, 3871)
 			.saturating_add(T::DbWeight::get().reads(9_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -156,7 +156,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::OfferCount` (r:1 w:1)
 	/// Proof: `Inference::OfferCount` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::Models` (r:1 w:1)
@@ -164,9 +164,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn withdraw_offer() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `837`
-		//  Estimated: `3712`
-		// Minimum execution time: 279_105_000 picoseconds.
-		Weight::from_parts(449_108_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 366_618_000 picoseconds.
+		Weight::from_parts(384_040_000, 3730)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -183,7 +183,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::NextChannel` (r:1 w:1)
 	/// Proof: `Inference::NextChannel` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProviderChannels` (r:1 w:1)
@@ -194,8 +194,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `969`
 		//  Estimated: `3871`
-		// Minimum execution time: 540_053_000 picoseconds.
-		Weight::from_parts(769_444_000, 3871)
+		// Minimum execution time: 686_898_000 picoseconds.
+		Weight::from_parts(711_846_000, 3871)
 			.saturating_add(T::DbWeight::get().reads(9_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -204,13 +204,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn top_up() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `804`
-		//  Estimated: `3712`
-		// Minimum execution time: 303_461_000 picoseconds.
-		Weight::from_parts(411_562_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 366_797_000 picoseconds.
+		Weight::from_parts(376_757_000, 3730)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -230,8 +230,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `640`
 		//  Estimated: `3734`
-		// Minimum execution time: 214_950_000 picoseconds.
-		Weight::from_parts(279_756_000, 3734)
+		// Minimum execution time: 241_303_000 picoseconds.
+		Weight::from_parts(249_638_000, 3734)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -242,15 +242,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Inference::Channels` (r:1 w:1)
 	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:4 w:4)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn clear_batch() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1310`
 		//  Estimated: `11402`
-		// Minimum execution time: 702_645_000 picoseconds.
-		Weight::from_parts(804_977_000, 11402)
+		// Minimum execution time: 860_394_000 picoseconds.
+		Weight::from_parts(885_351_000, 11402)
 			.saturating_add(T::DbWeight::get().reads(8_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
@@ -265,13 +265,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn dispute() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1049`
 		//  Estimated: `3734`
-		// Minimum execution time: 356_270_000 picoseconds.
-		Weight::from_parts(502_988_000, 3734)
+		// Minimum execution time: 431_119_000 picoseconds.
+		Weight::from_parts(447_780_000, 3734)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -281,8 +281,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `929`
 		//  Estimated: `4219`
-		// Minimum execution time: 116_744_000 picoseconds.
-		Weight::from_parts(172_476_000, 4219)
+		// Minimum execution time: 100_859_000 picoseconds.
+		Weight::from_parts(112_561_000, 4219)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -292,8 +292,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1185`
 		//  Estimated: `4219`
-		// Minimum execution time: 139_487_000 picoseconds.
-		Weight::from_parts(199_206_000, 4219)
+		// Minimum execution time: 116_789_000 picoseconds.
+		Weight::from_parts(127_549_000, 4219)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -308,7 +308,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Contributions::Workers` (r:1 w:1)
 	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:3 w:3)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:12 w:12)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::AuditorDuties` (r:8 w:8)
@@ -323,15 +323,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn conclude_audit(a: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `17909 + a * (504 ±0)`
-		//  Estimated: `13775 + a * (2603 ±90)`
-		// Minimum execution time: 1_030_171_000 picoseconds.
-		Weight::from_parts(1_069_552_408, 13775)
-			// Standard Error: 31_409_370
-			.saturating_add(Weight::from_parts(294_708_320, 0).saturating_mul(a.into()))
+		//  Estimated: `13775 + a * (2603 ±0)`
+		// Minimum execution time: 1_248_652_000 picoseconds.
+		Weight::from_parts(987_528_450, 13775)
+			// Standard Error: 1_130_307
+			.saturating_add(Weight::from_parts(294_855_921, 0).saturating_mul(a.into()))
 			.saturating_add(T::DbWeight::get().reads(11_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(a.into())))
 			.saturating_add(T::DbWeight::get().writes(10_u64))
-			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(a.into())))
+			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(a.into())))
 			.saturating_add(Weight::from_parts(0, 2603).saturating_mul(a.into()))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1)
@@ -342,26 +342,28 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `518`
 		//  Estimated: `3686`
-		// Minimum execution time: 86_638_000 picoseconds.
-		Weight::from_parts(163_774_000, 3686)
+		// Minimum execution time: 99_676_000 picoseconds.
+		Weight::from_parts(103_775_000, 3686)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1)
 	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:0)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProviderChannels` (r:1 w:1)
 	/// Proof: `Inference::ProviderChannels` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	fn finish_close() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `849`
-		//  Estimated: `3712`
-		// Minimum execution time: 436_519_000 picoseconds.
-		Weight::from_parts(642_456_000, 3712)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
+		//  Estimated: `19937`
+		// Minimum execution time: 566_863_000 picoseconds.
+		Weight::from_parts(589_386_000, 19937)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Inference::ProtocolParams` (r:0 w:1)
@@ -370,16 +372,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 36_083_000 picoseconds.
-		Weight::from_parts(48_152_000, 0)
+		// Minimum execution time: 51_958_000 picoseconds.
+		Weight::from_parts(53_761_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Inference::PendingDraws` (r:1 w:1)
 	/// Proof: `Inference::PendingDraws` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
-	/// Storage: `Inference::Batches` (r:32 w:32)
-	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
 	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Batches` (r:32 w:32)
+	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	/// Storage: `Babe::AuthorVrfRandomness` (r:1 w:0)
 	/// Proof: `Babe::AuthorVrfRandomness` (`max_values`: Some(1), `max_size`: Some(33), added: 528, mode: `MaxEncodedLen`)
 	/// Storage: `Babe::NextRandomness` (r:1 w:0)
@@ -402,46 +404,85 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn draw_audits(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `13292 + n * (142 ±0)`
-		//  Estimated: `42207 + n * (12638 ±0)`
-		// Minimum execution time: 83_204_000 picoseconds.
-		Weight::from_parts(41_237_839, 42207)
-			// Standard Error: 18_299_201
-			.saturating_add(Weight::from_parts(326_776_922, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(17_u64))
+		//  Estimated: `34295 + n * (13030 ±304)`
+		// Minimum execution time: 62_538_000 picoseconds.
+		Weight::from_parts(132_332_692, 34295)
+			// Standard Error: 577_457
+			.saturating_add(Weight::from_parts(285_716_010, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(19_u64))
 			.saturating_add(T::DbWeight::get().reads((6_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(13_u64))
 			.saturating_add(T::DbWeight::get().writes((7_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 12638).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 13030).saturating_mul(n.into()))
 	}
-	// NOT YET MEASURED: `challenge`, `answer_challenge` and `expire_challenge` are benchmarked
-	// (benchmarking.rs, run by the benchmark test suite) but were added after the last
-	// `scripts/benchmark.sh` run, which needs an `agora-node --features runtime-benchmarks`
-	// build. Until it reruns, each is an upper bound from the generated weights of the calls
-	// whose storage work it repeats (`dispute`, `settle`, `conclude_audit`), a challenge's
-	// 16 KiB input and answer in the proof size, and 2 ms for hashing them.
-	/// Storage: `Inference::Channels` (r:1 w:0), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::ProtocolParams` (r:1 w:0), `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// Storage: `Inference::Channels` (r:1 w:0)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn challenge() -> Weight {
-		Weight::from_parts(600_000_000, 22_000)
+		// Proof Size summary in bytes:
+		//  Measured:  `804`
+		//  Estimated: `19937`
+		// Minimum execution time: 423_294_000 picoseconds.
+		Weight::from_parts(446_687_000, 19937)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
-	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:2 w:0),
-	/// `Inference::PendingDraws` (r:8 w:1), `Inference::Batches` (r:0 w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1), and a receipt's signature
+	/// Storage: `Inference::Channels` (r:1 w:1)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::NextBatch` (r:1 w:1)
+	/// Proof: `Inference::NextBatch` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::PendingDraws` (r:7 w:1)
+	/// Proof: `Inference::PendingDraws` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Batches` (r:0 w:1)
+	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	fn answer_challenge() -> Weight {
-		Weight::from_parts(3_400_000_000, 60_000)
-			.saturating_add(T::DbWeight::get().reads(16_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `17947`
+		//  Estimated: `20198`
+		// Minimum execution time: 688_071_000 picoseconds.
+		Weight::from_parts(720_532_000, 20198)
+			.saturating_add(T::DbWeight::get().reads(14_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
-	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
-	/// `Inference::ChallengeSlashedAt` (r:1 w:1), `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	/// Storage: `Inference::Channels` (r:1 w:1)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ChallengeSlashedAt` (r:1 w:1)
+	/// Proof: `Inference::ChallengeSlashedAt` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::Workers` (r:1 w:1)
+	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:3 w:3)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn expire_challenge() -> Weight {
-		Weight::from_parts(1_500_000_000, 40_000)
-			.saturating_add(T::DbWeight::get().reads(13_u64))
-			.saturating_add(T::DbWeight::get().writes(12_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `17928`
+		//  Estimated: `19937`
+		// Minimum execution time: 692_900_000 picoseconds.
+		Weight::from_parts(718_698_000, 19937)
+			.saturating_add(T::DbWeight::get().reads(10_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 }
 
@@ -456,13 +497,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn record_version() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `183`
-		//  Estimated: `3712`
-		// Minimum execution time: 289_621_000 picoseconds.
-		Weight::from_parts(329_370_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 373_271_000 picoseconds.
+		Weight::from_parts(388_880_000, 3730)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -472,8 +513,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `286`
 		//  Estimated: `3674`
-		// Minimum execution time: 63_775_000 picoseconds.
-		Weight::from_parts(95_241_000, 3674)
+		// Minimum execution time: 91_482_000 picoseconds.
+		Weight::from_parts(94_828_000, 3674)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -482,18 +523,18 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::Versions` (r:100 w:100)
 	/// Proof: `Inference::Versions` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// The range of component `v` is `[1, 100]`.
 	fn delist(v: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `449 + v * (47 ±0)`
-		//  Estimated: `3712 + v * (2543 ±0)`
-		// Minimum execution time: 274_728_000 picoseconds.
-		Weight::from_parts(431_684_736, 3712)
-			// Standard Error: 150_229
-			.saturating_add(Weight::from_parts(5_042_183, 0).saturating_mul(v.into()))
+		//  Estimated: `3730 + v * (2543 ±0)`
+		// Minimum execution time: 354_876_000 picoseconds.
+		Weight::from_parts(369_764_594, 3730)
+			// Standard Error: 16_254
+			.saturating_add(Weight::from_parts(3_524_901, 0).saturating_mul(v.into()))
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(v.into())))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
@@ -517,13 +558,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn offer() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `831`
 		//  Estimated: `3871`
-		// Minimum execution time: 372_954_000 picoseconds.
-		Weight::from_parts(570_979_000, 3871)
+		// Minimum execution time: 478_537_000 picoseconds.
+		Weight::from_parts(495_800_000, 3871)
 			.saturating_add(RocksDbWeight::get().reads(9_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
@@ -532,7 +573,7 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::OfferCount` (r:1 w:1)
 	/// Proof: `Inference::OfferCount` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::Models` (r:1 w:1)
@@ -540,9 +581,9 @@ impl WeightInfo for () {
 	fn withdraw_offer() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `837`
-		//  Estimated: `3712`
-		// Minimum execution time: 279_105_000 picoseconds.
-		Weight::from_parts(449_108_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 366_618_000 picoseconds.
+		Weight::from_parts(384_040_000, 3730)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
@@ -559,7 +600,7 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::NextChannel` (r:1 w:1)
 	/// Proof: `Inference::NextChannel` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProviderChannels` (r:1 w:1)
@@ -570,8 +611,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `969`
 		//  Estimated: `3871`
-		// Minimum execution time: 540_053_000 picoseconds.
-		Weight::from_parts(769_444_000, 3871)
+		// Minimum execution time: 686_898_000 picoseconds.
+		Weight::from_parts(711_846_000, 3871)
 			.saturating_add(RocksDbWeight::get().reads(9_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
@@ -580,13 +621,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn top_up() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `804`
-		//  Estimated: `3712`
-		// Minimum execution time: 303_461_000 picoseconds.
-		Weight::from_parts(411_562_000, 3712)
+		//  Estimated: `3730`
+		// Minimum execution time: 366_797_000 picoseconds.
+		Weight::from_parts(376_757_000, 3730)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -606,8 +647,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `640`
 		//  Estimated: `3734`
-		// Minimum execution time: 214_950_000 picoseconds.
-		Weight::from_parts(279_756_000, 3734)
+		// Minimum execution time: 241_303_000 picoseconds.
+		Weight::from_parts(249_638_000, 3734)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -618,15 +659,15 @@ impl WeightInfo for () {
 	/// Storage: `Inference::Channels` (r:1 w:1)
 	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:4 w:4)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn clear_batch() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1310`
 		//  Estimated: `11402`
-		// Minimum execution time: 702_645_000 picoseconds.
-		Weight::from_parts(804_977_000, 11402)
+		// Minimum execution time: 860_394_000 picoseconds.
+		Weight::from_parts(885_351_000, 11402)
 			.saturating_add(RocksDbWeight::get().reads(8_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
@@ -641,13 +682,13 @@ impl WeightInfo for () {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn dispute() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1049`
 		//  Estimated: `3734`
-		// Minimum execution time: 356_270_000 picoseconds.
-		Weight::from_parts(502_988_000, 3734)
+		// Minimum execution time: 431_119_000 picoseconds.
+		Weight::from_parts(447_780_000, 3734)
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -657,8 +698,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `929`
 		//  Estimated: `4219`
-		// Minimum execution time: 116_744_000 picoseconds.
-		Weight::from_parts(172_476_000, 4219)
+		// Minimum execution time: 100_859_000 picoseconds.
+		Weight::from_parts(112_561_000, 4219)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -668,8 +709,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1185`
 		//  Estimated: `4219`
-		// Minimum execution time: 139_487_000 picoseconds.
-		Weight::from_parts(199_206_000, 4219)
+		// Minimum execution time: 116_789_000 picoseconds.
+		Weight::from_parts(127_549_000, 4219)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -684,7 +725,7 @@ impl WeightInfo for () {
 	/// Storage: `Contributions::Workers` (r:1 w:1)
 	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:3 w:3)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:12 w:12)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::AuditorDuties` (r:8 w:8)
@@ -699,15 +740,15 @@ impl WeightInfo for () {
 	fn conclude_audit(a: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `17909 + a * (504 ±0)`
-		//  Estimated: `13775 + a * (2603 ±90)`
-		// Minimum execution time: 1_030_171_000 picoseconds.
-		Weight::from_parts(1_069_552_408, 13775)
-			// Standard Error: 31_409_370
-			.saturating_add(Weight::from_parts(294_708_320, 0).saturating_mul(a.into()))
+		//  Estimated: `13775 + a * (2603 ±0)`
+		// Minimum execution time: 1_248_652_000 picoseconds.
+		Weight::from_parts(987_528_450, 13775)
+			// Standard Error: 1_130_307
+			.saturating_add(Weight::from_parts(294_855_921, 0).saturating_mul(a.into()))
 			.saturating_add(RocksDbWeight::get().reads(11_u64))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(a.into())))
 			.saturating_add(RocksDbWeight::get().writes(10_u64))
-			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(a.into())))
+			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(a.into())))
 			.saturating_add(Weight::from_parts(0, 2603).saturating_mul(a.into()))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1)
@@ -718,26 +759,28 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `518`
 		//  Estimated: `3686`
-		// Minimum execution time: 86_638_000 picoseconds.
-		Weight::from_parts(163_774_000, 3686)
+		// Minimum execution time: 99_676_000 picoseconds.
+		Weight::from_parts(103_775_000, 3686)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Inference::Channels` (r:1 w:1)
 	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:0)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(247), added: 2722, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProviderChannels` (r:1 w:1)
 	/// Proof: `Inference::ProviderChannels` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	fn finish_close() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `849`
-		//  Estimated: `3712`
-		// Minimum execution time: 436_519_000 picoseconds.
-		Weight::from_parts(642_456_000, 3712)
-			.saturating_add(RocksDbWeight::get().reads(4_u64))
+		//  Estimated: `19937`
+		// Minimum execution time: 566_863_000 picoseconds.
+		Weight::from_parts(589_386_000, 19937)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Inference::ProtocolParams` (r:0 w:1)
@@ -746,16 +789,16 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 36_083_000 picoseconds.
-		Weight::from_parts(48_152_000, 0)
+		// Minimum execution time: 51_958_000 picoseconds.
+		Weight::from_parts(53_761_000, 0)
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Inference::PendingDraws` (r:1 w:1)
 	/// Proof: `Inference::PendingDraws` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
-	/// Storage: `Inference::Batches` (r:32 w:32)
-	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
 	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Batches` (r:32 w:32)
+	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	/// Storage: `Babe::AuthorVrfRandomness` (r:1 w:0)
 	/// Proof: `Babe::AuthorVrfRandomness` (`max_values`: Some(1), `max_size`: Some(33), added: 528, mode: `MaxEncodedLen`)
 	/// Storage: `Babe::NextRandomness` (r:1 w:0)
@@ -778,45 +821,84 @@ impl WeightInfo for () {
 	fn draw_audits(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `13292 + n * (142 ±0)`
-		//  Estimated: `42207 + n * (12638 ±0)`
-		// Minimum execution time: 83_204_000 picoseconds.
-		Weight::from_parts(41_237_839, 42207)
-			// Standard Error: 18_299_201
-			.saturating_add(Weight::from_parts(326_776_922, 0).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(17_u64))
+		//  Estimated: `34295 + n * (13030 ±304)`
+		// Minimum execution time: 62_538_000 picoseconds.
+		Weight::from_parts(132_332_692, 34295)
+			// Standard Error: 577_457
+			.saturating_add(Weight::from_parts(285_716_010, 0).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(19_u64))
 			.saturating_add(RocksDbWeight::get().reads((6_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(13_u64))
 			.saturating_add(RocksDbWeight::get().writes((7_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 12638).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 13030).saturating_mul(n.into()))
 	}
-	// NOT YET MEASURED: `challenge`, `answer_challenge` and `expire_challenge` are benchmarked
-	// (benchmarking.rs, run by the benchmark test suite) but were added after the last
-	// `scripts/benchmark.sh` run, which needs an `agora-node --features runtime-benchmarks`
-	// build. Until it reruns, each is an upper bound from the generated weights of the calls
-	// whose storage work it repeats (`dispute`, `settle`, `conclude_audit`), a challenge's
-	// 16 KiB input and answer in the proof size, and 2 ms for hashing them.
-	/// Storage: `Inference::Channels` (r:1 w:0), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::ProtocolParams` (r:1 w:0), `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// Storage: `Inference::Channels` (r:1 w:0)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
 	fn challenge() -> Weight {
-		Weight::from_parts(600_000_000, 22_000)
+		// Proof Size summary in bytes:
+		//  Measured:  `804`
+		//  Estimated: `19937`
+		// Minimum execution time: 423_294_000 picoseconds.
+		Weight::from_parts(446_687_000, 19937)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
-	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::NextBatch` (r:1 w:1), `Inference::ProtocolParams` (r:2 w:0),
-	/// `Inference::PendingDraws` (r:8 w:1), `Inference::Batches` (r:0 w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1), and a receipt's signature
+	/// Storage: `Inference::Channels` (r:1 w:1)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::NextBatch` (r:1 w:1)
+	/// Proof: `Inference::NextBatch` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::PendingDraws` (r:7 w:1)
+	/// Proof: `Inference::PendingDraws` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Batches` (r:0 w:1)
+	/// Proof: `Inference::Batches` (`max_values`: None, `max_size`: Some(162), added: 2637, mode: `MaxEncodedLen`)
 	fn answer_challenge() -> Weight {
-		Weight::from_parts(3_400_000_000, 60_000)
-			.saturating_add(RocksDbWeight::get().reads(16_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `17947`
+		//  Estimated: `20198`
+		// Minimum execution time: 688_071_000 picoseconds.
+		Weight::from_parts(720_532_000, 20198)
+			.saturating_add(RocksDbWeight::get().reads(14_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
-	/// Storage: `Inference::Channels` (r:1 w:1), `Inference::Challenges` (r:1 w:1),
-	/// `Inference::ProtocolParams` (r:1 w:0), the registry's stake and slash (r:4 w:4),
-	/// `Inference::ChallengeSlashedAt` (r:1 w:1), `Balances::Holds` (r:2 w:2), `System::Account` (r:3 w:3)
+	/// Storage: `Inference::Channels` (r:1 w:1)
+	/// Proof: `Inference::Channels` (`max_values`: None, `max_size`: Some(221), added: 2696, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::Challenges` (r:1 w:1)
+	/// Proof: `Inference::Challenges` (`max_values`: None, `max_size`: Some(16472), added: 18947, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ChallengeSlashedAt` (r:1 w:1)
+	/// Proof: `Inference::ChallengeSlashedAt` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Inference::ProtocolParams` (r:1 w:0)
+	/// Proof: `Inference::ProtocolParams` (`max_values`: Some(1), `max_size`: Some(124), added: 619, mode: `MaxEncodedLen`)
+	/// Storage: `Contributions::Workers` (r:1 w:1)
+	/// Proof: `Contributions::Workers` (`max_values`: None, `max_size`: Some(406), added: 2881, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(265), added: 2740, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:3 w:3)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn expire_challenge() -> Weight {
-		Weight::from_parts(1_500_000_000, 40_000)
-			.saturating_add(RocksDbWeight::get().reads(13_u64))
-			.saturating_add(RocksDbWeight::get().writes(12_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `17928`
+		//  Estimated: `19937`
+		// Minimum execution time: 692_900_000 picoseconds.
+		Weight::from_parts(718_698_000, 19937)
+			.saturating_add(RocksDbWeight::get().reads(10_u64))
+			.saturating_add(RocksDbWeight::get().writes(9_u64))
 	}
 }

@@ -11,7 +11,7 @@ use subxt::utils::AccountId32;
 
 use crate::{
 	Balance, BlockNumber, Capability, Duty, Endpoint, JobDetails, Perbill, RegistryRole,
-	RoundStatus, Update, Verdict, VerificationStage,
+	RoundStatus, Seats, Update, Verdict, VerificationStage,
 };
 
 /// A job's details as `TasksApi_job` returns them.
@@ -46,6 +46,8 @@ pub enum ProtocolCall {
 		role: RegistryRole,
 		amount: Balance,
 	},
+	/// An unseated validator takes a seat with the stake it has.
+	ClaimSeat,
 	ApplyForRound {
 		job: u64,
 	},
@@ -100,6 +102,7 @@ impl ProtocolCall {
 			ProtocolCall::Register { .. } => "register_validator",
 			ProtocolCall::UpdateEndpoint { .. } => "update_endpoint",
 			ProtocolCall::BondExtra { .. } => "bond_extra",
+			ProtocolCall::ClaimSeat => "claim_seat",
 			ProtocolCall::ApplyForRound { .. } => "apply_for_round",
 			ProtocolCall::SubmitUpdate { .. } => "submit_update",
 			ProtocolCall::CommitVerdict { .. } => "commit_verdict",
@@ -133,6 +136,8 @@ pub trait ChainApi {
 	async fn registration(&self, who: &AccountId32, as_worker: bool) -> Result<Option<Endpoint>>;
 	/// Every registered worker and validator (whom to ask for a blob nobody in particular holds).
 	async fn all_endpoints(&self) -> Result<Vec<Endpoint>>;
+	/// The validator seats: who holds them, with what stake, and how many there are.
+	async fn seats(&self) -> Result<Seats>;
 	/// The update `worker` submitted in the job's current round.
 	async fn update(&self, job: u64, worker: &AccountId32) -> Result<Option<Update>>;
 	/// The round being verified and its accepted workers, if the job is being verified.

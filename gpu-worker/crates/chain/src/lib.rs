@@ -50,10 +50,40 @@ pub struct Endpoint {
 	pub is_worker: bool,
 	/// Bonded stake (after any slash).
 	pub stake: Balance,
+	/// `Active` (else unbonding: no new duties, no top-ups, no seat).
+	pub active: bool,
 	/// libp2p peer id bytes.
 	pub peer_id: Vec<u8>,
 	/// Multiaddr as text (e.g. `/ip4/127.0.0.1/tcp/40001`).
 	pub multiaddr: Vec<u8>,
+}
+
+/// The validator seats (pallet-contributions' `ValidatorSeats`): only a seated validator is
+/// drawn for duties.
+#[derive(Clone, Debug, Default)]
+pub struct Seats {
+	/// Each seated validator with the stake recorded beside its seat.
+	pub seated: Vec<(AccountId32, Balance)>,
+	/// `MaxValidators`: how many seats there are.
+	pub capacity: u32,
+	/// `min_validator_stake`: a smaller stake gets no seat.
+	pub minimum: Balance,
+}
+
+impl Seats {
+	/// Whether `who` holds a seat.
+	pub fn holds(&self, who: &AccountId32) -> bool {
+		self.seated.iter().any(|(v, _)| v == who)
+	}
+
+	/// Whether a validator holding no seat would get one with `stake` (the rule of
+	/// `claim_seat`): at least the minimum, and a seat is free or `stake` is above the lowest
+	/// seated stake.
+	pub fn would_seat(&self, stake: Balance) -> bool {
+		stake >= self.minimum
+			&& (self.seated.len() < self.capacity as usize
+				|| self.seated.iter().any(|(_, s)| *s < stake))
+	}
 }
 
 /// A model in the inference market's catalogue, with its versions and the offers to serve it.

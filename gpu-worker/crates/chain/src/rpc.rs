@@ -28,7 +28,8 @@ use tokio::sync::Mutex;
 
 use crate::api::{ChainApi, JobInfo, Pending, PendingDuty, ProtocolCall, RoundInfo};
 use crate::{
-	agora, bounded, Balance, BlockNumber, CatalogueEntry, Endpoint, Update, VerificationStage,
+	agora, bounded, Balance, BlockNumber, CatalogueEntry, Endpoint, Seats, Update,
+	VerificationStage,
 };
 
 /// How long a health probe of the node may take before the connection counts as lost.
@@ -50,6 +51,7 @@ pub type AtBlock = subxt::client::ClientAtBlock<
 /// A registration as the contributions pallet stores it.
 type Participant =
 	agora::runtime_types::pallet_contributions::types::Participant<Balance, BlockNumber>;
+use agora::runtime_types::pallet_contributions::types::ParticipantStatus;
 
 /// Where `account`'s registration says it serves blobs.
 fn endpoint(account: AccountId32, is_worker: bool, registered: Participant) -> Endpoint {
@@ -57,6 +59,7 @@ fn endpoint(account: AccountId32, is_worker: bool, registered: Participant) -> E
 		account,
 		is_worker,
 		stake: registered.stake,
+		active: matches!(registered.status, ParticipantStatus::Active),
 		peer_id: registered.peer_id.0,
 		multiaddr: registered.multiaddr.0,
 	}
@@ -380,6 +383,21 @@ impl Chain {
 			.map(|p| endpoint(*who, as_worker, p)))
 	}
 
+	/// The validator seats at the best block.
+	pub async fn seats(&self) -> Result<Seats> {
+		let at = self.best().await?;
+		let seated = at
+			.storage()
+			.fetch(agora::storage().contributions().validator_seats(), ())
+			.await?
+			.decode()?;
+		let capacity = at.constants().entry(agora::constants().contributions().max_validators())?;
+		let params =
+			at.storage().fetch(agora::storage().contributions().protocol_params(), ()).await?;
+		let minimum = params.decode()?.min_validator_stake;
+		Ok(Seats { seated: seated.0, capacity, minimum })
+	}
+
 	/// `who`'s bonded stake as a worker or validator, if registered.
 	pub async fn stake(&self, who: &AccountId32, as_worker: bool) -> Result<Option<Balance>> {
 		Ok(self.registration(who, as_worker).await?.map(|e| e.stake))
@@ -631,6 +649,10 @@ impl ChainApi for Chain {
 		Chain::all_endpoints(self).await
 	}
 
+	async fn seats(&self) -> Result<Seats> {
+		Chain::seats(self).await
+	}
+
 	async fn update(&self, job: u64, worker: &AccountId32) -> Result<Option<Update>> {
 		Chain::update(self, job, worker).await
 	}
@@ -684,6 +706,7 @@ impl ChainApi for Chain {
 			ProtocolCall::BondExtra { role, amount } => {
 				Chain::send(self, name, contributions.bond_extra(role, amount)).await?
 			},
+			ProtocolCall::ClaimSeat => Chain::send(self, name, contributions.claim_seat()).await?,
 			ProtocolCall::ApplyForRound { job } => {
 				Chain::send(self, name, tasks.apply_for_round(job)).await?
 			},

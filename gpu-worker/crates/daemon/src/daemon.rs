@@ -16,6 +16,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -73,6 +75,9 @@ pub struct DaemonConfig {
 	pub conduct: Conduct,
 	/// A validator's own held-out data, for jobs that commit to none.
 	pub holdout: Option<Dataset>,
+	/// A worker's own data and its root, for jobs that train on private data
+	/// (`--private-data`); a worker without it does not apply to them.
+	pub private_data: Option<(Dataset, Digest)>,
 	/// Device memory declared at registration.
 	pub memory_mib: u32,
 	pub device: Device,
@@ -135,6 +140,31 @@ struct StoredVerdict {
 	reason: Option<String>,
 }
 
+impl StoredVerdict {
+	/// The verdict of a validator that could not judge the update: `Unavailable`, which never
+	/// slashes the validator (and slashes the worker only when most of the stake says so).
+	fn unavailable(reason: String) -> Self {
+		StoredVerdict {
+			valid: false,
+			unavailable: true,
+			score_parts: 0,
+			salt: rand::random(),
+			reason: Some(reason),
+		}
+	}
+}
+
+/// Sets its flag when dropped: a judgement nobody waits for any more (given up at the
+/// deadline, or the daemon stopping) ends at its next check instead of holding a thread and the
+/// device while the next update is judged.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+	fn drop(&mut self) {
+		self.0.store(true, Ordering::Relaxed);
+	}
+}
+
 /// The aggregate hash an aggregator or voter committed to, kept until revealed.
 #[derive(Serialize, Deserialize)]
 struct StoredAggregate {
@@ -167,13 +197,49 @@ pub struct Daemon<C, N> {
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
 	declined: HashSet<(u64, u32)>,
+	/// The block of the last top-up that failed (the account cannot afford it): not tried
+	/// again for [`TOP_UP_RETRY_BLOCKS`], so that a failing `bond_extra` does not cost a fee
+	/// every block.
+	top_up_failed_at: Option<u32>,
 }
+
+/// Blocks between attempts to top the stake up after one failed.
+const TOP_UP_RETRY_BLOCKS: u32 = 100;
 
 /// Blocks before the commit deadline at which a validator that still cannot get a worker's
 /// evidence gives up and commits `Unavailable`. Until then a failed fetch is retried at every
 /// pass: a network failure is not proof of fraud, and one validator's `Unavailable` slashes
 /// nobody (the chain needs several, and a majority of the stake).
 const UNAVAILABLE_MARGIN: u32 = 2;
+
+/// How often a validator busy judging an update looks at the chain's height, to give up in time.
+const DEADLINE_POLL: Duration = Duration::from_secs(1);
+
+/// The output of `work`, unless the chain reaches [`UNAVAILABLE_MARGIN`] blocks before
+/// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
+/// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
+/// however late it started; a node that cannot be reached is asked again at the next poll.
+pub(crate) async fn within_deadline<C: ChainApi, F: std::future::Future>(
+	chain: &C,
+	deadline: u32,
+	work: F,
+) -> Option<F::Output> {
+	let too_late = async {
+		loop {
+			tokio::time::sleep(DEADLINE_POLL).await;
+			match chain.best_number().await {
+				Ok(now) if now.saturating_add(UNAVAILABLE_MARGIN) >= deadline => return,
+				Ok(_) => {},
+				Err(e) => tracing::debug!("cannot read the best block: {e:#}"),
+			}
+		}
+	};
+	tokio::select! {
+		biased;
+		output = work => Some(output),
+		() = too_late => None,
+	}
+}
 
 /// Attempts of one download within a pass, [`FETCH_RETRY_DELAY`] apart (doubling): a peer that
 /// drops a request for a moment (a restart, a full connection limit, a lost connection) is
@@ -220,7 +286,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
 		let me = chain.account();
-		Ok(Daemon { chain, net, config, me, declined: HashSet::new() })
+		Ok(Daemon { chain, net, config, me, declined: HashSet::new(), top_up_failed_at: None })
 	}
 
 	/// Registers (or updates the registered endpoint), then follows duties at every new best
@@ -296,19 +362,48 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 	}
 
-	/// Tops the bonded stake back up to `--stake` after a slash, so that a participant
-	/// slashed for a missed deadline (or a restart) stays eligible.
-	async fn keep_stake(&self) -> Result<()> {
+	/// Keeps the participant eligible for duties by itself: tops the bonded stake back up to
+	/// `--stake` after a slash (a missed deadline, a restart), and a validator without a seat
+	/// (outbid, or slashed below the minimum) claims one as soon as one is there for its stake.
+	async fn keep_eligible(&mut self) -> Result<()> {
 		let as_worker = self.config.role == Role::Worker;
 		let Some(registered) = self.chain.registration(&self.me, as_worker).await? else {
 			return Ok(());
 		};
-		if registered.stake >= self.config.stake {
+		if !registered.active {
+			// Leaving: the chain refuses both, and each refusal would cost a fee.
 			return Ok(());
 		}
-		let amount = self.config.stake - registered.stake;
-		self.chain.submit(ProtocolCall::BondExtra { role: self.registry_role(), amount }).await?;
-		tracing::info!(added = %chain::format_agr(amount), "stake topped up");
+		let now = self.chain.best_number().await?;
+		let retry_due = self
+			.top_up_failed_at
+			.is_none_or(|failed| now >= failed.saturating_add(TOP_UP_RETRY_BLOCKS));
+		if registered.stake < self.config.stake && retry_due {
+			// `bond_extra` also seats the validator where its new stake can take a seat.
+			let amount = self.config.stake - registered.stake;
+			let role = self.registry_role();
+			match self.chain.submit(ProtocolCall::BondExtra { role, amount }).await {
+				Ok(()) => {
+					self.top_up_failed_at = None;
+					tracing::info!(added = %chain::format_agr(amount), "stake topped up");
+					return Ok(());
+				},
+				// Still seatable with the stake it has: go on to the seat below.
+				Err(e) => {
+					self.top_up_failed_at = Some(now);
+					tracing::warn!(
+						"cannot top up the stake (retried in {TOP_UP_RETRY_BLOCKS} blocks): {e:#}"
+					);
+				},
+			}
+		}
+		if !as_worker {
+			let seats = self.chain.seats().await?;
+			if !seats.holds(&self.me) && seats.would_seat(registered.stake) {
+				self.chain.submit(ProtocolCall::ClaimSeat).await?;
+				tracing::info!(stake = %chain::format_agr(registered.stake), "validator seat claimed");
+			}
+		}
 		Ok(())
 	}
 
@@ -325,8 +420,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	/// land in one block rather than one block each.
 	pub async fn tick(&mut self) -> Result<()> {
 		// Neither failure stops the duties below.
-		if let Err(e) = self.keep_stake().await {
-			tracing::warn!("cannot top up the stake: {e:#}");
+		if let Err(e) = self.keep_eligible().await {
+			tracing::warn!("cannot top up the stake or claim a seat: {e:#}");
 		}
 		if self.config.role == Role::Worker {
 			if let Err(e) = self.apply_to_open_rounds().await {
@@ -398,7 +493,18 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				continue;
 			}
 			let Some(details) = self.chain.job(job).await? else { continue };
-			if let Err(e) = supported(&details) {
+			let runnable = supported(&details).and_then(|(arch, _)| {
+				if details.spec.dataset != chain::Dataset::Private {
+					return Ok(());
+				}
+				// Applying and then failing to train would cost `no_show_slash` every round:
+				// own data that this architecture cannot take is reason not to apply.
+				let Some((own, _)) = &self.config.private_data else {
+					bail!("the job trains on private data, and this worker has none")
+				};
+				own.check_compatible(&arch).context("this worker's private data")
+			});
+			if let Err(e) = runnable {
 				tracing::info!(job, "not applying: {e:#}");
 				self.declined.insert(round);
 				continue;
@@ -484,7 +590,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		Ok((details, ctx))
 	}
 
-	/// Fetches (or reads) a worker's shards and builds its dataset.
+	/// The data `worker` trains on and its root: its shards of the job's dataset (fetched, or
+	/// read from the store), or this worker's own for a job on private data.
 	async fn worker_data(
 		&self,
 		job: u64,
@@ -492,7 +599,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		worker: &AccountId32,
 	) -> Result<(Dataset, Digest)> {
 		let chain::Dataset::Shards(shards) = &details.spec.dataset else {
-			bail!("job trains on private data, which cannot be replayed");
+			return match &self.config.private_data {
+				Some(own) if *worker == self.me => Ok(own.clone()),
+				_ => bail!("job trains on private data, which only its worker has"),
+			};
 		};
 		let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
 		let status =
@@ -712,7 +822,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.await
 			.context("fetching the training commitment")?;
 		let commitment: TrainingCommitment = serde_json::from_slice(&commitment_bytes)?;
-		let mut needed: Vec<u32> = segments.iter().flat_map(|&s| [s, s + 1]).collect();
+		// On private data nothing is replayed: only the last checkpoint (the update's end) is
+		// needed, not the drawn segments' intermediate states of a run on the worker's data.
+		let replayed = match details.spec.dataset {
+			chain::Dataset::Private => &[][..],
+			chain::Dataset::Shards(_) => segments,
+		};
+		let mut needed: Vec<u32> = replayed.iter().flat_map(|&s| [s, s + 1]).collect();
 		needed.push(update.checkpoints);
 		needed.sort_unstable();
 		needed.dedup();
@@ -739,8 +855,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.await
 			.context("fetching the update")?;
 		let delta = decode_update(&ctx.arch, &delta_bytes, ctx.hyperparameters.compression)?;
-		let (data, data_root) = self.worker_data(job, details, worker).await?;
-		Ok(UpdateEvidence { commitment, checkpoints, delta, data, data_root })
+		let data = match details.spec.dataset {
+			chain::Dataset::Private => None,
+			chain::Dataset::Shards(_) => Some(self.worker_data(job, details, worker).await?),
+		};
+		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
 	}
 
 	async fn commit(
@@ -778,13 +897,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					// time, then report `Unavailable`, which never slashes a validator. Staying
 					// silent would (`no_reveal_slash`) although nobody could have verified.
 					self.retry_while_time_is_left(deadline, e, "cannot verify the job yet").await?;
-					let stored = StoredVerdict {
-						valid: false,
-						unavailable: true,
-						score_parts: 0,
-						salt: rand::random(),
-						reason: Some(reason),
-					};
+					let stored = StoredVerdict::unavailable(reason);
 					state::write_json(&path, &stored)?;
 					return self.send_commitment(job, round, worker, &stored).await;
 				},
@@ -820,19 +933,46 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 						checkpoint_root: to_digest(&update.checkpoint_root),
 						checkpoints: update.checkpoints,
 					};
-					let segments = if self.skips_replay() { Vec::new() } else { segments.to_vec() };
-					let judged = tokio::task::spawn_blocking(move || {
-						judge_update(&ctx, &claim, &segments, &evidence, holdout.as_ref(), device)
-					})
-					.await
-					.map_err(anyhow::Error::from)
-					.and_then(|judged| judged.map_err(anyhow::Error::from));
+					// Private data is the worker's alone: nothing to replay it on (the chain
+					// accepts such a job only for evaluation on held-out data).
+					let replayable = evidence.data.is_some() && !self.skips_replay();
+					let segments = if replayable { segments.to_vec() } else { Vec::new() };
+					let stop = Arc::new(AtomicBool::new(false));
+					let _stop_when_not_awaited = StopOnDrop(stop.clone());
+					let judging = tokio::task::spawn_blocking({
+						let stop = stop.clone();
+						move || {
+							let holdout = holdout.as_ref();
+							judge_update(&ctx, &claim, &segments, &evidence, holdout, device, &stop)
+						}
+					});
+					let judged =
+						within_deadline(&self.chain, deadline, judging).await.map(|judged| {
+							judged
+								.map_err(anyhow::Error::from)
+								.and_then(|judged| judged.map_err(anyhow::Error::from))
+						});
 					match judged {
-						Ok(judgement) => (judgement, false),
+						// The replay cannot finish before the commit deadline on this machine
+						// (a job heavier than its Commit phase allows for this hardware): report
+						// that it could not judge, which never slashes a validator, rather than
+						// miss the deadline, which would (`no_reveal_slash`).
+						None => {
+							tracing::warn!(job, round, %worker, "replay given up: the commit deadline is near");
+							let judgement = agora_protocol::Judgement {
+								valid: false,
+								score: 0.0,
+								reason: Some(
+									"the replay did not finish before the commit deadline".into(),
+								),
+							};
+							(judgement, true)
+						},
+						Some(Ok(judgement)) => (judgement, false),
 						// The replay itself failed here (out of memory, a libtorch error):
 						// this validator's trouble, not proof of fraud. Retry while there is
 						// time, then report that it could not judge rather than stay silent.
-						Err(e) => {
+						Some(Err(e)) => {
 							let reason = format!("could not judge the evidence: {e:#}");
 							self.retry_while_time_is_left(deadline, e, "judging failed").await?;
 							let judgement = agora_protocol::Judgement {
@@ -1070,8 +1210,15 @@ pub fn supported(details: &JobInfo) -> Result<(Architecture, Hyperparameters)> {
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?;
 	let arch = Architecture::from_id(arch_id)?;
 	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
-	if !matches!(details.spec.dataset, chain::Dataset::Shards(_)) {
-		bail!("private-data jobs are not supported by this worker");
+	if details.spec.dataset == chain::Dataset::Private {
+		if details.spec.mode == chain::VerificationMode::Replay {
+			bail!("a job on private data cannot be verified by replay");
+		}
+		// Nothing is replayed: the held-out set is the only check, so every validator must
+		// score on the same one (a validator's own `--holdout` would split their verdicts).
+		if hyperparameters.holdout.is_empty() {
+			bail!("a job on private data must commit to a held-out set");
+		}
 	}
 	Ok((arch, hyperparameters))
 }
@@ -1095,8 +1242,7 @@ fn measure_throughput(device: Device) -> Result<u32> {
 	use agora_ml::train::{OptimizerConfig, TrainConfig, Trainer};
 	let arch = Architecture::from_id("mlp-digits")?;
 	let data = synthetic_images(512, 10, 1, 8, 16, 0)?;
-	let config =
-		TrainConfig { optimizer: OptimizerConfig::sgd(0.05, 0.9), batch_size: 64, seed: 0 };
+	let config = TrainConfig::new(OptimizerConfig::sgd(0.05, 0.9), 64, 0);
 	let state = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
 	let mut trainer = Trainer::new(&arch, &state, &config, device)?;
 	let indices: Vec<u32> = (0..64).collect();
@@ -1109,8 +1255,15 @@ fn measure_throughput(device: Device) -> Result<u32> {
 
 /// Loads a held-out dataset from a manifest directory written by `prepare-data`.
 pub fn load_holdout(dir: &Path) -> Result<Dataset> {
-	let (data, _) = agora_ml::data::load_sharded(&dir.join(agora_ml::data::MANIFEST_FILE), None)?;
-	Ok(data)
+	Ok(load_prepared(dir)?.0)
+}
+
+/// A dataset directory written by `prepare-data` and its root (the Merkle root over its shard
+/// hashes, as for a job's shards): a worker's private data.
+pub fn load_prepared(dir: &Path) -> Result<(Dataset, Digest)> {
+	let (data, manifest) =
+		agora_ml::data::load_sharded(&dir.join(agora_ml::data::MANIFEST_FILE), None)?;
+	Ok((data, manifest.root))
 }
 
 /// `(job, round)` of an update record's file name, `job-J-round-R.json`.

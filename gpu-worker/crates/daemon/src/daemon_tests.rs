@@ -18,7 +18,7 @@ use agora_p2p::BlobNetwork;
 use agora_protocol::{model_blob, Hyperparameters};
 use tch::Device;
 
-use crate::daemon::{Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
+use crate::daemon::{within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
 use crate::fakes::{FakeChain, FakeNet, Shared, World};
 
 const WORKER: AccountId32 = AccountId32([1; 32]);
@@ -52,6 +52,9 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 		aggregator: Aggregator::FedAvg,
 		compression: Some(Compression::Int8),
 		holdout: vec![holdout_shard],
+		schedule: Default::default(),
+		clip_norm: None,
+		micro_batches: 1,
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));
@@ -125,6 +128,7 @@ fn daemon_on<N: BlobNetwork>(
 		public_addr: "/ip4/127.0.0.1/tcp/1".into(),
 		conduct,
 		holdout,
+		private_data: None,
 		memory_mib: 0,
 		device: Device::Cpu,
 	};
@@ -491,5 +495,180 @@ async fn every_cheat_of_the_catalogue_is_caught_by_an_honest_validator() {
 		if round == 0 {
 			assert_eq!(verdicts.get(&HONEST.0), Some(&Verdict::Valid), "{name}: the honest one");
 		}
+	}
+}
+
+#[tokio::test]
+async fn an_unseated_validator_daemon_claims_a_seat_once_one_frees() {
+	let dir = tempfile::tempdir().unwrap();
+	let shared = Shared::default();
+	let (first, second) = (AccountId32([7; 32]), AccountId32([8; 32]));
+	{
+		let mut w = world(&shared);
+		let registration = agora_chain::Endpoint {
+			account: VALIDATOR,
+			is_worker: false,
+			stake: 1_000,
+			active: true,
+			peer_id: Vec::new(),
+			multiaddr: Vec::new(),
+		};
+		w.registrations.insert((VALIDATOR, false), registration);
+		w.seats = agora_chain::Seats {
+			seated: vec![(first, 2_000), (second, 3_000)],
+			capacity: 2,
+			minimum: 500,
+		};
+	}
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dir.path(), None);
+	// Every seat holds more: claiming would only be refused, and cost a fee.
+	validator.tick().await.unwrap();
+	assert!(sent(&shared, VALIDATOR).is_empty());
+	// A seat frees (its validator left): the daemon claims it at once, and only once.
+	world(&shared).seats.seated.retain(|(v, _)| *v != first);
+	validator.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	assert_eq!(sent(&shared, VALIDATOR), vec![ProtocolCall::ClaimSeat]);
+	assert!(world(&shared).seats.holds(&VALIDATOR));
+	// A slash lowers a seated stake below an unseated one: the unseated stake outbids it.
+	{
+		let mut w = world(&shared);
+		w.seats.seated = vec![(first, 2_000), (second, 900)];
+	}
+	validator.tick().await.unwrap();
+	assert_eq!(sent(&shared, VALIDATOR).len(), 2);
+	// Below the minimum, or leaving, it claims nothing.
+	{
+		let mut w = world(&shared);
+		w.seats.seated.clear();
+		w.seats.minimum = 5_000;
+	}
+	validator.tick().await.unwrap();
+	{
+		let mut w = world(&shared);
+		w.seats.minimum = 500;
+		w.registrations.get_mut(&(VALIDATOR, false)).unwrap().active = false;
+	}
+	validator.tick().await.unwrap();
+	assert_eq!(sent(&shared, VALIDATOR).len(), 2);
+}
+
+#[tokio::test]
+async fn a_replay_that_cannot_finish_before_the_commit_deadline_is_given_up_in_time() {
+	let shared = Shared::default();
+	let chain = FakeChain { me: VALIDATOR, world: shared.clone() };
+	world(&shared).best = 10;
+	// Work that finishes is never given up, however close the deadline (here: already within
+	// the margin): it is looked at before the height is.
+	assert_eq!(within_deadline(&chain, 11, async { 7 }).await, Some(7));
+	// Far from the deadline, slow work is waited for.
+	let slow = async {
+		tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+		8
+	};
+	assert_eq!(within_deadline(&chain, 100, slow).await, Some(8));
+	// Work that never ends (a replay too long for the Commit phase on this machine) is given
+	// up once the chain reaches the margin before the deadline, while the node is away too.
+	let never = std::future::pending::<()>();
+	let giving_up = tokio::spawn({
+		let shared = shared.clone();
+		async move {
+			let chain = FakeChain { me: VALIDATOR, world: shared };
+			within_deadline(&chain, 40, never).await
+		}
+	});
+	tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+	assert!(!giving_up.is_finished(), "30 blocks before the deadline it keeps replaying");
+	world(&shared).node_down = true;
+	world(&shared).best = 38;
+	tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+	assert!(!giving_up.is_finished(), "an unreachable node is no reason to give up");
+	world(&shared).node_down = false;
+	let given_up = tokio::time::timeout(std::time::Duration::from_secs(5), giving_up).await;
+	assert_eq!(given_up.unwrap().unwrap(), None);
+}
+
+/// A job on private data, verified by evaluation: a worker without data of its own declines it;
+/// one with `--private-data` applies, trains on its own data (no shard is fetched: nobody
+/// serves any) and serves its run's evidence but never the data; a validator, which has nothing
+/// to replay, checks the run's commitment and scores the update on the committed held-out set.
+#[tokio::test]
+async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data() {
+	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	let digits = load_digits(&digits_csv_path()).unwrap();
+	let own = digits.subset(&(400..496).collect::<Vec<_>>()).unwrap().encode_shard().unwrap();
+	let own = agora_protocol::assemble_dataset(&[(Digest::of(&[&own]), own)]).unwrap();
+	{
+		let mut w = world(&shared);
+		let spec = &mut w.jobs.get_mut(&JOB).unwrap().spec;
+		spec.dataset = ChainDataset::Private;
+		spec.mode = VerificationMode::Evaluation;
+		// The data provider is gone: the only training data is the worker's own.
+		w.stores.remove(0);
+		// A second job on private data, open for applications.
+		let mut open = w.rounds[&JOB].clone();
+		open.phase = JobStatusView::Open;
+		open.applicants.clear();
+		open.workers.clear();
+		let second = w.jobs[&JOB].clone();
+		w.jobs.insert(1, second);
+		w.rounds.insert(1, RoundStatus { job: 1, ..open });
+	}
+	let private_worker = |dir: &Path| {
+		let config = DaemonConfig {
+			role: Role::Worker,
+			state_dir: dir.to_path_buf(),
+			stake: 0,
+			public_addr: "/ip4/127.0.0.1/tcp/1".into(),
+			conduct: Conduct::Honest,
+			holdout: None,
+			private_data: Some(own.clone()),
+			memory_mib: 0,
+			device: Device::Cpu,
+		};
+		let net = FakeNet::new(&shared, &dir.join("store"));
+		Daemon::new(FakeChain { me: WORKER, world: shared.clone() }, net, config).unwrap()
+	};
+	const DATALESS: AccountId32 = AccountId32([5; 32]);
+	let mut dataless = daemon(&shared, DATALESS, Role::Worker, dirs[3].path(), None);
+	dataless.tick().await.unwrap();
+	assert!(sent(&shared, DATALESS).is_empty(), "no data of its own: it does not apply");
+
+	let mut worker = private_worker(dirs[1].path());
+	worker.tick().await.unwrap();
+	let calls = sent(&shared, WORKER);
+	assert!(calls.contains(&ProtocolCall::ApplyForRound { job: 1 }), "{calls:?}");
+	assert!(
+		calls.iter().any(|c| matches!(c, ProtocolCall::SubmitUpdate { job: JOB, .. })),
+		"trained on its own data: {calls:?}"
+	);
+	// The chain draws segments in every mode; with nothing to replay them on, the validator
+	// judges the commitment and the held-out score.
+	world(&shared).duties.insert(
+		VALIDATOR,
+		vec![Duty::Commit {
+			job: JOB,
+			round: 0,
+			worker: WORKER,
+			segments: vec![0, 2],
+			deadline: 60,
+		}],
+	);
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
+	validator.tick().await.unwrap();
+	assert!(matches!(sent(&shared, VALIDATOR).as_slice(), [ProtocolCall::CommitVerdict { .. }]));
+	world(&shared)
+		.duties
+		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 }]);
+	validator.tick().await.unwrap();
+	match sent(&shared, VALIDATOR).last() {
+		Some(ProtocolCall::RevealVerdict { verdict, score, .. }) => {
+			assert_eq!(*verdict, agora_chain::Verdict::Valid);
+			// Paid for the held-out gain alone (private data): training from the initial
+			// weights gains.
+			assert!(score.0 > 0, "no held-out gain: {}", score.0);
+		},
+		other => panic!("expected a reveal, got {other:?}"),
 	}
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agora_chain::{
 	AccountId32, Balance, BlockNumber, ChainApi, Duty, Endpoint, JobInfo, Pending, PendingDuty,
-	ProtocolCall, RoundInfo, Update, VerificationStage,
+	ProtocolCall, RoundInfo, Seats, Update, VerificationStage,
 };
 use agora_core::Digest;
 use agora_p2p::{BlobKey, BlobNetwork, BlobStore, Peer, PeerId, Traffic};
@@ -35,6 +35,10 @@ pub struct World {
 	pub failing_fetches: usize,
 	/// Every daemon's blob store, which the fake network fetches from.
 	pub stores: Vec<BlobStore>,
+	/// Registrations by account and role (`true` for a worker); none unless a test adds them.
+	pub registrations: BTreeMap<(AccountId32, bool), Endpoint>,
+	/// The validator seats.
+	pub seats: Seats,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -91,6 +95,25 @@ fn include(world: &mut World, who: &AccountId32, call: &ProtocolCall) {
 				|d| !matches!(d, Duty::RevealAggregate { job: j, round: r, .. } if j == job && r == round),
 			);
 		},
+		ProtocolCall::ClaimSeat => {
+			let stake = world.registrations.get(&(*who, false)).map(|r| r.stake);
+			if let Some(stake) = stake {
+				let seats = &mut world.seats;
+				if !seats.holds(who) && seats.would_seat(stake) {
+					if seats.seated.len() >= seats.capacity as usize {
+						// The chain unseats the lowest stake (the latest seated of equals).
+						let lowest = seats
+							.seated
+							.iter()
+							.rposition(|(_, s)| seats.seated.iter().all(|(_, other)| s <= other));
+						if let Some(lowest) = lowest {
+							seats.seated.remove(lowest);
+						}
+					}
+					seats.seated.push((*who, stake));
+				}
+			}
+		},
 		ProtocolCall::ApplyForRound { job } => {
 			if let Some(round) = world.rounds.get_mut(job) {
 				round.applicants.push(*who);
@@ -135,12 +158,16 @@ impl ChainApi for FakeChain {
 		})
 	}
 
-	async fn registration(&self, _who: &AccountId32, _as_worker: bool) -> Result<Option<Endpoint>> {
-		self.read(|_| None)
+	async fn registration(&self, who: &AccountId32, as_worker: bool) -> Result<Option<Endpoint>> {
+		self.read(|w| w.registrations.get(&(*who, as_worker)).cloned())
 	}
 
 	async fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
 		self.read(|_| Vec::new())
+	}
+
+	async fn seats(&self) -> Result<Seats> {
+		self.read(|w| w.seats.clone())
 	}
 
 	async fn update(&self, job: u64, worker: &AccountId32) -> Result<Option<Update>> {

@@ -8,7 +8,7 @@
 //! The same model on the same input gives bit-identical logits on one CPU; across devices an
 //! auditor accepts logits within [`LOGIT_TOLERANCE`] with the same top class.
 
-use agora_ml::data::{Batch, Dataset};
+use agora_ml::data::{decode_tokens, token_bytes, Batch, Dataset};
 use agora_ml::models::{Architecture, Model};
 use tch::{Device, Kind, Tensor};
 
@@ -25,7 +25,7 @@ pub enum AnswerError {
 	#[error("the input holds a value that is not finite")]
 	NotFinite,
 	#[error("token {0} is outside the model's vocabulary")]
-	Token(u8),
+	Token(usize),
 	#[error("the model failed: {0}")]
 	Model(String),
 }
@@ -41,9 +41,9 @@ fn input_tensor(arch: &Architecture, input: &[u8]) -> Result<Tensor, AnswerError
 	let features = match arch {
 		Architecture::Mlp { inputs, .. } => Some(*inputs),
 		Architecture::Cnn { channels, side, .. } => Some(channels * side * side),
-		Architecture::Transformer { .. } => None,
+		Architecture::Transformer { .. } | Architecture::Gpt { .. } => None,
 	};
-	match (arch, features) {
+	match (arch.language_shape(), features) {
 		(_, Some(features)) => {
 			if input.len() != features * 4 {
 				return Err(AnswerError::InputSize {
@@ -60,18 +60,21 @@ fn input_tensor(arch: &Architecture, input: &[u8]) -> Result<Tensor, AnswerError
 			}
 			Ok(Tensor::f_from_slice(&values)?.f_view([1, features as i64])?)
 		},
-		(Architecture::Transformer { vocab, context, .. }, None) => {
-			if input.is_empty() || input.len() > *context {
+		(Some((vocab, context)), None) => {
+			// Tokens as a token dataset stores them: a byte each, or two for a wide vocabulary.
+			let width = token_bytes(vocab);
+			let count = input.len() / width;
+			if count == 0 || count > context || !input.len().is_multiple_of(width) {
 				return Err(AnswerError::InputSize {
 					got: input.len(),
-					expected: format!("1 to {context} tokens"),
+					expected: format!("1 to {context} tokens of {width} byte(s)"),
 				});
 			}
-			if let Some(&token) = input.iter().find(|&&t| usize::from(t) >= *vocab) {
+			if let Some(token) = decode_tokens(input, vocab).find(|&t| t >= vocab) {
 				return Err(AnswerError::Token(token));
 			}
-			let tokens: Vec<i64> = input.iter().map(|&t| i64::from(t)).collect();
-			Ok(Tensor::f_from_slice(&tokens)?.f_view([1, input.len() as i64])?)
+			let tokens: Vec<i64> = decode_tokens(input, vocab).map(|t| t as i64).collect();
+			Ok(Tensor::f_from_slice(&tokens)?.f_view([1, count as i64])?)
 		},
 		_ => Err(AnswerError::Model("unsupported architecture".into())),
 	}
@@ -84,7 +87,7 @@ pub fn answer(model: &Model, input: &[u8]) -> Result<Vec<u8>, AnswerError> {
 		let out = tch::nn::Module::forward(model.network(), &xs);
 		let out = match model.architecture() {
 			// The distribution of the token after the last input token.
-			Architecture::Transformer { .. } => out.f_select(1, -1)?,
+			arch if arch.is_language_model() => out.f_select(1, -1)?,
 			_ => out,
 		};
 		Ok(out.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)

@@ -26,9 +26,54 @@ use agora_core::merkle::merkle_root;
 pub enum SampleKind {
 	/// A labelled image of `channels x height x width` u8 pixels.
 	Image { channels: usize, height: usize, width: usize },
-	/// A window of `length` byte tokens (inputs are the first `length - 1`, targets the last
-	/// `length - 1`), every token below `vocab`.
+	/// A window of `length` tokens (inputs are the first `length - 1`, targets the last
+	/// `length - 1`), every token below `vocab`: one byte each for a vocabulary of up to 256
+	/// tokens (bytes, characters), else two (little-endian u16, up to 65,536: a BPE
+	/// tokenizer's).
 	Tokens { length: usize, vocab: usize },
+}
+
+/// The largest vocabulary a token dataset can hold (two-byte tokens).
+pub const MAX_VOCAB: usize = 1 << 16;
+
+/// Bytes per token of a `vocab`-token vocabulary: 1 up to 256 tokens, else 2.
+pub fn token_bytes(vocab: usize) -> usize {
+	if vocab <= 256 {
+		1
+	} else {
+		2
+	}
+}
+
+/// The tokens stored in `bytes` for a `vocab`-token vocabulary (see [`SampleKind::Tokens`]);
+/// a trailing odd byte of two-byte tokens is ignored.
+pub fn decode_tokens(bytes: &[u8], vocab: usize) -> impl Iterator<Item = usize> + '_ {
+	let width = token_bytes(vocab);
+	bytes.chunks_exact(width).map(move |token| match token {
+		[byte] => usize::from(*byte),
+		[low, high, ..] => usize::from(u16::from_le_bytes([*low, *high])),
+		[] => 0,
+	})
+}
+
+/// `tokens` stored for a `vocab`-token vocabulary; errors on a token outside it.
+pub fn encode_tokens(tokens: &[u32], vocab: usize) -> Result<Vec<u8>> {
+	if vocab > MAX_VOCAB {
+		return Err(WorkerError::Data(format!("vocabulary of {vocab} above {MAX_VOCAB}")));
+	}
+	let mut bytes = Vec::with_capacity(tokens.len() * token_bytes(vocab));
+	for &token in tokens {
+		if token as usize >= vocab {
+			return Err(WorkerError::Data(format!(
+				"token {token} is not below the vocabulary of {vocab}"
+			)));
+		}
+		match token_bytes(vocab) {
+			1 => bytes.push(token as u8),
+			_ => bytes.extend_from_slice(&(token as u16).to_le_bytes()),
+		}
+	}
+	Ok(bytes)
 }
 
 impl SampleKind {
@@ -36,7 +81,7 @@ impl SampleKind {
 	pub fn sample_len(&self) -> usize {
 		match *self {
 			SampleKind::Image { channels, height, width } => channels * height * width,
-			SampleKind::Tokens { length, .. } => length,
+			SampleKind::Tokens { length, vocab } => length.saturating_mul(token_bytes(vocab)),
 		}
 	}
 
@@ -107,7 +152,12 @@ impl Dataset {
 				if length < 2 {
 					return Err(WorkerError::Data("token windows need at least 2 tokens".into()));
 				}
-				if let Some(token) = features.iter().find(|&&t| usize::from(t) >= vocab) {
+				if vocab > MAX_VOCAB {
+					return Err(WorkerError::Data(format!(
+						"vocabulary of {vocab} above {MAX_VOCAB}"
+					)));
+				}
+				if let Some(token) = decode_tokens(&features, vocab).find(|&t| t >= vocab) {
 					return Err(WorkerError::Data(format!(
 						"token {token} is not below the vocabulary of {vocab}"
 					)));
@@ -211,8 +261,8 @@ impl Dataset {
 				let labels = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
 				Ok(Batch::Classification { inputs, labels })
 			},
-			SampleKind::Tokens { length, .. } => {
-				let tokens: Vec<i64> = bytes.iter().map(|&b| i64::from(b)).collect();
+			SampleKind::Tokens { length, vocab } => {
+				let tokens: Vec<i64> = decode_tokens(&bytes, vocab).map(|t| t as i64).collect();
 				let tokens = Tensor::f_from_slice(&tokens)?
 					.f_view([count, length as i64])?
 					.f_to_device(device)?;
@@ -235,10 +285,9 @@ impl Dataset {
 				Architecture::Cnn { channels, side, classes, .. },
 				SampleKind::Image { channels: c, height, width },
 			) => *channels == c && *side == height && *side == width && *classes >= self.num_classes,
-			(
-				Architecture::Transformer { vocab, context, .. },
-				SampleKind::Tokens { length, vocab: v },
-			) => length <= context + 1 && v <= *vocab,
+			(arch, SampleKind::Tokens { length, vocab: v }) => arch
+				.language_shape()
+				.is_some_and(|(vocab, context)| length <= context + 1 && v <= vocab),
 			_ => false,
 		};
 		if ok {
@@ -724,6 +773,48 @@ mod tests {
 		let data = text_dataset(&text, 64).unwrap();
 		assert_eq!(data.len(), text.len() / 65);
 		assert!(text_dataset("caf\u{e9}", 2).is_err());
+	}
+
+	#[test]
+	fn wide_vocabularies_store_two_byte_tokens_and_train_a_gpt() {
+		let vocab = 1_000;
+		let tokens: Vec<u32> = (0..4 * 9).map(|i| (i * 37 % vocab) as u32).collect();
+		let bytes = encode_tokens(&tokens, vocab).unwrap();
+		assert_eq!(bytes.len(), tokens.len() * 2);
+		let kind = SampleKind::Tokens { length: 9, vocab };
+		assert_eq!(kind.sample_len(), 18);
+		let data = Dataset::new(kind, 0, 1.0, bytes, Vec::new()).unwrap();
+		assert_eq!(data.len(), 4);
+		let Batch::Language { inputs, targets } = data.batch(&[1, 3], Device::Cpu).unwrap() else {
+			panic!("a language batch")
+		};
+		assert_eq!(Vec::<i64>::try_from(inputs.get(0)).unwrap()[0], i64::from(tokens[9]));
+		assert_eq!(Vec::<i64>::try_from(targets.get(1)).unwrap()[7], i64::from(tokens[35]));
+		// Byte vocabularies keep one byte per token (existing shards are unchanged).
+		assert_eq!(encode_tokens(&[3, 255], 256).unwrap(), vec![3, 255]);
+		// Out-of-vocabulary tokens and vocabularies beyond two bytes are refused.
+		assert!(encode_tokens(&[1_000], vocab).is_err());
+		let out = 1_000u16.to_le_bytes().repeat(9);
+		assert!(Dataset::new(kind, 0, 1.0, out, Vec::new()).is_err());
+		let huge = SampleKind::Tokens { length: 2, vocab: MAX_VOCAB + 1 };
+		assert!(Dataset::new(huge, 0, 1.0, vec![0; 4], Vec::new()).is_err());
+		// A GPT over the vocabulary takes them; a smaller one does not.
+		let gpt = Architecture::from_id("gpt:vocab=1000,ctx=8,width=16,heads=2,layers=1").unwrap();
+		data.check_compatible(&gpt).unwrap();
+		let small = Architecture::from_id("gpt:vocab=999,ctx=8,width=16,heads=2,layers=1").unwrap();
+		assert!(data.check_compatible(&small).is_err());
+		let config =
+			crate::train::TrainConfig::new(crate::train::OptimizerConfig::adamw(1e-3), 2, 0);
+		let (update, metrics) = crate::train::local_update(
+			&gpt,
+			&gpt.initial_params(0).unwrap(),
+			&data,
+			&config,
+			2,
+			Device::Cpu,
+		)
+		.unwrap();
+		assert!(update.l2_norm() > 0.0 && metrics.loss > 0.0);
 	}
 
 	#[test]

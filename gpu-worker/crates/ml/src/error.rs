@@ -34,6 +34,8 @@ pub enum WorkerError {
 	Compression(String),
 	#[error("invalid argument: {0}")]
 	InvalidArgument(String),
+	#[error("stopped before the end: {0}")]
+	Stopped(String),
 	#[error("libtorch: {0}")]
 	Torch(#[from] tch::TchError),
 	#[error("invalid JSON: {0}")]

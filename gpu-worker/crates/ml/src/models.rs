@@ -19,6 +19,9 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{Result, WorkerError};
 use crate::params::{Layout, ParamSet};
 
+mod gpt;
+pub use gpt::GptNet;
+
 /// Short names for the architectures the project uses.
 pub const PRESETS: &[(&str, &str)] = &[
 	("mlp-digits", "mlp:in=64,hidden=128,out=10"),
@@ -26,6 +29,10 @@ pub const PRESETS: &[(&str, &str)] = &[
 	("transformer-char", "transformer:vocab=128,ctx=64,width=64,heads=4,layers=2"),
 	("mlp-bench", "mlp:in=784,hidden=512-256,out=10"),
 	("cnn-bench", "cnn:ch=1,side=28,conv=32-64,out=10"),
+	// About 10M parameters over an 8,192-token BPE vocabulary: trains in minutes on a CPU.
+	("gpt-cpu", "gpt:vocab=8192,ctx=256,width=256,heads=8,layers=10"),
+	// GPT-2 small's shape (124,439,808 parameters with tied embeddings).
+	("gpt2-small", "gpt:vocab=50257,ctx=1024,width=768,heads=12,layers=12"),
 ];
 
 /// Largest model the worker accepts (4 GiB of f32 weights).
@@ -41,6 +48,9 @@ pub enum Architecture {
 	Cnn { channels: usize, side: usize, conv: Vec<usize>, classes: usize },
 	/// Pre-norm decoder-only transformer over byte tokens, causal self-attention.
 	Transformer { vocab: usize, context: usize, width: usize, heads: usize, layers: usize },
+	/// GPT-style language model ([`gpt`]): the transformer's blocks with tied input and output
+	/// embeddings and GPT-2's initialisation, over any vocabulary (a BPE tokenizer's).
+	Gpt { vocab: usize, context: usize, width: usize, heads: usize, layers: usize },
 }
 
 fn parse_list(id: &str, value: &str) -> Result<Vec<usize>> {
@@ -97,6 +107,13 @@ impl Architecture {
 				heads: parse_number(id, take("heads")?)?,
 				layers: parse_number(id, take("layers")?)?,
 			},
+			"gpt" => Architecture::Gpt {
+				vocab: parse_number(id, take("vocab")?)?,
+				context: parse_number(id, take("ctx")?)?,
+				width: parse_number(id, take("width")?)?,
+				heads: parse_number(id, take("heads")?)?,
+				layers: parse_number(id, take("layers")?)?,
+			},
 			other => return Err(malformed(&format!("unknown kind `{other}`"))),
 		};
 		if let Some(key) = fields.keys().next() {
@@ -132,6 +149,13 @@ impl Architecture {
             } => format!(
                 "transformer:vocab={vocab},ctx={context},width={width},heads={heads},layers={layers}"
             ),
+            Architecture::Gpt {
+                vocab,
+                context,
+                width,
+                heads,
+                layers,
+            } => format!("gpt:vocab={vocab},ctx={context},width={width},heads={heads},layers={layers}"),
         }
 	}
 
@@ -159,7 +183,8 @@ impl Architecture {
 					return fail("too many pooling stages for the image side");
 				}
 			},
-			Architecture::Transformer { vocab, context, width, heads, layers } => {
+			Architecture::Transformer { vocab, context, width, heads, layers }
+			| Architecture::Gpt { vocab, context, width, heads, layers } => {
 				if *vocab == 0 || *context == 0 || *layers == 0 || *heads == 0 {
 					return fail("sizes must be positive");
 				}
@@ -196,29 +221,28 @@ impl Architecture {
 				total.checked_add(linear(features, *classes)?)
 			},
 			Architecture::Transformer { vocab, context, width, layers, .. } => {
-				let w = *width;
-				let block = [
-					4usize.checked_mul(w)?,
-					linear(w, w.checked_mul(3)?)?,
-					linear(w, w)?,
-					linear(w, w.checked_mul(4)?)?,
-					linear(w.checked_mul(4)?, w)?,
-				]
-				.iter()
-				.try_fold(0usize, |sum, &part| sum.checked_add(part))?;
-				vocab
-					.checked_mul(w)?
-					.checked_add(context.checked_mul(w)?)?
-					.checked_add(block.checked_mul(*layers)?)?
-					.checked_add(2usize.checked_mul(w)?)?
-					.checked_add(linear(w, *vocab)?)
+				gpt::parameters(*vocab, *context, *width, *layers)?
+					.checked_add(linear(*width, *vocab)?)
 			},
+			// Tied embeddings: the output layer is the token embedding, no parameters of its own.
+			Architecture::Gpt { vocab, context, width, layers, .. } => {
+				gpt::parameters(*vocab, *context, *width, *layers)
+			},
+		}
+	}
+
+	/// `(vocabulary, context)` of a language model; `None` for a classifier.
+	pub fn language_shape(&self) -> Option<(usize, usize)> {
+		match self {
+			Architecture::Transformer { vocab, context, .. }
+			| Architecture::Gpt { vocab, context, .. } => Some((*vocab, *context)),
+			Architecture::Mlp { .. } | Architecture::Cnn { .. } => None,
 		}
 	}
 
 	/// Whether samples are images with labels (classification) or token sequences.
 	pub fn is_language_model(&self) -> bool {
-		matches!(self, Architecture::Transformer { .. })
+		self.language_shape().is_some()
 	}
 
 	/// Builds the network's variables in `vs` and returns the network.
@@ -270,39 +294,7 @@ impl Architecture {
 				let (vocab, context, width) = (*vocab as i64, *context as i64, *width as i64);
 				let blocks = (0..*layers)
 					.map(|index| {
-						let block = vs / format!("block{index}");
-						TransformerBlock {
-							ln_attention: nn::layer_norm(
-								&block / "ln_attention",
-								vec![width],
-								Default::default(),
-							),
-							qkv: nn::linear(&block / "qkv", width, 3 * width, Default::default()),
-							attention_out: nn::linear(
-								&block / "attention_out",
-								width,
-								width,
-								Default::default(),
-							),
-							ln_mlp: nn::layer_norm(
-								&block / "ln_mlp",
-								vec![width],
-								Default::default(),
-							),
-							mlp_in: nn::linear(
-								&block / "mlp_in",
-								width,
-								4 * width,
-								Default::default(),
-							),
-							mlp_out: nn::linear(
-								&block / "mlp_out",
-								4 * width,
-								width,
-								Default::default(),
-							),
-							heads: *heads as i64,
-						}
+						TransformerBlock::new(&(vs / format!("block{index}")), width, *heads as i64)
 					})
 					.collect();
 				Network::Transformer(TransformerNet {
@@ -317,6 +309,9 @@ impl Architecture {
 					ln_final: nn::layer_norm(vs / "ln_final", vec![width], Default::default()),
 					head: nn::linear(vs / "head", width, vocab, Default::default()),
 				})
+			},
+			Architecture::Gpt { vocab, context, width, heads, layers } => {
+				Network::Gpt(GptNet::new(vs, *vocab, *context, *width, *heads, *layers))
 			},
 		}
 	}
@@ -347,6 +342,8 @@ impl Architecture {
 				InitRule::Constant(0.0)
 			} else if is_norm {
 				InitRule::Constant(1.0)
+			} else if let Architecture::Gpt { layers, .. } = self {
+				InitRule::Uniform(gpt::init_std(&spec.name, *layers) * 3f32.sqrt())
 			} else if spec.name.contains("embedding") {
 				InitRule::Uniform(0.02 * 3f32.sqrt())
 			} else {
@@ -406,6 +403,7 @@ pub struct CnnNet {
 	output: nn::Linear,
 }
 
+/// A pre-norm block: `x + attention(ln(x))`, then `x + mlp(ln(x))` (GELU, 4× width).
 #[derive(Debug)]
 struct TransformerBlock {
 	ln_attention: nn::LayerNorm,
@@ -418,6 +416,21 @@ struct TransformerBlock {
 }
 
 impl TransformerBlock {
+	fn new(block: &nn::Path, width: i64, heads: i64) -> Self {
+		let linear = |name: &str, inputs: i64, outputs: i64| {
+			nn::linear(block / name, inputs, outputs, Default::default())
+		};
+		TransformerBlock {
+			ln_attention: nn::layer_norm(block / "ln_attention", vec![width], Default::default()),
+			qkv: linear("qkv", width, 3 * width),
+			attention_out: linear("attention_out", width, width),
+			ln_mlp: nn::layer_norm(block / "ln_mlp", vec![width], Default::default()),
+			mlp_in: linear("mlp_in", width, 4 * width),
+			mlp_out: linear("mlp_out", 4 * width, width),
+			heads,
+		}
+	}
+
 	fn forward(&self, x: &Tensor, causal_mask: &Tensor) -> Tensor {
 		let (batch, time, width) = x.size3().expect("transformer activations are 3-d");
 		let head_dim = width / self.heads;
@@ -452,6 +465,7 @@ pub enum Network {
 	Mlp(MlpNet),
 	Cnn(CnnNet),
 	Transformer(TransformerNet),
+	Gpt(GptNet),
 }
 
 impl Module for Network {
@@ -484,6 +498,7 @@ impl Module for Network {
 				}
 				net.head.forward(&net.ln_final.forward(&x))
 			},
+			Network::Gpt(net) => net.forward(xs),
 		}
 	}
 }

@@ -1,10 +1,16 @@
 //! Local training with tch: a trainer whose whole state (weights, optimizer buffers, step) is
 //! plain data that can be hashed, checkpointed and replayed by a verifier.
 //!
-//! The optimizers are written out here (SGD with momentum, Adam with PyTorch's update rule)
-//! instead of using `tch::nn::Optimizer`: libtorch's optimizers keep their buffers inside C++
-//! objects that tch does not expose, and a replay from checkpoint i must start from exactly the
-//! committed momentum / moment estimates.
+//! The optimizers are written out here (SGD with momentum, Adam and AdamW with PyTorch's update
+//! rules) instead of using `tch::nn::Optimizer`: libtorch's optimizers keep their buffers inside
+//! C++ objects that tch does not expose, and a replay from checkpoint i must start from exactly
+//! the committed momentum / moment estimates.
+//!
+//! A step follows the recipe language models are trained with: its batch split into
+//! micro-batches whose gradients are summed (accumulation: memory, not math), the global
+//! gradient norm clipped, and a learning rate that warms up and decays on a cosine. Everything
+//! a step does is a function of the committed state and the job's configuration (the rate of
+//! step `s` included), so a verifier replays it exactly.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +35,9 @@ pub enum OptimizerConfig {
 	Sgd { lr: f64, momentum: f64 },
 	/// PyTorch's Adam (no weight decay, no amsgrad).
 	Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
+	/// PyTorch's AdamW: Adam with decoupled weight decay (`w -= lr * weight_decay * w` before
+	/// the Adam step, Loshchilov & Hutter), the optimizer language models are trained with.
+	AdamW { lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
 }
 
 impl OptimizerConfig {
@@ -40,12 +49,26 @@ impl OptimizerConfig {
 		OptimizerConfig::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
 	}
 
+	/// AdamW with GPT-style settings (betas 0.9 and 0.95, weight decay 0.1).
+	pub fn adamw(lr: f64) -> Self {
+		OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }
+	}
+
+	/// The peak learning rate.
+	pub fn lr(&self) -> f64 {
+		match *self {
+			OptimizerConfig::Sgd { lr, .. }
+			| OptimizerConfig::Adam { lr, .. }
+			| OptimizerConfig::AdamW { lr, .. } => lr,
+		}
+	}
+
 	/// Buffer name prefixes, one buffer per parameter and prefix.
 	fn buffer_prefixes(&self) -> &'static [&'static str] {
 		match self {
 			OptimizerConfig::Sgd { momentum, .. } if *momentum == 0.0 => &[],
 			OptimizerConfig::Sgd { .. } => &["momentum"],
-			OptimizerConfig::Adam { .. } => &["adam_m", "adam_v"],
+			OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => &["adam_m", "adam_v"],
 		}
 	}
 
@@ -59,6 +82,13 @@ impl OptimizerConfig {
 					&& lr > 0.0 && (0.0..1.0).contains(&beta1)
 					&& (0.0..1.0).contains(&beta2)
 					&& eps > 0.0
+			},
+			OptimizerConfig::AdamW { lr, beta1, beta2, eps, weight_decay } => {
+				lr.is_finite()
+					&& lr > 0.0 && (0.0..1.0).contains(&beta1)
+					&& (0.0..1.0).contains(&beta2)
+					&& eps > 0.0 && (0.0..1.0).contains(&weight_decay)
+					&& lr * weight_decay < 1.0
 			},
 		};
 		if ok {
@@ -84,13 +114,111 @@ impl OptimizerConfig {
 	}
 }
 
+/// The learning rate as a function of the step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum LrSchedule {
+	/// The optimizer's rate at every step.
+	#[default]
+	Constant,
+	/// Linear warmup from 0 over `warmup_steps`, then a cosine decay to
+	/// `min_fraction × lr` at `total_steps` (held there after).
+	WarmupCosine { warmup_steps: u64, total_steps: u64, min_fraction: f64 },
+}
+
+impl LrSchedule {
+	/// The rate of step `step` (1 for the first step) for the peak rate `peak`. Computed with
+	/// `libm` (plain Rust) rather than the platform's maths library, so that every machine
+	/// derives the same bits and replays stay exact.
+	pub fn lr_at(&self, peak: f64, step: u64) -> f64 {
+		match *self {
+			LrSchedule::Constant => peak,
+			LrSchedule::WarmupCosine { warmup_steps, total_steps, min_fraction } => {
+				if step <= warmup_steps {
+					return peak * step as f64 / warmup_steps.max(1) as f64;
+				}
+				let decay_steps = total_steps.saturating_sub(warmup_steps).max(1);
+				let progress = (step - warmup_steps).min(decay_steps) as f64 / decay_steps as f64;
+				let cosine = 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress));
+				peak * (min_fraction + (1.0 - min_fraction) * cosine)
+			},
+		}
+	}
+
+	fn validate(&self) -> Result<()> {
+		match *self {
+			LrSchedule::Constant => Ok(()),
+			LrSchedule::WarmupCosine { warmup_steps, total_steps, min_fraction } => {
+				if warmup_steps <= total_steps && (0.0..=1.0).contains(&min_fraction) {
+					Ok(())
+				} else {
+					Err(WorkerError::InvalidArgument(format!("invalid schedule {self:?}")))
+				}
+			},
+		}
+	}
+}
+
 /// What a training run needs besides the model and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
 	pub optimizer: OptimizerConfig,
+	/// Samples per optimizer step.
 	pub batch_size: usize,
 	/// Seed of the batch schedule (see [`BatchSchedule`]).
 	pub seed: u64,
+	/// The learning rate by step.
+	#[serde(default)]
+	pub schedule: LrSchedule,
+	/// The largest global L2 norm of a step's gradients (PyTorch's `clip_grad_norm_`), if any.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub clip_norm: Option<f64>,
+	/// Micro-batches a step's batch is split into, their gradients summed (weighted by their
+	/// sizes) before the step: the same step as one batch, in a fraction of the activation
+	/// memory.
+	#[serde(default = "one_micro_batch", skip_serializing_if = "is_one_micro_batch")]
+	pub micro_batches: usize,
+}
+
+fn one_micro_batch() -> usize {
+	1
+}
+
+fn is_one_micro_batch(count: &usize) -> bool {
+	*count == 1
+}
+
+impl TrainConfig {
+	/// A plain configuration: constant rate, no clipping, one micro-batch per step.
+	pub fn new(optimizer: OptimizerConfig, batch_size: usize, seed: u64) -> Self {
+		TrainConfig {
+			optimizer,
+			batch_size,
+			seed,
+			schedule: LrSchedule::Constant,
+			clip_norm: None,
+			micro_batches: 1,
+		}
+	}
+
+	/// Errors unless every setting is usable.
+	pub fn validate(&self) -> Result<()> {
+		self.optimizer.validate()?;
+		self.schedule.validate()?;
+		if self.batch_size == 0 {
+			return Err(WorkerError::InvalidArgument("batch size must be positive".into()));
+		}
+		if !(1..=self.batch_size).contains(&self.micro_batches) {
+			return Err(WorkerError::InvalidArgument(format!(
+				"{} micro-batches cannot split a batch of {}",
+				self.micro_batches, self.batch_size
+			)));
+		}
+		if self.clip_norm.is_some_and(|norm| !(norm.is_finite() && norm > 0.0)) {
+			return Err(WorkerError::InvalidArgument("the clipping norm must be positive".into()));
+		}
+		Ok(())
+	}
 }
 
 /// Everything that determines the rest of a run: step count, weights, optimizer buffers.
@@ -291,10 +419,7 @@ impl Trainer {
 		config: &TrainConfig,
 		device: Device,
 	) -> Result<Self> {
-		config.optimizer.validate()?;
-		if config.batch_size == 0 {
-			return Err(WorkerError::InvalidArgument("batch size must be positive".into()));
-		}
+		config.validate()?;
 		let model = Model::new(arch, &state.params, device)?;
 		let expected_optimizer = config.optimizer.state_layout(state.params.layout())?;
 		expected_optimizer.check_matches(state.optimizer.layout())?;
@@ -369,18 +494,48 @@ impl Trainer {
 		// Checked every step (it is a few comparisons): a mismatch would otherwise surface as a
 		// libtorch shape error deep inside the forward pass.
 		data.check_compatible(self.model.architecture())?;
-		let batch = data.batch(indices, self.model.device())?;
-		let (loss, correct, count) = loss_and_correct(&self.model, &batch)?;
-		// Gradients are returned rather than accumulated into `.grad`: nothing to zero before
-		// the next step (as PyTorch's `zero_grad(set_to_none=True)`).
-		let grads = Tensor::f_run_backward(&[&loss], &self.variables, false, false)?;
+		if indices.is_empty() {
+			return Err(WorkerError::Data("empty batch".into()));
+		}
+		// Micro-batches of (nearly) equal size; each one's mean loss is weighted by its share
+		// of the batch, so the summed gradients are the whole batch's mean-loss gradients.
+		let parts = self.config.micro_batches.min(indices.len());
+		let part_len = indices.len().div_ceil(parts);
+		let mut grads: Vec<Tensor> = Vec::new();
+		let mut parts_metrics = Vec::with_capacity(parts);
+		for part in indices.chunks(part_len) {
+			let batch = data.batch(part, self.model.device())?;
+			let (loss, correct, count) = loss_and_correct(&self.model, &batch)?;
+			let share = part.len() as f64 / indices.len() as f64;
+			let weighted =
+				if parts == 1 { loss.shallow_clone() } else { loss.f_mul_scalar(share)? };
+			// Gradients are returned rather than accumulated into `.grad`: nothing to zero
+			// before the next step (as PyTorch's `zero_grad(set_to_none=True)`).
+			let part_grads = Tensor::f_run_backward(&[&weighted], &self.variables, false, false)?;
+			if grads.is_empty() {
+				grads = part_grads;
+			} else {
+				tch::no_grad(|| -> Result<()> {
+					for (sum, grad) in grads.iter_mut().zip(&part_grads) {
+						if grad.defined() {
+							let _ = sum.f_add_(grad)?;
+						}
+					}
+					Ok(())
+				})?;
+			}
+			parts_metrics.push(Metrics {
+				loss: loss.f_double_value(&[])?,
+				accuracy: correct as f64 / count as f64,
+				samples: part.len() as u64,
+			});
+		}
+		if let Some(max_norm) = self.config.clip_norm {
+			clip_grad_norm(&mut grads, max_norm)?;
+		}
 		self.step += 1;
 		self.apply_update(&grads)?;
-		Ok(Metrics {
-			loss: loss.f_double_value(&[])?,
-			accuracy: correct as f64 / count as f64,
-			samples: indices.len() as u64,
-		})
+		Ok(Metrics::merge(&parts_metrics))
 	}
 
 	/// Counts a step without touching the weights (used to simulate a cheating worker).
@@ -389,12 +544,13 @@ impl Trainer {
 	}
 
 	fn apply_update(&mut self, grads: &[Tensor]) -> Result<()> {
-		let step = self.step as i32;
+		let step = i32::try_from(self.step).unwrap_or(i32::MAX);
 		let optimizer = self.config.optimizer;
+		let lr = self.config.schedule.lr_at(optimizer.lr(), self.step);
 		let device = self.model.device();
 		tch::no_grad(|| -> Result<()> {
 			match optimizer {
-				OptimizerConfig::Sgd { lr, momentum } => {
+				OptimizerConfig::Sgd { momentum, .. } => {
 					// `w += buf * (-lr)` as one fused, allocation-free addcmul.
 					let minus_lr = Tensor::f_from_slice(&[-lr as f32])?
 						.f_reshape([] as [i64; 0])?
@@ -415,14 +571,22 @@ impl Trainer {
 						}
 					}
 				},
-				OptimizerConfig::Adam { lr, beta1, beta2, eps } => {
+				OptimizerConfig::Adam { beta1, beta2, eps, .. }
+				| OptimizerConfig::AdamW { beta1, beta2, eps, .. } => {
 					let bias1 = 1.0 - beta1.powi(step);
 					let bias2 = 1.0 - beta2.powi(step);
+					let decay = match optimizer {
+						OptimizerConfig::AdamW { weight_decay, .. } => 1.0 - lr * weight_decay,
+						_ => 1.0,
+					};
 					for (index, (variable, grad)) in
 						self.variables.iter_mut().zip(grads).enumerate()
 					{
 						if !grad.defined() {
 							continue;
+						}
+						if decay != 1.0 {
+							let _ = variable.f_mul_scalar_(decay)?;
 						}
 						let (first, rest) = self.buffers.split_at_mut(1);
 						let m = &mut first[0][index];
@@ -439,6 +603,30 @@ impl Trainer {
 			Ok(())
 		})
 	}
+}
+
+/// Scales `grads` so that their global L2 norm is at most `max_norm`, as PyTorch's
+/// `clip_grad_norm_` does (coefficient `max_norm / (norm + 1e-6)`, capped at 1), on the device:
+/// the coefficient stays a tensor, so clipping adds no host synchronisation.
+fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<()> {
+	tch::no_grad(|| -> Result<()> {
+		let mut squares: Option<Tensor> = None;
+		for grad in grads.iter().filter(|g| g.defined()) {
+			let square = grad.f_square()?.f_sum(Kind::Float)?;
+			squares = Some(match squares {
+				None => square,
+				Some(sum) => sum.f_add(&square)?,
+			});
+		}
+		let Some(squares) = squares else { return Ok(()) };
+		let coefficient =
+			squares.f_sqrt()?.f_add_scalar(1e-6)?.f_reciprocal()?.f_mul_scalar(max_norm)?;
+		let coefficient = coefficient.f_clamp_max(1.0)?;
+		for grad in grads.iter_mut().filter(|g| g.defined()) {
+			let _ = grad.f_mul_(&coefficient)?;
+		}
+		Ok(())
+	})
 }
 
 /// Options of [`train_with_checkpoints`].
@@ -559,8 +747,7 @@ mod tests {
 	#[test]
 	fn training_learns_digits_and_is_reproducible() {
 		let (arch, train, test) = digits_setup();
-		let config =
-			TrainConfig { optimizer: OptimizerConfig::sgd(0.1, 0.9), batch_size: 32, seed: 5 };
+		let config = TrainConfig::new(OptimizerConfig::sgd(0.1, 0.9), 32, 5);
 		let run = || {
 			let state =
 				TrainingState::fresh(arch.initial_params(1).unwrap(), &config.optimizer).unwrap();
@@ -591,8 +778,7 @@ mod tests {
 	#[test]
 	fn adam_state_round_trips_through_checkpoint_files() {
 		let (arch, train, _) = digits_setup();
-		let config =
-			TrainConfig { optimizer: OptimizerConfig::adam(1e-3), batch_size: 16, seed: 2 };
+		let config = TrainConfig::new(OptimizerConfig::adam(1e-3), 16, 2);
 		let state =
 			TrainingState::fresh(arch.initial_params(4).unwrap(), &config.optimizer).unwrap();
 		let mut trainer = Trainer::new(&arch, &state, &config, Device::Cpu).unwrap();
@@ -613,12 +799,117 @@ mod tests {
 		assert!(TrainingState::load(&path, &arch, &OptimizerConfig::sgd(0.1, 0.9)).is_err());
 	}
 
+	/// One step of `config` from `params` on the samples `indices`; the new parameters.
+	fn one_step(
+		arch: &Architecture,
+		params: &ParamSet,
+		config: &TrainConfig,
+		data: &Dataset,
+		indices: &[u32],
+	) -> ParamSet {
+		let state = TrainingState::fresh(params.clone(), &config.optimizer).unwrap();
+		let mut trainer = Trainer::new(arch, &state, config, Device::Cpu).unwrap();
+		trainer.train_step(data, indices).unwrap();
+		trainer.model().params().unwrap()
+	}
+
+	#[test]
+	fn adamw_decays_every_weight_before_its_adam_step() {
+		let (arch, train, _) = digits_setup();
+		let params = arch.initial_params(3).unwrap();
+		let indices: Vec<u32> = (0..32).collect();
+		let (lr, weight_decay) = (1e-2, 0.1);
+		let adam = OptimizerConfig::Adam { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8 };
+		let adamw = OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay };
+		let after_adam = one_step(&arch, &params, &TrainConfig::new(adam, 32, 0), &train, &indices);
+		let after_adamw =
+			one_step(&arch, &params, &TrainConfig::new(adamw, 32, 0), &train, &indices);
+		// PyTorch's AdamW: w ← w·(1 − lr·wd) − adam_step(grad at w), i.e. Adam's result less
+		// lr·wd·w.
+		for ((adam, adamw), start) in
+			after_adam.values().iter().zip(after_adamw.values()).zip(params.values())
+		{
+			let expected = adam - (lr * weight_decay) as f32 * start;
+			assert!((adamw - expected).abs() < 1e-6, "{adamw} vs {expected}");
+		}
+		// Without decay, AdamW is Adam bit for bit.
+		let no_decay =
+			OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+		let plain = one_step(&arch, &params, &TrainConfig::new(no_decay, 32, 0), &train, &indices);
+		assert_eq!(plain, after_adam);
+	}
+
+	#[test]
+	fn the_learning_rate_warms_up_then_decays_on_a_cosine() {
+		let schedule =
+			LrSchedule::WarmupCosine { warmup_steps: 10, total_steps: 110, min_fraction: 0.1 };
+		let lr = |step| schedule.lr_at(1.0, step);
+		assert_eq!(lr(0), 0.0);
+		assert_eq!(lr(5), 0.5);
+		assert_eq!(lr(10), 1.0);
+		// Halfway through the decay: the middle of peak and floor.
+		assert!((lr(60) - 0.55).abs() < 1e-12, "{}", lr(60));
+		assert!((lr(110) - 0.1).abs() < 1e-12);
+		assert!((lr(1_000) - 0.1).abs() < 1e-12, "held at the floor after the end");
+		assert!((1..110).all(|step| lr(step + 1) <= lr(step) || step < 10));
+		assert_eq!(LrSchedule::Constant.lr_at(0.3, 7), 0.3);
+		let bad = LrSchedule::WarmupCosine { warmup_steps: 20, total_steps: 10, min_fraction: 0.0 };
+		assert!(bad.validate().is_err());
+	}
+
+	#[test]
+	fn micro_batches_take_the_same_step_as_one_batch() {
+		let (arch, train, _) = digits_setup();
+		let params = arch.initial_params(5).unwrap();
+		let indices: Vec<u32> = (0..30).collect();
+		let whole = TrainConfig::new(OptimizerConfig::sgd(0.1, 0.9), 30, 0);
+		// 30 samples in 4 micro-batches of 8, 8, 8 and 6: unequal parts are weighted.
+		let split = TrainConfig { micro_batches: 4, ..whole.clone() };
+		let once = one_step(&arch, &params, &whole, &train, &indices);
+		let accumulated = one_step(&arch, &params, &split, &train, &indices);
+		let moved = once.sub(&params).unwrap().l2_norm();
+		let apart = once.sub(&accumulated).unwrap().l2_norm();
+		assert!(moved > 1e-3 && apart < 1e-5 * moved, "moved {moved}, apart {apart}");
+		// More micro-batches than samples, or none, is refused.
+		assert!(TrainConfig { micro_batches: 31, ..whole.clone() }.validate().is_err());
+		assert!(TrainConfig { micro_batches: 0, ..whole }.validate().is_err());
+	}
+
+	#[test]
+	fn clipping_bounds_the_gradient_norm_of_a_step() {
+		let (arch, train, _) = digits_setup();
+		let params = arch.initial_params(6).unwrap();
+		let indices: Vec<u32> = (0..32).collect();
+		let lr = 0.5;
+		let plain = TrainConfig::new(OptimizerConfig::sgd(lr, 0.0), 32, 0);
+		let unclipped = one_step(&arch, &params, &plain, &train, &indices).sub(&params).unwrap();
+		let max_norm = 1e-3;
+		let clipped_config = TrainConfig { clip_norm: Some(max_norm), ..plain.clone() };
+		let clipped =
+			one_step(&arch, &params, &clipped_config, &train, &indices).sub(&params).unwrap();
+		// Plain SGD moves by lr·grad: the clipped step is at most lr·max_norm long, in the same
+		// direction as the unclipped one.
+		assert!(unclipped.l2_norm() > 10.0 * lr * max_norm);
+		assert!(clipped.l2_norm() <= lr * max_norm * (1.0 + 1e-3), "{}", clipped.l2_norm());
+		let cosine: f64 = clipped
+			.values()
+			.iter()
+			.zip(unclipped.values())
+			.map(|(a, b)| f64::from(a * b))
+			.sum::<f64>()
+			/ (clipped.l2_norm() * unclipped.l2_norm());
+		assert!(cosine > 0.999, "direction kept: {cosine}");
+		// A bound above the norm changes nothing.
+		let loose = TrainConfig { clip_norm: Some(1e9), ..plain };
+		let loose = one_step(&arch, &params, &loose, &train, &indices).sub(&params).unwrap();
+		assert!(loose.sub(&unclipped).unwrap().l2_norm() < 1e-6 * unclipped.l2_norm());
+	}
+
 	#[test]
 	fn incompatible_data_is_rejected() {
 		let (_, train, _) = digits_setup();
 		let arch = Architecture::from_id("cnn:ch=1,side=28,conv=8,out=10").unwrap();
-		let config =
-			TrainConfig { optimizer: OptimizerConfig::sgd(0.1, 0.0), batch_size: 8, seed: 0 };
+		let config = TrainConfig::new(OptimizerConfig::sgd(0.1, 0.0), 8, 0);
 		let result =
 			local_update(&arch, &arch.initial_params(0).unwrap(), &train, &config, 1, Device::Cpu);
 		assert!(matches!(result, Err(WorkerError::Data(_))));

@@ -450,8 +450,7 @@ mod tests {
 		let digits = load_digits(&digits_csv_path()).unwrap();
 		let (data, _) = train_test_split(&digits, 360, 0).unwrap();
 		let arch = Architecture::from_id("mlp:in=64,hidden=32,out=10").unwrap();
-		let config =
-			TrainConfig { optimizer: OptimizerConfig::sgd(0.05, 0.9), batch_size: 32, seed: 11 };
+		let config = TrainConfig::new(OptimizerConfig::sgd(0.05, 0.9), 32, 11);
 		let start =
 			TrainingState::fresh(arch.initial_params(0).unwrap(), &config.optimizer).unwrap();
 		Setup { arch, config, data, start }

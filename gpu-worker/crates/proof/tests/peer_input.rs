@@ -13,7 +13,7 @@ use tch::Device;
 /// A real commitment of a 6-step run with a checkpoint every 2 steps, and its segment 1 proof.
 fn valid() -> (Vec<u8>, Vec<u8>) {
 	let arch = Architecture::from_id("mlp:in=64,hidden=8,out=10").unwrap();
-	let config = TrainConfig { optimizer: OptimizerConfig::sgd(0.05, 0.9), batch_size: 8, seed: 1 };
+	let config = TrainConfig::new(OptimizerConfig::sgd(0.05, 0.9), 8, 1);
 	let data = synthetic_images(32, 10, 1, 8, 16, 0).unwrap();
 	let start = TrainingState::fresh(arch.initial_params(0).unwrap(), &config.optimizer).unwrap();
 	let run =

@@ -5,6 +5,7 @@
 //! and aggregator derives the same values from the same on-chain record.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -17,7 +18,7 @@ use agora_ml::digest::Digest;
 use agora_ml::error::{Result, WorkerError};
 use agora_ml::models::{Architecture, Model};
 use agora_ml::params::ParamSet;
-use agora_ml::train::{evaluate, OptimizerConfig, TrainConfig, TrainingState};
+use agora_ml::train::{evaluate, LrSchedule, OptimizerConfig, TrainConfig, TrainingState};
 #[cfg(any(test, feature = "cheats"))]
 use agora_proof::adversary::{dishonest_run, Cheat};
 use agora_proof::{committed_run, CommittedRun, ReplayVerifier, RunBinding, TrainingCommitment};
@@ -43,15 +44,36 @@ pub struct Hyperparameters {
 	/// own held-out set.
 	#[serde(default, skip_serializing_if = "Vec::is_empty")]
 	pub holdout: Vec<Digest>,
+	/// The learning rate by step (constant unless the job says otherwise).
+	#[serde(default, skip_serializing_if = "is_constant")]
+	pub schedule: LrSchedule,
+	/// The largest global gradient norm of a step, if clipped.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub clip_norm: Option<f64>,
+	/// Micro-batches per step (gradient accumulation). Part of the job, not each worker's
+	/// choice: the split fixes the order in which gradients are summed, so every replay of a
+	/// step adds them up the same way.
+	#[serde(default = "one", skip_serializing_if = "is_one")]
+	pub micro_batches: usize,
+}
+
+fn is_constant(schedule: &LrSchedule) -> bool {
+	*schedule == LrSchedule::Constant
+}
+
+fn one() -> usize {
+	1
+}
+
+fn is_one(count: &usize) -> bool {
+	*count == 1
 }
 
 impl Hyperparameters {
 	pub fn from_json(bytes: &[u8]) -> Result<Self> {
 		let parsed: Self = serde_json::from_slice(bytes)
 			.map_err(|e| WorkerError::InvalidArgument(format!("job hyperparameters: {e}")))?;
-		if parsed.batch_size == 0 {
-			return Err(WorkerError::InvalidArgument("batch size must be positive".into()));
-		}
+		parsed.train_config(0).validate()?;
 		if matches!(parsed.compression, Some(Compression::TopK { .. })) {
 			// Top-k carries an error-feedback residual between rounds, which a validator
 			// cannot reproduce; only stateless compression is verifiable.
@@ -65,9 +87,14 @@ impl Hyperparameters {
 	/// The training configuration of `round`.
 	pub fn train_config(&self, round: u32) -> TrainConfig {
 		TrainConfig {
-			optimizer: self.optimizer,
-			batch_size: self.batch_size,
-			seed: self.seed.wrapping_add(u64::from(round)),
+			schedule: self.schedule,
+			clip_norm: self.clip_norm,
+			micro_batches: self.micro_batches,
+			..TrainConfig::new(
+				self.optimizer,
+				self.batch_size,
+				self.seed.wrapping_add(u64::from(round)),
+			)
 		}
 	}
 }
@@ -314,9 +341,10 @@ pub struct UpdateEvidence {
 	/// Checkpoint states by index: the challenged segments' ends and the last checkpoint.
 	pub checkpoints: BTreeMap<u32, TrainingState>,
 	pub delta: ParamSet,
-	/// Data the worker was assigned, and its root.
-	pub data: Dataset,
-	pub data_root: Digest,
+	/// Data the worker was assigned, and its root; `None` for a job on private data, which
+	/// only its worker has: nothing can be replayed, and the update is judged on its run's
+	/// commitment and on held-out data alone.
+	pub data: Option<(Dataset, Digest)>,
 }
 
 /// A validator's judgement of one update.
@@ -364,6 +392,7 @@ pub fn judge_update(
 	evidence: &UpdateEvidence,
 	holdout: Option<&Dataset>,
 	device: Device,
+	stop: &AtomicBool,
 ) -> Result<Judgement> {
 	let commitment = &evidence.commitment;
 	let invalid = |reason: String| Ok(Judgement { valid: false, score: 0.0, reason: Some(reason) });
@@ -399,10 +428,10 @@ pub fn judge_update(
 	if commitment.arch != ctx.arch.id() || commitment.config != expected_config {
 		return invalid("run used another architecture or configuration than the job's".into());
 	}
-	if commitment.data_root != evidence.data_root
-		|| commitment.dataset_len != evidence.data.len() as u64
-	{
-		return invalid("run trained on other data than the worker's shards".into());
+	if let Some((data, data_root)) = &evidence.data {
+		if commitment.data_root != *data_root || commitment.dataset_len != data.len() as u64 {
+			return invalid("run trained on other data than the worker's shards".into());
+		}
 	}
 	let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
 	if first != Some(start.content_hash()) {
@@ -427,6 +456,16 @@ pub fn judge_update(
 		device,
 	};
 	for &segment in segments {
+		// Checked between segments: a validator that gives up on a replay (its commit deadline
+		// is near) gets its thread back after at most one more segment.
+		if stop.load(Ordering::Relaxed) {
+			return Err(WorkerError::Stopped(format!("replay given up before segment {segment}")));
+		}
+		let Some((data, _)) = &evidence.data else {
+			return Err(WorkerError::InvalidArgument(
+				"a segment cannot be replayed without the worker's data".into(),
+			));
+		};
 		let start = evidence.checkpoints.get(&segment);
 		let end = evidence.checkpoints.get(&(segment + 1));
 		let (Some(start), Some(end)) = (start, end) else {
@@ -436,7 +475,7 @@ pub fn judge_update(
 			Ok(proof) => proof,
 			Err(e) => return invalid(format!("segment {segment}: {e}")),
 		};
-		match verifier.verify_segment(&evidence.data, &commitment.leaves_root, &proof, start, end) {
+		match verifier.verify_segment(data, &commitment.leaves_root, &proof, start, end) {
 			Ok(verdict) if verdict.accepted => {
 				tracing::info!(segment, deviation = verdict.deviation(), "segment replayed");
 			},
@@ -449,14 +488,45 @@ pub fn judge_update(
 			Err(e) => return invalid(format!("segment {segment}: {e}")),
 		}
 	}
+	let private = evidence.data.is_none();
 	let Some(holdout) = holdout else {
+		if private {
+			// The held-out set is all there is to judge a run on private data by.
+			return Err(WorkerError::InvalidArgument(
+				"an update on private data cannot be judged without held-out data".into(),
+			));
+		}
 		return Ok(Judgement { valid: true, score: 0.5, reason: None });
 	};
+	if stop.load(Ordering::Relaxed) {
+		return Err(WorkerError::Stopped("judgement given up before the evaluation".into()));
+	}
 	let updated = ctx.global.add(&evidence.delta)?;
 	let before = evaluate(&Model::new(&ctx.arch, &ctx.global, device)?, holdout, 256)?.accuracy;
 	let after = evaluate(&Model::new(&ctx.arch, &updated, device)?, holdout, 256)?.accuracy;
-	Ok(Judgement { valid: true, score: improvement_score(before, after), reason: None })
+	// Nothing was replayed on private data, so the held-out set is the only check of what the
+	// run did. Its pay follows the held-out gain alone: an update that changes nothing (a
+	// worker that trained nothing and committed its start as its end) earns nothing, where a
+	// replayed run is paid for the work replay proved.
+	let score =
+		if private { private_data_score(before, after) } else { improvement_score(before, after) };
+	// An update that makes the model worse (poisoned data, a careless run) is not aggregated.
+	// Every validator scores on the held-out set the job commits to (required for private
+	// data), deterministically, so honest validators agree.
+	if private && after + PRIVATE_DATA_ACCURACY_SLACK < before {
+		let reason = format!(
+			"held-out accuracy falls from {:.2}% to {:.2}% (private data: nothing to replay)",
+			before * 100.0,
+			after * 100.0
+		);
+		return Ok(Judgement { valid: false, score, reason: Some(reason) });
+	}
+	Ok(Judgement { valid: true, score, reason: None })
 }
+
+/// How much held-out accuracy an update on private data may lose and still be accepted: one
+/// point, so that an honest run whose last steps wobble is still aggregated.
+pub const PRIVATE_DATA_ACCURACY_SLACK: f64 = 0.01;
 
 /// The score a validator reports for an update: how much it improves the held-out accuracy of
 /// the round's starting model, mapped to `[0, 1]` (`0.5` is no change, `1` a gain from 0 % to
@@ -464,6 +534,13 @@ pub fn judge_update(
 /// adds, not the quality the round started from.
 pub fn improvement_score(accuracy_before: f64, accuracy_after: f64) -> f64 {
 	((1.0 + accuracy_after - accuracy_before) / 2.0).clamp(0.0, 1.0)
+}
+
+/// The score of an update on private data: its held-out accuracy gain, `0` for none or a loss
+/// (`1` a gain from 0 % to 100 %). Only what the held-out set shows is paid for, since nothing
+/// proves the work.
+pub fn private_data_score(accuracy_before: f64, accuracy_after: f64) -> f64 {
+	(accuracy_after - accuracy_before).clamp(0.0, 1.0)
 }
 
 /// The cheats a worker can be told to commit (for tests and demonstrations).
@@ -504,6 +581,9 @@ mod tests {
 			aggregator: Aggregator::FedAvg,
 			compression: Some(Compression::Int8),
 			holdout: vec![],
+			schedule: LrSchedule::Constant,
+			clip_norm: None,
+			micro_batches: 1,
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -549,7 +629,15 @@ mod tests {
 			checkpoint_root: run.commitment.root,
 			checkpoints: run.commitment.segments() as u32,
 		};
-		(UpdateEvidence { commitment: run.commitment, checkpoints, delta, data, data_root }, claim)
+		(
+			UpdateEvidence {
+				commitment: run.commitment,
+				checkpoints,
+				delta,
+				data: Some((data, data_root)),
+			},
+			claim,
+		)
 	}
 
 	fn judge(
@@ -559,7 +647,9 @@ mod tests {
 		evidence: &UpdateEvidence,
 		holdout: &Dataset,
 	) -> Judgement {
-		judge_update(ctx, claim, segments, evidence, Some(holdout), Device::Cpu).unwrap()
+		let keep_going = AtomicBool::new(false);
+		judge_update(ctx, claim, segments, evidence, Some(holdout), Device::Cpu, &keep_going)
+			.unwrap()
 	}
 
 	#[test]
@@ -578,6 +668,52 @@ mod tests {
 				assert!(judgement.score > 0.5, "score {}", judgement.score);
 			}
 		}
+	}
+
+	#[test]
+	fn on_private_data_only_held_out_gain_is_paid_and_a_loss_is_rejected() {
+		let (mut ctx, _, test, shards) = context();
+		let private = |(mut evidence, claim): (UpdateEvidence, Claim)| {
+			evidence.data = None;
+			(evidence, claim)
+		};
+		// Nothing to replay: an honest run is judged on its commitment and held-out gain.
+		let (honest, claim) = private(evidence(&ctx, &shards, Cheat::None));
+		let judgement = judge(&ctx, &claim, &[], &honest, &test);
+		assert!(judgement.valid && judgement.score > 0.0, "{judgement:?}");
+		let keep_going = AtomicBool::new(false);
+		let replay =
+			judge_update(&ctx, &claim, &[3], &honest, Some(&test), Device::Cpu, &keep_going);
+		assert!(matches!(replay, Err(WorkerError::InvalidArgument(_))), "{replay:?}");
+		// Without held-out data there is nothing to judge it by: the validator cannot judge
+		// (and reports `Unavailable`), rather than approve it unseen.
+		let blind = judge_update(&ctx, &claim, &[], &honest, None, Device::Cpu, &keep_going);
+		assert!(matches!(blind, Err(WorkerError::InvalidArgument(_))), "{blind:?}");
+		// Pay follows the held-out gain alone: a run that changed nothing (its start committed
+		// as its end) or lost accuracy earns nothing, where replayed work scores 0.5 for no gain.
+		assert_eq!(private_data_score(0.8, 0.8), 0.0);
+		assert_eq!(private_data_score(0.8, 0.79), 0.0);
+		assert!((private_data_score(0.5, 0.75) - 0.25).abs() < 1e-12);
+		assert_eq!(improvement_score(0.8, 0.8), 0.5);
+		// From the trained model, a run on other data than it claims makes the model worse:
+		// rejected, since the held-out set is all there is to catch it.
+		ctx.global = ctx.global.add(&honest.delta).unwrap();
+		ctx.round += 1;
+		let (poisoned, claim) =
+			private(evidence(&ctx, &shards, Cheat::SubstitutedData { seed: 7 }));
+		let judgement = judge(&ctx, &claim, &[], &poisoned, &test);
+		assert!(!judgement.valid, "{judgement:?}");
+		assert!(judgement.reason.unwrap().contains("held-out accuracy falls"));
+	}
+
+	#[test]
+	fn a_replay_given_up_stops_before_its_next_segment() {
+		let (ctx, _, test, shards) = context();
+		let (evidence, claim) = evidence(&ctx, &shards, Cheat::None);
+		let stop = AtomicBool::new(true);
+		let judged =
+			judge_update(&ctx, &claim, &[0, 3], &evidence, Some(&test), Device::Cpu, &stop);
+		assert!(matches!(judged, Err(WorkerError::Stopped(_))), "{judged:?}");
 	}
 
 	#[test]
@@ -660,11 +796,9 @@ mod tests {
 		let (mut evidence, claim) = evidence(&ctx, &shards[..1], Cheat::None);
 		// Claimed to be trained on both shards.
 		let (both, both_root) = assemble_dataset(&shards).unwrap();
-		let honest_data = std::mem::replace(&mut evidence.data, both);
-		let honest_root = std::mem::replace(&mut evidence.data_root, both_root);
+		let honest_data = evidence.data.replace((both, both_root));
 		assert!(!judge(&ctx, &claim, &[1], &evidence, &test).valid);
 		evidence.data = honest_data;
-		evidence.data_root = honest_root;
 		assert!(judge(&ctx, &claim, &[1], &evidence, &test).valid);
 		// A submitted update that is not the run's result, however close: one weight of the
 		// int8 encoding moved by one step (a backdoor spends its budget on a few weights).

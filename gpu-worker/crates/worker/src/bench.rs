@@ -146,15 +146,16 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		}
 		let arch = Architecture::from_id(preset)?;
 		let dataset = match &arch {
-			Architecture::Transformer { context, .. } => genesis(*context)?,
+			Architecture::Transformer { context, .. } | Architecture::Gpt { context, .. } => {
+				genesis(*context)?
+			},
 			Architecture::Mlp { .. } => {
 				// Flattened 28x28 synthetic images.
 				data::synthetic_images(1024, 10, 1, 28, 96, 0)?
 			},
 			Architecture::Cnn { side, .. } => data::synthetic_images(1024, 10, 1, *side, 96, 0)?,
 		};
-		let config =
-			TrainConfig { optimizer: OptimizerConfig::sgd(0.01, 0.9), batch_size, seed: 0 };
+		let config = TrainConfig::new(OptimizerConfig::sgd(0.01, 0.9), batch_size, 0);
 		let initial = arch.initial_params(0)?;
 		// Python trains the same model from the same weights on the same samples: kernels such
 		// as max pooling run at data-dependent speed, so other data would be another benchmark.
@@ -364,11 +365,11 @@ fn federated_run(
 	for round in 0..setup.rounds {
 		let mut updates = Vec::with_capacity(setup.workers.len());
 		for (index, local) in setup.workers.iter().enumerate() {
-			let config = TrainConfig {
-				optimizer: setup.optimizer,
-				batch_size: setup.batch_size,
-				seed: seed * 1_000_000 + (round * 1000 + index) as u64,
-			};
+			let config = TrainConfig::new(
+				setup.optimizer,
+				setup.batch_size,
+				seed * 1_000_000 + (round * 1000 + index) as u64,
+			);
 			let steps =
 				((local.len() as f64 * setup.local_epochs) / setup.batch_size as f64).ceil() as u64;
 			let (mut delta, _) =
@@ -418,7 +419,7 @@ fn centralized(
 	device: Device,
 ) -> Result<f64> {
 	let init = setup.arch.initial_params(seed)?;
-	let config = TrainConfig { optimizer: setup.optimizer, batch_size: CENTRAL_BATCH, seed };
+	let config = TrainConfig::new(setup.optimizer, CENTRAL_BATCH, seed);
 	let steps = (train.len() * epochs).div_ceil(CENTRAL_BATCH) as u64;
 	let (delta, _) = local_update(&setup.arch, &init, train, &config, steps, device)?;
 	let model = Model::new(&setup.arch, &init.add(&delta)?, device)?;
@@ -635,8 +636,7 @@ fn privacy(args: &BenchArgs, device: Device) -> Result<()> {
 fn replay(device: Device) -> Result<()> {
 	let (train, _) = digits_split()?;
 	let arch = Architecture::from_id("cnn-digits")?;
-	let config =
-		TrainConfig { optimizer: OptimizerConfig::sgd(0.05, 0.9), batch_size: 32, seed: 3 };
+	let config = TrainConfig::new(OptimizerConfig::sgd(0.05, 0.9), 32, 3);
 	let start = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
 	let (steps, every) = (400u64, 10u64);
 	let started = Instant::now();
@@ -721,23 +721,19 @@ fn tolerance(device: Device) -> Result<()> {
 			name: "mlp-digits, SGD",
 			arch: Architecture::from_id("mlp-digits")?,
 			data: train.clone(),
-			config: TrainConfig {
-				optimizer: OptimizerConfig::sgd(0.05, 0.9),
-				batch_size: 32,
-				seed: 1,
-			},
+			config: TrainConfig::new(OptimizerConfig::sgd(0.05, 0.9), 32, 1),
 		},
 		ToleranceCase {
 			name: "cnn-digits, Adam",
 			arch: Architecture::from_id("cnn-digits")?,
 			data: train.clone(),
-			config: TrainConfig { optimizer: OptimizerConfig::adam(1e-3), batch_size: 32, seed: 2 },
+			config: TrainConfig::new(OptimizerConfig::adam(1e-3), 32, 2),
 		},
 		ToleranceCase {
 			name: "transformer (vocab 128, ctx 32, width 32), Adam",
 			arch: Architecture::from_id("transformer:vocab=128,ctx=32,width=32,heads=2,layers=1")?,
 			data: genesis(32)?,
-			config: TrainConfig { optimizer: OptimizerConfig::adam(1e-3), batch_size: 16, seed: 3 },
+			config: TrainConfig::new(OptimizerConfig::adam(1e-3), 16, 3),
 		},
 	];
 	let original_threads = tch::get_num_threads();

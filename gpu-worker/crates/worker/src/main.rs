@@ -29,6 +29,7 @@ use agora_ml::train::{
 use agora_proof::{
 	CheckpointLeaf, ReplayVerifier, SegmentProof, TrainingCommitment, DEFAULT_TOLERANCE,
 };
+use network_commands::LocalData;
 
 #[derive(Parser)]
 #[command(
@@ -91,6 +92,11 @@ enum Command {
 		/// withheld-evidence, replayed-run, copied-update.
 		#[arg(long, default_value = "none")]
 		cheat: String,
+		/// This worker's own data (a directory from prepare-data) for jobs on private data,
+		/// which it never shares: their validators judge its updates on held-out data alone.
+		/// Without it the worker does not apply to such jobs.
+		#[arg(long)]
+		private_data: Option<PathBuf>,
 	},
 	/// Runs a validator: re-executes challenged segments, scores updates on held-out data,
 	/// commits and reveals verdicts, checks aggregates.
@@ -333,19 +339,22 @@ fn run() -> Result<i32> {
 		Command::VerifySegment(args) => return verify_segment(&args, device),
 		Command::Aggregate(args) => aggregate_files(&args)?,
 		Command::Bench(args) => bench::run(&args, device)?,
-		Command::Worker { daemon, cheat } => {
+		Command::Worker { daemon, cheat, private_data } => {
 			let conduct = network_commands::conduct(&cheat, None)?;
-			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device, None)?
+			let local = LocalData { private: private_data, ..LocalData::default() };
+			network_commands::run_daemon(daemon, Role::Worker, conduct, local, device, None)?
 		},
 		Command::Serve(args) => {
 			let (daemon, terms) = args.split();
 			let conduct = network_commands::conduct("none", None)?;
-			network_commands::run_daemon(daemon, Role::Worker, conduct, None, device, Some(terms))?
+			let local = LocalData::default();
+			network_commands::run_daemon(daemon, Role::Worker, conduct, local, device, Some(terms))?
 		},
 		Command::Infer(args) => market_commands::run_infer(args)?,
 		Command::Validator { daemon, holdout, lazy } => {
 			let conduct = network_commands::conduct("none", lazy.as_deref())?;
-			network_commands::run_daemon(daemon, Role::Validator, conduct, holdout, device, None)?
+			let local = LocalData { holdout, ..LocalData::default() };
+			network_commands::run_daemon(daemon, Role::Validator, conduct, local, device, None)?
 		},
 		Command::Job(command) => network_commands::run_job(command, device)?,
 		Command::Data(command) => network_commands::run_data(command)?,
@@ -413,11 +422,7 @@ fn prepare_data(args: &PrepareData) -> Result<()> {
 fn train(args: &TrainArgs, device: Device) -> Result<()> {
 	let (arch, params) = load_model(&args.model)?;
 	let (dataset, manifest) = load_sharded(&args.data, args.data_root.as_ref())?;
-	let config = TrainConfig {
-		optimizer: args.optimizer.config(),
-		batch_size: args.batch_size,
-		seed: args.seed,
-	};
+	let config = TrainConfig::new(args.optimizer.config(), args.batch_size, args.seed);
 	std::fs::create_dir_all(&args.out)?;
 	let start = TrainingState::fresh(params.clone(), &config.optimizer)?;
 	let mut trainer = Trainer::new(&arch, &start, &config, device)?;

@@ -9,7 +9,7 @@ use tch::Device;
 
 use agora_chain::{self as chain, load_signer, Chain, AGR};
 use agora_daemon::client::{self, JobConfig};
-use agora_daemon::daemon::{load_holdout, Conduct, Daemon, DaemonConfig, Role};
+use agora_daemon::daemon::{load_holdout, load_prepared, Conduct, Daemon, DaemonConfig, Role};
 use agora_p2p::{load_or_create_identity, BlobStore, Network};
 use tokio::sync::mpsc;
 
@@ -166,17 +166,33 @@ pub fn conduct(cheat: &str, lazy: Option<&str>) -> Result<Conduct> {
 	}
 }
 
+/// Data a daemon reads from its own disk rather than from the network.
+#[derive(Default)]
+pub struct LocalData {
+	/// A validator's held-out set (a `prepare-data` directory), for jobs that commit to none.
+	pub holdout: Option<PathBuf>,
+	/// A worker's private data (a `prepare-data` directory), for jobs on private data.
+	pub private: Option<PathBuf>,
+}
+
 /// Runs a worker or a validator; a validator audits the inference market beside its duties,
 /// and a worker given `serving` terms serves a catalogued model.
 pub fn run_daemon(
 	args: DaemonArgs,
 	role: Role,
 	conduct: Conduct,
-	holdout: Option<PathBuf>,
+	local: LocalData,
 	device: Device,
 	serving: Option<ServeTerms>,
 ) -> Result<()> {
-	let holdout = holdout.map(|dir| load_holdout(&dir)).transpose()?;
+	let holdout = local.holdout.map(|dir| load_holdout(&dir)).transpose()?;
+	let private_data = match local.private {
+		Some(dir) => Some(
+			load_prepared(&dir)
+				.with_context(|| format!("loading the private data in {}", dir.display()))?,
+		),
+		None => None,
+	};
 	runtime()?.block_on(async move {
 		let chain = args.chain.connect().await?;
 		std::fs::create_dir_all(&args.state_dir)
@@ -204,6 +220,7 @@ pub fn run_daemon(
 			},
 			conduct,
 			holdout,
+			private_data,
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),
 		};

@@ -34,9 +34,9 @@ pub fn serving(
 	let mut rows = Vec::new();
 	for arch_id in ["mlp-digits", "transformer-char"] {
 		let arch = Architecture::from_id(arch_id)?;
-		let data = match &arch {
-			Architecture::Transformer { context, .. } => text(*context)?,
-			_ => digits.clone(),
+		let data = match arch.language_shape() {
+			Some((_, context)) => text(context)?,
+			None => digits.clone(),
 		};
 		let indices: Vec<u32> =
 			(0..(REQUESTS + WARMUP) as u32).map(|i| i % data.len() as u32).collect();
