@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Creates the Python venv the GPU worker builds against: torch==2.13.0 (the libtorch tch 0.26
 # expects) plus numpy for the Python side of the benchmarks. Idempotent: a second run only checks.
-# Downloads only from PyPI.
+# Downloads only from PyPI and Debian's packages.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 cd "$AGORA_ROOT"
 
 log() { printf '\033[1;34m[worker-setup]\033[0m %s\n' "$*"; }
+
+# The English corpus language models are prepared from (`agora-worker prepare-text`): the prose
+# of Python's documentation, 7.4 MB, PSF licence, which the repository does not carry.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_install python3.11-doc
 
 TORCH_VERSION="2.13.0"
 PY_PACKAGES=("torch==$TORCH_VERSION" "numpy")

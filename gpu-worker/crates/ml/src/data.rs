@@ -403,22 +403,54 @@ pub fn write_sharded(
 	if shard_size == 0 || dataset.is_empty() {
 		return Err(WorkerError::Data("need a positive shard size and at least one sample".into()));
 	}
-	let mut shards = Vec::new();
+	let mut writer = ShardWriter::new(dir, name);
 	let all: Vec<u32> = (0..dataset.len() as u32).collect();
-	for (number, chunk) in all.chunks(shard_size).enumerate() {
-		let bytes = dataset.subset(chunk)?.encode_shard()?;
-		let file = format!("shard-{number:05}.agshard");
-		write_file(&dir.join(&file), &bytes)?;
-		shards.push(ShardEntry {
+	for chunk in all.chunks(shard_size) {
+		writer.push(&dataset.subset(chunk)?)?;
+	}
+	writer.finish()
+}
+
+/// Writes a dataset shard by shard, then its manifest: a dataset produced as a stream (a text
+/// corpus being tokenized) is never held whole in memory.
+pub struct ShardWriter {
+	dir: PathBuf,
+	name: String,
+	shards: Vec<ShardEntry>,
+}
+
+impl ShardWriter {
+	/// A writer of the dataset `name` into `dir` (created with the first shard).
+	pub fn new(dir: &Path, name: &str) -> Self {
+		ShardWriter { dir: dir.to_path_buf(), name: name.to_string(), shards: Vec::new() }
+	}
+
+	/// Writes `shard` as the next shard file.
+	pub fn push(&mut self, shard: &Dataset) -> Result<()> {
+		let bytes = shard.encode_shard()?;
+		let file = format!("shard-{:05}.agshard", self.shards.len());
+		write_file(&self.dir.join(&file), &bytes)?;
+		self.shards.push(ShardEntry {
 			file,
 			hash: Digest::of(&[&bytes]),
-			num_samples: chunk.len() as u64,
+			num_samples: shard.len() as u64,
 		});
+		Ok(())
 	}
-	let root = merkle_root(&shards.iter().map(|s| s.hash).collect::<Vec<_>>())?;
-	let manifest = Manifest { name: name.to_string(), shards, root };
-	write_file(&dir.join(MANIFEST_FILE), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
-	Ok(manifest)
+
+	/// Writes the manifest (the Merkle root over the shards' hashes commits to them all).
+	pub fn finish(self) -> Result<Manifest> {
+		if self.shards.is_empty() {
+			return Err(WorkerError::Data(format!("dataset {} has no shard", self.name)));
+		}
+		let root = merkle_root(&self.shards.iter().map(|s| s.hash).collect::<Vec<_>>())?;
+		let manifest = Manifest { name: self.name, shards: self.shards, root };
+		write_file(
+			&self.dir.join(MANIFEST_FILE),
+			serde_json::to_string_pretty(&manifest)?.as_bytes(),
+		)?;
+		Ok(manifest)
+	}
 }
 
 /// Loads a sharded dataset and checks its commitment: the manifest's root must follow from

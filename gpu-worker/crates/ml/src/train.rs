@@ -145,6 +145,11 @@ impl LrSchedule {
 		}
 	}
 
+	/// Whether the rate is the optimizer's at every step.
+	pub fn is_constant(&self) -> bool {
+		*self == LrSchedule::Constant
+	}
+
 	fn validate(&self) -> Result<()> {
 		match *self {
 			LrSchedule::Constant => Ok(()),
@@ -167,8 +172,9 @@ pub struct TrainConfig {
 	pub batch_size: usize,
 	/// Seed of the batch schedule (see [`BatchSchedule`]).
 	pub seed: u64,
-	/// The learning rate by step.
-	#[serde(default)]
+	/// The learning rate by step. Defaults are left out of the serialized form, so that a
+	/// configuration without them is written (and committed to) exactly as before they existed.
+	#[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
 	pub schedule: LrSchedule,
 	/// The largest global L2 norm of a step's gradients (PyTorch's `clip_grad_norm_`), if any.
 	#[serde(default, skip_serializing_if = "Option::is_none")]
@@ -837,6 +843,22 @@ mod tests {
 			OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
 		let plain = one_step(&arch, &params, &TrainConfig::new(no_decay, 32, 0), &train, &indices);
 		assert_eq!(plain, after_adam);
+	}
+
+	#[test]
+	fn a_plain_configuration_serializes_as_before_the_recipe_existed() {
+		// Commitments of runs without a schedule, clipping or micro-batches keep their bytes.
+		let config = TrainConfig::new(OptimizerConfig::sgd(0.5, 0.9), 32, 5);
+		let json = serde_json::to_string(&config).unwrap();
+		assert_eq!(
+			json,
+			r#"{"optimizer":{"name":"sgd","lr":0.5,"momentum":0.9},"batch_size":32,"seed":5}"#
+		);
+		assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), config);
+		let recipe = TrainConfig { clip_norm: Some(1.0), micro_batches: 4, ..config };
+		let json = serde_json::to_string(&recipe).unwrap();
+		assert!(json.contains(r#""clip_norm":1.0"#) && json.contains(r#""micro_batches":4"#));
+		assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), recipe);
 	}
 
 	#[test]

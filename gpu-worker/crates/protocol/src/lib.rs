@@ -45,7 +45,7 @@ pub struct Hyperparameters {
 	#[serde(default, skip_serializing_if = "Vec::is_empty")]
 	pub holdout: Vec<Digest>,
 	/// The learning rate by step (constant unless the job says otherwise).
-	#[serde(default, skip_serializing_if = "is_constant")]
+	#[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
 	pub schedule: LrSchedule,
 	/// The largest global gradient norm of a step, if clipped.
 	#[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,10 +55,6 @@ pub struct Hyperparameters {
 	/// step adds them up the same way.
 	#[serde(default = "one", skip_serializing_if = "is_one")]
 	pub micro_batches: usize,
-}
-
-fn is_constant(schedule: &LrSchedule) -> bool {
-	*schedule == LrSchedule::Constant
 }
 
 fn one() -> usize {

@@ -8,6 +8,7 @@ mod bench;
 mod market_commands;
 mod network_commands;
 mod serving_bench;
+mod text_commands;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ use agora_ml::data::{self, load_sharded, BatchSchedule};
 use agora_ml::models::{load_model, save_model, Architecture};
 use agora_ml::params::ParamSet;
 use agora_ml::train::{
-	train_with_checkpoints, OptimizerConfig, RunOptions, TrainConfig, Trainer, TrainingState,
+	train_with_checkpoints, LrSchedule, OptimizerConfig, RunOptions, TrainConfig, Trainer,
+	TrainingState,
 };
 use agora_proof::{
 	CheckpointLeaf, ReplayVerifier, SegmentProof, TrainingCommitment, DEFAULT_TOLERANCE,
@@ -61,6 +63,9 @@ enum Command {
 	Hash { path: PathBuf },
 	/// Writes committed datasets (shards + manifest) for training runs.
 	PrepareData(PrepareData),
+	/// Trains a BPE tokenizer on a text corpus (or takes one) and writes token shards for
+	/// language models.
+	PrepareText(text_commands::PrepareText),
 	/// Trains with checkpoints and writes the run's commitment.
 	Train(TrainArgs),
 	/// Writes the proof of one segment of a committed run.
@@ -184,6 +189,8 @@ struct PrepareData {
 enum OptimizerName {
 	Sgd,
 	Adam,
+	/// Adam with decoupled weight decay (betas 0.9 and 0.95), for language models.
+	Adamw,
 }
 
 #[derive(Args, Clone)]
@@ -195,6 +202,9 @@ struct OptimizerArgs {
 	/// SGD momentum.
 	#[arg(long, default_value_t = 0.9)]
 	momentum: f64,
+	/// AdamW's weight decay.
+	#[arg(long, default_value_t = 0.1)]
+	weight_decay: f64,
 }
 
 impl OptimizerArgs {
@@ -202,6 +212,13 @@ impl OptimizerArgs {
 		match self.optimizer {
 			OptimizerName::Sgd => OptimizerConfig::sgd(self.lr, self.momentum),
 			OptimizerName::Adam => OptimizerConfig::adam(self.lr),
+			OptimizerName::Adamw => OptimizerConfig::AdamW {
+				lr: self.lr,
+				beta1: 0.9,
+				beta2: 0.95,
+				eps: 1e-8,
+				weight_decay: self.weight_decay,
+			},
 		}
 	}
 }
@@ -228,6 +245,18 @@ struct TrainArgs {
 	seed: u64,
 	#[arg(long, default_value_t = 10)]
 	checkpoint_every: u64,
+	/// Warm the learning rate up over this many steps, then decay it on a cosine to
+	/// `--min-lr-fraction` of its peak at the last step (a constant rate without it).
+	#[arg(long)]
+	warmup_steps: Option<u64>,
+	#[arg(long, default_value_t = 0.1)]
+	min_lr_fraction: f64,
+	/// Clip the global gradient norm of every step to this.
+	#[arg(long)]
+	clip_norm: Option<f64>,
+	/// Micro-batches per step (gradient accumulation: the same step in less memory).
+	#[arg(long, default_value_t = 1)]
+	micro_batches: usize,
 	/// Output directory: checkpoints, commitment.json, model.safetensors, update.safetensors.
 	#[arg(long)]
 	out: PathBuf,
@@ -325,6 +354,7 @@ fn run() -> Result<i32> {
 			println!("{}", params.content_hash());
 		},
 		Command::PrepareData(args) => prepare_data(&args)?,
+		Command::PrepareText(args) => text_commands::prepare_text(&args)?,
 		Command::Train(args) => train(&args, device)?,
 		Command::ProveSegment { run, segment, out } => {
 			let commitment: TrainingCommitment = read_json(&run.join(COMMITMENT_FILE))?;
@@ -422,7 +452,20 @@ fn prepare_data(args: &PrepareData) -> Result<()> {
 fn train(args: &TrainArgs, device: Device) -> Result<()> {
 	let (arch, params) = load_model(&args.model)?;
 	let (dataset, manifest) = load_sharded(&args.data, args.data_root.as_ref())?;
-	let config = TrainConfig::new(args.optimizer.config(), args.batch_size, args.seed);
+	let schedule = match args.warmup_steps {
+		Some(warmup_steps) => LrSchedule::WarmupCosine {
+			warmup_steps,
+			total_steps: args.steps,
+			min_fraction: args.min_lr_fraction,
+		},
+		None => LrSchedule::Constant,
+	};
+	let config = TrainConfig {
+		schedule,
+		clip_norm: args.clip_norm,
+		micro_batches: args.micro_batches,
+		..TrainConfig::new(args.optimizer.config(), args.batch_size, args.seed)
+	};
 	std::fs::create_dir_all(&args.out)?;
 	let start = TrainingState::fresh(params.clone(), &config.optimizer)?;
 	let mut trainer = Trainer::new(&arch, &start, &config, device)?;
@@ -463,6 +506,10 @@ fn train(args: &TrainArgs, device: Device) -> Result<()> {
 		accuracy = summary.final_metrics.accuracy,
 		"training done"
 	);
+	if arch.is_language_model() {
+		let perplexity = summary.final_metrics.loss.exp();
+		println!("loss {:.4}, perplexity {perplexity:.2}", summary.final_metrics.loss);
+	}
 	println!("{}", commitment.root);
 	Ok(())
 }

@@ -158,3 +158,118 @@ fn train_prove_verify_aggregate_and_reject_bad_input() {
 	);
 	fails_cleanly(dir, &["init", "--arch", "mlp:in=64", "--out", "x.safetensors"], "architecture");
 }
+
+/// A language model from a text corpus: a BPE tokenizer trained on it and pinned by its hash,
+/// token shards, a GPT trained on them with the language-model recipe, a replayed segment.
+#[test]
+fn a_text_corpus_becomes_token_shards_a_gpt_trains_on() {
+	let tmp = tempfile::tempdir().unwrap();
+	let dir = tmp.path();
+	let corpus = dir.join("corpus");
+	std::fs::create_dir(&corpus).unwrap();
+	let genesis = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/genesis-kjv.txt");
+	std::fs::copy(genesis, corpus.join("genesis.txt")).unwrap();
+	let prepare = [
+		"prepare-text",
+		"--corpus",
+		"corpus",
+		"--vocab",
+		"600",
+		"--context",
+		"32",
+		"--shard-windows",
+		"256",
+		"--holdout-every",
+		"20",
+		"--out",
+		"text",
+	];
+	let printed = ok(dir, &prepare);
+	let field = |name: &str| -> String {
+		let line = printed.lines().find(|l| l.starts_with(name)).expect(name);
+		line.split('\t').nth(1).unwrap().to_string()
+	};
+	let tokenizer = field("tokenizer");
+	assert!(dir.join(format!("text/tokenizer-{tokenizer}.json")).is_file());
+	// The same corpus gives the same tokenizer and the same shards.
+	let again = ok(dir, &[&prepare[..prepare.len() - 1], &["text-again"]].concat());
+	assert_eq!(again.lines().nth(1), printed.lines().nth(1), "same training shards");
+	assert!(again.starts_with(&format!("tokenizer\t{tokenizer}")));
+	// A tokenizer given by file is used as it is.
+	let pinned = format!("text/tokenizer-{tokenizer}.json");
+	let reused = ok(
+		dir,
+		&[&prepare[..prepare.len() - 1], &["text-reused", "--tokenizer", &pinned]].concat(),
+	);
+	assert_eq!(reused.lines().nth(1), printed.lines().nth(1));
+
+	ok(
+		dir,
+		&[
+			"init",
+			"--arch",
+			"gpt:vocab=600,ctx=32,width=32,heads=4,layers=2",
+			"--out",
+			"gpt.safetensors",
+		],
+	);
+	let trained = ok(
+		dir,
+		&[
+			"--threads",
+			"1",
+			"train",
+			"--model",
+			"gpt.safetensors",
+			"--data",
+			"text/train/manifest.json",
+			"--steps",
+			"8",
+			"--batch-size",
+			"8",
+			"--optimizer",
+			"adamw",
+			"--lr",
+			"3e-3",
+			"--warmup-steps",
+			"2",
+			"--clip-norm",
+			"1.0",
+			"--micro-batches",
+			"2",
+			"--checkpoint-every",
+			"4",
+			"--out",
+			"lm",
+			"--no-progress",
+		],
+	);
+	let perplexity: f64 = trained
+		.lines()
+		.find_map(|l| l.split("perplexity ").nth(1))
+		.expect("perplexity printed")
+		.trim()
+		.parse()
+		.unwrap();
+	// From uniform guessing over 600 tokens, 8 steps already learn something.
+	assert!(perplexity < 600.0, "perplexity {perplexity}");
+	// The run replays: its second segment is verified from its checkpoints.
+	ok(dir, &["prove-segment", "--run", "lm", "--segment", "1", "--out", "proof.json"]);
+	let verified = worker(
+		dir,
+		&[
+			"verify-segment",
+			"--commitment",
+			"lm/commitment.json",
+			"--proof",
+			"proof.json",
+			"--start",
+			"lm/checkpoint-00000004.safetensors",
+			"--end",
+			"lm/checkpoint-00000008.safetensors",
+			"--data",
+			"text/train/manifest.json",
+		],
+	);
+	assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stderr));
+}
