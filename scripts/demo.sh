@@ -12,6 +12,11 @@
 #                              (tests/js/e2e.test.js) before stopping, and the explorer in
 #                              headless Chromium while the job runs (explorer/e2e/check.js):
 #                              CI's end-to-end test
+#   scripts/demo.sh --lm       a language-model job instead: a BPE tokenizer trained on the
+#                              English prose of Python's documentation (Debian's python3.11-doc),
+#                              token shards, a GPT trained over the network for 3 rounds (AdamW,
+#                              warmup and cosine decay, clipping), held-out loss and perplexity
+#                              of every round's model, and a text sample from the final one
 #
 # The Agora Explorer follows the network at http://127.0.0.1:8080/ while the demo runs.
 #
@@ -31,7 +36,21 @@ source "$here/env.sh"
 cd "$AGORA_ROOT"
 
 CHECK=0
-[ "${1:-}" = "--check" ] && CHECK=1
+LM=0
+for arg in "$@"; do
+	case "$arg" in
+	--check) CHECK=1 ;;
+	--lm) LM=1 ;;
+	*)
+		echo "usage: scripts/demo.sh [--check | --lm]" >&2
+		exit 2
+		;;
+	esac
+done
+if [ "$CHECK" -eq 1 ] && [ "$LM" -eq 1 ]; then
+	echo "scripts/demo.sh: --check checks the digits job; run --lm on its own" >&2
+	exit 2
+fi
 
 export AGORA_CHEAT="${AGORA_CHEAT:-skip-steps}"
 export AGORA_TESTNET_DIR="${AGORA_TESTNET_DIR:-$(mktemp -d -t agora-demo.XXXXXX)}"
@@ -86,6 +105,40 @@ bash "$here/explorer.sh" --port "$((8080 + AGORA_PORT_OFFSET))" --cache "$AGORA_
 	--rpc "ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET + EXPLORER_NODE))" >"$AGORA_TESTNET_DIR/explorer.log" 2>&1 &
 EXPLORER_PID=$!
 say "Agora Explorer: $EXPLORER_URL (log $AGORA_TESTNET_DIR/explorer.log)"
+
+# The language-model job: from a corpus to a GPT that writes, over the same network.
+language_model_job() {
+	local text="$AGORA_TESTNET_DIR/text"
+	say "preparing text: a BPE tokenizer trained on Python's documentation, windows of 65 tokens"
+	"$WORKER_BIN" prepare-text --corpus python-docs --vocab 1024 --context 64 --shard-windows 500 \
+		--holdout-every 20 --max-windows 4000 --out "$text"
+	say "Charlie publishes the token shards as their data provider (served by Charlie's worker)"
+	for set in train holdout; do
+		"$WORKER_BIN" data publish --suri //Charlie --node "$NODE_URL" --dataset "$text/$set" \
+			--state-dir "$AGORA_TESTNET_DIR/worker-charlie" >>"$AGORA_TESTNET_DIR/publish.log" 2>&1 ||
+			die "publishing the $set set failed; see $AGORA_TESTNET_DIR/publish.log"
+	done
+	say "Alice submits a language-model job: a GPT on the token shards, 3 rounds, AdamW with warmup and cosine decay"
+	JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" --config gpu-worker/jobs/text-gpt.json \
+		--dataset "$text/train" --holdout "$text/holdout")
+	local started=$SECONDS
+	timeout 900 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" ||
+		die "following job $JOB failed (interrupted, or not finished in 15 minutes); logs in $AGORA_TESTNET_DIR"
+	say "job $JOB finished in $((SECONDS - started)) s; every round's model, downloaded and scored on held-out text"
+	MODEL="$AGORA_TESTNET_DIR/final-model.safetensors"
+	"$WORKER_BIN" job download --suri //Alice --node "$NODE_URL" --job "$JOB" --out "$MODEL" \
+		--test-data "$text/holdout" --every-round --store "$AGORA_TESTNET_DIR/client"
+	say "a sample from the final model (temperature 0.8)"
+	"$WORKER_BIN" generate --model "$MODEL" --tokenizer "$(ls "$text"/tokenizer-*.json)" \
+		--prompt "The function" --tokens 40 --seed 1
+	say "the job's on-chain record, and who holds, staked and is owed what"
+	"$WORKER_BIN" job report --suri //Alice --node "$NODE_URL" --job "$JOB"
+	say "done"
+}
+if [ "$LM" -eq 1 ]; then
+	language_model_job
+	exit 0
+fi
 
 say "Alice submits a training job: an MLP on the digits shards, 2 rounds, up to 5 workers per round"
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" --config gpu-worker/jobs/digits-mlp.json \

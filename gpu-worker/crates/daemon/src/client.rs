@@ -201,21 +201,29 @@ pub async fn watch_job(
 	}
 }
 
+/// A job's models as they were downloaded: its architecture, and each model's round (`None`
+/// for the final one), hash and weights.
+pub struct DownloadedModels {
+	pub arch: Architecture,
+	pub models: Vec<(Option<u32>, Digest, agora_ml::params::ParamSet)>,
+}
+
 /// Downloads a job's final model from the registered participants, verifies it against the
-/// on-chain hash and writes it to `out`.
-pub async fn download_model(
+/// on-chain hash and writes it to `out`; with `every_round`, each round's model before it too
+/// (each checked against the hash the chain recorded for its round).
+pub async fn download_models(
 	chain: &Chain,
 	job: u64,
 	store_dir: &Path,
 	out: &Path,
-) -> Result<(Architecture, agora_ml::params::ParamSet, Digest)> {
+	every_round: bool,
+) -> Result<DownloadedModels> {
 	let details = chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
 	let arch = Architecture::from_id(
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?,
 	)?;
 	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
 	let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
-	let hash = to_digest(&details.latest_model);
 	let peers: Vec<Peer> = chain
 		.all_endpoints()
 		.await?
@@ -224,15 +232,26 @@ pub async fn download_model(
 		.collect();
 	let identity = agora_p2p::identity::Keypair::generate_ed25519();
 	let net = Network::start(identity, None, agora_p2p::BlobStore::open(store_dir)?).await?;
-	let bytes = net
-		.fetch(BlobKey::Blob(hash), limits.model, &peers, |bytes| {
-			decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
-		})
-		.await
-		.with_context(|| format!("downloading model {hash}"))?;
-	let params = decode_model(&arch, &bytes)?;
-	std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-	Ok((arch, params, hash))
+	let mut wanted: Vec<(Option<u32>, Digest)> = Vec::new();
+	if every_round {
+		wanted.extend(details.models.iter().map(|(round, hash)| (Some(*round), to_digest(hash))));
+	}
+	let latest = to_digest(&details.latest_model);
+	wanted.push((None, latest));
+	let mut models = Vec::with_capacity(wanted.len());
+	for (round, hash) in wanted {
+		let bytes = net
+			.fetch(BlobKey::Blob(hash), limits.model, &peers, |bytes| {
+				decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
+			})
+			.await
+			.with_context(|| format!("downloading model {hash}"))?;
+		if round.is_none() {
+			std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+		}
+		models.push((round, hash, decode_model(&arch, &bytes)?));
+	}
+	Ok(DownloadedModels { arch, models })
 }
 
 /// Accuracy of a model on a prepared dataset, and its predictions for the first samples.
@@ -300,4 +319,39 @@ pub async fn report(chain: &Chain, job: u64) -> Result<()> {
 	}
 	println!("(earned: rewards claimed plus still owed, on this chain so far; the treasury's fees are owed until paid out)");
 	Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// The job configs the repository ships (the demo's digits and language-model jobs) load,
+	/// name a known architecture, and carry hyperparameters a worker accepts and a job spec holds.
+	#[test]
+	fn the_shipped_job_configs_are_valid() {
+		let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jobs");
+		let mut checked = 0;
+		for entry in std::fs::read_dir(&dir).unwrap() {
+			let path = entry.unwrap().path();
+			let config = JobConfig::load(&path).unwrap();
+			let arch = Architecture::from_id(&config.architecture).unwrap();
+			let bytes = serde_json::to_vec(&config.hyperparameters).unwrap();
+			assert!(bytes.len() <= MAX_HYPERPARAMETERS_BYTES, "{}", path.display());
+			let parsed = Hyperparameters::from_json(&bytes).unwrap();
+			assert_eq!(parsed, config.hyperparameters, "{}", path.display());
+			let samples = config.local_steps as usize * parsed.batch_size;
+			assert_eq!(
+				config.samples_per_round as usize,
+				samples * config.workers_per_round as usize,
+				"{}",
+				path.display()
+			);
+			if path.ends_with("text-gpt.json") {
+				assert!(arch.is_language_model());
+				assert!(parsed.clip_norm.is_some() && !parsed.schedule.is_constant());
+			}
+			checked += 1;
+		}
+		assert!(checked >= 3);
+	}
 }

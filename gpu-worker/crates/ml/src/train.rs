@@ -37,6 +37,7 @@ pub enum OptimizerConfig {
 	Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
 	/// PyTorch's AdamW: Adam with decoupled weight decay (`w -= lr * weight_decay * w` before
 	/// the Adam step, Loshchilov & Hutter), the optimizer language models are trained with.
+	#[serde(rename = "adamw")]
 	AdamW { lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
 }
 

@@ -112,6 +112,18 @@ pub fn decode_model(arch: &Architecture, bytes: &[u8]) -> Result<ParamSet> {
 	Ok(params)
 }
 
+/// Decodes a model blob of whatever architecture it names (a downloaded model, checked against
+/// that architecture as [`decode_model`] does).
+pub fn decode_any_model(bytes: &[u8]) -> Result<(Architecture, ParamSet)> {
+	let (_, metadata) = ParamSet::from_safetensors(bytes)?;
+	let id = metadata
+		.get("arch")
+		.ok_or_else(|| WorkerError::Safetensors("model blob names no architecture".into()))?;
+	let arch = Architecture::from_id(id)?;
+	let params = decode_model(&arch, bytes)?;
+	Ok((arch, params))
+}
+
 /// Encodes an update (local weights minus global weights) as the blob a worker publishes.
 pub fn update_blob(
 	arch: &Architecture,

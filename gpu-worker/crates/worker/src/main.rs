@@ -66,6 +66,8 @@ enum Command {
 	/// Trains a BPE tokenizer on a text corpus (or takes one) and writes token shards for
 	/// language models.
 	PrepareText(text_commands::PrepareText),
+	/// Continues a prompt with a trained language model.
+	Generate(text_commands::Generate),
 	/// Trains with checkpoints and writes the run's commitment.
 	Train(TrainArgs),
 	/// Writes the proof of one segment of a committed run.
@@ -355,6 +357,7 @@ fn run() -> Result<i32> {
 		},
 		Command::PrepareData(args) => prepare_data(&args)?,
 		Command::PrepareText(args) => text_commands::prepare_text(&args)?,
+		Command::Generate(args) => text_commands::generate(&args, device)?,
 		Command::Train(args) => train(&args, device)?,
 		Command::ProveSegment { run, segment, out } => {
 			let commitment: TrainingCommitment = read_json(&run.join(COMMITMENT_FILE))?;

@@ -104,6 +104,10 @@ pub enum JobCommand {
 		/// A prepared test set (directory with manifest.json) to evaluate the model on.
 		#[arg(long)]
 		test_data: Option<PathBuf>,
+		/// Also download and evaluate the model of every round (a language model's held-out
+		/// loss and perplexity round by round).
+		#[arg(long)]
+		every_round: bool,
 		/// Blob cache of this client.
 		#[arg(long, default_value = "/tmp/agora-client")]
 		store: PathBuf,
@@ -290,17 +294,38 @@ pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 					chain::to_digest(&details.latest_model)
 				);
 			},
-			JobCommand::Download { chain, job, out, test_data, store } => {
+			JobCommand::Download { chain, job, out, test_data, every_round, store } => {
 				let chain = chain.connect().await?;
-				let (arch, params, hash) =
-					client::download_model(&chain, job, &store, &out).await?;
-				println!(
-					"model {hash} ({arch}) verified against the chain, written to {}",
-					out.display()
-				);
-				if let Some(dir) = test_data {
-					let data = load_holdout(&dir)?;
-					let (accuracy, predictions) = client::infer(&arch, &params, &data, device)?;
+				let downloaded =
+					client::download_models(&chain, job, &store, &out, every_round).await?;
+				let arch = &downloaded.arch;
+				let data = test_data.map(|dir| load_holdout(&dir)).transpose()?;
+				for (round, hash, params) in &downloaded.models {
+					let Some(round) = round else {
+						println!(
+							"model {hash} ({arch}) verified against the chain, written to {}",
+							out.display()
+						);
+						continue;
+					};
+					println!("round {round}: model {hash} verified against the chain");
+					if let Some(data) = &data {
+						print_language_model_metrics(
+							arch,
+							params,
+							data,
+							device,
+							&format!("round {round}"),
+						)?;
+					}
+				}
+				let (Some(data), Some((_, _, params))) = (&data, downloaded.models.last()) else {
+					return Ok(());
+				};
+				if arch.is_language_model() {
+					print_language_model_metrics(arch, params, data, device, "final model")?;
+				} else {
+					let (accuracy, predictions) = client::infer(arch, params, data, device)?;
 					println!("test accuracy {:.2}% on {} samples", accuracy * 100.0, data.len());
 					let shown: Vec<String> =
 						predictions.iter().map(|(label, p)| format!("{label}->{p}")).collect();
@@ -332,6 +357,30 @@ pub fn run_data(command: DataCommand) -> Result<()> {
 
 /// Prints the inference market's catalogue: each model with its terms, versions (weights hash
 /// and the validators' holdout score) and the providers offering it.
+/// A language model's held-out loss, perplexity and next-token accuracy on `data` (nothing for
+/// a classifier).
+fn print_language_model_metrics(
+	arch: &agora_ml::models::Architecture,
+	params: &agora_ml::params::ParamSet,
+	data: &agora_ml::data::Dataset,
+	device: Device,
+	what: &str,
+) -> Result<()> {
+	if !arch.is_language_model() {
+		return Ok(());
+	}
+	let model = agora_ml::models::Model::new(arch, params, device)?;
+	let metrics = agora_ml::train::evaluate(&model, data, 64)?;
+	println!(
+		"{what}: held-out loss {:.4}, perplexity {:.2}, next-token accuracy {:.2}% ({} windows)",
+		metrics.loss,
+		metrics.loss.exp(),
+		metrics.accuracy * 100.0,
+		data.len()
+	);
+	Ok(())
+}
+
 pub fn run_models(chain: ChainArgs) -> Result<()> {
 	runtime()?.block_on(async move {
 		let chain = chain.connect().await?;

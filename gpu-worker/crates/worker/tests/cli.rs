@@ -253,6 +253,28 @@ fn a_text_corpus_becomes_token_shards_a_gpt_trains_on() {
 		.unwrap();
 	// From uniform guessing over 600 tokens, 8 steps already learn something.
 	assert!(perplexity < 600.0, "perplexity {perplexity}");
+	// It writes: the same seed gives the same text, which continues the prompt.
+	let generate = [
+		"generate",
+		"--model",
+		"lm/model.safetensors",
+		"--tokenizer",
+		&pinned,
+		"--prompt",
+		"In the beginning",
+		"--tokens",
+		"12",
+		"--seed",
+		"3",
+	];
+	let text = ok(dir, &generate);
+	assert!(text.starts_with("In the beginning"), "{text}");
+	assert_eq!(ok(dir, &generate), text);
+	fails_cleanly(
+		dir,
+		&["generate", "--model", "lm/model.safetensors", "--tokenizer", "missing.json"],
+		"missing.json",
+	);
 	// The run replays: its second segment is verified from its checkpoints.
 	ok(dir, &["prove-segment", "--run", "lm", "--segment", "1", "--out", "proof.json"]);
 	let verified = worker(
