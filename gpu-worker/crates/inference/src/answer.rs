@@ -2,9 +2,12 @@
 //! checked.
 //!
 //! Inputs: a classifier takes its features as little-endian f32 (already scaled as in
-//! training: `inputs` values for an MLP, `channels x side x side` for a CNN); the character
-//! transformer takes 1 to `context` byte tokens. Answers: the logits, little-endian f32 (a
-//! classifier's classes, the transformer's next-token distribution after the last input token).
+//! training: `inputs` values for an MLP, `channels x side x side` for a CNN); a language model
+//! takes 1 to `context` tokens as its token datasets store them (a byte each for a vocabulary
+//! of up to 256, else two, little-endian). Answers: the logits, little-endian f32 (a
+//! classifier's classes, a language model's next-token distribution after the last input
+//! token): `4 × vocab` bytes, which is why a model whose answer would not fit a challenge on
+//! chain ([`MAX_ANSWER_BYTES`]) cannot be served.
 //! The same model on the same input gives bit-identical logits on one CPU; across devices an
 //! auditor accepts logits within [`LOGIT_TOLERANCE`] with the same top class.
 
@@ -34,6 +37,27 @@ impl From<tch::TchError> for AnswerError {
 	fn from(e: tch::TchError) -> Self {
 		AnswerError::Model(e.to_string())
 	}
+}
+
+/// The most bytes an answer may take: what an answer to a challenge carries on chain
+/// (pallet-inference's `MaxChallengeBytes`). A provider whose answers could not be given on
+/// chain could not answer a challenge and would be slashed, so such a model is not served.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// Errors unless every answer of `arch` (its logits) fits in [`MAX_ANSWER_BYTES`].
+pub fn check_answer_size(arch: &Architecture) -> Result<(), AnswerError> {
+	let outputs = match arch {
+		Architecture::Mlp { classes, .. } | Architecture::Cnn { classes, .. } => *classes,
+		Architecture::Transformer { vocab, .. } | Architecture::Gpt { vocab, .. } => *vocab,
+	};
+	let bytes = outputs.saturating_mul(4);
+	if bytes > MAX_ANSWER_BYTES {
+		return Err(AnswerError::Model(format!(
+			"answers of {arch} take {bytes} bytes, more than a challenge carries on chain \
+			 ({MAX_ANSWER_BYTES}): it cannot be served"
+		)));
+	}
+	Ok(())
 }
 
 /// The input tensor a request's bytes stand for, checked against the architecture.
@@ -146,19 +170,28 @@ pub fn answers_agree(claimed: &[u8], recomputed: &[u8]) -> bool {
 
 /// The request inputs of a prepared dataset's samples (classifiers' scaled features, or a token
 /// window without its last token), with their labels where the dataset has them.
-pub fn inputs_of(dataset: &Dataset, indices: &[u32]) -> anyhow::Result<Vec<(Vec<u8>, Option<u8>)>> {
+pub fn inputs_of(
+	dataset: &Dataset,
+	indices: &[u32],
+) -> anyhow::Result<Vec<(Vec<u8>, Option<usize>)>> {
 	let mut out = Vec::with_capacity(indices.len());
 	for &index in indices {
 		match dataset.batch(&[index], Device::Cpu)? {
 			Batch::Classification { inputs, labels } => {
 				let values = Vec::<f32>::try_from(&inputs.flatten(0, -1))?;
-				let label = Vec::<i64>::try_from(&labels)?.first().map(|&l| l as u8);
+				let label = Vec::<i64>::try_from(&labels)?.first().map(|&l| l as usize);
 				out.push((values.iter().flat_map(|v| v.to_le_bytes()).collect(), label));
 			},
 			Batch::Language { inputs, targets } => {
+				let agora_ml::data::SampleKind::Tokens { vocab, .. } = dataset.kind() else {
+					anyhow::bail!("a language batch of a dataset without tokens");
+				};
+				// Tokens as the model's requests take them: one or two bytes each.
 				let tokens = Vec::<i64>::try_from(&inputs.flatten(0, -1))?;
-				let last = Vec::<i64>::try_from(&targets.flatten(0, -1))?.last().map(|&t| t as u8);
-				out.push((tokens.iter().map(|&t| t as u8).collect(), last));
+				let tokens: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
+				let last =
+					Vec::<i64>::try_from(&targets.flatten(0, -1))?.last().map(|&t| t as usize);
+				out.push((agora_ml::data::encode_tokens(&tokens, vocab)?, last));
 			},
 		}
 	}
@@ -194,6 +227,31 @@ mod tests {
 		let next = answer(&transformer, &prompt).unwrap();
 		assert_eq!(logits(&next).unwrap().len(), 128);
 		assert_eq!(answer(&model("transformer-char"), &prompt).unwrap(), next);
+	}
+
+	#[test]
+	fn a_gpt_takes_two_byte_tokens_and_only_answers_that_fit_on_chain_are_served() {
+		let arch = Architecture::from_id("gpt:vocab=1024,ctx=8,width=16,heads=2,layers=1").unwrap();
+		let gpt = Model::new(&arch, &arch.initial_params(2).unwrap(), Device::Cpu).unwrap();
+		// A window of a 1,024-token dataset becomes a request of two bytes per token.
+		let tokens: Vec<u32> = vec![1000, 3, 512, 7, 999, 0, 42, 300, 1];
+		let window = agora_ml::data::encode_tokens(&tokens, 1024).unwrap();
+		let kind = agora_ml::data::SampleKind::Tokens { length: 9, vocab: 1024 };
+		let data = Dataset::new(kind, 0, 1.0, window, Vec::new()).unwrap();
+		let requests = inputs_of(&data, &[0]).unwrap();
+		let (input, label) = &requests[0];
+		assert_eq!(input, &agora_ml::data::encode_tokens(&tokens[..8], 1024).unwrap());
+		assert_eq!(*label, Some(1));
+		let reply = answer(&gpt, input).unwrap();
+		assert_eq!(logits(&reply).unwrap().len(), 1024);
+		// An odd byte count or a token outside the vocabulary is refused, not misread.
+		assert!(matches!(answer(&gpt, &input[1..]), Err(AnswerError::InputSize { .. })));
+		let outside = agora_ml::data::encode_tokens(&[1023], 1024).unwrap();
+		assert!(answer(&gpt, &[outside[0], 0xff]).is_err());
+		// 1,024 logits fit a challenge's answer on chain; GPT-2's 50,257 do not.
+		check_answer_size(&arch).unwrap();
+		assert!(check_answer_size(&Architecture::from_id("gpt2-small").unwrap()).is_err());
+		assert!(check_answer_size(&Architecture::from_id("gpt-cpu").unwrap()).is_err());
 	}
 
 	#[test]

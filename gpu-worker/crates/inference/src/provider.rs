@@ -102,6 +102,7 @@ pub async fn load_version<C: MarketChain, N: BlobNetwork>(
 		.await?
 		.ok_or_else(|| anyhow!("model {model} has no version {version} in the catalogue"))?;
 	let arch = Architecture::from_id(&arch_id)?;
+	crate::answer::check_answer_size(&arch)?;
 	let limit = agora_protocol::max_model_bytes(&arch)?;
 	let peers = chain.all_peers().await?;
 	let key = BlobKey::Blob(agora_core::Digest(hash));

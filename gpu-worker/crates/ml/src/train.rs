@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{Batch, BatchSchedule, Dataset};
+use crate::data::{Batch, BatchSchedule, Dataset, SampleKind};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Result, WorkerError};
 use crate::models::{Architecture, Model};
@@ -115,7 +115,9 @@ impl OptimizerConfig {
 	}
 }
 
-/// The learning rate as a function of the step.
+/// The learning rate as a function of the step. Steps count from a run's start: a job's
+/// workers start every round from step 0 (a fresh optimizer on the round's model), so a job's
+/// schedule warms up and decays within each round, over `total_steps` of its `local_steps`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum LrSchedule {
@@ -187,6 +189,9 @@ pub struct TrainConfig {
 	pub micro_batches: usize,
 }
 
+/// The smallest clipping norm a job may set: below it every step rounds to nothing in f32.
+pub const MIN_CLIP_NORM: f64 = 1e-6;
+
 fn one_micro_batch() -> usize {
 	1
 }
@@ -221,8 +226,10 @@ impl TrainConfig {
 				self.micro_batches, self.batch_size
 			)));
 		}
-		if self.clip_norm.is_some_and(|norm| !(norm.is_finite() && norm > 0.0)) {
-			return Err(WorkerError::InvalidArgument("the clipping norm must be positive".into()));
+		if self.clip_norm.is_some_and(|norm| !(norm.is_finite() && norm >= MIN_CLIP_NORM)) {
+			return Err(WorkerError::InvalidArgument(format!(
+				"the clipping norm must be at least {MIN_CLIP_NORM}"
+			)));
 		}
 		Ok(())
 	}
@@ -387,13 +394,23 @@ fn loss_and_correct(model: &Model, batch: &Batch) -> Result<(Tensor, i64, i64)> 
 	Ok((loss, correct, targets.size()[0]))
 }
 
-/// Evaluates `model` on all of `data` (no gradients).
+/// The most logits one evaluation batch may hold (256 MiB of f32, and as much again for their
+/// log-softmax): a language model's batches shrink to fit, whatever batch size was asked, so
+/// that scoring a job's update never exhausts a validator's memory.
+const EVALUATION_LOGITS: usize = 64 << 20;
+
+/// Evaluates `model` on all of `data` (no gradients), in batches of at most `batch_size`.
 pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<Metrics> {
 	data.check_compatible(model.architecture())?;
+	let logits_per_sample = match (data.kind(), model.architecture().language_shape()) {
+		(SampleKind::Tokens { length, .. }, Some((vocab, _))) => length.saturating_mul(vocab),
+		_ => 1,
+	};
+	let batch_size = batch_size.min(EVALUATION_LOGITS / logits_per_sample.max(1)).max(1);
 	let all: Vec<u32> = (0..data.len() as u32).collect();
 	let mut parts = Vec::new();
 	tch::no_grad(|| -> Result<()> {
-		for chunk in all.chunks(batch_size.max(1)) {
+		for chunk in all.chunks(batch_size) {
 			let batch = data.batch(chunk, model.device())?;
 			let (loss, correct, count) = loss_and_correct(model, &batch)?;
 			parts.push(Metrics {
@@ -504,8 +521,9 @@ impl Trainer {
 		if indices.is_empty() {
 			return Err(WorkerError::Data("empty batch".into()));
 		}
-		// Micro-batches of (nearly) equal size; each one's mean loss is weighted by its share
-		// of the batch, so the summed gradients are the whole batch's mean-loss gradients.
+		// Micro-batches of `ceil(len / parts)` samples (the last one smaller, and fewer parts
+		// when they divide unevenly); each one's mean loss is weighted by its share of the
+		// batch, so the summed gradients are the whole batch's mean-loss gradients.
 		let parts = self.config.micro_batches.min(indices.len());
 		let part_len = indices.len().div_ceil(parts);
 		let mut grads: Vec<Tensor> = Vec::new();
@@ -580,8 +598,9 @@ impl Trainer {
 				},
 				OptimizerConfig::Adam { beta1, beta2, eps, .. }
 				| OptimizerConfig::AdamW { beta1, beta2, eps, .. } => {
-					let bias1 = 1.0 - beta1.powi(step);
-					let bias2 = 1.0 - beta2.powi(step);
+					// `libm::pow`, not `powi`, whose result Rust lets differ by platform.
+					let bias1 = 1.0 - libm::pow(beta1, f64::from(step));
+					let bias2 = 1.0 - libm::pow(beta2, f64::from(step));
 					let decay = match optimizer {
 						OptimizerConfig::AdamW { weight_decay, .. } => 1.0 - lr * weight_decay,
 						_ => 1.0,

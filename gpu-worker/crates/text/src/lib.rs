@@ -4,7 +4,7 @@
 //!   Python's documentation as Debian's `python3.11-doc` ships it), never a whole corpus in
 //!   memory;
 //! - [`tokenizer`]: a byte-level BPE tokenizer (Hugging Face `tokenizers`) trained on a corpus
-//!   and named by the hash of its JSON, so that a job spec can pin it;
+//!   and named by the hash of its JSON;
 //! - [`prepare`]: documents tokenized into fixed windows and written as content-addressed
 //!   shards (the `prepare-data` format), a held-out share set aside.
 

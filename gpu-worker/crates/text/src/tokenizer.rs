@@ -1,6 +1,6 @@
 //! A byte-level BPE tokenizer (GPT-2's scheme, Hugging Face `tokenizers`), trained on a corpus
-//! and named by the BLAKE2b-256 hash of its JSON: a job names the tokenizer its shards were made
-//! with by that hash, and anyone holding the file can check it.
+//! and named by the BLAKE2b-256 hash of its JSON, so that whoever holds the file can check it
+//! against the name it was published under (job specs do not carry the name yet).
 //!
 //! Byte-level: the 256 byte values are in the vocabulary before any merge, so every string
 //! encodes (no unknown token) and decodes back to itself.

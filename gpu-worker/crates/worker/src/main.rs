@@ -511,7 +511,10 @@ fn train(args: &TrainArgs, device: Device) -> Result<()> {
 	);
 	if arch.is_language_model() {
 		let perplexity = summary.final_metrics.loss.exp();
-		println!("loss {:.4}, perplexity {perplexity:.2}", summary.final_metrics.loss);
+		println!(
+			"last segment's training loss {:.4}, perplexity {perplexity:.2}",
+			summary.final_metrics.loss
+		);
 	}
 	println!("{}", commitment.root);
 	Ok(())

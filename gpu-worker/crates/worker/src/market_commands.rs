@@ -329,7 +329,7 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 			};
 			let predicted = logits(&answered.output).as_deref().and_then(top_class);
 			let shown = |v: Option<usize>| v.map_or("?".to_string(), |v| v.to_string());
-			if predicted.is_some() && predicted == label.map(usize::from) {
+			if predicted.is_some() && predicted == label {
 				correct += 1;
 			}
 			// An answer given on chain took blocks, not network time: not a latency.
@@ -342,7 +342,7 @@ pub fn run_infer(args: InferArgs) -> Result<()> {
 			println!(
 				"  request {:>3}: label {} -> prediction {}  ({took})",
 				answered.index,
-				shown(label.map(usize::from)),
+				shown(label),
 				shown(predicted),
 			);
 		}

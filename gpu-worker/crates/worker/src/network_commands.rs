@@ -355,8 +355,6 @@ pub fn run_data(command: DataCommand) -> Result<()> {
 	})
 }
 
-/// Prints the inference market's catalogue: each model with its terms, versions (weights hash
-/// and the validators' holdout score) and the providers offering it.
 /// A language model's held-out loss, perplexity and next-token accuracy on `data` (nothing for
 /// a classifier).
 fn print_language_model_metrics(
@@ -381,6 +379,8 @@ fn print_language_model_metrics(
 	Ok(())
 }
 
+/// Prints the inference market's catalogue: each model with its terms, versions (weights hash
+/// and the validators' holdout score) and the providers offering it.
 pub fn run_models(chain: ChainArgs) -> Result<()> {
 	runtime()?.block_on(async move {
 		let chain = chain.connect().await?;
