@@ -291,23 +291,9 @@ impl Architecture {
 				})
 			},
 			Architecture::Transformer { vocab, context, width, heads, layers } => {
-				let (vocab, context, width) = (*vocab as i64, *context as i64, *width as i64);
-				let blocks = (0..*layers)
-					.map(|index| {
-						TransformerBlock::new(&(vs / format!("block{index}")), width, *heads as i64)
-					})
-					.collect();
 				Network::Transformer(TransformerNet {
-					token_embedding: nn::embedding(
-						vs / "token_embedding",
-						vocab,
-						width,
-						Default::default(),
-					),
-					position_embedding: vs.zeros("position_embedding", &[context, width]),
-					blocks,
-					ln_final: nn::layer_norm(vs / "ln_final", vec![width], Default::default()),
-					head: nn::linear(vs / "head", width, vocab, Default::default()),
+					trunk: DecoderTrunk::new(vs, *vocab, *context, *width, *heads, *layers),
+					head: nn::linear(vs / "head", *width as i64, *vocab as i64, Default::default()),
 				})
 			},
 			Architecture::Gpt { vocab, context, width, heads, layers } => {
@@ -452,11 +438,59 @@ impl TransformerBlock {
 /// Decoder-only transformer language model.
 #[derive(Debug)]
 pub struct TransformerNet {
+	trunk: DecoderTrunk,
+	head: nn::Linear,
+}
+
+/// What the transformer and the GPT share: token and learned position embeddings, the
+/// pre-norm blocks under a causal mask, and the final layer norm (they differ only in the
+/// output layer).
+#[derive(Debug)]
+struct DecoderTrunk {
 	token_embedding: nn::Embedding,
 	position_embedding: Tensor,
 	blocks: Vec<TransformerBlock>,
 	ln_final: nn::LayerNorm,
-	head: nn::Linear,
+}
+
+impl DecoderTrunk {
+	fn new(
+		vs: &nn::Path,
+		vocab: usize,
+		context: usize,
+		width: usize,
+		heads: usize,
+		layers: usize,
+	) -> Self {
+		let (vocab, context, width) = (vocab as i64, context as i64, width as i64);
+		DecoderTrunk {
+			token_embedding: nn::embedding(
+				vs / "token_embedding",
+				vocab,
+				width,
+				Default::default(),
+			),
+			position_embedding: vs.zeros("position_embedding", &[context, width]),
+			blocks: (0..layers)
+				.map(|index| {
+					TransformerBlock::new(&(vs / format!("block{index}")), width, heads as i64)
+				})
+				.collect(),
+			ln_final: nn::layer_norm(vs / "ln_final", vec![width], Default::default()),
+		}
+	}
+
+	/// Tokens `[batch, time]` (i64) to the final states `[batch, time, width]`.
+	fn forward(&self, tokens: &Tensor) -> Tensor {
+		let time = tokens.size()[1];
+		let positions = self.position_embedding.narrow(0, 0, time);
+		let mut x = self.token_embedding.forward(tokens) + positions;
+		let causal_mask = Tensor::ones([time, time], (Kind::Bool, tokens.device())).triu(1);
+		for block in &self.blocks {
+			x = block.forward(&x, &causal_mask);
+		}
+		self.ln_final.forward(&x)
+	}
 }
 
 /// A built network: maps a batch of inputs to logits.
@@ -488,16 +522,7 @@ impl Module for Network {
 				}
 				net.output.forward(&x.flatten(1, -1))
 			},
-			Network::Transformer(net) => {
-				let time = xs.size()[1];
-				let positions = net.position_embedding.narrow(0, 0, time);
-				let mut x = net.token_embedding.forward(xs) + positions;
-				let causal_mask = Tensor::ones([time, time], (Kind::Bool, xs.device())).triu(1);
-				for block in &net.blocks {
-					x = block.forward(&x, &causal_mask);
-				}
-				net.head.forward(&net.ln_final.forward(&x))
-			},
+			Network::Transformer(net) => net.head.forward(&net.trunk.forward(xs)),
 			Network::Gpt(net) => net.forward(xs),
 		}
 	}

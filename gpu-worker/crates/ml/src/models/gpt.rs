@@ -10,18 +10,15 @@
 //!
 //! [`Architecture::initial_params`]: super::Architecture::initial_params
 
-use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::nn;
+use tch::Tensor;
 
-use super::TransformerBlock;
+use super::DecoderTrunk;
 
 /// The GPT network.
 #[derive(Debug)]
 pub struct GptNet {
-	token_embedding: nn::Embedding,
-	position_embedding: Tensor,
-	blocks: Vec<TransformerBlock>,
-	ln_final: nn::LayerNorm,
+	trunk: DecoderTrunk,
 }
 
 impl GptNet {
@@ -33,35 +30,13 @@ impl GptNet {
 		heads: usize,
 		layers: usize,
 	) -> Self {
-		let (vocab, context, width) = (vocab as i64, context as i64, width as i64);
-		GptNet {
-			token_embedding: nn::embedding(
-				vs / "token_embedding",
-				vocab,
-				width,
-				Default::default(),
-			),
-			position_embedding: vs.zeros("position_embedding", &[context, width]),
-			blocks: (0..layers)
-				.map(|index| {
-					TransformerBlock::new(&(vs / format!("block{index}")), width, heads as i64)
-				})
-				.collect(),
-			ln_final: nn::layer_norm(vs / "ln_final", vec![width], Default::default()),
-		}
+		GptNet { trunk: DecoderTrunk::new(vs, vocab, context, width, heads, layers) }
 	}
 
 	/// Tokens `[batch, time]` (i64) to next-token logits `[batch, time, vocab]`.
 	pub(super) fn forward(&self, tokens: &Tensor) -> Tensor {
-		let time = tokens.size()[1];
-		let positions = self.position_embedding.narrow(0, 0, time);
-		let mut x = self.token_embedding.forward(tokens) + positions;
-		let causal_mask = Tensor::ones([time, time], (Kind::Bool, tokens.device())).triu(1);
-		for block in &self.blocks {
-			x = block.forward(&x, &causal_mask);
-		}
 		// Tied output layer: the same matrix reads tokens in and scores them out.
-		self.ln_final.forward(&x).matmul(&self.token_embedding.ws.tr())
+		self.trunk.forward(tokens).matmul(&self.trunk.token_embedding.ws.tr())
 	}
 }
 
@@ -137,7 +112,7 @@ mod tests {
 		assert!(!logits.narrow(1, 4, 1).allclose(&other.narrow(1, 4, 1), 1e-6, 1e-6, false));
 		// The scores are the final states against the token embedding itself.
 		let Network::Gpt(net) = model.network() else { panic!("a GPT") };
-		let weights = net.token_embedding.ws.shallow_clone();
+		let weights = net.trunk.token_embedding.ws.shallow_clone();
 		tch::no_grad(|| {
 			let _ = weights.get(299).fill_(0.0);
 		});
