@@ -96,6 +96,22 @@ class Transformer(nn.Module):
         return self.head(self.ln_final(x))
 
 
+class Gpt(Transformer):
+    """The transformer with its output layer tied to the token embedding (agora's `gpt:`)."""
+
+    def __init__(self, vocab, ctx, width, heads, layers):
+        super().__init__(vocab, ctx, width, heads, layers)
+        del self.head
+
+    def forward(self, tokens):
+        t = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.position_embedding[:t]
+        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_final(x).matmul(self.token_embedding.weight.t())
+
+
 def read_shard(path):
     """An Agora shard: magic, u32 LE header length, JSON header, feature bytes, label bytes."""
     raw = open(path, "rb").read()
@@ -143,8 +159,9 @@ def build(arch_id):
         return Mlp(int(f["in"]), ints("hidden"), int(f["out"])), kind
     if kind == "cnn":
         return Cnn(int(f["ch"]), int(f["side"]), ints("conv"), int(f["out"])), kind
+    language = {"transformer": Transformer, "gpt": Gpt}[kind]
     return (
-        Transformer(int(f["vocab"]), int(f["ctx"]), int(f["width"]), int(f["heads"]), int(f["layers"])),
+        language(int(f["vocab"]), int(f["ctx"]), int(f["width"]), int(f["heads"]), int(f["layers"])),
         kind,
     )
 
@@ -176,7 +193,7 @@ def main():
 
     def step(i):
         idx = torch.arange(i * args.batch_size, (i + 1) * args.batch_size) % pool
-        if kind == "transformer":
+        if kind in ("transformer", "gpt"):
             tokens = data[idx].long()
             logits = model(tokens[:, :-1]).reshape(-1, vocab)
             targets = tokens[:, 1:].reshape(-1)

@@ -61,7 +61,8 @@ pub struct BenchArgs {
 	/// Repetitions (seeds) of the federated experiments.
 	#[arg(long, default_value_t = 3)]
 	seeds: u64,
-	/// Restricts `throughput` to these presets (default: mlp-bench, cnn-bench, transformer-char).
+	/// Restricts `throughput` to these presets (default: mlp-bench, cnn-bench, transformer-char,
+	/// gpt-cpu).
 	#[arg(long, num_args = 1..)]
 	models: Vec<String>,
 	/// Batch size of each worker in the federated experiments (centralized training uses 32).
@@ -137,8 +138,13 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		Some(venv) => Path::new(&venv).join("bin/python"),
 		None => PathBuf::from("python"),
 	});
-	let cases: [(&str, usize, u64); 3] =
-		[("mlp-bench", 128, 300), ("cnn-bench", 64, 100), ("transformer-char", 32, 100)];
+	let cases: [(&str, usize, u64); 4] = [
+		("mlp-bench", 128, 300),
+		("cnn-bench", 64, 100),
+		("transformer-char", 32, 100),
+		// About 10M parameters, windows of 256 tokens (genesis' bytes in its 8,192 vocabulary).
+		("gpt-cpu", 8, 4),
+	];
 	let mut rows = Vec::new();
 	for (preset, batch_size, steps) in cases {
 		if !args.models.is_empty() && !args.models.iter().any(|m| m == preset) {
