@@ -87,13 +87,16 @@ class Transformer(nn.Module):
         self.ln_final = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab)
 
-    def forward(self, tokens):
+    def hidden(self, tokens):
         t = tokens.shape[1]
         x = self.token_embedding(tokens) + self.position_embedding[:t]
         mask = torch.ones(t, t, dtype=torch.bool).triu(1)
         for block in self.blocks:
             x = block(x, mask)
-        return self.head(self.ln_final(x))
+        return self.ln_final(x)
+
+    def forward(self, tokens):
+        return self.head(self.hidden(tokens))
 
 
 class Gpt(Transformer):
@@ -104,12 +107,7 @@ class Gpt(Transformer):
         del self.head
 
     def forward(self, tokens):
-        t = tokens.shape[1]
-        x = self.token_embedding(tokens) + self.position_embedding[:t]
-        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln_final(x).matmul(self.token_embedding.weight.t())
+        return self.hidden(tokens).matmul(self.token_embedding.weight.t())
 
 
 def read_shard(path):

@@ -296,9 +296,9 @@ impl Architecture {
 					head: nn::linear(vs / "head", *width as i64, *vocab as i64, Default::default()),
 				})
 			},
-			Architecture::Gpt { vocab, context, width, heads, layers } => {
-				Network::Gpt(GptNet::new(vs, *vocab, *context, *width, *heads, *layers))
-			},
+			Architecture::Gpt { vocab, context, width, heads, layers } => Network::Gpt(
+				GptNet::new(DecoderTrunk::new(vs, *vocab, *context, *width, *heads, *layers)),
+			),
 		}
 	}
 

@@ -10,7 +10,6 @@
 //!
 //! [`Architecture::initial_params`]: super::Architecture::initial_params
 
-use tch::nn;
 use tch::Tensor;
 
 use super::DecoderTrunk;
@@ -22,15 +21,8 @@ pub struct GptNet {
 }
 
 impl GptNet {
-	pub(super) fn new(
-		vs: &nn::Path,
-		vocab: usize,
-		context: usize,
-		width: usize,
-		heads: usize,
-		layers: usize,
-	) -> Self {
-		GptNet { trunk: DecoderTrunk::new(vs, vocab, context, width, heads, layers) }
+	pub(super) fn new(trunk: DecoderTrunk) -> Self {
+		GptNet { trunk }
 	}
 
 	/// Tokens `[batch, time]` (i64) to next-token logits `[batch, time, vocab]`.
