@@ -45,9 +45,9 @@ pub use cheats::SubmissionCheat;
 mod cheats;
 use agora_proof::TrainingCommitment;
 use agora_protocol::{
-	assemble_dataset, decode_model, decode_update, judge_update, max_commitment_bytes, model_blob,
-	update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, RoundContext, UpdateEvidence,
-	MAX_SHARD_BYTES,
+	assemble_dataset, decode_round_model, decode_update, judge_update, max_commitment_bytes,
+	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, RoundContext,
+	RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
 };
 
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
@@ -553,7 +553,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
 		let (arch, hyperparameters) = supported(&details)?;
 		let global_hash = to_digest(&details.latest_model);
-		let global = if global_hash == to_digest(&details.spec.initial_weights)
+		let record = if global_hash == to_digest(&details.spec.initial_weights)
 			&& !self.net.store().contains(&BlobKey::Blob(global_hash))
 		{
 			// Rebuild the initial weights from their seed rather than download them.
@@ -566,17 +566,17 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				);
 			}
 			self.net.store().put_blob(&blob)?;
-			params
+			RoundModel { params, outer_momentum: None }
 		} else {
 			let peers = self.peers(None).await?;
 			let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
 			let blob = self
 				.fetch(BlobKey::Blob(global_hash), limits.model, &peers, |bytes| {
-					decode_model(&arch, bytes).map(|_| ()).map_err(Into::into)
+					decode_round_model(&arch, bytes).map(|_| ()).map_err(Into::into)
 				})
 				.await
 				.context("fetching the global model")?;
-			decode_model(&arch, &blob)?
+			decode_round_model(&arch, &blob)?
 		};
 		let ctx = RoundContext {
 			arch,
@@ -585,7 +585,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			round,
 			local_steps: u64::from(details.spec.local_steps),
 			checkpoint_interval: u64::from(details.spec.checkpoint_interval),
-			global,
+			global: record.params,
+			outer_momentum: record.outer_momentum,
 		};
 		Ok((details, ctx))
 	}

@@ -55,6 +55,7 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 		schedule: Default::default(),
 		clip_norm: None,
 		micro_batches: 1,
+		outer: None,
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));

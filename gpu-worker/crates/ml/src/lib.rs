@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod models;
+pub mod outer;
 pub mod params;
 pub mod privacy;
 pub mod train;

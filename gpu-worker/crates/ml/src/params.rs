@@ -210,6 +210,52 @@ impl ParamSet {
 		Ok(ParamSet { layout: self.layout.clone(), values })
 	}
 
+	/// Several sets in one, each tensor's name prefixed by its set's prefix: how a checkpoint
+	/// keeps weights beside optimizer buffers, or a round's model its outer optimizer's state,
+	/// in one file. Prefixes that make two names equal are an error.
+	pub fn merge_prefixed(parts: &[(&str, &ParamSet)]) -> Result<ParamSet> {
+		let mut named: Vec<(TensorSpec, &[f32])> = Vec::new();
+		for (prefix, set) in parts {
+			for (index, spec) in set.layout.specs.iter().enumerate() {
+				let name = format!("{prefix}{}", spec.name);
+				named.push((TensorSpec { name, shape: spec.shape.clone() }, set.tensor(index)));
+			}
+		}
+		named.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+		let mut values = Vec::with_capacity(named.iter().map(|(_, data)| data.len()).sum());
+		for (_, data) in &named {
+			values.extend_from_slice(data);
+		}
+		ParamSet::new(Layout::new(named.into_iter().map(|(spec, _)| spec).collect())?, values)
+	}
+
+	/// The tensors whose names start with `prefix`, with the prefix removed (the inverse of
+	/// [`Self::merge_prefixed`] for one part).
+	pub fn strip_prefix(&self, prefix: &str) -> Result<ParamSet> {
+		let mut specs = Vec::new();
+		let mut values = Vec::new();
+		for (index, spec) in self.layout.specs.iter().enumerate() {
+			if let Some(name) = spec.name.strip_prefix(prefix) {
+				specs.push(TensorSpec { name: name.to_string(), shape: spec.shape.clone() });
+				values.extend_from_slice(self.tensor(index));
+			}
+		}
+		ParamSet::new(Layout::new(specs)?, values)
+	}
+
+	/// The tensors whose names start with none of `prefixes`.
+	pub fn without_prefixes(&self, prefixes: &[&str]) -> Result<ParamSet> {
+		let mut specs = Vec::new();
+		let mut values = Vec::new();
+		for (index, spec) in self.layout.specs.iter().enumerate() {
+			if !prefixes.iter().any(|prefix| spec.name.starts_with(prefix)) {
+				specs.push(spec.clone());
+				values.extend_from_slice(self.tensor(index));
+			}
+		}
+		ParamSet::new(Layout::new(specs)?, values)
+	}
+
 	/// Serializes as safetensors (F32, little-endian) with string metadata.
 	pub fn to_safetensors(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
 		let bytes: Vec<Vec<u8>> = (0..self.layout.specs.len())

@@ -268,35 +268,17 @@ impl TrainingState {
 	/// Saves as one safetensors file (`param/...`, `optimizer/...`) with step and hash in the
 	/// metadata.
 	pub fn save(&self, path: &Path, arch: &Architecture) -> Result<Digest> {
-		let mut specs = Vec::new();
-		let mut values = Vec::new();
-		for (prefix, set) in [(PARAM_PREFIX, &self.params), (OPTIMIZER_PREFIX, &self.optimizer)] {
-			for (index, spec) in set.layout().specs().iter().enumerate() {
-				specs.push(TensorSpec {
-					name: format!("{prefix}{}", spec.name),
-					shape: spec.shape.clone(),
-				});
-				values.push(set.tensor(index).to_vec());
-			}
-		}
-		// The layout sorts by name; "optimizer/" < "param/" keeps both groups contiguous.
-		let layout = Layout::new(specs.clone())?;
-		let mut flat = vec![0f32; layout.num_values()];
-		for (spec, data) in specs.iter().zip(values) {
-			let index = layout
-				.specs()
-				.iter()
-				.position(|s| s.name == spec.name)
-				.expect("spec came from this list");
-			flat[layout.range(index)].copy_from_slice(&data);
-		}
+		let all = ParamSet::merge_prefixed(&[
+			(PARAM_PREFIX, &self.params),
+			(OPTIMIZER_PREFIX, &self.optimizer),
+		])?;
 		let hash = self.content_hash();
 		let metadata = BTreeMap::from([
 			(crate::models::META_ARCH.to_string(), arch.id()),
 			(META_STEP.to_string(), self.step.to_string()),
 			(META_STATE_HASH.to_string(), hash.to_hex()),
 		]);
-		ParamSet::new(layout, flat)?.save(path, &metadata)?;
+		all.save(path, &metadata)?;
 		Ok(hash)
 	}
 
@@ -307,25 +289,14 @@ impl TrainingState {
 		let step: u64 = metadata.get(META_STEP).and_then(|s| s.parse().ok()).ok_or_else(|| {
 			WorkerError::Safetensors(format!("{} has no valid `{META_STEP}`", path.display()))
 		})?;
-		let split = |prefix: &str| -> Result<ParamSet> {
-			let mut specs = Vec::new();
-			let mut values = Vec::new();
-			for (index, spec) in all.layout().specs().iter().enumerate() {
-				if let Some(name) = spec.name.strip_prefix(prefix) {
-					specs.push(TensorSpec { name: name.to_string(), shape: spec.shape.clone() });
-					values.extend_from_slice(all.tensor(index));
-				}
-			}
-			ParamSet::new(Layout::new(specs)?, values)
-		};
 		if let Some(stray) =
 			all.layout().specs().iter().find(|s| {
 				!s.name.starts_with(PARAM_PREFIX) && !s.name.starts_with(OPTIMIZER_PREFIX)
 			}) {
 			return Err(WorkerError::UnexpectedTensor(stray.name.clone()));
 		}
-		let params = split(PARAM_PREFIX)?;
-		let optimizer_state = split(OPTIMIZER_PREFIX)?;
+		let params = all.strip_prefix(PARAM_PREFIX)?;
+		let optimizer_state = all.strip_prefix(OPTIMIZER_PREFIX)?;
 		let param_layout = arch.layout()?;
 		param_layout.check_matches(params.layout())?;
 		optimizer.state_layout(&param_layout)?.check_matches(optimizer_state.layout())?;

@@ -17,6 +17,7 @@ use agora_ml::data::{decode_shard, Dataset};
 use agora_ml::digest::Digest;
 use agora_ml::error::{Result, WorkerError};
 use agora_ml::models::{Architecture, Model};
+use agora_ml::outer::OuterOptimizer;
 use agora_ml::params::ParamSet;
 use agora_ml::train::{evaluate, LrSchedule, OptimizerConfig, TrainConfig, TrainingState};
 #[cfg(any(test, feature = "cheats"))]
@@ -55,6 +56,10 @@ pub struct Hyperparameters {
 	/// step adds them up the same way.
 	#[serde(default = "one", skip_serializing_if = "is_one")]
 	pub micro_batches: usize,
+	/// DiLoCo's outer optimizer over the aggregated update; `None` adds the aggregate to the
+	/// model as it is (federated averaging).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub outer: Option<OuterOptimizer>,
 }
 
 fn one() -> usize {
@@ -70,6 +75,9 @@ impl Hyperparameters {
 		let parsed: Self = serde_json::from_slice(bytes)
 			.map_err(|e| WorkerError::InvalidArgument(format!("job hyperparameters: {e}")))?;
 		parsed.train_config(0).validate()?;
+		if let Some(outer) = &parsed.outer {
+			outer.validate()?;
+		}
 		if matches!(parsed.compression, Some(Compression::TopK { .. })) {
 			// Top-k carries an error-feedback residual between rounds, which a validator
 			// cannot reproduce; only stateless compression is verifiable.
@@ -101,15 +109,60 @@ pub fn model_blob(arch: &Architecture, params: &ParamSet) -> Result<Vec<u8>> {
 	params.to_safetensors(&BTreeMap::from([("arch".to_string(), arch.id())]))
 }
 
-/// Decodes a model blob of architecture `arch`, rejecting other layouts and non-finite values.
-pub fn decode_model(arch: &Architecture, bytes: &[u8]) -> Result<ParamSet> {
-	let (params, metadata) = ParamSet::from_safetensors(bytes)?;
+/// Prefix of the outer optimizer's momentum in a round's model blob.
+const OUTER_MOMENTUM_PREFIX: &str = "outer.momentum/";
+
+/// A round's model record: the model, and for a job with an outer optimizer that optimizer's
+/// momentum, which the next round's outer step needs. Both are in the one blob whose hash the
+/// chain records, so the state every participant steps from is checked with the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoundModel {
+	pub params: ParamSet,
+	/// `None` before the first outer step (the job's initial weights): zero momentum.
+	pub outer_momentum: Option<ParamSet>,
+}
+
+/// Encodes a round's model record: [`model_blob`] when it has no outer state, else the model
+/// and the momentum (its tensors prefixed `outer.momentum/`) in one safetensors file.
+pub fn round_model_blob(arch: &Architecture, model: &RoundModel) -> Result<Vec<u8>> {
+	match &model.outer_momentum {
+		None => model_blob(arch, &model.params),
+		Some(momentum) => {
+			let both = ParamSet::merge_prefixed(&[
+				("", &model.params),
+				(OUTER_MOMENTUM_PREFIX, momentum),
+			])?;
+			model_blob(arch, &both)
+		},
+	}
+}
+
+/// Decodes a round's model record of architecture `arch`, rejecting other layouts and
+/// non-finite values.
+pub fn decode_round_model(arch: &Architecture, bytes: &[u8]) -> Result<RoundModel> {
+	let (all, metadata) = ParamSet::from_safetensors(bytes)?;
 	if metadata.get("arch").map(String::as_str) != Some(arch.id().as_str()) {
 		return Err(WorkerError::Safetensors(format!("model blob is not of architecture {arch}")));
 	}
-	arch.layout()?.check_matches(params.layout())?;
+	let layout = arch.layout()?;
+	let params = all.without_prefixes(&[OUTER_MOMENTUM_PREFIX])?;
+	layout.check_matches(params.layout())?;
 	params.check_finite()?;
-	Ok(params)
+	let momentum = all.strip_prefix(OUTER_MOMENTUM_PREFIX)?;
+	let outer_momentum = if momentum.layout().specs().is_empty() {
+		None
+	} else {
+		layout.check_matches(momentum.layout())?;
+		momentum.check_finite()?;
+		Some(momentum)
+	};
+	Ok(RoundModel { params, outer_momentum })
+}
+
+/// Decodes the model of a model blob of architecture `arch` (a round's record, whose outer
+/// state a model's user does not need), rejecting other layouts and non-finite values.
+pub fn decode_model(arch: &Architecture, bytes: &[u8]) -> Result<ParamSet> {
+	Ok(decode_round_model(arch, bytes)?.params)
 }
 
 /// Decodes a model blob of whatever architecture it names (a downloaded model, checked against
@@ -186,7 +239,8 @@ pub fn assemble_dataset(shards: &[(Digest, Vec<u8>)]) -> Result<(Dataset, Digest
 /// blob is, so that a peer that announces more is refused before anything is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLimits {
-	/// A model (the global model, an aggregate): the architecture's weights as f32.
+	/// A round's model record (the global model, an aggregate): the architecture's weights as
+	/// f32, and as many again for an outer optimizer's momentum.
 	pub model: u64,
 	/// An update, compressed or not (top-k keeps an index beside each value).
 	pub update: u64,
@@ -204,21 +258,22 @@ fn f32_bytes(layout: &agora_ml::params::Layout) -> u64 {
 	4 * layout.specs().iter().map(|spec| spec.numel() as u64).sum::<u64>()
 }
 
-/// The most bytes a model blob of `arch` can be.
+/// The most bytes a model blob of `arch` can be: its weights and, for a round's model of a job
+/// with an outer optimizer, as many values of momentum.
 pub fn max_model_bytes(arch: &Architecture) -> Result<u64> {
 	let layout = arch.layout()?;
-	Ok(f32_bytes(&layout) + framing(layout.specs().len()))
+	Ok(2 * f32_bytes(&layout) + framing(2 * layout.specs().len()))
 }
 
 impl BlobLimits {
 	pub fn new(arch: &Architecture, optimizer: &OptimizerConfig) -> Result<Self> {
 		let layout = arch.layout()?;
 		let buffers = optimizer.state_layout(&layout)?;
-		let model = max_model_bytes(arch)?;
+		let weights = f32_bytes(&layout) + framing(layout.specs().len());
 		Ok(BlobLimits {
-			model,
-			update: 2 * model,
-			checkpoint: model + f32_bytes(&buffers) + framing(buffers.specs().len()),
+			model: max_model_bytes(arch)?,
+			update: 2 * weights,
+			checkpoint: weights + f32_bytes(&buffers) + framing(buffers.specs().len()),
 		})
 	}
 }
@@ -243,6 +298,8 @@ pub struct RoundContext {
 	pub checkpoint_interval: u64,
 	/// The global model the round starts from.
 	pub global: ParamSet,
+	/// The outer optimizer's momentum in the round's model record (`None`: zero).
+	pub outer_momentum: Option<ParamSet>,
 }
 
 impl RoundContext {
@@ -332,12 +389,20 @@ impl RoundContext {
 		last.params.sub(&self.global)
 	}
 
-	/// Aggregates accepted updates with the job's rule and returns the new global model's
-	/// blob and hash (what the aggregator posts and the validators recompute).
+	/// Aggregates accepted updates with the job's rule, takes the outer optimizer's step if the
+	/// job has one, and returns the next round's model record as a blob and its hash (what the
+	/// aggregator posts and the validators recompute).
 	pub fn aggregate(&self, updates: &[WorkerUpdate]) -> Result<(Vec<u8>, Digest)> {
 		let aggregate = aggregate(self.hyperparameters.aggregator, &self.arch.layout()?, updates)?;
-		let model = self.global.add(&aggregate.delta)?;
-		let blob = model_blob(&self.arch, &model)?;
+		let next = match &self.hyperparameters.outer {
+			None => RoundModel { params: self.global.add(&aggregate.delta)?, outer_momentum: None },
+			Some(outer) => {
+				let step =
+					outer.step(&self.global, &aggregate.delta, self.outer_momentum.as_ref())?;
+				RoundModel { params: step.model, outer_momentum: Some(step.momentum) }
+			},
+		};
+		let blob = round_model_blob(&self.arch, &next)?;
 		let hash = Digest::of(&[&blob]);
 		Ok((blob, hash))
 	}
@@ -592,6 +657,7 @@ mod tests {
 			schedule: LrSchedule::Constant,
 			clip_norm: None,
 			micro_batches: 1,
+			outer: None,
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -602,6 +668,7 @@ mod tests {
 			local_steps: 20,
 			checkpoint_interval: 5,
 			global,
+			outer_momentum: None,
 		};
 		let half: Vec<u32> = (0..train.len() as u32 / 2).collect();
 		let rest: Vec<u32> = (train.len() as u32 / 2..train.len() as u32).collect();
@@ -838,6 +905,79 @@ mod tests {
 		assert!(decode_model(&other, &blob).is_err());
 	}
 
+	/// Two DiLoCo rounds: the first record carries the outer momentum, the second round steps
+	/// from it, and every participant computes the same record whatever order updates arrive.
+	#[test]
+	fn outer_steps_carry_their_momentum_in_the_round_record() {
+		let (plain, _, _, shards) = context();
+		let outer = OuterOptimizer::Nesterov { lr: 0.7, momentum: 0.9 };
+		let diloco = |global: ParamSet, outer_momentum: Option<ParamSet>| RoundContext {
+			hyperparameters: Hyperparameters {
+				outer: Some(outer),
+				..plain.hyperparameters.clone()
+			},
+			global,
+			outer_momentum,
+			..context().0
+		};
+		let updates_of = |ctx: &RoundContext| -> Vec<WorkerUpdate> {
+			shards
+				.chunks(1)
+				.map(|shard| WorkerUpdate {
+					delta: evidence(ctx, shard, Cheat::None).0.delta,
+					num_samples: 640,
+				})
+				.collect()
+		};
+		let first = diloco(plain.global.clone(), None);
+		let updates = updates_of(&first);
+		let (blob, hash) = first.aggregate(&updates).unwrap();
+		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
+		assert_eq!(first.aggregate(&reversed).unwrap().1, hash);
+		let record = decode_round_model(&first.arch, &blob).unwrap();
+		let mean = aggregate(Aggregator::FedAvg, &first.arch.layout().unwrap(), &updates).unwrap();
+		let expected = outer.step(&first.global, &mean.delta, None).unwrap();
+		assert_eq!(record.params, expected.model);
+		assert_eq!(record.outer_momentum.as_ref(), Some(&expected.momentum));
+		// A model's user reads the model alone; the plain sum is another model.
+		assert_eq!(decode_model(&first.arch, &blob).unwrap(), expected.model);
+		assert_ne!(plain.aggregate(&updates).unwrap().1, hash);
+		assert_eq!(
+			Digest::of(&[&round_model_blob(&first.arch, &record).unwrap()]),
+			hash,
+			"the record re-encodes to the same bytes"
+		);
+
+		let second = diloco(record.params.clone(), record.outer_momentum.clone());
+		let updates = updates_of(&second);
+		let (blob, _) = second.aggregate(&updates).unwrap();
+		let next = decode_round_model(&second.arch, &blob).unwrap();
+		let mean = aggregate(Aggregator::FedAvg, &second.arch.layout().unwrap(), &updates).unwrap();
+		let expected =
+			outer.step(&record.params, &mean.delta, record.outer_momentum.as_ref()).unwrap();
+		assert_eq!(next.params, expected.model);
+		assert_eq!(next.outer_momentum, Some(expected.momentum));
+		// Stepping from zero momentum instead is another record.
+		let forgetful = diloco(record.params, None);
+		assert_ne!(forgetful.aggregate(&updates).unwrap().0, blob);
+	}
+
+	#[test]
+	fn a_round_record_with_a_stray_or_misshapen_tensor_is_refused() {
+		let (ctx, ..) = context();
+		let momentum = ParamSet::zeros(ctx.arch.layout().unwrap());
+		let record = RoundModel { params: ctx.global.clone(), outer_momentum: Some(momentum) };
+		let blob = round_model_blob(&ctx.arch, &record).unwrap();
+		assert_eq!(decode_round_model(&ctx.arch, &blob).unwrap(), record);
+		let half = ctx.global.strip_prefix("out").unwrap();
+		let misshapen =
+			ParamSet::merge_prefixed(&[("", &ctx.global), (OUTER_MOMENTUM_PREFIX, &half)]).unwrap();
+		assert!(decode_round_model(&ctx.arch, &model_blob(&ctx.arch, &misshapen).unwrap()).is_err());
+		let stray =
+			ParamSet::merge_prefixed(&[("", &ctx.global), ("extra/", &ctx.global)]).unwrap();
+		assert!(decode_round_model(&ctx.arch, &model_blob(&ctx.arch, &stray).unwrap()).is_err());
+	}
+
 	#[test]
 	fn shards_are_dealt_round_robin() {
 		let shards: Vec<Digest> = (0..5u8).map(|i| Digest([i; 32])).collect();
@@ -861,5 +1001,9 @@ mod tests {
 		hyperparameters.holdout = vec![Digest([9; 32])];
 		let json = serde_json::to_vec(&hyperparameters).unwrap();
 		assert_eq!(Hyperparameters::from_json(&json).unwrap(), hyperparameters);
+		// An outer optimizer that cannot train.
+		hyperparameters.outer = Some(OuterOptimizer::Nesterov { lr: 0.7, momentum: 1.0 });
+		let json = serde_json::to_vec(&hyperparameters).unwrap();
+		assert!(Hyperparameters::from_json(&json).is_err());
 	}
 }
