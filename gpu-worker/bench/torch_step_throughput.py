@@ -90,7 +90,7 @@ class Transformer(nn.Module):
     def hidden(self, tokens):
         t = tokens.shape[1]
         x = self.token_embedding(tokens) + self.position_embedding[:t]
-        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        mask = torch.ones(t, t, dtype=torch.bool, device=tokens.device).triu(1)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_final(x)
@@ -172,16 +172,30 @@ def main():
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--shard", required=True, help="samples, written by the Rust side")
     parser.add_argument("--init", required=True, help="initial weights (safetensors)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        # The numerics the Rust worker sets (agora_ml::device::set_reproducible_numerics).
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
     model, kind = build(args.arch)
     state = {python_name(name): tensor for name, tensor in read_safetensors(args.init).items()}
     model.load_state_dict(state, strict=True)
+    model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     header, data, labels = read_shard(args.shard)
+    # Samples are copied to the device batch by batch from pinned host memory, as the Rust side
+    # does.
+    if device.type == "cuda":
+        data, labels = data.pin_memory(), labels.pin_memory()
     pool = header["num_samples"]
     if kind == "cnn":
         _, f = parse_arch(args.arch)
@@ -192,12 +206,12 @@ def main():
     def step(i):
         idx = torch.arange(i * args.batch_size, (i + 1) * args.batch_size) % pool
         if kind in ("transformer", "gpt"):
-            tokens = data[idx].long()
+            tokens = data[idx].to(device, non_blocking=True).long()
             logits = model(tokens[:, :-1]).reshape(-1, vocab)
             targets = tokens[:, 1:].reshape(-1)
         else:
-            logits = model(data[idx].float() * scale)
-            targets = labels[idx].long()
+            logits = model(data[idx].to(device, non_blocking=True).float() * scale)
+            targets = labels[idx].to(device, non_blocking=True).long()
         loss = F.cross_entropy(logits, targets)
         # The Rust trainer reports each step's loss and accuracy: the same work here.
         correct = (logits.argmax(-1) == targets).sum().item()
@@ -208,16 +222,23 @@ def main():
 
     for i in range(args.warmup):
         step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for i in range(args.steps):
         step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
     print(json.dumps({
         "arch": args.arch,
         "threads": args.threads,
         "steps": args.steps,
         "seconds": seconds,
         "steps_per_second": args.steps / seconds,
+        "peak_device_bytes": peak,
         "torch": torch.__version__,
     }))
 

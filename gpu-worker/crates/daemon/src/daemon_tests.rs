@@ -13,9 +13,11 @@ use agora_ml::aggregate::Aggregator;
 use agora_ml::compress::Compression;
 use agora_ml::data::{digits_csv_path, load_digits, train_test_split, Dataset};
 use agora_ml::models::Architecture;
+use agora_ml::outer::OuterOptimizer;
+use agora_ml::params::ParamSet;
 use agora_ml::train::OptimizerConfig;
-use agora_p2p::BlobNetwork;
-use agora_protocol::{model_blob, Hyperparameters};
+use agora_p2p::{BlobKey, BlobNetwork};
+use agora_protocol::{decode_round_model, model_blob, Hyperparameters};
 use tch::Device;
 
 use crate::daemon::{within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
@@ -29,6 +31,14 @@ const JOB: u64 = 0;
 /// `WORKER`, whose two shards a data provider's store serves and whose committed held-out
 /// shard its submitter's store serves. Returns the held-out set.
 fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
+	world_with_a_job_stepping(provider_dir, None)
+}
+
+/// [`world_with_a_job`] for a job whose rounds take `outer`'s step.
+fn world_with_a_job_stepping(
+	provider_dir: &Path,
+	outer: Option<OuterOptimizer>,
+) -> (Shared, Dataset) {
 	let world = Shared::default();
 	let provider = FakeNet::new(&world, provider_dir);
 	let digits = load_digits(&digits_csv_path()).unwrap();
@@ -55,7 +65,7 @@ fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
 		schedule: Default::default(),
 		clip_norm: None,
 		micro_batches: 1,
-		outer: None,
+		outer,
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));
@@ -286,6 +296,100 @@ async fn aggregator_and_voter_commit_to_one_aggregate_and_reveal_it_after_a_rest
 		other => panic!("expected a reveal, got {other:?}"),
 	};
 	assert_eq!(revealed(WORKER, posted), revealed(VALIDATOR, voted), "one aggregate");
+}
+
+/// Aggregates round `round` of `JOB` from `WORKER`'s update: the worker posts, the validator
+/// votes, both reveal; returns the revealed model hash.
+async fn aggregate_round(
+	shared: &Shared,
+	worker: &mut Daemon<FakeChain, FakeNet>,
+	validator: &mut Daemon<FakeChain, FakeNet>,
+	round: u32,
+) -> agora_chain::H256 {
+	{
+		let mut w = world(shared);
+		w.accepted.insert(JOB, (round, vec![WORKER]));
+		w.duties.insert(WORKER, vec![Duty::Aggregate { job: JOB, round, deadline: 80 }]);
+		w.duties.insert(VALIDATOR, vec![Duty::VoteAggregate { job: JOB, round, deadline: 80 }]);
+	}
+	worker.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	{
+		let mut w = world(shared);
+		w.duties.insert(WORKER, vec![Duty::RevealAggregate { job: JOB, round, deadline: 90 }]);
+		w.duties.insert(VALIDATOR, vec![Duty::RevealAggregate { job: JOB, round, deadline: 90 }]);
+	}
+	worker.tick().await.unwrap();
+	validator.tick().await.unwrap();
+	let revealed = |who: AccountId32| match sent(shared, who).last() {
+		Some(ProtocolCall::RevealAggregate { model, .. }) => *model,
+		other => panic!("expected a reveal, got {other:?}"),
+	};
+	assert_eq!(revealed(WORKER), revealed(VALIDATOR), "one aggregate");
+	revealed(WORKER)
+}
+
+/// A DiLoCo job over two rounds: the first round's record carries the outer momentum, and the
+/// second round's aggregator and voter (who fetch the record like anyone) step from it.
+#[tokio::test]
+async fn a_diloco_job_carries_its_outer_momentum_from_round_to_round() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let outer = OuterOptimizer::diloco();
+	let (shared, holdout) = world_with_a_job_stepping(dirs[0].path(), Some(outer));
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	let mut records = Vec::new();
+	for round in 0..2u32 {
+		if round > 0 {
+			let previous = records.last().map(|(hash, _)| *hash).unwrap();
+			let mut w = world(&shared);
+			let job = w.jobs.get_mut(&JOB).unwrap();
+			job.round = round;
+			job.latest_model = previous;
+			w.rounds.get_mut(&JOB).unwrap().round = round;
+			w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round, quota: 96, deadline: 60 }]);
+		}
+		worker.tick().await.unwrap();
+		assert!(
+			matches!(sent(&shared, WORKER).last(), Some(ProtocolCall::SubmitUpdate { round: r, .. }) if *r == round)
+		);
+		let hash = aggregate_round(&shared, &mut worker, &mut validator, round).await;
+		let key = BlobKey::Blob(Digest(hash.0));
+		let blob = world(&shared)
+			.stores
+			.iter()
+			.find_map(|store| store.get(&key).unwrap())
+			.expect("the aggregators keep the record");
+		records.push((hash, decode_round_model(&arch, &blob).unwrap()));
+	}
+	// With m' = 0.9 m + g and w' = w - 0.7 (g + 0.9 m'), each record's weights follow from the
+	// previous record and its own momentum: from zero momentum in the first round, from the
+	// first record's in the second.
+	let initial = arch.initial_params(1).unwrap();
+	let mut previous = (initial, ParamSet::zeros(arch.layout().unwrap()));
+	for (_, record) in &records {
+		let momentum = record.outer_momentum.as_ref().expect("the record carries the momentum");
+		let (weights, before) = &previous;
+		let expected: Vec<f32> = weights
+			.values()
+			.iter()
+			.zip(before.values())
+			.zip(momentum.values())
+			.map(|((w, m), next)| {
+				let gradient = next - 0.9 * m;
+				w - 0.7 * (gradient + 0.9 * next)
+			})
+			.collect();
+		let error = expected
+			.iter()
+			.zip(record.params.values())
+			.map(|(e, a)| (e - a).abs())
+			.fold(0f32, f32::max);
+		assert!(error < 1e-5, "weights off the outer step by {error}");
+		assert!(momentum.l2_norm() > 0.0);
+		previous = (record.params.clone(), momentum.clone());
+	}
 }
 
 /// A job no validator can verify (here an architecture nobody knows, as an attacker's own

@@ -106,6 +106,17 @@ pub enum Batch {
 	Language { inputs: Tensor, targets: Tensor },
 }
 
+/// Moves a batch built in host memory to `device`. For a GPU, through pinned (page-locked)
+/// memory and an asynchronous copy: the copy runs on the DMA engine while the host builds the
+/// next batch, and the training step that uses the batch is queued behind it on the same stream.
+fn to_device(host: Tensor, device: Device) -> Result<Tensor> {
+	if !device.is_cuda() {
+		return Ok(host);
+	}
+	let kind = host.kind();
+	Ok(host.f_pin_memory(device)?.f_to_device_(device, kind, true, false)?)
+}
+
 impl Dataset {
 	/// Builds a dataset and checks its internal consistency.
 	pub fn new(
@@ -253,19 +264,26 @@ impl Dataset {
 			SampleKind::Image { channels, height, width } => {
 				let pixels: Vec<f32> =
 					bytes.iter().map(|&b| f32::from(b) * self.pixel_scale).collect();
-				let inputs = Tensor::f_from_slice(&pixels)?
-					.f_view([count, channels as i64, height as i64, width as i64])?
-					.f_to_device(device)?;
+				let inputs = to_device(
+					Tensor::f_from_slice(&pixels)?.f_view([
+						count,
+						channels as i64,
+						height as i64,
+						width as i64,
+					])?,
+					device,
+				)?;
 				let labels: Vec<i64> =
 					indices.iter().map(|&i| i64::from(self.labels[i as usize])).collect();
-				let labels = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
+				let labels = to_device(Tensor::f_from_slice(&labels)?, device)?;
 				Ok(Batch::Classification { inputs, labels })
 			},
 			SampleKind::Tokens { length, vocab } => {
 				let tokens: Vec<i64> = decode_tokens(&bytes, vocab).map(|t| t as i64).collect();
-				let tokens = Tensor::f_from_slice(&tokens)?
-					.f_view([count, length as i64])?
-					.f_to_device(device)?;
+				let tokens = to_device(
+					Tensor::f_from_slice(&tokens)?.f_view([count, length as i64])?,
+					device,
+				)?;
 				let time = length as i64 - 1;
 				Ok(Batch::Language {
 					inputs: tokens.f_narrow(1, 0, time)?,

@@ -5,14 +5,69 @@
 //! links with `--as-needed`, and the mold linker this repository uses keeps it dropped even
 //! with a later `--no-as-needed`); `Device::cuda_if_available()` would then never see a GPU.
 //! [`best_device`] loads the backend explicitly first.
+//!
+//! It also sets how CUDA computes, since a validator replays a worker's steps and must land
+//! within a tolerance of them ([`set_reproducible_numerics`]).
 
 use tch::Device;
 
-/// Loads libtorch's CUDA backend when this machine has an NVIDIA driver, then returns
-/// `Device::cuda_if_available()`.
+/// Loads libtorch's CUDA backend when this machine has an NVIDIA driver, sets the numerics
+/// every Agora run uses ([`set_reproducible_numerics`]), then returns
+/// `Device::cuda_if_available()`. Call it before any thread starts: it sets an environment
+/// variable that cuBLAS reads.
 pub fn best_device() -> Device {
 	load_cuda_backend();
+	set_reproducible_numerics();
 	Device::cuda_if_available()
+}
+
+/// Waits until `device` has finished the work queued on it (nothing to wait for on a CPU):
+/// what a timing of GPU work must do before it reads the clock.
+pub fn synchronize(device: Device) {
+	if let Device::Cuda(index) = device {
+		tch::Cuda::synchronize(index as i64);
+	}
+}
+
+/// cuBLAS's workspace setting for reproducible results (NVIDIA's cuBLAS documentation,
+/// "Results reproducibility"): without it, a matrix product may split its sums differently
+/// from run to run.
+pub const CUBLAS_WORKSPACE_CONFIG: &str = ":4096:8";
+
+extern "C" {
+	fn agora_set_deterministic(on: bool);
+	fn agora_set_allow_tf32(on: bool);
+	fn agora_deterministic_algorithms() -> bool;
+	fn agora_allow_tf32_cublas() -> bool;
+}
+
+/// The numerics of Agora's runs, on every device:
+/// - cuDNN deterministic, its autotuner (benchmark mode) off, since the autotuner may pick a
+///   different algorithm, with different rounding, in a worker's run and in its replay;
+/// - libtorch's deterministic algorithms on, in warn-only mode: an operation with no
+///   deterministic CUDA kernel logs a warning and runs (the replay tolerance absorbs its
+///   rounding) rather than stopping a worker's training;
+/// - `CUBLAS_WORKSPACE_CONFIG` set unless the operator set it;
+/// - TF32 off for matrix products and convolutions (the TF32 policy): a TF32 product keeps 10
+///   bits of mantissa, and a replay on another device (a validator's CPU) could not stay
+///   within the float32 tolerance of a run that used it.
+pub fn set_reproducible_numerics() {
+	if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+		std::env::set_var("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG);
+	}
+	// SAFETY: plain setters of libtorch's global context (csrc/cuda_policy.cpp); they take
+	// and return bools only.
+	unsafe {
+		agora_set_deterministic(true);
+		agora_set_allow_tf32(false);
+	}
+}
+
+/// Whether libtorch runs deterministic algorithms and keeps TF32 off, as
+/// [`set_reproducible_numerics`] sets.
+pub fn numerics_are_reproducible() -> bool {
+	// SAFETY: plain getters of libtorch's global context.
+	unsafe { agora_deterministic_algorithms() && !agora_allow_tf32_cublas() }
 }
 
 #[cfg(target_os = "linux")]
@@ -65,3 +120,19 @@ pub fn tune_host_allocator() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_host_allocator() {}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn the_worker_sets_deterministic_numerics_without_tf32() {
+		set_reproducible_numerics();
+		assert!(numerics_are_reproducible());
+		assert!(std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_some());
+		// A CPU run is unchanged by the settings: two identical steps give the same bits.
+		let a = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
+		let b = tch::Tensor::from_slice(&[4.0f32, 5.0, 6.0]).reshape([3, 1]);
+		assert_eq!(a.matmul(&b).double_value(&[0, 0]), 32.0);
+	}
+}

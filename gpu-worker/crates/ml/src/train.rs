@@ -342,8 +342,9 @@ impl Metrics {
 	}
 }
 
-/// Loss (mean cross-entropy) and number of correct predictions of a batch.
-fn loss_and_correct(model: &Model, batch: &Batch) -> Result<(Tensor, i64, i64)> {
+/// Loss (mean cross-entropy), number of correct predictions (a device tensor: reading it
+/// would wait for the device) and number of predictions of a batch.
+fn loss_and_correct(model: &Model, batch: &Batch) -> Result<(Tensor, Tensor, i64)> {
 	let (logits, targets) = match batch {
 		Batch::Classification { inputs, labels } => {
 			(model.network().forward(inputs), labels.shallow_clone())
@@ -360,9 +361,37 @@ fn loss_and_correct(model: &Model, batch: &Batch) -> Result<(Tensor, i64, i64)> 
 		tch::Reduction::Mean,
 		-100,
 	)?;
-	let correct =
-		logits.f_argmax(-1, false)?.f_eq_tensor(&targets)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+	let correct = logits.f_argmax(-1, false)?.f_eq_tensor(&targets)?.f_sum(Kind::Int64)?;
 	Ok((loss, correct, targets.size()[0]))
+}
+
+/// A step's loss and correct predictions, left on the device: reading them waits for the
+/// device to finish the step, so a training loop reads them only where it waits anyway (at a
+/// checkpoint, which copies the state to the host), never once per step.
+pub struct StepMetrics {
+	/// The batch's mean loss (micro-batches' losses weighted by their shares), detached.
+	loss: Tensor,
+	/// Correct predictions in the batch.
+	correct: Tensor,
+	predictions: i64,
+	pub samples: u64,
+}
+
+impl StepMetrics {
+	/// Waits for the device and reads the values.
+	pub fn read(&self) -> Result<Metrics> {
+		Ok(Metrics {
+			loss: self.loss.f_double_value(&[])?,
+			accuracy: self.correct.f_int64_value(&[])? as f64 / self.predictions.max(1) as f64,
+			samples: self.samples,
+		})
+	}
+
+	/// Reads several steps' metrics and merges them, weighted by their samples.
+	pub fn read_all(steps: &[StepMetrics]) -> Result<Metrics> {
+		let parts = steps.iter().map(StepMetrics::read).collect::<Result<Vec<_>>>()?;
+		Ok(Metrics::merge(&parts))
+	}
 }
 
 /// The most logits one evaluation batch may hold (256 MiB of f32, and as much again for their
@@ -386,7 +415,7 @@ pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<Metr
 			let (loss, correct, count) = loss_and_correct(model, &batch)?;
 			parts.push(Metrics {
 				loss: loss.f_double_value(&[])?,
-				accuracy: correct as f64 / count as f64,
+				accuracy: correct.f_int64_value(&[])? as f64 / count as f64,
 				samples: count as u64,
 			});
 		}
@@ -485,7 +514,7 @@ impl Trainer {
 	}
 
 	/// One optimizer step on the samples `indices` of `data`.
-	pub fn train_step(&mut self, data: &Dataset, indices: &[u32]) -> Result<Metrics> {
+	pub fn train_step(&mut self, data: &Dataset, indices: &[u32]) -> Result<StepMetrics> {
 		// Checked every step (it is a few comparisons): a mismatch would otherwise surface as a
 		// libtorch shape error deep inside the forward pass.
 		data.check_compatible(self.model.architecture())?;
@@ -498,7 +527,9 @@ impl Trainer {
 		let parts = self.config.micro_batches.min(indices.len());
 		let part_len = indices.len().div_ceil(parts);
 		let mut grads: Vec<Tensor> = Vec::new();
-		let mut parts_metrics = Vec::with_capacity(parts);
+		let mut losses: Vec<Tensor> = Vec::with_capacity(parts);
+		let mut corrects: Vec<Tensor> = Vec::with_capacity(parts);
+		let mut predictions = 0i64;
 		for part in indices.chunks(part_len) {
 			let batch = data.batch(part, self.model.device())?;
 			let (loss, correct, count) = loss_and_correct(&self.model, &batch)?;
@@ -520,18 +551,21 @@ impl Trainer {
 					Ok(())
 				})?;
 			}
-			parts_metrics.push(Metrics {
-				loss: loss.f_double_value(&[])?,
-				accuracy: correct as f64 / count as f64,
-				samples: part.len() as u64,
-			});
+			losses.push(weighted.f_detach()?);
+			corrects.push(correct);
+			predictions += count;
 		}
 		if let Some(max_norm) = self.config.clip_norm {
 			clip_grad_norm(&mut grads, max_norm)?;
 		}
 		self.step += 1;
 		self.apply_update(&grads)?;
-		Ok(Metrics::merge(&parts_metrics))
+		Ok(StepMetrics {
+			loss: Tensor::f_stack(&losses, 0)?.f_sum(Kind::Float)?,
+			correct: Tensor::f_stack(&corrects, 0)?.f_sum(Kind::Int64)?,
+			predictions,
+			samples: indices.len() as u64,
+		})
 	}
 
 	/// Counts a step without touching the weights (used to simulate a cheating worker).
@@ -686,7 +720,7 @@ pub fn train_with_checkpoints(
 		progress.inc(1);
 		let done = step + 1 - first_step;
 		if done.is_multiple_of(options.checkpoint_every) || done == options.steps {
-			last = Metrics::merge(&segment_metrics);
+			last = StepMetrics::read_all(&segment_metrics)?;
 			progress.set_message(format!("loss {:.4} acc {:.3}", last.loss, last.accuracy));
 			tracing::info!(
 				step = step + 1,
@@ -727,7 +761,7 @@ pub fn local_update(
 		metrics.push(trainer.train_step(data, &schedule.indices(step))?);
 	}
 	let local = trainer.model().params()?;
-	Ok((local.sub(global)?, Metrics::merge(&metrics)))
+	Ok((local.sub(global)?, StepMetrics::read_all(&metrics)?))
 }
 
 #[cfg(test)]

@@ -43,6 +43,11 @@ pub enum Which {
 	/// Deviations of honest replays and of simulated cheats (the `cheats` feature).
 	#[cfg(feature = "cheats")]
 	Tolerance,
+	/// DiLoCo against centralized training of a language model (needs `--text`).
+	Diloco,
+	/// Replay deviations of a GPT by segment length and replaying device (`--text` or the
+	/// repository's text).
+	LmReplay,
 	All,
 }
 
@@ -68,6 +73,8 @@ pub struct BenchArgs {
 	/// Batch size of each worker in the federated experiments (centralized training uses 32).
 	#[arg(long, default_value_t = 4)]
 	local_batch_size: usize,
+	#[command(flatten)]
+	diloco: crate::diloco_bench::DilocoArgs,
 }
 
 pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
@@ -103,6 +110,13 @@ pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
 	if wants(Which::Tolerance) {
 		tolerance(device)?;
 	}
+	// Only on request: it needs token shards from `prepare-text`.
+	if args.which.contains(&Which::Diloco) {
+		crate::diloco_bench::diloco(&args.diloco, device)?;
+	}
+	if wants(Which::LmReplay) {
+		crate::replay_bench::lm_replay(args.diloco.token_windows()?, device)?;
+	}
 	Ok(())
 }
 
@@ -120,7 +134,7 @@ fn digits_split() -> Result<(Dataset, Dataset)> {
 	Ok(data::train_test_split(&digits, 360, 0)?)
 }
 
-fn genesis(context: usize) -> Result<Dataset> {
+pub(crate) fn genesis(context: usize) -> Result<Dataset> {
 	let text = std::fs::read_to_string(data::genesis_text_path())?;
 	Ok(data::text_dataset(&text, context)?)
 }
@@ -138,16 +152,20 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		Some(venv) => Path::new(&venv).join("bin/python"),
 		None => PathBuf::from("python"),
 	});
-	let cases: [(&str, usize, u64); 4] = [
+	let cases: [(&str, usize, u64); 5] = [
 		("mlp-bench", 128, 300),
 		("cnn-bench", 64, 100),
 		("transformer-char", 32, 100),
 		// About 10M parameters, windows of 256 tokens (genesis' bytes in its 8,192 vocabulary).
 		("gpt-cpu", 8, 4),
+		// GPT-2 small's shape, windows of 1,024 tokens: by default on a GPU only.
+		("gpt2-small", 8, 10),
 	];
 	let mut rows = Vec::new();
 	for (preset, batch_size, steps) in cases {
-		if !args.models.is_empty() && !args.models.iter().any(|m| m == preset) {
+		let default = preset != "gpt2-small" || device.is_cuda();
+		let asked = args.models.iter().any(|m| m == preset);
+		if !(asked || args.models.is_empty() && default) {
 			continue;
 		}
 		let arch = Architecture::from_id(preset)?;
@@ -176,6 +194,7 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 		for step in 0..5 {
 			trainer.train_step(&dataset, &schedule.indices(step))?;
 		}
+		agora_ml::device::synchronize(device);
 		// Alternate the two sides and keep each one's best, so that load from other processes
 		// on the machine penalizes neither side systematically.
 		let (mut tch_rate, mut torch_rate) = (0f64, 0f64);
@@ -185,6 +204,8 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 			for step in next_step..next_step + steps {
 				trainer.train_step(&dataset, &schedule.indices(step))?;
 			}
+			// Steps are queued on a GPU: the clock is read once they have run.
+			agora_ml::device::synchronize(device);
 			next_step += steps;
 			tch_rate = tch_rate.max(steps as f64 / started.elapsed().as_secs_f64());
 
@@ -194,6 +215,7 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 				.args(["--batch-size", &batch_size.to_string()])
 				.args(["--steps", &steps.to_string()])
 				.args(["--threads", &threads.to_string()])
+				.args(["--device", if device.is_cuda() { "cuda" } else { "cpu" }])
 				.arg("--shard")
 				.arg(&shard_path)
 				.arg("--init")
@@ -211,18 +233,38 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 			torch_rate = torch_rate.max(rate);
 		}
 		std::fs::remove_dir_all(&inputs_dir).ok();
+		let tokens = match arch.language_shape() {
+			Some((_, context)) => {
+				let per_step = (batch_size * context) as f64;
+				format!("{:.0} / {:.0}", tch_rate * per_step, torch_rate * per_step)
+			},
+			None => "-".into(),
+		};
 		rows.push(vec![
 			format!("`{}`", arch.id()),
 			batch_size.to_string(),
 			threads.to_string(),
 			format!("{tch_rate:.1}"),
 			format!("{torch_rate:.1}"),
+			tokens,
 			format!("{:.2}", tch_rate / torch_rate),
 		]);
 	}
 	table(
-		"Training step throughput, tch vs PyTorch (same libtorch, same threads, SGD momentum; best of 5 alternating runs)",
-		&["model", "batch", "threads", "tch steps/s", "PyTorch steps/s", "tch / PyTorch"],
+		&format!(
+			"Training step throughput on {device:?}, tch vs PyTorch (same libtorch, same threads, \
+			 SGD momentum; best of 5 alternating runs, the device synchronized before each clock \
+			 reading)"
+		),
+		&[
+			"model",
+			"batch",
+			"threads",
+			"tch steps/s",
+			"PyTorch steps/s",
+			"tokens/s (tch / PyTorch)",
+			"tch / PyTorch",
+		],
 		&rows,
 	);
 	Ok(())

@@ -5,8 +5,10 @@
 //! benchmarks that produced the figures in docs/worker-ml-core.md.
 
 mod bench;
+mod diloco_bench;
 mod market_commands;
 mod network_commands;
+mod replay_bench;
 mod serving_bench;
 mod text_commands;
 

@@ -1,0 +1,299 @@
+//! DiLoCo against centralized training of the same language model on the same tokens: the
+//! figure behind Agora's language-model rounds (docs/language-models.md).
+//!
+//! `workers` workers each train `inner_steps` steps of batch `batch` from the round's model on
+//! their share of the token windows, their int8-encoded updates are averaged and the outer
+//! optimizer steps along the mean. The inner AdamW either starts fresh every round with its
+//! schedule restarted, or carries its state across rounds (each worker's own, or the mean of
+//! the workers') under one schedule over all rounds. Centralized training sees the same tokens: one model, batch
+//! `workers × batch`, `rounds × inner_steps` steps with one schedule and one AdamW state, the
+//! data-parallel baseline that exchanges gradients at every step.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tch::Device;
+
+use agora_ml::aggregate::{aggregate, Aggregator, WorkerUpdate};
+use agora_ml::compress::{decompress, Compression, Compressor};
+use agora_ml::data::{load_sharded, split_iid, BatchSchedule, Dataset, SampleKind};
+use agora_ml::models::{Architecture, Model};
+use agora_ml::outer::OuterOptimizer;
+use agora_ml::params::ParamSet;
+use agora_ml::train::{
+	evaluate, local_update, LrSchedule, OptimizerConfig, TrainConfig, Trainer, TrainingState,
+};
+
+use crate::bench::table;
+
+#[derive(Args)]
+pub struct DilocoArgs {
+	/// Token shards from `prepare-text` (a directory with `train/` and `holdout/`), for
+	/// `diloco`.
+	#[arg(long)]
+	text: Option<PathBuf>,
+	/// The language model (an architecture id).
+	#[arg(long, default_value = "gpt:vocab=1024,ctx=64,width=64,heads=4,layers=2")]
+	architecture: String,
+	#[arg(long, default_value_t = 4)]
+	workers: usize,
+	#[arg(long, default_value_t = 6)]
+	rounds: usize,
+	/// Inner steps per round (DiLoCo's H).
+	#[arg(long, default_value_t = 40)]
+	inner_steps: u64,
+	/// Windows per inner step of one worker.
+	#[arg(long, default_value_t = 16)]
+	batch: usize,
+	/// Peak AdamW learning rate (inner and centralized).
+	#[arg(long, default_value_t = 3e-3)]
+	lr: f64,
+	/// The outer optimizer's Nesterov rate and momentum.
+	#[arg(long, default_value_t = 0.7)]
+	outer_lr: f64,
+	#[arg(long, default_value_t = 0.9)]
+	outer_momentum: f64,
+	#[arg(long, default_value_t = 1)]
+	seed: u64,
+	/// Prints every round's held-out loss.
+	#[arg(long)]
+	every_round: bool,
+}
+
+impl DilocoArgs {
+	/// The training windows of `--text` and their vocabulary, if given.
+	pub fn token_windows(&self) -> Result<Option<(Dataset, usize)>> {
+		let Some(text) = &self.text else { return Ok(None) };
+		let (train, _) = load_sharded(&text.join("train/manifest.json"), None)?;
+		let SampleKind::Tokens { vocab, .. } = train.kind() else {
+			anyhow::bail!("{} holds no token windows", text.display());
+		};
+		Ok(Some((train, vocab)))
+	}
+}
+
+/// Held-out loss of each setting, with its communication per worker and round.
+struct Outcome {
+	name: String,
+	loss: f64,
+	upload: u64,
+	download: u64,
+	seconds: f64,
+}
+
+/// What a worker's inner optimizer starts each round from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InnerState {
+	/// Zeroed buffers and the schedule restarted every round.
+	FreshEachRound,
+	/// Each worker's own buffers from its previous round, one schedule over all rounds (the
+	/// DiLoCo paper's setting).
+	KeptByEachWorker,
+	/// The mean of the workers' buffers at the end of the previous round, one schedule.
+	Averaged,
+}
+
+pub fn diloco(args: &DilocoArgs, device: Device) -> Result<()> {
+	let arch = Architecture::from_id(&args.architecture)?;
+	let text = args.text.as_ref().context("`bench diloco` needs --text (from prepare-text)")?;
+	let (train, _) = load_sharded(&text.join("train/manifest.json"), None)
+		.context("the training windows (run prepare-text first)")?;
+	let (holdout, _) = load_sharded(&text.join("holdout/manifest.json"), None)?;
+	let shards = split_iid(&train, args.workers, args.seed)?;
+	let params = arch.layout()?.num_values() as u64;
+	let tokens = args.workers as u64
+		* args.batch as u64
+		* args.inner_steps
+		* args.rounds as u64
+		* (train.kind().sample_len() as u64 - 1);
+
+	let mut outcomes = Vec::new();
+	let nesterov =
+		Some(OuterOptimizer::Nesterov { lr: args.outer_lr, momentum: args.outer_momentum });
+	let outer = format!("Nesterov {}, {}", args.outer_lr, args.outer_momentum);
+	for (name, outer, inner) in [
+		("federated averaging, fresh AdamW each round".into(), None, InnerState::FreshEachRound),
+		(format!("DiLoCo ({outer}), fresh AdamW each round"), nesterov, InnerState::FreshEachRound),
+		(
+			format!("DiLoCo ({outer}), AdamW kept by each worker"),
+			nesterov,
+			InnerState::KeptByEachWorker,
+		),
+		(
+			format!("DiLoCo ({outer}), AdamW averaged across workers"),
+			nesterov,
+			InnerState::Averaged,
+		),
+	] {
+		println!("{name}");
+		let started = Instant::now();
+		let (loss, upload) = rounds_of(args, &arch, &shards, &holdout, outer, inner, device)?;
+		// The round's record: weights, the outer momentum, the averaged AdamW moments.
+		let mut record = 1 + u64::from(outer.is_some());
+		if inner == InnerState::Averaged {
+			record += 2;
+		}
+		outcomes.push(Outcome {
+			name,
+			loss,
+			upload: upload + if inner == InnerState::Averaged { 8 * params } else { 0 },
+			download: record * 4 * params,
+			seconds: started.elapsed().as_secs_f64(),
+		});
+	}
+	let started = Instant::now();
+	let loss = centralized(args, &arch, &train, &holdout, device)?;
+	// Data parallelism exchanges every step's f32 gradient: a ring all-reduce sends and
+	// receives about one gradient's bytes per worker per step.
+	let every_step = args.inner_steps * 4 * params;
+	outcomes.push(Outcome {
+		name: format!("centralized, batch {}", args.workers * args.batch),
+		loss,
+		upload: every_step,
+		download: every_step,
+		seconds: started.elapsed().as_secs_f64(),
+	});
+
+	let baseline = outcomes.last().map_or(loss, |o| o.loss);
+	let rows: Vec<Vec<String>> = outcomes
+		.iter()
+		.map(|o| {
+			vec![
+				o.name.clone(),
+				format!("{:.4}", o.loss),
+				format!("{:.1}", o.loss.exp()),
+				format!("{:+.2}%", 100.0 * (o.loss / baseline - 1.0)),
+				format!("{:.2} / {:.2}", mib(o.upload), mib(o.download)),
+				format!("{:.0}", o.seconds),
+			]
+		})
+		.collect();
+	table(
+		&format!(
+			"DiLoCo vs centralized: `{}` ({params} parameters), {} workers x {} rounds x {} inner \
+			 steps of {} windows, {tokens} tokens each; AdamW lr {} warmup-cosine, clip 1.0; \
+			 held-out loss on {} windows",
+			args.architecture,
+			args.workers,
+			args.rounds,
+			args.inner_steps,
+			args.batch,
+			args.lr,
+			holdout.len()
+		),
+		&[
+			"setting",
+			"held-out loss",
+			"perplexity",
+			"vs centralized",
+			"MiB per worker per round (up / down)",
+			"seconds",
+		],
+		&rows,
+	);
+	Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+	bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn inner_config(args: &DilocoArgs, batch: usize, steps: u64, seed: u64) -> TrainConfig {
+	TrainConfig {
+		schedule: LrSchedule::WarmupCosine {
+			warmup_steps: (steps / 10).max(1),
+			total_steps: steps,
+			min_fraction: 0.1,
+		},
+		clip_norm: Some(1.0),
+		..TrainConfig::new(OptimizerConfig::adamw(args.lr), batch, seed)
+	}
+}
+
+/// Trains `args.rounds` rounds; returns the held-out loss and the int8 update's bytes.
+fn rounds_of(
+	args: &DilocoArgs,
+	arch: &Architecture,
+	shards: &[Dataset],
+	holdout: &Dataset,
+	outer: Option<OuterOptimizer>,
+	inner: InnerState,
+	device: Device,
+) -> Result<(f64, u64)> {
+	let all_steps = args.inner_steps * args.rounds as u64;
+	let mut global = arch.initial_params(args.seed)?;
+	let mut momentum: Option<ParamSet> = None;
+	let fresh = TrainingState::fresh(global.clone(), &OptimizerConfig::adamw(args.lr))?.optimizer;
+	let mut kept = vec![fresh.clone(); shards.len()];
+	let mut averaged = fresh.clone();
+	let mut upload = 0;
+	for round in 0..args.rounds {
+		let mut updates = Vec::with_capacity(shards.len());
+		let mut ends = Vec::with_capacity(shards.len());
+		for (index, shard) in shards.iter().enumerate() {
+			let (config, start, optimizer) = match inner {
+				InnerState::FreshEachRound => {
+					let seed = args.seed * 1_000_000 + (round * 1000 + index) as u64;
+					(inner_config(args, args.batch, args.inner_steps, seed), 0, fresh.clone())
+				},
+				InnerState::KeptByEachWorker | InnerState::Averaged => {
+					let seed = args.seed * 1_000_000 + index as u64;
+					let start = round as u64 * args.inner_steps;
+					let buffers =
+						if inner == InnerState::Averaged { &averaged } else { &kept[index] };
+					(inner_config(args, args.batch, all_steps, seed), start, buffers.clone())
+				},
+			};
+			let state = TrainingState { step: start, params: global.clone(), optimizer };
+			let mut trainer = Trainer::new(arch, &state, &config, device)?;
+			let mut batches = BatchSchedule::new(config.seed, shard.len(), args.batch)?;
+			for step in start..start + args.inner_steps {
+				trainer.train_step(shard, &batches.indices(step))?;
+			}
+			let end = trainer.state()?;
+			let delta = end.params.sub(&global)?;
+			let encoded = Compressor::new(Compression::Int8)?.compress(&delta)?;
+			upload = encoded.len() as u64;
+			updates.push(WorkerUpdate {
+				delta: decompress(delta.layout(), &encoded)?,
+				num_samples: 1,
+			});
+			kept[index] = end.optimizer.clone();
+			ends.push(WorkerUpdate { delta: end.optimizer, num_samples: 1 });
+		}
+		if inner == InnerState::Averaged {
+			averaged = aggregate(Aggregator::FedAvg, averaged.layout(), &ends)?.delta;
+		}
+		let mean = aggregate(Aggregator::FedAvg, global.layout(), &updates)?;
+		match &outer {
+			Some(outer) => {
+				let step = outer.step(&global, &mean.delta, momentum.as_ref())?;
+				global = step.model;
+				momentum = Some(step.momentum);
+			},
+			None => global = global.add(&mean.delta)?,
+		}
+		if args.every_round {
+			let loss = evaluate(&Model::new(arch, &global, device)?, holdout, 64)?.loss;
+			println!("round {round}: held-out loss {loss:.4}");
+		}
+	}
+	let loss = evaluate(&Model::new(arch, &global, device)?, holdout, 64)?.loss;
+	Ok((loss, upload))
+}
+
+fn centralized(
+	args: &DilocoArgs,
+	arch: &Architecture,
+	train: &Dataset,
+	holdout: &Dataset,
+	device: Device,
+) -> Result<f64> {
+	let init = arch.initial_params(args.seed)?;
+	let steps = args.inner_steps * args.rounds as u64;
+	let config = inner_config(args, args.workers * args.batch, steps, args.seed);
+	let (delta, _) = local_update(arch, &init, train, &config, steps, device)?;
+	Ok(evaluate(&Model::new(arch, &init.add(&delta)?, device)?, holdout, 64)?.loss)
+}
