@@ -12,7 +12,9 @@
 # governance, runtime upgrade); `--sealing manual` with the inference market's tests; bad command-line input; the four-validator
 # local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
-# @polkadot/api, and the Agora Explorer driven in headless Chromium while the job runs);
+# @polkadot/api, and the Agora Explorer driven in headless Chromium while the job runs; then
+# scripts/demo.sh --lm --check: a GPT trained in two DiLoCo rounds over the network, its
+# perplexity falling round by round and its outcome checked with @polkadot/api);
 # faults (scripts/faults.sh: a worker killed mid-round and restarted, a node restarted); docker
 # (scripts/docker.sh check: the images, packaged from the binaries built above, and the compose
 # network's blocks, finality, registrations and health checks).
@@ -227,6 +229,8 @@ step_e2e() {
 	(cd explorer && npm test --silent)
 	log "end to end: a training job on a local network, checked with @polkadot/api and in the explorer"
 	AGORA_TESTNET_DIR="$WORK/demo" AGORA_PORT_OFFSET=200 bash scripts/demo.sh --check
+	log "end to end: a language model trained in DiLoCo rounds on a local network, its perplexity and outcome checked"
+	AGORA_TESTNET_DIR="$WORK/demo-lm" AGORA_PORT_OFFSET=300 bash scripts/demo.sh --lm --check
 }
 
 step_faults() {

@@ -46,8 +46,8 @@ mod cheats;
 use agora_proof::TrainingCommitment;
 use agora_protocol::{
 	assemble_dataset, decode_round_model, decode_update, judge_update, max_commitment_bytes,
-	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, RoundContext,
-	RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
+	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, InnerState,
+	RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
 };
 
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
@@ -566,7 +566,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				);
 			}
 			self.net.store().put_blob(&blob)?;
-			RoundModel { params, outer_momentum: None }
+			RoundModel { params, outer_momentum: None, inner_optimizer: None }
 		} else {
 			let peers = self.peers(None).await?;
 			let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
@@ -587,6 +587,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			checkpoint_interval: u64::from(details.spec.checkpoint_interval),
 			global: record.params,
 			outer_momentum: record.outer_momentum,
+			inner_optimizer: record.inner_optimizer,
 		};
 		Ok((details, ctx))
 	}
@@ -810,19 +811,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let peers = self.peers(Some(worker)).await?;
 		let root = to_digest(&update.checkpoint_root);
 		let limits = ctx.blob_limits()?;
-		let commitment_limit = max_commitment_bytes(update.checkpoints);
 		let holder = &peers[..1.min(peers.len())];
-		let commitment_bytes = self
-			.fetch(BlobKey::Commitment(root), commitment_limit, holder, |bytes| {
-				let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
-				if commitment.root != root {
-					bail!("commitment is for another root");
-				}
-				Ok(())
-			})
-			.await
-			.context("fetching the training commitment")?;
-		let commitment: TrainingCommitment = serde_json::from_slice(&commitment_bytes)?;
+		let commitment = self.fetch_commitment(update, holder).await?;
 		// On private data nothing is replayed: only the last checkpoint (the update's end) is
 		// needed, not the drawn segments' intermediate states of a run on the worker's data.
 		let replayed = match details.spec.dataset {
@@ -833,23 +823,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		needed.push(update.checkpoints);
 		needed.sort_unstable();
 		needed.dedup();
-		let optimizer = ctx.train_config().optimizer;
 		let mut checkpoints = BTreeMap::new();
 		for index in needed {
-			let key = BlobKey::Checkpoint { root, index };
-			let path = self
-				.fetch_to_store(key, limits.checkpoint, holder)
-				.await
-				.with_context(|| format!("fetching checkpoint {index}"))?;
-			match TrainingState::load(&path, &ctx.arch, &optimizer) {
-				Ok(state) => {
-					checkpoints.insert(index, state);
-				},
-				Err(e) => {
-					let _ = std::fs::remove_file(&path);
-					bail!("checkpoint {index} is malformed: {e}");
-				},
-			}
+			checkpoints.insert(index, self.fetch_checkpoint(ctx, root, index, holder).await?);
 		}
 		let delta_bytes = self
 			.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
@@ -861,6 +837,72 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			chain::Dataset::Shards(_) => Some(self.worker_data(job, details, worker).await?),
 		};
 		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
+	}
+
+	/// The training commitment under `update`'s root, from the worker that made it.
+	async fn fetch_commitment(
+		&self,
+		update: &Update,
+		holder: &[Peer],
+	) -> Result<TrainingCommitment> {
+		let root = to_digest(&update.checkpoint_root);
+		let bytes = self
+			.fetch(
+				BlobKey::Commitment(root),
+				max_commitment_bytes(update.checkpoints),
+				holder,
+				|bytes| {
+					let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
+					if commitment.root != root {
+						bail!("commitment is for another root");
+					}
+					Ok(())
+				},
+			)
+			.await
+			.context("fetching the training commitment")?;
+		Ok(serde_json::from_slice(&bytes)?)
+	}
+
+	/// Checkpoint `index` of the run under `root`, loaded and checked against the job's
+	/// architecture and optimizer (a malformed one is dropped from the store).
+	async fn fetch_checkpoint(
+		&self,
+		ctx: &RoundContext,
+		root: Digest,
+		index: u32,
+		holder: &[Peer],
+	) -> Result<TrainingState> {
+		let key = BlobKey::Checkpoint { root, index };
+		let path = self
+			.fetch_to_store(key, ctx.blob_limits()?.checkpoint, holder)
+			.await
+			.with_context(|| format!("fetching checkpoint {index}"))?;
+		TrainingState::load(&path, &ctx.arch, &ctx.train_config().optimizer).map_err(|e| {
+			let _ = std::fs::remove_file(&path);
+			anyhow!("checkpoint {index} is malformed: {e}")
+		})
+	}
+
+	/// The last state of `worker`'s accepted run: its last checkpoint, checked against the
+	/// commitment whose root the worker submitted on chain. What a job with
+	/// [`agora_protocol::InnerState::Averaged`] carries into the next round.
+	async fn final_state(
+		&self,
+		ctx: &RoundContext,
+		worker: &AccountId32,
+		update: &Update,
+	) -> Result<TrainingState> {
+		let peers = self.peers(Some(worker)).await?;
+		let holder = &peers[..1.min(peers.len())];
+		let commitment = self.fetch_commitment(update, holder).await?;
+		commitment.check_roots()?;
+		let root = to_digest(&update.checkpoint_root);
+		let state = self.fetch_checkpoint(ctx, root, update.checkpoints, holder).await?;
+		if Some(state.content_hash()) != commitment.leaves.last().map(|leaf| leaf.state_hash) {
+			bail!("{worker}'s last checkpoint is not the one its commitment ends with");
+		}
+		Ok(state)
 	}
 
 	async fn commit(
@@ -1110,6 +1152,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let started = Instant::now();
 		let limits = ctx.blob_limits()?;
 		let mut updates = Vec::with_capacity(accepted.len());
+		let mut final_states = Vec::new();
 		for worker in &accepted {
 			let update = self
 				.chain
@@ -1127,10 +1170,18 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				delta: decode_update(&ctx.arch, &bytes, ctx.hyperparameters.compression)?,
 				num_samples: u64::from(ctx.samples_per_worker()),
 			});
+			if ctx.hyperparameters.inner_state == InnerState::Averaged {
+				final_states.push(
+					self.final_state(&ctx, worker, &update)
+						.await
+						.with_context(|| format!("fetching {worker}'s final optimizer state"))?,
+				);
+			}
 		}
 		let fetch_seconds = started.elapsed().as_secs_f64();
 		let aggregating = Instant::now();
-		let (blob, hash) = tokio::task::spawn_blocking(move || ctx.aggregate(&updates)).await??;
+		let (blob, hash) =
+			tokio::task::spawn_blocking(move || ctx.aggregate(&updates, &final_states)).await??;
 		self.net.store().put_blob(&blob)?;
 		let aggregation_seconds = aggregating.elapsed().as_secs_f64();
 		self.add_timings(job, round, |t| {

@@ -15,9 +15,9 @@ use agora_ml::data::{digits_csv_path, load_digits, train_test_split, Dataset};
 use agora_ml::models::Architecture;
 use agora_ml::outer::OuterOptimizer;
 use agora_ml::params::ParamSet;
-use agora_ml::train::OptimizerConfig;
+use agora_ml::train::{OptimizerConfig, TrainingState};
 use agora_p2p::{BlobKey, BlobNetwork};
-use agora_protocol::{decode_round_model, model_blob, Hyperparameters};
+use agora_protocol::{decode_round_model, model_blob, Hyperparameters, InnerState};
 use tch::Device;
 
 use crate::daemon::{within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
@@ -31,13 +31,15 @@ const JOB: u64 = 0;
 /// `WORKER`, whose two shards a data provider's store serves and whose committed held-out
 /// shard its submitter's store serves. Returns the held-out set.
 fn world_with_a_job(provider_dir: &Path) -> (Shared, Dataset) {
-	world_with_a_job_stepping(provider_dir, None)
+	world_with_a_job_stepping(provider_dir, None, InnerState::Fresh)
 }
 
-/// [`world_with_a_job`] for a job whose rounds take `outer`'s step.
+/// [`world_with_a_job`] for a job whose rounds take `outer`'s step and start their optimizer
+/// from `inner_state`.
 fn world_with_a_job_stepping(
 	provider_dir: &Path,
 	outer: Option<OuterOptimizer>,
+	inner_state: InnerState,
 ) -> (Shared, Dataset) {
 	let world = Shared::default();
 	let provider = FakeNet::new(&world, provider_dir);
@@ -66,6 +68,7 @@ fn world_with_a_job_stepping(
 		clip_norm: None,
 		micro_batches: 1,
 		outer,
+		inner_state,
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));
@@ -329,31 +332,47 @@ async fn aggregate_round(
 	revealed(WORKER)
 }
 
-/// A DiLoCo job over two rounds: the first round's record carries the outer momentum, and the
-/// second round's aggregator and voter (who fetch the record like anyone) step from it.
+/// A DiLoCo job over two rounds that carries its inner optimizer: the first round's record
+/// carries the outer momentum and the mean of the runs' final optimizer buffers (the aggregator
+/// and the voter each fetch and check the worker's last checkpoint), the worker's second run
+/// starts from those buffers where the first left off, and the second round's aggregator and
+/// voter (who fetch the record like anyone) step from the first record's momentum.
 #[tokio::test]
-async fn a_diloco_job_carries_its_outer_momentum_from_round_to_round() {
+async fn a_diloco_job_carries_its_outer_momentum_and_inner_state_from_round_to_round() {
 	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
 	let outer = OuterOptimizer::diloco();
-	let (shared, holdout) = world_with_a_job_stepping(dirs[0].path(), Some(outer));
+	let (shared, holdout) =
+		world_with_a_job_stepping(dirs[0].path(), Some(outer), InnerState::Averaged);
 	let arch = Architecture::from_id("mlp-digits").unwrap();
 	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
 	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
 	let mut records = Vec::new();
-	for round in 0..2u32 {
-		if round > 0 {
-			let previous = records.last().map(|(hash, _)| *hash).unwrap();
+	let mut starts = Vec::new();
+	// Rounds are numbered from 1, as on chain.
+	for round in 1..=2u32 {
+		{
+			let previous = records.last().map(|(hash, _)| *hash);
 			let mut w = world(&shared);
 			let job = w.jobs.get_mut(&JOB).unwrap();
 			job.round = round;
-			job.latest_model = previous;
+			if let Some(previous) = previous {
+				job.latest_model = previous;
+			}
 			w.rounds.get_mut(&JOB).unwrap().round = round;
 			w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round, quota: 96, deadline: 60 }]);
 		}
 		worker.tick().await.unwrap();
-		assert!(
-			matches!(sent(&shared, WORKER).last(), Some(ProtocolCall::SubmitUpdate { round: r, .. }) if *r == round)
-		);
+		let Some(ProtocolCall::SubmitUpdate { round: submitted, update, .. }) =
+			sent(&shared, WORKER).last().cloned()
+		else {
+			panic!("the worker submits an update");
+		};
+		assert_eq!(submitted, round);
+		let key = BlobKey::Commitment(Digest(update.checkpoint_root.0));
+		let commitment = world(&shared).stores.iter().find_map(|store| store.get(&key).unwrap());
+		let commitment: agora_proof::TrainingCommitment =
+			serde_json::from_slice(&commitment.expect("the worker serves its commitment")).unwrap();
+		starts.push(commitment.leaves[0].state_hash);
 		let hash = aggregate_round(&shared, &mut worker, &mut validator, round).await;
 		let key = BlobKey::Blob(Digest(hash.0));
 		let blob = world(&shared)
@@ -390,6 +409,13 @@ async fn a_diloco_job_carries_its_outer_momentum_from_round_to_round() {
 		assert!(momentum.l2_norm() > 0.0);
 		previous = (record.params.clone(), momentum.clone());
 	}
+	// The second run started at step 6 (after the first round's 6 steps) from the first
+	// record's weights and optimizer buffers.
+	let (_, first) = &records[0];
+	let buffers = first.inner_optimizer.clone().expect("the record carries the inner state");
+	assert!(buffers.l2_norm() > 0.0);
+	let carried = TrainingState { step: 6, params: first.params.clone(), optimizer: buffers };
+	assert_eq!(starts[1], carried.content_hash());
 }
 
 /// A job no validator can verify (here an architecture nobody knows, as an attacker's own

@@ -60,6 +60,30 @@ pub struct Hyperparameters {
 	/// model as it is (federated averaging).
 	#[serde(default, skip_serializing_if = "Option::is_none")]
 	pub outer: Option<OuterOptimizer>,
+	/// What the inner optimizer starts each round from.
+	#[serde(default, skip_serializing_if = "InnerState::is_fresh")]
+	pub inner_state: InnerState,
+}
+
+/// What the inner optimizer (the job's AdamW or SGD) starts each round from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InnerState {
+	/// Zeroed buffers at step 0 every round: the schedule restarts every round.
+	#[default]
+	Fresh,
+	/// The mean of the accepted workers' buffers at the end of the previous round, kept in the
+	/// round's record, at step `(round - 1) × local_steps`: the optimizer and its schedule run
+	/// on across rounds as in one long run. Averaged rather than each worker's own so that the
+	/// state is checked by hash like the model: a worker free to choose its starting momentum
+	/// could steer its update while every step it replays is honest.
+	Averaged,
+}
+
+impl InnerState {
+	fn is_fresh(&self) -> bool {
+		*self == InnerState::Fresh
+	}
 }
 
 fn one() -> usize {
@@ -111,6 +135,8 @@ pub fn model_blob(arch: &Architecture, params: &ParamSet) -> Result<Vec<u8>> {
 
 /// Prefix of the outer optimizer's momentum in a round's model blob.
 const OUTER_MOMENTUM_PREFIX: &str = "outer.momentum/";
+/// Prefix of the carried inner optimizer buffers in a round's model blob.
+const INNER_OPTIMIZER_PREFIX: &str = "inner.optimizer/";
 
 /// A round's model record: the model, and for a job with an outer optimizer that optimizer's
 /// momentum, which the next round's outer step needs. Both are in the one blob whose hash the
@@ -120,43 +146,53 @@ pub struct RoundModel {
 	pub params: ParamSet,
 	/// `None` before the first outer step (the job's initial weights): zero momentum.
 	pub outer_momentum: Option<ParamSet>,
+	/// The inner optimizer's buffers the next round starts from ([`InnerState::Averaged`]);
+	/// named as in a checkpoint (`exp_avg/fc0.weight`, ...). `None`: zeroed.
+	pub inner_optimizer: Option<ParamSet>,
 }
 
-/// Encodes a round's model record: [`model_blob`] when it has no outer state, else the model
-/// and the momentum (its tensors prefixed `outer.momentum/`) in one safetensors file.
+/// Encodes a round's model record: [`model_blob`] when it has no optimizer state, else the model
+/// and the states (tensors prefixed `outer.momentum/` and `inner.optimizer/`) in one
+/// safetensors file.
 pub fn round_model_blob(arch: &Architecture, model: &RoundModel) -> Result<Vec<u8>> {
-	match &model.outer_momentum {
-		None => model_blob(arch, &model.params),
-		Some(momentum) => {
-			let both = ParamSet::merge_prefixed(&[
-				("", &model.params),
-				(OUTER_MOMENTUM_PREFIX, momentum),
-			])?;
-			model_blob(arch, &both)
-		},
+	let mut parts: Vec<(&str, &ParamSet)> = vec![("", &model.params)];
+	if let Some(momentum) = &model.outer_momentum {
+		parts.push((OUTER_MOMENTUM_PREFIX, momentum));
+	}
+	if let Some(inner) = &model.inner_optimizer {
+		parts.push((INNER_OPTIMIZER_PREFIX, inner));
+	}
+	match parts.as_slice() {
+		[_] => model_blob(arch, &model.params),
+		_ => model_blob(arch, &ParamSet::merge_prefixed(&parts)?),
 	}
 }
 
 /// Decodes a round's model record of architecture `arch`, rejecting other layouts and
-/// non-finite values.
+/// non-finite values. The inner optimizer's buffers are checked against the job's optimizer when a
+/// round starts from them ([`RoundContext::start_state`]).
 pub fn decode_round_model(arch: &Architecture, bytes: &[u8]) -> Result<RoundModel> {
 	let (all, metadata) = ParamSet::from_safetensors(bytes)?;
 	if metadata.get("arch").map(String::as_str) != Some(arch.id().as_str()) {
 		return Err(WorkerError::Safetensors(format!("model blob is not of architecture {arch}")));
 	}
 	let layout = arch.layout()?;
-	let params = all.without_prefixes(&[OUTER_MOMENTUM_PREFIX])?;
+	let params = all.without_prefixes(&[OUTER_MOMENTUM_PREFIX, INNER_OPTIMIZER_PREFIX])?;
 	layout.check_matches(params.layout())?;
 	params.check_finite()?;
-	let momentum = all.strip_prefix(OUTER_MOMENTUM_PREFIX)?;
-	let outer_momentum = if momentum.layout().specs().is_empty() {
-		None
-	} else {
-		layout.check_matches(momentum.layout())?;
-		momentum.check_finite()?;
-		Some(momentum)
+	let part = |prefix: &str| -> Result<Option<ParamSet>> {
+		let set = all.strip_prefix(prefix)?;
+		if set.layout().specs().is_empty() {
+			return Ok(None);
+		}
+		set.check_finite()?;
+		Ok(Some(set))
 	};
-	Ok(RoundModel { params, outer_momentum })
+	let outer_momentum = part(OUTER_MOMENTUM_PREFIX)?;
+	if let Some(momentum) = &outer_momentum {
+		layout.check_matches(momentum.layout())?;
+	}
+	Ok(RoundModel { params, outer_momentum, inner_optimizer: part(INNER_OPTIMIZER_PREFIX)? })
 }
 
 /// Decodes the model of a model blob of architecture `arch` (a round's record, whose outer
@@ -258,11 +294,12 @@ fn f32_bytes(layout: &agora_ml::params::Layout) -> u64 {
 	4 * layout.specs().iter().map(|spec| spec.numel() as u64).sum::<u64>()
 }
 
-/// The most bytes a model blob of `arch` can be: its weights and, for a round's model of a job
-/// with an outer optimizer, as many values of momentum.
+/// The most bytes a model blob of `arch` can be: its weights and, for a round's record, as many
+/// values again for the outer optimizer's momentum and twice as many for the inner optimizer's
+/// buffers (Adam's two moments).
 pub fn max_model_bytes(arch: &Architecture) -> Result<u64> {
 	let layout = arch.layout()?;
-	Ok(2 * f32_bytes(&layout) + framing(2 * layout.specs().len()))
+	Ok(4 * f32_bytes(&layout) + framing(4 * layout.specs().len()))
 }
 
 impl BlobLimits {
@@ -300,6 +337,8 @@ pub struct RoundContext {
 	pub global: ParamSet,
 	/// The outer optimizer's momentum in the round's model record (`None`: zero).
 	pub outer_momentum: Option<ParamSet>,
+	/// The inner optimizer's buffers in the round's model record (`None`: zero).
+	pub inner_optimizer: Option<ParamSet>,
 }
 
 impl RoundContext {
@@ -307,9 +346,25 @@ impl RoundContext {
 		self.hyperparameters.train_config(self.round)
 	}
 
-	/// The state every honest run of the round starts from: the global model, fresh optimizer.
+	/// The state every honest run of the round starts from: the global model, and a fresh
+	/// optimizer or (for [`InnerState::Averaged`]) the record's buffers at the step where the
+	/// previous rounds left off.
 	pub fn start_state(&self) -> Result<TrainingState> {
-		TrainingState::fresh(self.global.clone(), &self.train_config().optimizer)
+		let optimizer = self.train_config().optimizer;
+		let fresh = TrainingState::fresh(self.global.clone(), &optimizer)?;
+		if self.hyperparameters.inner_state == InnerState::Fresh {
+			return Ok(fresh);
+		}
+		let buffers = match &self.inner_optimizer {
+			Some(buffers) => {
+				fresh.optimizer.layout().check_matches(buffers.layout())?;
+				buffers.clone()
+			},
+			None => fresh.optimizer,
+		};
+		// Rounds are numbered from 1 on chain.
+		let step = u64::from(self.round.saturating_sub(1)).saturating_mul(self.local_steps);
+		Ok(TrainingState { step, params: self.global.clone(), optimizer: buffers })
 	}
 
 	/// The samples every selected worker trains on: `local_steps` batches. This, not what a
@@ -375,6 +430,28 @@ impl RoundContext {
 		Ok(CommittedRun { commitment: run.commitment.bind(self.binding(worker))?, ..run })
 	}
 
+	/// The unweighted mean of the runs' final optimizer buffers, in the aggregate's canonical
+	/// order (so every participant gets the same bits).
+	fn mean_optimizer_state(
+		&self,
+		updates: &[WorkerUpdate],
+		final_states: &[TrainingState],
+	) -> Result<ParamSet> {
+		if final_states.len() != updates.len() {
+			return Err(WorkerError::InvalidArgument(format!(
+				"{} final optimizer states for {} updates",
+				final_states.len(),
+				updates.len()
+			)));
+		}
+		let layout = self.train_config().optimizer.state_layout(&self.arch.layout()?)?;
+		let buffers: Vec<WorkerUpdate> = final_states
+			.iter()
+			.map(|state| WorkerUpdate { delta: state.optimizer.clone(), num_samples: 1 })
+			.collect();
+		Ok(aggregate(Aggregator::FedAvg, &layout, &buffers)?.delta)
+	}
+
 	/// How big each of the round's blobs may be.
 	pub fn blob_limits(&self) -> Result<BlobLimits> {
 		BlobLimits::new(&self.arch, &self.hyperparameters.optimizer)
@@ -390,18 +467,29 @@ impl RoundContext {
 	}
 
 	/// Aggregates accepted updates with the job's rule, takes the outer optimizer's step if the
-	/// job has one, and returns the next round's model record as a blob and its hash (what the
-	/// aggregator posts and the validators recompute).
-	pub fn aggregate(&self, updates: &[WorkerUpdate]) -> Result<(Vec<u8>, Digest)> {
+	/// job has one, averages the accepted runs' final optimizer buffers if the job carries them
+	/// (`final_states`, one per accepted update, ignored otherwise), and returns the next round's
+	/// model record as a blob and its hash (what the aggregator posts and the validators
+	/// recompute).
+	pub fn aggregate(
+		&self,
+		updates: &[WorkerUpdate],
+		final_states: &[TrainingState],
+	) -> Result<(Vec<u8>, Digest)> {
 		let aggregate = aggregate(self.hyperparameters.aggregator, &self.arch.layout()?, updates)?;
-		let next = match &self.hyperparameters.outer {
-			None => RoundModel { params: self.global.add(&aggregate.delta)?, outer_momentum: None },
+		let (params, outer_momentum) = match &self.hyperparameters.outer {
+			None => (self.global.add(&aggregate.delta)?, None),
 			Some(outer) => {
 				let step =
 					outer.step(&self.global, &aggregate.delta, self.outer_momentum.as_ref())?;
-				RoundModel { params: step.model, outer_momentum: Some(step.momentum) }
+				(step.model, Some(step.momentum))
 			},
 		};
+		let inner_optimizer = match self.hyperparameters.inner_state {
+			InnerState::Fresh => None,
+			InnerState::Averaged => Some(self.mean_optimizer_state(updates, final_states)?),
+		};
+		let next = RoundModel { params, outer_momentum, inner_optimizer };
 		let blob = round_model_blob(&self.arch, &next)?;
 		let hash = Digest::of(&[&blob]);
 		Ok((blob, hash))
@@ -658,6 +746,7 @@ mod tests {
 			clip_norm: None,
 			micro_batches: 1,
 			outer: None,
+			inner_state: InnerState::Fresh,
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -669,6 +758,7 @@ mod tests {
 			checkpoint_interval: 5,
 			global,
 			outer_momentum: None,
+			inner_optimizer: None,
 		};
 		let half: Vec<u32> = (0..train.len() as u32 / 2).collect();
 		let rest: Vec<u32> = (train.len() as u32 / 2..train.len() as u32).collect();
@@ -896,9 +986,9 @@ mod tests {
 				WorkerUpdate { delta: evidence.delta, num_samples: 640 }
 			})
 			.collect();
-		let (blob, hash) = ctx.aggregate(&updates).unwrap();
+		let (blob, hash) = ctx.aggregate(&updates, &[]).unwrap();
 		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
-		assert_eq!(ctx.aggregate(&reversed).unwrap().1, hash);
+		assert_eq!(ctx.aggregate(&reversed, &[]).unwrap().1, hash);
 		let model = decode_model(&ctx.arch, &blob).unwrap();
 		assert_eq!(Digest::of(&[&model_blob(&ctx.arch, &model).unwrap()]), hash);
 		let other = Architecture::from_id("cnn-digits").unwrap();
@@ -931,9 +1021,9 @@ mod tests {
 		};
 		let first = diloco(plain.global.clone(), None);
 		let updates = updates_of(&first);
-		let (blob, hash) = first.aggregate(&updates).unwrap();
+		let (blob, hash) = first.aggregate(&updates, &[]).unwrap();
 		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
-		assert_eq!(first.aggregate(&reversed).unwrap().1, hash);
+		assert_eq!(first.aggregate(&reversed, &[]).unwrap().1, hash);
 		let record = decode_round_model(&first.arch, &blob).unwrap();
 		let mean = aggregate(Aggregator::FedAvg, &first.arch.layout().unwrap(), &updates).unwrap();
 		let expected = outer.step(&first.global, &mean.delta, None).unwrap();
@@ -941,7 +1031,7 @@ mod tests {
 		assert_eq!(record.outer_momentum.as_ref(), Some(&expected.momentum));
 		// A model's user reads the model alone; the plain sum is another model.
 		assert_eq!(decode_model(&first.arch, &blob).unwrap(), expected.model);
-		assert_ne!(plain.aggregate(&updates).unwrap().1, hash);
+		assert_ne!(plain.aggregate(&updates, &[]).unwrap().1, hash);
 		assert_eq!(
 			Digest::of(&[&round_model_blob(&first.arch, &record).unwrap()]),
 			hash,
@@ -950,7 +1040,7 @@ mod tests {
 
 		let second = diloco(record.params.clone(), record.outer_momentum.clone());
 		let updates = updates_of(&second);
-		let (blob, _) = second.aggregate(&updates).unwrap();
+		let (blob, _) = second.aggregate(&updates, &[]).unwrap();
 		let next = decode_round_model(&second.arch, &blob).unwrap();
 		let mean = aggregate(Aggregator::FedAvg, &second.arch.layout().unwrap(), &updates).unwrap();
 		let expected =
@@ -959,14 +1049,75 @@ mod tests {
 		assert_eq!(next.outer_momentum, Some(expected.momentum));
 		// Stepping from zero momentum instead is another record.
 		let forgetful = diloco(record.params, None);
-		assert_ne!(forgetful.aggregate(&updates).unwrap().0, blob);
+		assert_ne!(forgetful.aggregate(&updates, &[]).unwrap().0, blob);
+	}
+
+	/// A job that carries its inner optimizer: the record holds the mean of the accepted runs'
+	/// final buffers, the next round starts from them where the previous left off, and a run
+	/// that starts from anything else (a fresh optimizer) is invalid.
+	#[test]
+	fn an_averaged_inner_state_carries_into_the_next_round() {
+		let (plain, _, test, shards) = context();
+		let carrying = Hyperparameters {
+			optimizer: OptimizerConfig::adam(1e-3),
+			inner_state: InnerState::Averaged,
+			..plain.hyperparameters.clone()
+		};
+		let first = RoundContext { hyperparameters: carrying.clone(), ..context().0 };
+		assert_eq!(first.start_state().unwrap().step, 0, "round 1 starts at step 0");
+		let runs: Vec<(UpdateEvidence, Claim)> =
+			shards.chunks(1).map(|shard| evidence(&first, shard, Cheat::None)).collect();
+		let updates: Vec<WorkerUpdate> = runs
+			.iter()
+			.map(|(evidence, _)| WorkerUpdate { delta: evidence.delta.clone(), num_samples: 640 })
+			.collect();
+		let finals: Vec<TrainingState> = runs
+			.iter()
+			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
+			.collect();
+		assert!(first.aggregate(&updates, &finals[..1]).is_err(), "one final state per update");
+		let (blob, hash) = first.aggregate(&updates, &finals).unwrap();
+		let reversed: Vec<TrainingState> = finals.iter().rev().cloned().collect();
+		let reordered: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
+		assert_eq!(first.aggregate(&reordered, &reversed).unwrap().1, hash);
+		let record = decode_round_model(&first.arch, &blob).unwrap();
+		let carried = record.inner_optimizer.clone().expect("the record carries the buffers");
+		for (index, value) in carried.values().iter().enumerate() {
+			let mean =
+				(finals[0].optimizer.values()[index] + finals[1].optimizer.values()[index]) / 2.0;
+			assert!((value - mean).abs() <= 1e-6 * mean.abs().max(1e-6), "buffer {index}");
+		}
+
+		let second = || RoundContext {
+			hyperparameters: carrying.clone(),
+			round: 2,
+			global: record.params.clone(),
+			inner_optimizer: record.inner_optimizer.clone(),
+			..context().0
+		};
+		let start = second().start_state().unwrap();
+		assert_eq!(start.step, second().local_steps, "round 2 goes on from step 20");
+		assert_eq!(start.optimizer, carried);
+		let (evidence_two, claim) = evidence(&second(), &shards[..1], Cheat::None);
+		assert!(judge(&second(), &claim, &[0, 3], &evidence_two, &test).valid);
+		// The same round started from a fresh optimizer: every step replays, yet it is not the
+		// round's run.
+		let forgetful = RoundContext { inner_optimizer: None, ..second() };
+		let (evidence_fresh, claim) = evidence(&forgetful, &shards[..1], Cheat::None);
+		let judgement = judge(&second(), &claim, &[0, 3], &evidence_fresh, &test);
+		assert!(!judgement.valid);
+		assert!(judgement.reason.unwrap().contains("did not start"));
 	}
 
 	#[test]
 	fn a_round_record_with_a_stray_or_misshapen_tensor_is_refused() {
 		let (ctx, ..) = context();
 		let momentum = ParamSet::zeros(ctx.arch.layout().unwrap());
-		let record = RoundModel { params: ctx.global.clone(), outer_momentum: Some(momentum) };
+		let record = RoundModel {
+			params: ctx.global.clone(),
+			outer_momentum: Some(momentum),
+			inner_optimizer: None,
+		};
 		let blob = round_model_blob(&ctx.arch, &record).unwrap();
 		assert_eq!(decode_round_model(&ctx.arch, &blob).unwrap(), record);
 		let half = ctx.global.strip_prefix("out").unwrap();

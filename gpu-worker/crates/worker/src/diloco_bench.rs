@@ -57,6 +57,9 @@ pub struct DilocoArgs {
 	outer_momentum: f64,
 	#[arg(long, default_value_t = 1)]
 	seed: u64,
+	/// Sends updates as f32 instead of int8 (the bytes column still counts int8).
+	#[arg(long)]
+	uncompressed: bool,
 	/// Prints every round's held-out loss.
 	#[arg(long)]
 	every_round: bool,
@@ -256,10 +259,9 @@ fn rounds_of(
 			let delta = end.params.sub(&global)?;
 			let encoded = Compressor::new(Compression::Int8)?.compress(&delta)?;
 			upload = encoded.len() as u64;
-			updates.push(WorkerUpdate {
-				delta: decompress(delta.layout(), &encoded)?,
-				num_samples: 1,
-			});
+			let delta =
+				if args.uncompressed { delta } else { decompress(delta.layout(), &encoded)? };
+			updates.push(WorkerUpdate { delta, num_samples: 1 });
 			kept[index] = end.optimizer.clone();
 			ends.push(WorkerUpdate { delta: end.optimizer, num_samples: 1 });
 		}
