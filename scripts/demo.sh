@@ -15,9 +15,10 @@
 #   scripts/demo.sh --lm       a language-model job instead: a BPE tokenizer trained on the
 #                              English prose of Python's documentation (Debian's python3.11-doc),
 #                              token shards, a GPT trained over the network for 3 DiLoCo rounds
-#                              (AdamW with warmup and cosine decay and clipping inside a round,
-#                              Nesterov momentum across rounds), held-out loss and perplexity of
-#                              every round's model, and a text sample from the final one
+#                              (AdamW with warmup, cosine decay and clipping, its state carried
+#                              from round to round, and an outer Nesterov step), held-out loss
+#                              and perplexity of every round's model, and a text sample from the
+#                              final one
 #   scripts/demo.sh --lm --check
 #                              the language-model job in 2 rounds, then checks that perplexity
 #                              fell round by round and the job's outcome with @polkadot/api:
@@ -121,7 +122,8 @@ language_model_job() {
 	done
 	local config=gpu-worker/jobs/text-gpt.json rounds=3
 	if [ "$CHECK" -eq 1 ]; then
-		# Two rounds are enough to check that the second steps from the first's record.
+		# Two rounds are enough to check that the second steps from the first's record (the
+		# schedule, set for three, does not finish: no matter for the check).
 		rounds=2
 		config="$AGORA_TESTNET_DIR/text-gpt.json"
 		sed 's/"rounds": 3,/"rounds": 2,/' gpu-worker/jobs/text-gpt.json >"$config"

@@ -223,7 +223,7 @@ pub async fn download_models(
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?,
 	)?;
 	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
-	let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
+	let limits = BlobLimits::new(&arch, &hyperparameters)?;
 	let peers: Vec<Peer> = chain
 		.all_endpoints()
 		.await?

@@ -569,7 +569,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			RoundModel { params, outer_momentum: None, inner_optimizer: None }
 		} else {
 			let peers = self.peers(None).await?;
-			let limits = BlobLimits::new(&arch, &hyperparameters.optimizer)?;
+			let limits = BlobLimits::new(&arch, &hyperparameters)?;
 			let blob = self
 				.fetch(BlobKey::Blob(global_hash), limits.model, &peers, |bytes| {
 					decode_round_model(&arch, bytes).map(|_| ()).map_err(Into::into)
@@ -588,6 +588,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			global: record.params,
 			outer_momentum: record.outer_momentum,
 			inner_optimizer: record.inner_optimizer,
+			completed_rounds: u32::try_from(details.models.len()).unwrap_or(u32::MAX),
 		};
 		Ok((details, ctx))
 	}
@@ -825,7 +826,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		needed.dedup();
 		let mut checkpoints = BTreeMap::new();
 		for index in needed {
-			checkpoints.insert(index, self.fetch_checkpoint(ctx, root, index, holder).await?);
+			checkpoints.insert(index, self.fetch_checkpoint(ctx, root, index, holder, None).await?);
 		}
 		let delta_bytes = self
 			.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
@@ -839,18 +840,18 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
 	}
 
-	/// The training commitment under `update`'s root, from the worker that made it.
+	/// The training commitment under `update`'s root, from `holders`.
 	async fn fetch_commitment(
 		&self,
 		update: &Update,
-		holder: &[Peer],
+		holders: &[Peer],
 	) -> Result<TrainingCommitment> {
 		let root = to_digest(&update.checkpoint_root);
 		let bytes = self
 			.fetch(
 				BlobKey::Commitment(root),
 				max_commitment_bytes(update.checkpoints),
-				holder,
+				holders,
 				|bytes| {
 					let commitment: TrainingCommitment = serde_json::from_slice(bytes)?;
 					if commitment.root != root {
@@ -865,23 +866,33 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	}
 
 	/// Checkpoint `index` of the run under `root`, loaded and checked against the job's
-	/// architecture and optimizer (a malformed one is dropped from the store).
+	/// architecture and optimizer, and against `expected` (its state hash) if given. One that
+	/// fails is dropped from the store, so that it is asked for again.
 	async fn fetch_checkpoint(
 		&self,
 		ctx: &RoundContext,
 		root: Digest,
 		index: u32,
-		holder: &[Peer],
+		holders: &[Peer],
+		expected: Option<Digest>,
 	) -> Result<TrainingState> {
 		let key = BlobKey::Checkpoint { root, index };
 		let path = self
-			.fetch_to_store(key, ctx.blob_limits()?.checkpoint, holder)
+			.fetch_to_store(key, ctx.blob_limits()?.checkpoint, holders)
 			.await
 			.with_context(|| format!("fetching checkpoint {index}"))?;
-		TrainingState::load(&path, &ctx.arch, &ctx.train_config().optimizer).map_err(|e| {
+		let loaded = TrainingState::load(&path, &ctx.arch, &ctx.train_config().optimizer)
+			.map_err(|e| anyhow!("checkpoint {index} is malformed: {e}"))
+			.and_then(|state| match expected {
+				Some(hash) if state.content_hash() != hash => {
+					Err(anyhow!("checkpoint {index} is not the committed one"))
+				},
+				_ => Ok(state),
+			});
+		if loaded.is_err() {
 			let _ = std::fs::remove_file(&path);
-			anyhow!("checkpoint {index} is malformed: {e}")
-		})
+		}
+		loaded
 	}
 
 	/// The last state of `worker`'s accepted run: its last checkpoint, checked against the
@@ -893,16 +904,24 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		worker: &AccountId32,
 		update: &Update,
 	) -> Result<TrainingState> {
+		// From the worker and everyone else: the validators that judged the run fetched both
+		// files and serve them, so a worker that withholds or alters them once accepted cannot
+		// stall the round (and get an honest aggregator slashed for it).
 		let peers = self.peers(Some(worker)).await?;
-		let holder = &peers[..1.min(peers.len())];
-		let commitment = self.fetch_commitment(update, holder).await?;
+		let commitment = self.fetch_commitment(update, &peers).await?;
 		commitment.check_roots()?;
+		let last = commitment.leaves.last().map(|leaf| leaf.state_hash);
 		let root = to_digest(&update.checkpoint_root);
-		let state = self.fetch_checkpoint(ctx, root, update.checkpoints, holder).await?;
-		if Some(state.content_hash()) != commitment.leaves.last().map(|leaf| leaf.state_hash) {
-			bail!("{worker}'s last checkpoint is not the one its commitment ends with");
+		let index = update.checkpoints;
+		match self.fetch_checkpoint(ctx, root, index, &peers, last).await {
+			Ok(state) => Ok(state),
+			// Someone (the worker, say) served another file: ask all but the worker.
+			Err(e) if peers.len() > 1 => {
+				tracing::warn!(%worker, "last checkpoint refused ({e:#}); asking other holders");
+				self.fetch_checkpoint(ctx, root, index, &peers[1..], last).await
+			},
+			Err(e) => Err(e),
 		}
-		Ok(state)
 	}
 
 	async fn commit(
@@ -1270,6 +1289,11 @@ pub fn supported(details: &JobInfo) -> Result<(Architecture, Hyperparameters)> {
 		// score on the same one (a validator's own `--holdout` would split their verdicts).
 		if hyperparameters.holdout.is_empty() {
 			bail!("a job on private data must commit to a held-out set");
+		}
+		// Its runs are never replayed, so their final optimizer buffers are unchecked: averaged
+		// into the next round's start, they would let a worker steer everyone's training.
+		if hyperparameters.inner_state == InnerState::Averaged {
+			bail!("a job on private data cannot carry its optimizer state across rounds");
 		}
 	}
 	Ok((arch, hyperparameters))

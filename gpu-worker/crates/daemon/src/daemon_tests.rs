@@ -357,6 +357,7 @@ async fn a_diloco_job_carries_its_outer_momentum_and_inner_state_from_round_to_r
 			job.round = round;
 			if let Some(previous) = previous {
 				job.latest_model = previous;
+				job.models.push((round - 1, previous));
 			}
 			w.rounds.get_mut(&JOB).unwrap().round = round;
 			w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round, quota: 96, deadline: 60 }]);

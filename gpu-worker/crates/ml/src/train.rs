@@ -27,6 +27,9 @@ use crate::error::{Result, WorkerError};
 use crate::models::{Architecture, Model};
 use crate::params::{Layout, ParamSet, TensorSpec};
 
+/// Adam's buffer of second moments (running means of squared gradients).
+const SECOND_MOMENT: &str = "adam_v";
+
 /// Optimizer and its hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
@@ -69,8 +72,32 @@ impl OptimizerConfig {
 		match self {
 			OptimizerConfig::Sgd { momentum, .. } if *momentum == 0.0 => &[],
 			OptimizerConfig::Sgd { .. } => &["momentum"],
-			OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => &["adam_m", "adam_v"],
+			OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => {
+				&["adam_m", SECOND_MOMENT]
+			},
 		}
+	}
+
+	/// Checks what no honest run can produce in a state of this optimizer: a negative second
+	/// moment (Adam's `v` is a running mean of squares), whose square root would turn every
+	/// later step of a run that started from it into NaN.
+	pub fn check_state(&self, optimizer: &ParamSet) -> Result<()> {
+		if !self.buffer_prefixes().contains(&SECOND_MOMENT) {
+			return Ok(());
+		}
+		let prefix = format!("{SECOND_MOMENT}/");
+		for (position, spec) in optimizer.layout().specs().iter().enumerate() {
+			if !spec.name.starts_with(&prefix) {
+				continue;
+			}
+			if let Some(value) = optimizer.tensor(position).iter().find(|v| **v < 0.0) {
+				return Err(WorkerError::InvalidArgument(format!(
+					"second moment `{}` is negative ({value})",
+					spec.name
+				)));
+			}
+		}
+		Ok(())
 	}
 
 	fn validate(&self) -> Result<()> {
@@ -115,9 +142,10 @@ impl OptimizerConfig {
 	}
 }
 
-/// The learning rate as a function of the step. Steps count from a run's start: a job's
-/// workers start every round from step 0 (a fresh optimizer on the round's model), so a job's
-/// schedule warms up and decays within each round, over `total_steps` of its `local_steps`.
+/// The learning rate as a function of the step. A job's runs start every round from step 0 (a
+/// fresh optimizer on the round's model: the schedule warms up and decays within each round),
+/// or, for a job that carries its optimizer across rounds, where the previous rounds left off
+/// (one schedule over all rounds).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum LrSchedule {
@@ -581,10 +609,13 @@ impl Trainer {
 		tch::no_grad(|| -> Result<()> {
 			match optimizer {
 				OptimizerConfig::Sgd { momentum, .. } => {
-					// `w += buf * (-lr)` as one fused, allocation-free addcmul.
-					let minus_lr = Tensor::f_from_slice(&[-lr as f32])?
-						.f_reshape([] as [i64; 0])?
-						.f_to_device(device)?;
+					// `w += buf * (-lr)` as one fused, allocation-free addcmul. The rate is filled
+					// in on the device: a copy from the host would wait for the GPU every step.
+					let minus_lr = Tensor::f_full(
+						[] as [i64; 0],
+						f64::from(-lr as f32),
+						(Kind::Float, device),
+					)?;
 					for (index, (variable, grad)) in
 						self.variables.iter_mut().zip(grads).enumerate()
 					{
@@ -828,6 +859,42 @@ mod tests {
 		assert_eq!(loaded, state);
 		// Loading with the wrong optimizer is a layout error, not a panic.
 		assert!(TrainingState::load(&path, &arch, &OptimizerConfig::sgd(0.1, 0.9)).is_err());
+	}
+
+	#[test]
+	fn a_negative_second_moment_is_an_impossible_state() {
+		let (arch, train, _) = digits_setup();
+		let config = TrainConfig::new(OptimizerConfig::adam(1e-3), 16, 2);
+		let state =
+			TrainingState::fresh(arch.initial_params(4).unwrap(), &config.optimizer).unwrap();
+		let mut trainer = Trainer::new(&arch, &state, &config, Device::Cpu).unwrap();
+		for step in 0..2 {
+			trainer
+				.train_step(&train, &BatchSchedule::new(2, train.len(), 16).unwrap().indices(step))
+				.unwrap();
+		}
+		let mut buffers = trainer.state().unwrap().optimizer;
+		config.optimizer.check_state(&buffers).unwrap();
+		let second = buffers
+			.layout()
+			.specs()
+			.iter()
+			.position(|spec| spec.name.starts_with("adam_v/"))
+			.unwrap();
+		let at = buffers.layout().range(second).start;
+		buffers.values_mut()[at] = -1e-12;
+		assert!(config.optimizer.check_state(&buffers).is_err());
+		// A first moment (or SGD's momentum) may well be negative.
+		let first = buffers.layout().specs().iter().position(|s| s.name.starts_with("adam_m/"));
+		let at = buffers.layout().range(first.unwrap()).start;
+		buffers.values_mut()[at] = -1.0;
+		let sgd = OptimizerConfig::sgd(0.1, 0.9);
+		let momentum = ParamSet::new(
+			sgd.state_layout(&arch.layout().unwrap()).unwrap(),
+			vec![-1.0; arch.layout().unwrap().num_values()],
+		)
+		.unwrap();
+		sgd.check_state(&momentum).unwrap();
 	}
 
 	/// One step of `config` from `params` on the samples `indices`; the new parameters.

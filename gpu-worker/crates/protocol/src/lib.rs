@@ -72,11 +72,12 @@ pub enum InnerState {
 	/// Zeroed buffers at step 0 every round: the schedule restarts every round.
 	#[default]
 	Fresh,
-	/// The mean of the accepted workers' buffers at the end of the previous round, kept in the
-	/// round's record, at step `(round - 1) × local_steps`: the optimizer and its schedule run
-	/// on across rounds as in one long run. Averaged rather than each worker's own so that the
-	/// state is checked by hash like the model: a worker free to choose its starting momentum
-	/// could steer its update while every step it replays is honest.
+	/// The accepted workers' buffers at the end of the previous round, combined by the job's
+	/// aggregation rule (their mean under FedAvg) and kept in the round's record, at step
+	/// `completed rounds × local_steps`: the optimizer and its schedule run on across rounds as
+	/// in one long run. Combined rather than each worker's own so that the state is checked by
+	/// hash like the model: a worker free to choose its starting momentum could steer its update
+	/// while every step it replays is honest.
 	Averaged,
 }
 
@@ -168,9 +169,11 @@ pub fn round_model_blob(arch: &Architecture, model: &RoundModel) -> Result<Vec<u
 	}
 }
 
-/// Decodes a round's model record of architecture `arch`, rejecting other layouts and
-/// non-finite values. The inner optimizer's buffers are checked against the job's optimizer when a
-/// round starts from them ([`RoundContext::start_state`]).
+/// Decodes a round's model record of architecture `arch`, rejecting another architecture, a
+/// stray tensor, weights or momentum of another shape, and non-finite values. The inner
+/// optimizer's buffers are checked against the job's optimizer when a round starts from them
+/// ([`RoundContext::start_state`]). Every record is also checked by hash against the one the
+/// chain recorded, which the participants recomputed.
 pub fn decode_round_model(arch: &Architecture, bytes: &[u8]) -> Result<RoundModel> {
 	let (all, metadata) = ParamSet::from_safetensors(bytes)?;
 	if metadata.get("arch").map(String::as_str) != Some(arch.id().as_str()) {
@@ -275,8 +278,9 @@ pub fn assemble_dataset(shards: &[(Digest, Vec<u8>)]) -> Result<(Dataset, Digest
 /// blob is, so that a peer that announces more is refused before anything is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLimits {
-	/// A round's model record (the global model, an aggregate): the architecture's weights as
-	/// f32, and as many again for an outer optimizer's momentum.
+	/// A round's record (the global model, an aggregate): the architecture's weights as f32,
+	/// and, as the job asks, as many again for the outer optimizer's momentum and one set per
+	/// buffer of the inner optimizer.
 	pub model: u64,
 	/// An update, compressed or not (top-k keeps an index beside each value).
 	pub update: u64,
@@ -303,12 +307,19 @@ pub fn max_model_bytes(arch: &Architecture) -> Result<u64> {
 }
 
 impl BlobLimits {
-	pub fn new(arch: &Architecture, optimizer: &OptimizerConfig) -> Result<Self> {
+	pub fn new(arch: &Architecture, hyperparameters: &Hyperparameters) -> Result<Self> {
 		let layout = arch.layout()?;
-		let buffers = optimizer.state_layout(&layout)?;
+		let buffers = hyperparameters.optimizer.state_layout(&layout)?;
 		let weights = f32_bytes(&layout) + framing(layout.specs().len());
+		let mut model = weights;
+		if hyperparameters.outer.is_some() {
+			model += weights;
+		}
+		if hyperparameters.inner_state == InnerState::Averaged {
+			model += f32_bytes(&buffers) + framing(buffers.specs().len());
+		}
 		Ok(BlobLimits {
-			model: max_model_bytes(arch)?,
+			model,
 			update: 2 * weights,
 			checkpoint: weights + f32_bytes(&buffers) + framing(buffers.specs().len()),
 		})
@@ -339,6 +350,10 @@ pub struct RoundContext {
 	pub outer_momentum: Option<ParamSet>,
 	/// The inner optimizer's buffers in the round's model record (`None`: zero).
 	pub inner_optimizer: Option<ParamSet>,
+	/// Rounds of the job completed so far (records on chain): a job that carries its optimizer
+	/// goes on from step `completed_rounds × local_steps`. Voided rounds do not count, since
+	/// they left no record to go on from.
+	pub completed_rounds: u32,
 }
 
 impl RoundContext {
@@ -358,12 +373,12 @@ impl RoundContext {
 		let buffers = match &self.inner_optimizer {
 			Some(buffers) => {
 				fresh.optimizer.layout().check_matches(buffers.layout())?;
+				optimizer.check_state(buffers)?;
 				buffers.clone()
 			},
 			None => fresh.optimizer,
 		};
-		// Rounds are numbered from 1 on chain.
-		let step = u64::from(self.round.saturating_sub(1)).saturating_mul(self.local_steps);
+		let step = u64::from(self.completed_rounds).saturating_mul(self.local_steps);
 		Ok(TrainingState { step, params: self.global.clone(), optimizer: buffers })
 	}
 
@@ -430,9 +445,11 @@ impl RoundContext {
 		Ok(CommittedRun { commitment: run.commitment.bind(self.binding(worker))?, ..run })
 	}
 
-	/// The unweighted mean of the runs' final optimizer buffers, in the aggregate's canonical
-	/// order (so every participant gets the same bits).
-	fn mean_optimizer_state(
+	/// The runs' final optimizer buffers combined with the job's aggregation rule (the mean, or
+	/// a robust rule's choice), in the aggregate's canonical order, so that every participant
+	/// gets the same bits. Validators refused every accepted run whose buffers no honest run
+	/// could end with (a negative second moment), so the combination is a valid state too.
+	fn combined_optimizer_state(
 		&self,
 		updates: &[WorkerUpdate],
 		final_states: &[TrainingState],
@@ -449,12 +466,14 @@ impl RoundContext {
 			.iter()
 			.map(|state| WorkerUpdate { delta: state.optimizer.clone(), num_samples: 1 })
 			.collect();
-		Ok(aggregate(Aggregator::FedAvg, &layout, &buffers)?.delta)
+		let combined = aggregate(self.hyperparameters.aggregator, &layout, &buffers)?.delta;
+		self.train_config().optimizer.check_state(&combined)?;
+		Ok(combined)
 	}
 
 	/// How big each of the round's blobs may be.
 	pub fn blob_limits(&self) -> Result<BlobLimits> {
-		BlobLimits::new(&self.arch, &self.hyperparameters.optimizer)
+		BlobLimits::new(&self.arch, &self.hyperparameters)
 	}
 
 	/// The update of a finished run.
@@ -487,7 +506,7 @@ impl RoundContext {
 		};
 		let inner_optimizer = match self.hyperparameters.inner_state {
 			InnerState::Fresh => None,
-			InnerState::Averaged => Some(self.mean_optimizer_state(updates, final_states)?),
+			InnerState::Averaged => Some(self.combined_optimizer_state(updates, final_states)?),
 		};
 		let next = RoundModel { params, outer_momentum, inner_optimizer };
 		let blob = round_model_blob(&self.arch, &next)?;
@@ -603,6 +622,11 @@ pub fn judge_update(
 	};
 	if Some(last.content_hash()) != commitment.leaves.last().map(|leaf| leaf.state_hash) {
 		return invalid("last checkpoint does not match its leaf".into());
+	}
+	// Within the replay tolerance a worker could still plant one impossible value in its
+	// buffers; a job that carries them into the next round would then train on NaN.
+	if let Err(e) = expected_config.optimizer.check_state(&last.optimizer) {
+		return invalid(format!("last checkpoint's optimizer state is impossible: {e}"));
 	}
 	let claimed = last.params.sub(&ctx.global)?;
 	let encoded = update_blob(&ctx.arch, &claimed, ctx.hyperparameters.compression)?;
@@ -759,6 +783,7 @@ mod tests {
 			global,
 			outer_momentum: None,
 			inner_optimizer: None,
+			completed_rounds: 0,
 		};
 		let half: Vec<u32> = (0..train.len() as u32 / 2).collect();
 		let rest: Vec<u32> = (train.len() as u32 / 2..train.len() as u32).collect();
@@ -1064,7 +1089,7 @@ mod tests {
 			..plain.hyperparameters.clone()
 		};
 		let first = RoundContext { hyperparameters: carrying.clone(), ..context().0 };
-		assert_eq!(first.start_state().unwrap().step, 0, "round 1 starts at step 0");
+		assert_eq!(first.start_state().unwrap().step, 0, "the first round starts at step 0");
 		let runs: Vec<(UpdateEvidence, Claim)> =
 			shards.chunks(1).map(|shard| evidence(&first, shard, Cheat::None)).collect();
 		let updates: Vec<WorkerUpdate> = runs
@@ -1091,6 +1116,7 @@ mod tests {
 		let second = || RoundContext {
 			hyperparameters: carrying.clone(),
 			round: 2,
+			completed_rounds: 1,
 			global: record.params.clone(),
 			inner_optimizer: record.inner_optimizer.clone(),
 			..context().0

@@ -88,7 +88,7 @@ struct Outcome {
 
 /// What a worker's inner optimizer starts each round from.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum InnerState {
+enum InnerMode {
 	/// Zeroed buffers and the schedule restarted every round.
 	FreshEachRound,
 	/// Each worker's own buffers from its previous round, one schedule over all rounds (the
@@ -117,31 +117,27 @@ pub fn diloco(args: &DilocoArgs, device: Device) -> Result<()> {
 		Some(OuterOptimizer::Nesterov { lr: args.outer_lr, momentum: args.outer_momentum });
 	let outer = format!("Nesterov {}, {}", args.outer_lr, args.outer_momentum);
 	for (name, outer, inner) in [
-		("federated averaging, fresh AdamW each round".into(), None, InnerState::FreshEachRound),
-		(format!("DiLoCo ({outer}), fresh AdamW each round"), nesterov, InnerState::FreshEachRound),
+		("federated averaging, fresh AdamW each round".into(), None, InnerMode::FreshEachRound),
+		(format!("DiLoCo ({outer}), fresh AdamW each round"), nesterov, InnerMode::FreshEachRound),
 		(
 			format!("DiLoCo ({outer}), AdamW kept by each worker"),
 			nesterov,
-			InnerState::KeptByEachWorker,
+			InnerMode::KeptByEachWorker,
 		),
-		(
-			format!("DiLoCo ({outer}), AdamW averaged across workers"),
-			nesterov,
-			InnerState::Averaged,
-		),
+		(format!("DiLoCo ({outer}), AdamW averaged across workers"), nesterov, InnerMode::Averaged),
 	] {
 		println!("{name}");
 		let started = Instant::now();
 		let (loss, upload) = rounds_of(args, &arch, &shards, &holdout, outer, inner, device)?;
 		// The round's record: weights, the outer momentum, the averaged AdamW moments.
 		let mut record = 1 + u64::from(outer.is_some());
-		if inner == InnerState::Averaged {
+		if inner == InnerMode::Averaged {
 			record += 2;
 		}
 		outcomes.push(Outcome {
 			name,
 			loss,
-			upload: upload + if inner == InnerState::Averaged { 8 * params } else { 0 },
+			upload: upload + if inner == InnerMode::Averaged { 8 * params } else { 0 },
 			download: record * 4 * params,
 			seconds: started.elapsed().as_secs_f64(),
 		});
@@ -222,7 +218,7 @@ fn rounds_of(
 	shards: &[Dataset],
 	holdout: &Dataset,
 	outer: Option<OuterOptimizer>,
-	inner: InnerState,
+	inner: InnerMode,
 	device: Device,
 ) -> Result<(f64, u64)> {
 	let all_steps = args.inner_steps * args.rounds as u64;
@@ -237,15 +233,15 @@ fn rounds_of(
 		let mut ends = Vec::with_capacity(shards.len());
 		for (index, shard) in shards.iter().enumerate() {
 			let (config, start, optimizer) = match inner {
-				InnerState::FreshEachRound => {
+				InnerMode::FreshEachRound => {
 					let seed = args.seed * 1_000_000 + (round * 1000 + index) as u64;
 					(inner_config(args, args.batch, args.inner_steps, seed), 0, fresh.clone())
 				},
-				InnerState::KeptByEachWorker | InnerState::Averaged => {
+				InnerMode::KeptByEachWorker | InnerMode::Averaged => {
 					let seed = args.seed * 1_000_000 + index as u64;
 					let start = round as u64 * args.inner_steps;
 					let buffers =
-						if inner == InnerState::Averaged { &averaged } else { &kept[index] };
+						if inner == InnerMode::Averaged { &averaged } else { &kept[index] };
 					(inner_config(args, args.batch, all_steps, seed), start, buffers.clone())
 				},
 			};
@@ -265,7 +261,7 @@ fn rounds_of(
 			kept[index] = end.optimizer.clone();
 			ends.push(WorkerUpdate { delta: end.optimizer, num_samples: 1 });
 		}
-		if inner == InnerState::Averaged {
+		if inner == InnerMode::Averaged {
 			averaged = aggregate(Aggregator::FedAvg, averaged.layout(), &ends)?.delta;
 		}
 		let mean = aggregate(Aggregator::FedAvg, global.layout(), &updates)?;

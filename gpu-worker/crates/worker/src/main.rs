@@ -321,6 +321,25 @@ struct AggregateArgs {
 	out: PathBuf,
 }
 
+/// A model from a file: one this program wrote (`init`, `train`), or a round's record as
+/// `job download` writes it, exactly as the chain hashed it (the model without the optimizer
+/// state a record may carry beside it).
+pub(crate) fn load_any_model(path: &Path) -> Result<(Architecture, ParamSet)> {
+	match load_model(path) {
+		Ok(model) => Ok(model),
+		Err(as_file) => {
+			let bytes =
+				std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+			agora_protocol::decode_any_model(&bytes).map_err(|as_record| {
+				anyhow::anyhow!(
+					"{}: not a model file ({as_file}) nor a round's record ({as_record})",
+					path.display()
+				)
+			})
+		},
+	}
+}
+
 fn main() {
 	tracing_subscriber::fmt()
 		.with_env_filter(
@@ -354,7 +373,7 @@ fn run() -> Result<i32> {
 			println!("{hash}");
 		},
 		Command::Hash { path } => {
-			let (_, params) = load_model(&path)?;
+			let (_, params) = load_any_model(&path)?;
 			println!("{}", params.content_hash());
 		},
 		Command::PrepareData(args) => prepare_data(&args)?,
@@ -455,7 +474,7 @@ fn prepare_data(args: &PrepareData) -> Result<()> {
 }
 
 fn train(args: &TrainArgs, device: Device) -> Result<()> {
-	let (arch, params) = load_model(&args.model)?;
+	let (arch, params) = load_any_model(&args.model)?;
 	let (dataset, manifest) = load_sharded(&args.data, args.data_root.as_ref())?;
 	let schedule = match args.warmup_steps {
 		Some(warmup_steps) => LrSchedule::WarmupCosine {
@@ -569,7 +588,7 @@ fn load_update(path: &Path, base: &ParamSet) -> Result<WorkerUpdate> {
 }
 
 fn aggregate_files(args: &AggregateArgs) -> Result<()> {
-	let (arch, base) = load_model(&args.base)?;
+	let (arch, base) = load_any_model(&args.base)?;
 	let updates =
 		args.updates.iter().map(|path| load_update(path, &base)).collect::<Result<Vec<_>>>()?;
 	let rule = match args.rule {

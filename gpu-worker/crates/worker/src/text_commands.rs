@@ -10,8 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tch::{Kind, Tensor};
 
-use agora_ml::models::{load_model, Model};
-use agora_protocol::decode_any_model;
+use agora_ml::models::Model;
 
 use agora_text::corpus::Source;
 use agora_text::prepare::{prepare_shards, PrepareOptions};
@@ -112,19 +111,7 @@ pub struct Generate {
 
 /// Continues a prompt with a trained language model and prints the text.
 pub fn generate(args: &Generate, device: tch::Device) -> Result<()> {
-	let (arch, params) = match load_model(&args.model) {
-		Ok(model) => model,
-		Err(as_file) => {
-			let bytes = std::fs::read(&args.model)
-				.with_context(|| format!("reading {}", args.model.display()))?;
-			decode_any_model(&bytes).map_err(|as_blob| {
-				anyhow::anyhow!(
-					"{}: not a model file ({as_file}) nor a model blob ({as_blob})",
-					args.model.display()
-				)
-			})?
-		},
-	};
+	let (arch, params) = crate::load_any_model(&args.model)?;
 	let Some((vocab, context)) = arch.language_shape() else {
 		bail!("{arch} is not a language model");
 	};
