@@ -5,9 +5,9 @@
 //! their share of the token windows, their int8-encoded updates are averaged and the outer
 //! optimizer steps along the mean. The inner AdamW either starts fresh every round with its
 //! schedule restarted, or carries its state across rounds (each worker's own, or the mean of
-//! the workers') under one schedule over all rounds. Centralized training sees the same tokens: one model, batch
-//! `workers × batch`, `rounds × inner_steps` steps with one schedule and one AdamW state, the
-//! data-parallel baseline that exchanges gradients at every step.
+//! the workers') under one schedule over all rounds. Centralized training sees the same tokens:
+//! one model, batch `workers × batch`, `rounds × inner_steps` steps with one schedule and one
+//! AdamW state, the data-parallel baseline that exchanges gradients at every step.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -137,7 +137,9 @@ pub fn diloco(args: &DilocoArgs, device: Device) -> Result<()> {
 		outcomes.push(Outcome {
 			name,
 			loss,
-			upload: upload + if inner == InnerMode::Averaged { 8 * params } else { 0 },
+			// With the averaged state, the last checkpoint (weights and both moments) goes to
+			// the aggregator and voters too.
+			upload: upload + if inner == InnerMode::Averaged { 12 * params } else { 0 },
 			download: record * 4 * params,
 			seconds: started.elapsed().as_secs_f64(),
 		});
