@@ -826,7 +826,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		needed.dedup();
 		let mut checkpoints = BTreeMap::new();
 		for index in needed {
-			checkpoints.insert(index, self.fetch_checkpoint(ctx, root, index, holder, None).await?);
+			let state = self.fetch_checkpoint(ctx, root, index, limits.checkpoint, holder, None);
+			checkpoints.insert(index, state.await?);
 		}
 		let delta_bytes = self
 			.fetch(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers, |_| Ok(()))
@@ -865,20 +866,22 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		Ok(serde_json::from_slice(&bytes)?)
 	}
 
-	/// Checkpoint `index` of the run under `root`, loaded and checked against the job's
-	/// architecture and optimizer, and against `expected` (its state hash) if given. One that
-	/// fails is dropped from the store, so that it is asked for again.
+	/// Checkpoint `index` of the run under `root` (at most `limit` bytes: the round's
+	/// [`BlobLimits`], computed once by the caller since it builds the model), loaded and checked
+	/// against the job's architecture and optimizer, and against `expected` (its state hash) if
+	/// given. One that fails is dropped from the store, so that it is asked for again.
 	async fn fetch_checkpoint(
 		&self,
 		ctx: &RoundContext,
 		root: Digest,
 		index: u32,
+		limit: u64,
 		holders: &[Peer],
 		expected: Option<Digest>,
 	) -> Result<TrainingState> {
 		let key = BlobKey::Checkpoint { root, index };
 		let path = self
-			.fetch_to_store(key, ctx.blob_limits()?.checkpoint, holders)
+			.fetch_to_store(key, limit, holders)
 			.await
 			.with_context(|| format!("fetching checkpoint {index}"))?;
 		let loaded = TrainingState::load(&path, &ctx.arch, &ctx.train_config().optimizer)
@@ -901,6 +904,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	async fn final_state(
 		&self,
 		ctx: &RoundContext,
+		limits: &BlobLimits,
 		worker: &AccountId32,
 		update: &Update,
 	) -> Result<TrainingState> {
@@ -913,12 +917,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let last = commitment.leaves.last().map(|leaf| leaf.state_hash);
 		let root = to_digest(&update.checkpoint_root);
 		let index = update.checkpoints;
-		match self.fetch_checkpoint(ctx, root, index, &peers, last).await {
+		let limit = limits.checkpoint;
+		match self.fetch_checkpoint(ctx, root, index, limit, &peers, last).await {
 			Ok(state) => Ok(state),
 			// Someone (the worker, say) served another file: ask all but the worker.
 			Err(e) if peers.len() > 1 => {
 				tracing::warn!(%worker, "last checkpoint refused ({e:#}); asking other holders");
-				self.fetch_checkpoint(ctx, root, index, &peers[1..], last).await
+				self.fetch_checkpoint(ctx, root, index, limit, &peers[1..], last).await
 			},
 			Err(e) => Err(e),
 		}
@@ -1191,7 +1196,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			});
 			if ctx.hyperparameters.inner_state == InnerState::Averaged {
 				final_states.push(
-					self.final_state(&ctx, worker, &update)
+					self.final_state(&ctx, &limits, worker, &update)
 						.await
 						.with_context(|| format!("fetching {worker}'s final optimizer state"))?,
 				);

@@ -451,6 +451,7 @@ impl RoundContext {
 	/// could end with (a negative second moment), so the combination is a valid state too.
 	fn combined_optimizer_state(
 		&self,
+		params: &agora_ml::params::Layout,
 		updates: &[WorkerUpdate],
 		final_states: &[TrainingState],
 	) -> Result<ParamSet> {
@@ -461,7 +462,7 @@ impl RoundContext {
 				updates.len()
 			)));
 		}
-		let layout = self.train_config().optimizer.state_layout(&self.arch.layout()?)?;
+		let layout = self.train_config().optimizer.state_layout(params)?;
 		let buffers: Vec<WorkerUpdate> = final_states
 			.iter()
 			.map(|state| WorkerUpdate { delta: state.optimizer.clone(), num_samples: 1 })
@@ -495,7 +496,8 @@ impl RoundContext {
 		updates: &[WorkerUpdate],
 		final_states: &[TrainingState],
 	) -> Result<(Vec<u8>, Digest)> {
-		let aggregate = aggregate(self.hyperparameters.aggregator, &self.arch.layout()?, updates)?;
+		let layout = self.arch.layout()?;
+		let aggregate = aggregate(self.hyperparameters.aggregator, &layout, updates)?;
 		let (params, outer_momentum) = match &self.hyperparameters.outer {
 			None => (self.global.add(&aggregate.delta)?, None),
 			Some(outer) => {
@@ -506,7 +508,9 @@ impl RoundContext {
 		};
 		let inner_optimizer = match self.hyperparameters.inner_state {
 			InnerState::Fresh => None,
-			InnerState::Averaged => Some(self.combined_optimizer_state(updates, final_states)?),
+			InnerState::Averaged => {
+				Some(self.combined_optimizer_state(&layout, updates, final_states)?)
+			},
 		};
 		let next = RoundModel { params, outer_momentum, inner_optimizer };
 		let blob = round_model_blob(&self.arch, &next)?;
