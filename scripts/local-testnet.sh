@@ -11,6 +11,14 @@
 #   scripts/local-testnet.sh test     nodes only: kill -9 one validator and check that finality
 #                                     goes on; restart it and check that it catches up with
 #                                     every finalized block intact; stop
+#   scripts/local-testnet.sh join-test
+#                                     nodes only, plus a fifth node with an empty keystore: its
+#                                     operator joins the validator set with ordinary extrinsics
+#                                     (bond, keys from author_rotateKeysWithOwner, setKeys,
+#                                     validate), is elected and authors blocks; its node is
+#                                     killed and im-online reports it while finality goes on; it
+#                                     chills and unbonds and the set is four again
+#                                     (tests/js/validator.test.js); stop
 #   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
 #   scripts/local-testnet.sh stop-node N
 #                                     stop node N (0-3) alone
@@ -32,7 +40,8 @@ NODE_BIN="${AGORA_NODE_BIN}"
 WORKER_BIN="${AGORA_WORKER_BIN:-${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker}"
 DIR="${AGORA_TESTNET_DIR:-$CARGO_TARGET_DIR/local-testnet}"
 OFFSET="${AGORA_PORT_OFFSET:-0}"
-NAMES=(alice bob charlie dave)
+# The fifth (index 4) is not a genesis validator: it joins through extrinsics (join-test).
+NAMES=(alice bob charlie dave fifth)
 # AI participants: name, role, dev account, node index it talks to.
 AI_NAMES=(worker-charlie worker-dave worker-eve validator-ferdie validator-bob)
 AI_ROLES=(worker worker worker validator validator)
@@ -97,7 +106,11 @@ bootnode_address() {
 
 start_node() {
 	local i=$1 name=${NAMES[$1]}
-	local args=(--chain local "--$name" --base-path "$DIR/$name"
+	# The genesis validators use their development keys (--alice, …); the fifth node is an
+	# ordinary validator node whose keys its operator generates (author_rotateKeysWithOwner).
+	local identity=("--$name")
+	[ "$i" -eq 4 ] && identity=(--validator --name "$name")
+	local args=(--chain local "${identity[@]}" --base-path "$DIR/$name"
 		--node-key-file "$(node_key_file "$i")"
 		--port "$(p2p_port "$i")" --rpc-port "$(rpc_port "$i")"
 		--prometheus-port "$(prometheus_port "$i")" --rpc-cors all
@@ -167,7 +180,7 @@ stop_node() {
 
 cmd_stop() {
 	stop_ai
-	for i in 3 2 1 0; do stop_node "$i"; done
+	for i in 4 3 2 1 0; do stop_node "$i"; done
 }
 
 ai_pid_file() { echo "$DIR/${AI_NAMES[$1]}.pid"; }
@@ -295,6 +308,23 @@ cmd_test() {
 	log "PASS: finality survived one validator down and the restarted node caught up"
 }
 
+cmd_join_test() {
+	rm -rf "$DIR"
+	trap cmd_stop EXIT
+	cmd_start
+	"$NODE_BIN" key generate-node-key --file "$(node_key_file 4)" 2>/dev/null
+	start_node 4
+	wait_rpc 4
+	log "fifth node up; its operator joins the validator set (tests/js/validator.test.js)"
+	(cd "$AGORA_ROOT/tests/js" && AGORA_WS="ws://127.0.0.1:$(rpc_port 0)" \
+		AGORA_NEW_VALIDATOR_WS="ws://127.0.0.1:$(rpc_port 4)" \
+		AGORA_NEW_VALIDATOR_PID="$(cat "$(pid_file 4)")" npm test --silent -- validator.test.js) ||
+		die "the join test failed; node logs in $DIR"
+	rm -f "$(pid_file 4)"
+	status_all
+	log "PASS: a validator joined through extrinsics, was reported offline, and left"
+}
+
 cmd_run() {
 	trap cmd_stop EXIT INT TERM
 	cmd_start
@@ -340,9 +370,10 @@ serve-ai)
 	log "${AI_NAMES[$participant]} serves model $model at $price AGR per request"
 	;;
 test) cmd_test ;;
+join-test) cmd_join_test ;;
 run) cmd_run ;;
 *)
-	sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -10,7 +10,8 @@
 # try-runtime tests; build an upgrade runtime (spec_version + 1) and agora-node; start `agora-node --dev`, check that the worker's copy of
 # the runtime metadata is current, and run the @polkadot/api tests against it (chain,
 # governance, runtime upgrade); `--sealing manual` with the inference market's tests; bad command-line input; the four-validator
-# local testnet with one validator killed; the GPU worker's own tests; the end-to-end job
+# local testnet with one validator killed, then a fifth validator joining through extrinsics
+# (bond, session keys, validate), reported offline and leaving; the GPU worker's own tests; the end-to-end job
 # (scripts/demo.sh --check: a whole network, a job with a cheating worker, checked with
 # @polkadot/api, and the Agora Explorer driven in headless Chromium while the job runs; then
 # scripts/demo.sh --lm --check: a GPT trained in two DiLoCo rounds over the network, its
@@ -215,6 +216,8 @@ step_bad_input() {
 step_local_testnet() {
 	log "local testnet: 4 validators, one killed and restarted"
 	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh test
+	log "local testnet: a fifth validator joins by extrinsics, goes offline, leaves"
+	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh join-test
 }
 
 step_worker() {

@@ -1,43 +1,115 @@
 //! Genesis presets: `development` (one validator, Alice) and `local_testnet` (Alice, Bob,
-//! Charlie and Dave), both with a sudo key and short referendum periods for tests; and
-//! `production`, with neither: no sudo (token holders govern from the first block) and the
-//! runtime's own referendum periods.
+//! Charlie and Dave), both with a sudo key, short referendum periods and minute-long sessions
+//! for tests; and `production`, with none of these: no sudo (token holders govern from the first
+//! block), the runtime's own referendum periods and hour-long sessions in six-hour eras.
+//!
+//! The genesis validators are ordinary stakers: each bonds [`VALIDATOR_BOND`] from its stash and
+//! registers its session keys in the genesis, and stays in the set only while the elections keep
+//! choosing it.
 
 use crate::{
-	currency::AGR, AccountId, BalancesConfig, BlockNumber, GovernanceConfig, RuntimeGenesisConfig,
-	SudoConfig, BABE_GENESIS_EPOCH_CONFIG,
+	configs::{MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS},
+	currency::AGR,
+	AccountId, Balance, BalancesConfig, BlockNumber, GovernanceConfig, RuntimeGenesisConfig,
+	SessionConfig, SessionKeys, SessionTimingConfig, StakingConfig, SudoConfig,
+	BABE_GENESIS_EPOCH_CONFIG,
 };
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use pallet_governance::{tracks, TrackTiming};
+use pallet_im_online::sr25519::AuthorityId as ImOnlineId;
+use pallet_session_timing::SessionTiming;
+use pallet_staking::StakerStatus;
 use serde_json::Value;
 use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+use sp_runtime::Perbill;
 
 /// What each endowed development account starts with: one million AGR.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * AGR;
 
-/// A validator's keys as its genesis entry needs them.
+/// What each genesis validator bonds from its stash: one tenth of a development endowment.
+pub const VALIDATOR_BOND: Balance = 100_000 * AGR;
+
+/// A genesis validator: its stash account (which bonds and is paid) and its session keys.
 pub struct ValidatorKeys {
+	pub stash: AccountId,
 	pub babe: BabeId,
 	pub grandpa: GrandpaId,
+	pub im_online: ImOnlineId,
 }
 
 impl ValidatorKeys {
-	/// The keys that a `--alice`, `--bob`, … node derives from its `//Name` dev seed: sr25519
-	/// for BABE, ed25519 for GRANDPA.
+	/// The account and keys that a `--alice`, `--bob`, … node derives from its `//Name` dev
+	/// seed: sr25519 for the account, BABE and im-online, ed25519 for GRANDPA.
 	pub fn dev(name: DevValidator) -> Self {
-		let (babe, grandpa) = match name {
+		let (sr25519, ed25519) = match name {
 			DevValidator::Alice => (Sr25519Keyring::Alice, Ed25519Keyring::Alice),
 			DevValidator::Bob => (Sr25519Keyring::Bob, Ed25519Keyring::Bob),
 			DevValidator::Charlie => (Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
 			DevValidator::Dave => (Sr25519Keyring::Dave, Ed25519Keyring::Dave),
 		};
-		Self { babe: babe.public().into(), grandpa: grandpa.public().into() }
+		Self {
+			stash: sr25519.to_account_id(),
+			babe: sr25519.public().into(),
+			grandpa: ed25519.public().into(),
+			im_online: sr25519.public().into(),
+		}
+	}
+
+	fn session_keys(&self) -> SessionKeys {
+		SessionKeys {
+			babe: self.babe.clone(),
+			grandpa: self.grandpa.clone(),
+			im_online: self.im_online.clone(),
+		}
 	}
 }
+
+/// The staking and session part of a genesis: each validator bonded and keyed, `seats`
+/// validators elected per era, the set kept (no election applied) while fewer than
+/// `minimum` could be elected.
+fn validator_set_genesis(
+	validators: &[ValidatorKeys],
+	seats: u32,
+	minimum: u32,
+	min_validator_bond: Balance,
+) -> (SessionConfig, StakingConfig) {
+	let session = SessionConfig {
+		keys: validators
+			.iter()
+			.map(|v| (v.stash.clone(), v.stash.clone(), v.session_keys()))
+			.collect(),
+		..Default::default()
+	};
+	let staking = StakingConfig {
+		validator_count: seats,
+		minimum_validator_count: minimum,
+		stakers: validators
+			.iter()
+			.map(|v| (v.stash.clone(), v.stash.clone(), VALIDATOR_BOND, StakerStatus::Validator))
+			.collect(),
+		// A reporter of an offence gets a tenth of the slash; the rest goes to the treasury.
+		slash_reward_fraction: Perbill::from_percent(10),
+		min_validator_bond,
+		min_nominator_bond: 100 * AGR,
+		max_validator_count: Some(MAX_ELECTABLE_TARGETS),
+		max_nominator_count: Some(MAX_ELECTING_VOTERS),
+		..Default::default()
+	};
+	(session, staking)
+}
+
+/// Test chains: one-minute sessions, two-minute eras, unbonding after two eras, slashes
+/// applied one era after the offence. A validator that joins is elected within a few minutes.
+pub const TEST_SESSION_TIMING: SessionTiming<BlockNumber> = SessionTiming {
+	session_length: 10,
+	sessions_per_era: 2,
+	bonding_duration: 2,
+	slash_defer_duration: 1,
+};
 
 /// The well-known development validators.
 #[derive(Clone, Copy)]
@@ -68,6 +140,7 @@ pub fn agora_genesis(
 	root: AccountId,
 	track_timing: TrackTiming<BlockNumber>,
 ) -> Value {
+	let (session, staking) = validator_set_genesis(&validators, 8, 1, 1_000 * AGR);
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
 			balances: endowed_accounts
@@ -76,16 +149,10 @@ pub fn agora_genesis(
 				.map(|account| (account, ENDOWMENT))
 				.collect::<Vec<_>>(),
 		},
-		babe: pallet_babe::GenesisConfig {
-			authorities: validators.iter().map(|keys| (keys.babe.clone(), 1)).collect::<Vec<_>>(),
-			epoch_config: BABE_GENESIS_EPOCH_CONFIG,
-		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: validators
-				.iter()
-				.map(|keys| (keys.grandpa.clone(), 1))
-				.collect::<Vec<_>>(),
-		},
+		babe: pallet_babe::GenesisConfig { epoch_config: BABE_GENESIS_EPOCH_CONFIG },
+		session_timing: SessionTimingConfig { timing: Some(TEST_SESSION_TIMING) },
+		session: session,
+		staking: staking,
 		sudo: SudoConfig { key: Some(root) },
 		governance: GovernanceConfig {
 			track_timings: tracks::ALL
@@ -103,18 +170,14 @@ pub fn production_genesis(
 	validators: Vec<ValidatorKeys>,
 	balances: Vec<(AccountId, crate::Balance)>,
 ) -> Value {
+	// Sixteen seats; never fewer than four validators (GRANDPA's smallest fault-tolerant set);
+	// a candidate bonds at least 10 000 AGR.
+	let (session, staking) = validator_set_genesis(&validators, 16, 4, 10_000 * AGR);
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances },
-		babe: pallet_babe::GenesisConfig {
-			authorities: validators.iter().map(|keys| (keys.babe.clone(), 1)).collect::<Vec<_>>(),
-			epoch_config: BABE_GENESIS_EPOCH_CONFIG,
-		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: validators
-				.iter()
-				.map(|keys| (keys.grandpa.clone(), 1))
-				.collect::<Vec<_>>(),
-		},
+		babe: pallet_babe::GenesisConfig { epoch_config: BABE_GENESIS_EPOCH_CONFIG },
+		session: session,
+		staking: staking,
 	})
 }
 

@@ -4,7 +4,9 @@
 //! pool GPU compute, data and validation to train AI models together and are paid in **AGR**.
 //!
 //! Consensus: BABE produces blocks (its VRF output is also the chain's source of randomness
-//! that no single party can predict when it commits) and GRANDPA finalizes them.
+//! that no single party can predict when it commits) and GRANDPA finalizes them. The
+//! validators are elected by stake each era (nominated proof of stake), and an equivocating or
+//! unresponsive validator is reported and slashed.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 // `construct_runtime!` does a lot of recursion and requires us to increase the limit.
@@ -53,10 +55,12 @@ pub mod opaque {
 }
 
 impl_opaque_keys! {
-	/// The keys a validator registers: BABE for authoring, GRANDPA for finality.
+	/// The keys a validator registers (`session.setKeys`): BABE for authoring, GRANDPA for
+	/// finality, im-online for the heartbeats that show it is up.
 	pub struct SessionKeys {
 		pub babe: Babe,
 		pub grandpa: Grandpa,
+		pub im_online: ImOnline,
 	}
 }
 
@@ -66,7 +70,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("agora"),
 	authoring_version: 1,
 	// Bump on every change of the runtime's logic; governance enacts upgrades by this number.
-	spec_version: 100,
+	spec_version: 101,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -85,10 +89,7 @@ pub mod time {
 	pub const HOURS: BlockNumber = MINUTES * 60;
 	pub const DAYS: BlockNumber = HOURS * 24;
 
-	/// A BABE epoch: randomness for the next-but-one epoch is fixed at each epoch change.
-	/// Fixed at genesis; changing it needs a new chain.
-	pub const EPOCH_DURATION_IN_BLOCKS: BlockNumber = 10 * MINUTES;
-	pub const EPOCH_DURATION_IN_SLOTS: u64 = EPOCH_DURATION_IN_BLOCKS as u64;
+	// A BABE epoch is one session: its length is chosen at genesis (pallet-session-timing).
 
 	/// 1 in 4 slots gets a primary (VRF) slot leader; secondary VRF slots fill the rest.
 	pub const PRIMARY_PROBABILITY: (u64, u64) = (1, 4);
@@ -220,6 +221,9 @@ mod runtime {
 	#[runtime::pallet_index(1)]
 	pub type Timestamp = pallet_timestamp;
 
+	#[runtime::pallet_index(30)]
+	pub type SessionTiming = pallet_session_timing;
+
 	#[runtime::pallet_index(2)]
 	pub type Babe = pallet_babe;
 
@@ -237,6 +241,26 @@ mod runtime {
 
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
+
+	// Who produces blocks: validators elected by stake. Staking's genesis must run before
+	// the session's, which asks it for the first set.
+	#[runtime::pallet_index(31)]
+	pub type Authorship = pallet_authorship;
+
+	#[runtime::pallet_index(32)]
+	pub type Staking = pallet_staking;
+
+	#[runtime::pallet_index(33)]
+	pub type Session = pallet_session;
+
+	#[runtime::pallet_index(34)]
+	pub type Historical = pallet_session::historical;
+
+	#[runtime::pallet_index(35)]
+	pub type Offences = pallet_offences;
+
+	#[runtime::pallet_index(36)]
+	pub type ImOnline = pallet_im_online;
 
 	// Governance.
 	#[runtime::pallet_index(8)]

@@ -64,3 +64,26 @@ export async function submitOk(api, tx, signer) {
   }
   return result;
 }
+
+// What staking minted in blocks `from + 1 ..= to` (each block read once per connection): the
+// treasury's remainder of each era's emission curve and the era rewards paid out, the only
+// issuance besides the training protocol's emission.
+const mintedByBlock = new WeakMap();
+export async function stakingMinted(api, from, to) {
+  if (!mintedByBlock.has(api)) mintedByBlock.set(api, new Map());
+  const cache = mintedByBlock.get(api);
+  let minted = 0n;
+  for (let n = from + 1; n <= to; n += 1) {
+    if (!cache.has(n)) {
+      const at = await api.at(await api.rpc.chain.getBlockHash(n));
+      let inBlock = 0n;
+      for (const { event } of await at.query.system.events()) {
+        if (api.events.staking.EraPaid.is(event)) inBlock += event.data.remainder.toBigInt();
+        if (api.events.staking.Rewarded.is(event)) inBlock += event.data.amount.toBigInt();
+      }
+      cache.set(n, inBlock);
+    }
+    minted += cache.get(n);
+  }
+  return minted;
+}

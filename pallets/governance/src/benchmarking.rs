@@ -27,5 +27,17 @@ mod benchmarks {
 		Ok(())
 	}
 
+	#[benchmark]
+	fn dispatch_delegated() -> Result<(), BenchmarkError> {
+		let origin =
+			T::DelegationOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let call = T::BenchmarkHelper::delegated_call();
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, alloc::boxed::Box::new(call));
+
+		Ok(())
+	}
+
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
 }

@@ -23,9 +23,17 @@
 //! - *Confirm period*: how long a referendum must keep passing before it is approved.
 //! - *Enactment period*: the least delay between approval and the call's dispatch.
 //!
+//! - **Delegated root calls** ([`Pallet::dispatch_delegated`]): some parameters belong to
+//!   pallets that let only root set them (pallet-staking's validator count, bonds and caps).
+//!   The runtime names which of those calls, with which arguments, the protocol-parameters
+//!   track may dispatch with root's authority (`Config::DelegatedRootCalls`); anything else
+//!   still needs a root referendum.
+//!
 //! ## Calls
 //! - [`Pallet::set_track_timing`]: root only; changes a track's periods within
 //!   [`TimingBounds`].
+//! - [`Pallet::dispatch_delegated`]: the protocol-parameters track only; dispatches a call
+//!   that `Config::DelegatedRootCalls` admits, as root.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -82,11 +90,25 @@ ensure_governance_origin!(
 	Treasurer => Treasurer
 );
 
+/// What the benchmarks need from the runtime: a call it delegates to the protocol-parameters
+/// track.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<RuntimeCall> {
+	/// The cheapest call `Config::DelegatedRootCalls` admits.
+	fn delegated_call() -> RuntimeCall;
+}
+
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
-	use frame_support::pallet_prelude::*;
+	use alloc::boxed::Box;
+	use frame_support::{
+		dispatch::{extract_actual_weight, GetDispatchInfo, PostDispatchInfo},
+		pallet_prelude::*,
+		traits::{Contains, IsSubType},
+	};
 	use frame_system::pallet_prelude::*;
+	use sp_runtime::traits::Dispatchable;
 
 	/// The in-code storage version: 0 is its layout since genesis. A change of layout raises it and comes
 	/// with a migration in the runtime's `Migrations`.
@@ -108,8 +130,28 @@ pub mod pallet {
 		/// The timing of every track when genesis does not say otherwise.
 		type DefaultTiming: Get<TrackTiming<BlockNumberFor<Self>>>;
 
+		/// The runtime's calls.
+		type RuntimeCall: Parameter
+			+ Dispatchable<RuntimeOrigin = Self::RuntimeOrigin, PostInfo = PostDispatchInfo>
+			+ GetDispatchInfo
+			+ From<frame_system::Call<Self>>
+			+ IsSubType<Call<Self>>
+			+ IsType<<Self as frame_system::Config>::RuntimeCall>;
+
+		/// Who may dispatch a delegated root call: a referendum on the protocol-parameters
+		/// track.
+		type DelegationOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+
+		/// The root-only calls that `DelegationOrigin` may dispatch as root, with the bounds on
+		/// their arguments. Root itself needs no delegation.
+		type DelegatedRootCalls: Contains<<Self as Config>::RuntimeCall>;
+
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
+
+		/// A delegated call for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<<Self as Config>::RuntimeCall>;
 	}
 
 	/// The origins a passed referendum dispatches with, besides root.
@@ -155,6 +197,8 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// The periods of a referendum track were changed.
 		TrackTimingChanged { track: TrackId, timing: TrackTiming<BlockNumberFor<T>> },
+		/// A delegated root call was dispatched as root. `result` is the call's own outcome.
+		DelegatedCallDispatched { result: DispatchResult },
 	}
 
 	#[pallet::error]
@@ -169,6 +213,8 @@ pub mod pallet {
 		ConfirmPeriodOutOfBounds,
 		/// The minimum enactment period is outside its bounds.
 		EnactmentPeriodOutOfBounds,
+		/// The call is not delegated to this origin, or its arguments are outside the bounds.
+		CallNotDelegated,
 	}
 
 	#[pallet::hooks]
@@ -207,6 +253,33 @@ pub mod pallet {
 			TrackTimings::<T>::insert(track, timing);
 			Self::deposit_event(Event::TrackTimingChanged { track, timing });
 			Ok(())
+		}
+
+		/// Dispatch `call` with root's authority, if the runtime delegates it, with these
+		/// arguments, to the caller's origin (`Config::DelegatedRootCalls`).
+		///
+		/// Origin: `Config::DelegationOrigin` (a referendum passed on the protocol-parameters
+		/// track). The call's own failure does not fail this one: it is reported in the
+		/// `DelegatedCallDispatched` event, as a referendum's enactment cannot be retried.
+		#[pallet::call_index(1)]
+		#[pallet::weight({
+			let info = call.get_dispatch_info();
+			(T::WeightInfo::dispatch_delegated().saturating_add(info.call_weight), info.class)
+		})]
+		pub fn dispatch_delegated(
+			origin: OriginFor<T>,
+			call: Box<<T as Config>::RuntimeCall>,
+		) -> DispatchResultWithPostInfo {
+			T::DelegationOrigin::ensure_origin(origin)?;
+			ensure!(T::DelegatedRootCalls::contains(&call), Error::<T>::CallNotDelegated);
+			let info = call.get_dispatch_info();
+			let result = call.dispatch(frame_system::RawOrigin::Root.into());
+			let weight = T::WeightInfo::dispatch_delegated()
+				.saturating_add(extract_actual_weight(&result, &info));
+			Self::deposit_event(Event::DelegatedCallDispatched {
+				result: result.map(|_| ()).map_err(|e| e.error),
+			});
+			Ok(Some(weight).into())
 		}
 	}
 

@@ -38,11 +38,31 @@ parameter_types! {
 	};
 }
 
+/// The mock delegates remarks (of at most 8 bytes) to the protocol-parameters track.
+pub struct ShortRemarks;
+impl frame_support::traits::Contains<RuntimeCall> for ShortRemarks {
+	fn contains(call: &RuntimeCall) -> bool {
+		matches!(call, RuntimeCall::System(frame_system::Call::remark { remark }) if remark.len() <= 8)
+	}
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<RuntimeCall> for ShortRemarks {
+	fn delegated_call() -> RuntimeCall {
+		RuntimeCall::System(frame_system::Call::remark { remark: vec![] })
+	}
+}
+
 impl pallet_governance::Config for Test {
 	type TimingOrigin = frame_system::EnsureRoot<u64>;
 	type TimingBounds = Bounds;
 	type DefaultTiming = DefaultTiming;
+	type RuntimeCall = RuntimeCall;
+	type DelegationOrigin = pallet_governance::ProtocolParameters;
+	type DelegatedRootCalls = ShortRemarks;
 	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = ShortRemarks;
 }
 
 /// Externalities with the default timing everywhere but a short `root` track.

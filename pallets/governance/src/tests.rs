@@ -140,3 +140,41 @@ fn no_track_passes_on_a_sliver_of_support() {
 fn integrity_test_passes() {
 	test(<Governance as Hooks<u64>>::integrity_test);
 }
+
+fn remark(len: usize) -> Box<crate::mock::RuntimeCall> {
+	Box::new(crate::mock::RuntimeCall::System(frame_system::Call::remark { remark: vec![0; len] }))
+}
+
+#[test]
+fn the_protocol_parameters_track_dispatches_delegated_calls_as_root() {
+	test(|| {
+		let params = RuntimeOrigin::from(Origin::ProtocolParameters);
+		assert_ok!(Governance::dispatch_delegated(params.clone(), remark(8)));
+		System::assert_last_event(RuntimeEvent::Governance(Event::DelegatedCallDispatched {
+			result: Ok(()),
+		}));
+		// Outside the runtime's bounds (here: a remark longer than 8 bytes): refused.
+		assert_noop!(
+			Governance::dispatch_delegated(params, remark(9)),
+			Error::<Test>::CallNotDelegated
+		);
+	});
+}
+
+#[test]
+fn only_the_protocol_parameters_track_may_dispatch_delegated_calls() {
+	test(|| {
+		for origin in [
+			RuntimeOrigin::signed(1),
+			RuntimeOrigin::from(Origin::Treasurer),
+			RuntimeOrigin::none(),
+			// Root needs no delegation: it dispatches the call itself.
+			RuntimeOrigin::root(),
+		] {
+			assert_noop!(
+				Governance::dispatch_delegated(origin, remark(1)),
+				DispatchError::BadOrigin
+			);
+		}
+	});
+}

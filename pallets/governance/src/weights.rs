@@ -47,6 +47,7 @@ use core::marker::PhantomData;
 /// Weight functions needed for `pallet_governance`.
 pub trait WeightInfo {
 	fn set_track_timing() -> Weight;
+	fn dispatch_delegated() -> Weight;
 }
 
 /// Weights for `pallet_governance` measured on the benchmark machine (the runtime's weights).
@@ -62,6 +63,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(63_079_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	fn dispatch_delegated() -> Weight {
+		Weight::from_parts(0, 0)
+	}
 }
 
 /// The same weights with RocksDB's storage costs, for tests and mocks.
@@ -75,5 +79,8 @@ impl WeightInfo for () {
 		// Minimum execution time: 60_253_000 picoseconds.
 		Weight::from_parts(63_079_000, 0)
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	fn dispatch_delegated() -> Weight {
+		Weight::from_parts(0, 0)
 	}
 }

@@ -13,7 +13,7 @@ use frame_support::{
 };
 use frame_system::{EnsureRoot, EnsureRootWithSuccess, EnsureWithSuccess};
 use pallet_governance::{tracks, TimingBounds, TrackDeposits, TrackId, TrackTiming};
-use sp_runtime::{traits::IdentityLookup, Perbill, Permill};
+use sp_runtime::{traits::IdentityLookup, Perbill, Percent, Permill};
 
 use super::{
 	protocol::{TreasuryAccount, TreasuryPalletId},
@@ -163,7 +163,12 @@ impl pallet_governance::Config for Runtime {
 	type TimingOrigin = EnsureRoot<AccountId>;
 	type TimingBounds = TrackTimingBounds;
 	type DefaultTiming = DefaultTrackTiming;
+	type RuntimeCall = RuntimeCall;
+	type DelegationOrigin = pallet_governance::ProtocolParameters;
+	type DelegatedRootCalls = DelegatedStakingCalls;
 	type WeightInfo = pallet_governance::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = DelegatedStakingCalls;
 }
 
 /// Root, or a referendum passed on the `protocol_params` track.
@@ -203,4 +208,97 @@ impl pallet_treasury::Config for Runtime {
 	type BenchmarkHelper = ();
 	type BlockNumberProvider = System;
 	type WeightInfo = pallet_treasury::weights::SubstrateWeight<Runtime>;
+}
+
+/// The fewest validators a protocol-parameters referendum may ask for: four is the smallest set
+/// in which GRANDPA keeps finalizing with one validator faulty.
+pub const MIN_GOVERNED_VALIDATOR_COUNT: u32 = 4;
+/// The highest minimum validator bond a protocol-parameters referendum may set.
+pub const MAX_GOVERNED_MIN_VALIDATOR_BOND: Balance = 1_000_000 * AGR;
+/// The highest minimum nominator bond a protocol-parameters referendum may set.
+pub const MAX_GOVERNED_MIN_NOMINATOR_BOND: Balance = 100_000 * AGR;
+/// The highest minimum commission a protocol-parameters referendum may impose on validators.
+pub const MAX_GOVERNED_MIN_COMMISSION: Perbill = Perbill::from_percent(50);
+/// The least share of the staking curve's emission that stakers keep (the rest goes to the
+/// treasury).
+pub const MIN_GOVERNED_MAX_STAKED_REWARDS: Percent = Percent::from_percent(10);
+
+/// pallet-staking's root-only parameter setters that a protocol-parameters referendum may
+/// dispatch as root (`governance.dispatchDelegated`), within bounds: the validator count between
+/// [`MIN_GOVERNED_VALIDATOR_COUNT`] and the authority limit; the minimum bonds below their caps;
+/// the nominator and candidate caps set (never removed) and within what one election reads; the
+/// minimum commission up to [`MAX_GOVERNED_MIN_COMMISSION`]; the stakers' share of the curve at
+/// least [`MIN_GOVERNED_MAX_STAKED_REWARDS`]. Anything else needs a root referendum.
+pub struct DelegatedStakingCalls;
+
+impl frame_support::traits::Contains<RuntimeCall> for DelegatedStakingCalls {
+	fn contains(call: &RuntimeCall) -> bool {
+		use super::staking::{MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS};
+		use pallet_staking::{Call as StakingCall, ConfigOp};
+		fn at_most<V: PartialOrd + codec::FullCodec + Default>(op: &ConfigOp<V>, cap: V) -> bool {
+			match op {
+				ConfigOp::Set(value) => *value <= cap,
+				ConfigOp::Noop | ConfigOp::Remove => true,
+			}
+		}
+		// A removed cap would let more voters or candidates in than one election reads.
+		fn cap_kept(op: &ConfigOp<u32>, cap: u32) -> bool {
+			!matches!(op, ConfigOp::Remove) && at_most(op, cap)
+		}
+		match call {
+			RuntimeCall::Staking(StakingCall::set_validator_count { new }) => {
+				(MIN_GOVERNED_VALIDATOR_COUNT..=super::MAX_AUTHORITIES).contains(new)
+			},
+			RuntimeCall::Staking(StakingCall::set_staking_configs {
+				min_nominator_bond,
+				min_validator_bond,
+				max_nominator_count,
+				max_validator_count,
+				chill_threshold: _,
+				min_commission,
+				max_staked_rewards,
+			}) => {
+				at_most(min_nominator_bond, MAX_GOVERNED_MIN_NOMINATOR_BOND)
+					&& at_most(min_validator_bond, MAX_GOVERNED_MIN_VALIDATOR_BOND)
+					&& cap_kept(max_nominator_count, MAX_ELECTING_VOTERS)
+					&& cap_kept(max_validator_count, MAX_ELECTABLE_TARGETS)
+					&& at_most(min_commission, MAX_GOVERNED_MIN_COMMISSION)
+					&& !matches!(max_staked_rewards, ConfigOp::Set(share) if *share < MIN_GOVERNED_MAX_STAKED_REWARDS)
+			},
+			_ => false,
+		}
+	}
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_governance::BenchmarkHelper<RuntimeCall> for DelegatedStakingCalls {
+	fn delegated_call() -> RuntimeCall {
+		RuntimeCall::Staking(pallet_staking::Call::set_validator_count {
+			new: MIN_GOVERNED_VALIDATOR_COUNT,
+		})
+	}
+}
+
+/// Every origin but root passes through this filter (root is a root-track referendum or, on
+/// test chains, sudo). Of staking's admin calls, the protocol-parameters track may set the
+/// validators' minimum commission directly, up to [`MAX_GOVERNED_MIN_COMMISSION`]; cancelling a
+/// deferred slash, slashing or restoring an account's ledger stay root's.
+pub struct GovernedCallBounds;
+
+impl frame_support::traits::Contains<RuntimeCall> for GovernedCallBounds {
+	fn contains(call: &RuntimeCall) -> bool {
+		use pallet_staking::Call as StakingCall;
+		match call {
+			RuntimeCall::Staking(StakingCall::set_min_commission { new }) => {
+				*new <= MAX_GOVERNED_MIN_COMMISSION
+			},
+			RuntimeCall::Staking(
+				StakingCall::cancel_deferred_slash { .. }
+				| StakingCall::manual_slash { .. }
+				| StakingCall::restore_ledger { .. }
+				| StakingCall::deprecate_controller_batch { .. },
+			) => false,
+			_ => true,
+		}
+	}
 }

@@ -2,9 +2,13 @@
 
 mod governance;
 mod protocol;
+mod staking;
 
-pub use governance::ProtocolParamsOrigin;
+pub use governance::{
+	DelegatedStakingCalls, GovernedCallBounds, ProtocolParamsOrigin, MIN_GOVERNED_VALIDATOR_COUNT,
+};
 pub use protocol::TreasuryAccount;
+pub use staking::{DefaultSessionTiming, MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS};
 
 use frame_support::traits::tokens::imbalance::ResolveTo;
 use frame_support::{
@@ -24,10 +28,11 @@ use sp_version::RuntimeVersion;
 
 use super::{
 	currency::{EXISTENTIAL_DEPOSIT, MICRO_AGR},
-	time::{EPOCH_DURATION_IN_SLOTS, SLOT_DURATION},
-	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Moment, Nonce, PalletInfo,
-	Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin,
-	RuntimeTask, System, SS58_PREFIX, VERSION,
+	time::SLOT_DURATION,
+	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Historical, Moment, Nonce,
+	Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
+	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, System, TxExtension,
+	UncheckedExtrinsic, SS58_PREFIX, VERSION,
 };
 
 /// Normal (user) transactions may fill 75% of a block; the rest is kept for operational ones.
@@ -69,34 +74,95 @@ impl frame_system::Config for Runtime {
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = SS58Prefix;
 	type MaxConsumers = ConstU32<16>;
+	// Bounds on what a protocol-parameters referendum may do to staking.
+	type BaseCallFilter = GovernedCallBounds;
+}
+
+/// Unsigned transactions the runtime submits from offchain workers: im-online heartbeats and
+/// equivocation reports.
+impl<LocalCall> frame_system::offchain::CreateTransactionBase<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	type Extrinsic = UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+impl<LocalCall> frame_system::offchain::CreateTransaction<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	type Extension = TxExtension;
+
+	fn create_transaction(call: RuntimeCall, extension: TxExtension) -> UncheckedExtrinsic {
+		UncheckedExtrinsic::new_transaction(call, extension)
+	}
+}
+
+/// im-online's heartbeats are authorized by the pallet (a signature by the session's im-online
+/// key), not by an account: no sender, nonce or fee.
+impl<LocalCall> frame_system::offchain::CreateAuthorizedTransaction<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	fn create_extension() -> TxExtension {
+		(
+			frame_system::AuthorizeCall::<Runtime>::new(),
+			frame_system::CheckNonZeroSender::<Runtime>::new(),
+			frame_system::CheckSpecVersion::<Runtime>::new(),
+			frame_system::CheckTxVersion::<Runtime>::new(),
+			frame_system::CheckGenesis::<Runtime>::new(),
+			frame_system::CheckEra::<Runtime>::from(sp_runtime::generic::Era::Immortal),
+			frame_system::CheckNonce::<Runtime>::from(0),
+			frame_system::CheckWeight::<Runtime>::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
+			frame_metadata_hash_extension::CheckMetadataHash::<Runtime>::new(false),
+			frame_system::WeightReclaim::<Runtime>::new(),
+		)
+	}
+}
+
+impl<LocalCall> frame_system::offchain::CreateBare<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	fn create_bare(call: RuntimeCall) -> UncheckedExtrinsic {
+		UncheckedExtrinsic::new_bare(call)
+	}
 }
 
 parameter_types! {
-	pub const EpochDuration: u64 = EPOCH_DURATION_IN_SLOTS;
 	pub const ExpectedBlockTime: Moment = SLOT_DURATION;
 }
 
 impl pallet_babe::Config for Runtime {
-	type EpochDuration = EpochDuration;
+	type EpochDuration = staking::EpochDuration;
 	type ExpectedBlockTime = ExpectedBlockTime;
-	// The validator set is fixed at genesis and changed by runtime upgrade (no staking yet).
-	type EpochChangeTrigger = pallet_babe::SameAuthoritiesForever;
-	type DisabledValidators = ();
+	// Epochs end with sessions, whose validators staking elected.
+	type EpochChangeTrigger = pallet_babe::ExternalTrigger;
+	type DisabledValidators = Session;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
-	type MaxNominators = ConstU32<0>;
-	type KeyOwnerProof = sp_core::Void;
-	type EquivocationReportSystem = ();
+	// An equivocation slashes the offender's nominators too: at most this many.
+	type MaxNominators = ConstU32<MAX_ELECTING_VOTERS>;
+	type KeyOwnerProof = sp_session::MembershipProof;
+	type EquivocationReportSystem =
+		pallet_babe::EquivocationReportSystem<Self, Offences, Historical, staking::ReportLongevity>;
 }
 
 impl pallet_grandpa::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
-	type MaxNominators = ConstU32<0>;
-	type MaxSetIdSessionEntries = ConstU64<0>;
-	type KeyOwnerProof = sp_core::Void;
-	type EquivocationReportSystem = ();
+	type MaxNominators = ConstU32<MAX_ELECTING_VOTERS>;
+	type MaxSetIdSessionEntries = pallet_session_timing::SessionsPerBondingPeriod<Runtime>;
+	type KeyOwnerProof = sp_session::MembershipProof;
+	type EquivocationReportSystem = pallet_grandpa::EquivocationReportSystem<
+		Self,
+		Offences,
+		Historical,
+		staking::ReportLongevity,
+	>;
 }
 
 impl pallet_timestamp::Config for Runtime {

@@ -3,11 +3,14 @@
 #![allow(dead_code)]
 
 use agora_runtime::{
-	time::EPOCH_DURATION_IN_BLOCKS, AccountId, Balance, Balances, Executive, Header, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeHoldReason, System, UncheckedExtrinsic,
+	AccountId, Babe, Balance, Balances, Executive, Header, Runtime, RuntimeCall, RuntimeEvent,
+	RuntimeHoldReason, System, UncheckedExtrinsic,
 };
 use codec::Encode;
-use frame_support::traits::fungible::{Inspect, InspectHold};
+use frame_support::traits::{
+	fungible::{Inspect, InspectHold},
+	Get,
+};
 use sp_consensus_babe::{
 	digests::{PreDigest, PrimaryPreDigest},
 	Slot, BABE_ENGINE_ID,
@@ -40,6 +43,11 @@ pub struct Chain {
 	pub events: Vec<RuntimeEvent>,
 	/// Total issuance at genesis.
 	pub issuance0: Balance,
+	/// What staking has minted since genesis: era rewards paid to stakers and the treasury's
+	/// remainder of the emission curve.
+	pub staking_minted: Balance,
+	/// Validators whose nodes are down: they author nothing (and send no heartbeats).
+	pub offline: Vec<Keyring>,
 }
 
 impl Chain {
@@ -49,27 +57,28 @@ impl Chain {
 			parent_hash: System::block_hash(0),
 			events: Vec::new(),
 			issuance0: Balances::total_issuance(),
+			staking_minted: 0,
+			offline: Vec::new(),
 		};
 		chain.open_block();
 		chain
 	}
 
-	/// Open the next block, authored by Alice in a primary BABE slot with a real VRF signature.
+	/// Open the next block in a primary BABE slot with a real VRF signature, authored by the
+	/// first enabled authority of the block's epoch (a development key).
 	pub fn open_block(&mut self) {
 		let n = System::block_number() + 1;
-		// The VRF transcript is that of the current epoch; the scenario fits in epoch 0, so no
-		// epoch change (and its randomness rotation) happens before a block is signed.
-		assert!(n <= EPOCH_DURATION_IN_BLOCKS, "the scenario outgrew the first BABE epoch");
 		let slot = Slot::from(FIRST_SLOT + u64::from(n));
+		let (slot, authority_index, author) = self.author_of(n, slot);
 		let sign_data = sp_consensus_babe::make_vrf_sign_data(
-			&pallet_babe::Randomness::<Runtime>::get(),
+			&epoch_randomness(n, slot),
 			slot,
-			pallet_babe::EpochIndex::<Runtime>::get(),
+			epoch_index(n, slot),
 		);
 		let pre_digest = PreDigest::Primary(PrimaryPreDigest {
-			authority_index: 0,
+			authority_index,
 			slot,
-			vrf_signature: Keyring::Alice.pair().vrf_sign(&sign_data),
+			vrf_signature: author.pair().vrf_sign(&sign_data),
 		});
 		let digest =
 			Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre_digest.encode())] };
@@ -87,12 +96,41 @@ impl Chain {
 		Executive::inherents_applied();
 	}
 
+	/// The slot, authority index and key of block `n`'s author: the enabled authorities of the
+	/// block's epoch that are not offline take turns (authoring is how a validator counts as
+	/// online here: the tests send no heartbeats), all development keys.
+	fn author_of(&self, n: u32, slot: Slot) -> (Slot, u32, Keyring) {
+		let authorities = if epoch_changes_at(n, slot) {
+			pallet_babe::NextAuthorities::<Runtime>::get().to_vec()
+		} else {
+			pallet_babe::Authorities::<Runtime>::get().to_vec()
+		};
+		let disabled = pallet_session::DisabledValidators::<Runtime>::get();
+		let enabled: Vec<(u32, Keyring)> = authorities
+			.iter()
+			.enumerate()
+			.filter(|(i, _)| !disabled.iter().any(|(d, _)| *d as usize == *i))
+			.map(|(i, (id, _))| {
+				let key = Keyring::iter()
+					.find(|k| sp_consensus_babe::AuthorityId::from(k.public()) == *id)
+					.expect("every authority is a development key");
+				(i as u32, key)
+			})
+			.filter(|(_, key)| !self.offline.contains(key))
+			.collect();
+		assert!(!enabled.is_empty(), "no enabled authority");
+		let (index, key) = enabled[n as usize % enabled.len()];
+		(slot, index, key)
+	}
+
 	/// Finalize the current block, keep its events and check the invariants.
 	pub fn close_block(&mut self) {
 		let header = Executive::finalize_block();
 		self.parent_hash = header.hash();
-		self.events.extend(System::events().into_iter().map(|r| r.event));
-		assert_invariants(self.issuance0);
+		let events: Vec<RuntimeEvent> = System::events().into_iter().map(|r| r.event).collect();
+		self.staking_minted += staking_minted(&events);
+		self.events.extend(events);
+		assert_invariants(self.issuance0 + self.staking_minted);
 		// With `--features try-runtime`, every pallet's own `try_state` runs too.
 		#[cfg(feature = "try-runtime")]
 		{
@@ -113,7 +151,7 @@ impl Chain {
 
 	/// Build blocks until `cond` holds at the start of one (after its `on_initialize`).
 	pub fn until(&mut self, what: &str, cond: impl Fn() -> bool) {
-		for _ in 0..100 {
+		for _ in 0..200 {
 			if cond() {
 				return;
 			}
@@ -123,10 +161,42 @@ impl Chain {
 	}
 }
 
+/// What staking minted in `events`: era rewards paid to stakers and the treasury's remainder.
+fn staking_minted(events: &[RuntimeEvent]) -> Balance {
+	events
+		.iter()
+		.map(|e| match e {
+			RuntimeEvent::Staking(pallet_staking::Event::EraPaid { remainder, .. }) => *remainder,
+			RuntimeEvent::Staking(pallet_staking::Event::Rewarded { amount, .. }) => *amount,
+			_ => 0,
+		})
+		.sum()
+}
+
+/// Whether block `n`, in `slot`, starts a new BABE epoch (the session rotates in its
+/// `on_initialize`, and its VRF is then signed for the new epoch).
+fn epoch_changes_at(n: u32, slot: Slot) -> bool {
+	let duration = <Runtime as pallet_babe::Config>::EpochDuration::get();
+	n > 1 && *slot >= *Babe::current_epoch_start() + duration
+}
+
+fn epoch_index(n: u32, slot: Slot) -> u64 {
+	pallet_babe::EpochIndex::<Runtime>::get() + u64::from(epoch_changes_at(n, slot))
+}
+
+fn epoch_randomness(n: u32, slot: Slot) -> [u8; 32] {
+	if epoch_changes_at(n, slot) {
+		pallet_babe::NextRandomness::<Runtime>::get()
+	} else {
+		pallet_babe::Randomness::<Runtime>::get()
+	}
+}
+
 /// What the protocol pallets' `try_state` hooks check, checked directly: the hooks (and their
 /// `do_try_state` helpers) are compiled only with the `try-runtime` feature, which the default
 /// test build leaves off because it rebuilds the whole FRAME stack. On top of them:
-/// conservation of the currency.
+/// conservation of the currency. `issuance0` is the issuance at genesis plus what staking has
+/// minted since (era rewards).
 pub fn assert_invariants(issuance0: Balance) {
 	// pallet-contributions: holds equal recorded stakes and shard deposits.
 	for (who, p) in pallet_contributions::Workers::<Runtime>::iter() {
