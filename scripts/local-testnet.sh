@@ -8,9 +8,11 @@
 #                                     AI validators
 #   scripts/local-testnet.sh stop     stop everything (SIGINT, then SIGKILL after 20 s)
 #   scripts/local-testnet.sh status   best and finalized block of each node, AI processes
-#   scripts/local-testnet.sh test     nodes only: kill -9 one validator and check that finality
+#   scripts/local-testnet.sh test [--join]
+#                                     nodes only: kill -9 one validator and check that finality
 #                                     goes on; restart it and check that it catches up with
-#                                     every finalized block intact; stop
+#                                     every finalized block intact; with --join, then what
+#                                     join-test does on the same network; stop
 #   scripts/local-testnet.sh join-test
 #                                     nodes only, plus a fifth node with an empty keystore: its
 #                                     operator joins the validator set with ordinary extrinsics
@@ -306,12 +308,13 @@ cmd_test() {
 	log "blocks #1..#$with_three are identical on alice and ${NAMES[$victim]}"
 	status_all
 	log "PASS: finality survived one validator down and the restarted node caught up"
+	[ "${1:-}" = --join ] && join_fifth
+	return 0
 }
 
-cmd_join_test() {
-	rm -rf "$DIR"
-	trap cmd_stop EXIT
-	cmd_start
+# A fifth node joins the running network's validator set through extrinsics, goes offline and
+# leaves (tests/js/validator.test.js).
+join_fifth() {
 	"$NODE_BIN" key generate-node-key --file "$(node_key_file 4)" 2>/dev/null
 	start_node 4
 	wait_rpc 4
@@ -323,6 +326,13 @@ cmd_join_test() {
 	rm -f "$(pid_file 4)"
 	status_all
 	log "PASS: a validator joined through extrinsics, was reported offline, and left"
+}
+
+cmd_join_test() {
+	rm -rf "$DIR"
+	trap cmd_stop EXIT
+	cmd_start
+	join_fifth
 }
 
 cmd_run() {
@@ -369,7 +379,7 @@ serve-ai)
 	done
 	log "${AI_NAMES[$participant]} serves model $model at $price AGR per request"
 	;;
-test) cmd_test ;;
+test) cmd_test "${2:-}" ;;
 join-test) cmd_join_test ;;
 run) cmd_run ;;
 *)

@@ -108,7 +108,8 @@ step_unit() {
 	# features, not the node.
 	log "cargo test --features runtime-benchmarks,try-runtime (benchmarks and try-runtime, per pallet)"
 	cargo test --features runtime-benchmarks,try-runtime \
-		-p pallet-contributions -p pallet-tasks -p pallet-validation -p pallet-rewards -p pallet-governance -p pallet-inference
+		-p pallet-contributions -p pallet-tasks -p pallet-validation -p pallet-rewards -p pallet-governance -p pallet-inference \
+		-p pallet-session-timing
 	# The runtime's upgrade as `try-runtime on-runtime-upgrade` runs it: every migration's
 	# checks and every pallet's try_state (natively: no WASM build).
 	log "cargo test -p agora-runtime --features try-runtime (the upgrade's try-runtime checks)"
@@ -214,10 +215,8 @@ step_bad_input() {
 }
 
 step_local_testnet() {
-	log "local testnet: 4 validators, one killed and restarted"
-	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh test
-	log "local testnet: a fifth validator joins by extrinsics, goes offline, leaves"
-	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh join-test
+	log "local testnet: 4 validators, one killed and restarted; a fifth joins by extrinsics, goes offline, leaves"
+	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh test --join
 }
 
 step_worker() {

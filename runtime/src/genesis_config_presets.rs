@@ -8,7 +8,7 @@
 //! choosing it.
 
 use crate::{
-	configs::{MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS},
+	configs::{MAX_CANDIDATES, MAX_NOMINATORS},
 	currency::AGR,
 	AccountId, Balance, BalancesConfig, BlockNumber, GovernanceConfig, RuntimeGenesisConfig,
 	SessionConfig, SessionKeys, SessionTimingConfig, StakingConfig, SudoConfig,
@@ -95,8 +95,8 @@ fn validator_set_genesis(
 		slash_reward_fraction: Perbill::from_percent(10),
 		min_validator_bond,
 		min_nominator_bond: 100 * AGR,
-		max_validator_count: Some(MAX_ELECTABLE_TARGETS),
-		max_nominator_count: Some(MAX_ELECTING_VOTERS),
+		max_validator_count: Some(MAX_CANDIDATES),
+		max_nominator_count: Some(MAX_NOMINATORS),
 		..Default::default()
 	};
 	(session, staking)

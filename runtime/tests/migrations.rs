@@ -34,6 +34,10 @@ fn assert_versions_current() {
 	assert_eq!(Validation::on_chain_storage_version(), Validation::in_code_storage_version());
 	assert_eq!(Rewards::on_chain_storage_version(), Rewards::in_code_storage_version());
 	assert_eq!(Governance::on_chain_storage_version(), Governance::in_code_storage_version());
+	assert_eq!(
+		agora_runtime::SessionTiming::on_chain_storage_version(),
+		agora_runtime::SessionTiming::in_code_storage_version()
+	);
 }
 
 #[test]

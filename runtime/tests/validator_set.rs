@@ -8,8 +8,8 @@ mod common;
 
 use agora_runtime::{
 	configs::{
-		TreasuryAccount, MAX_AUTHORITIES, MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS,
-		MIN_GOVERNED_VALIDATOR_COUNT,
+		TreasuryAccount, ISOLATED_OFFENCE_SLASH_CAP, MAX_AUTHORITIES, MAX_CANDIDATES,
+		MAX_NOMINATORS, MIN_GOVERNED_VALIDATOR_COUNT,
 	},
 	currency::AGR,
 	genesis_config_presets::VALIDATOR_BOND,
@@ -201,8 +201,10 @@ fn validators_are_paid_per_era_and_the_rest_of_the_curve_goes_to_the_treasury() 
 	});
 }
 
-/// Two different headers for the same slot, both sealed by `offender`: a BABE equivocation.
+/// Two different headers for the same slot, both naming `offender` (at `authority_index`) as
+/// their author and sealed by `signer`: a BABE equivocation when the two are the same.
 fn babe_equivocation(
+	signer: Keyring,
 	offender: Keyring,
 	authority_index: u32,
 ) -> sp_consensus_babe::EquivocationProof<agora_runtime::Header> {
@@ -217,7 +219,7 @@ fn babe_equivocation(
 			frame_system::Pallet::<Runtime>::parent_hash(),
 			Digest { logs: vec![DigestItem::PreRuntime(BABE_ENGINE_ID, pre_digest.encode())] },
 		);
-		let seal = offender.pair().sign(header.hash().as_ref());
+		let seal = signer.pair().sign(header.hash().as_ref());
 		header.digest_mut().push(<DigestItem as CompatibleDigestItem>::babe_seal(seal.into()));
 		header
 	};
@@ -230,7 +232,7 @@ fn babe_equivocation(
 }
 
 #[test]
-fn a_babe_equivocation_is_reported_slashed_and_disabled() {
+fn a_lone_babe_equivocation_is_reported_disabled_and_slashed_at_the_cap() {
 	ext().execute_with(|| {
 		let mut chain = Chain::start();
 		join(Keyring::Bob, VALIDATOR_BOND);
@@ -239,51 +241,44 @@ fn a_babe_equivocation_is_reported_slashed_and_disabled() {
 		chain.until("four validators", || Session::validators().len() == 4);
 		let alice = account(Keyring::Alice);
 		let index = Session::validators().iter().position(|v| *v == alice).unwrap() as u32;
-		let proof = babe_equivocation(Keyring::Alice, index);
-		let key_owner_proof = agora_runtime::Historical::prove((
-			sp_consensus_babe::KEY_TYPE,
-			babe_id(Keyring::Alice),
-		))
-		.expect("Alice is in the current session");
-		// A proof against the wrong authority is refused.
-		let mut forged = proof.clone();
-		forged.offender = babe_id(Keyring::Bob);
-		assert!(dispatch(
-			RuntimeOrigin::none(),
+		let proof = babe_equivocation(Keyring::Alice, Keyring::Alice, index);
+		let key_owner_proof = |k: Keyring| {
+			agora_runtime::Historical::prove((sp_consensus_babe::KEY_TYPE, babe_id(k)))
+				.expect("in the current session")
+		};
+		let report = |proof, key_owner_proof| {
 			RuntimeCall::Babe(pallet_babe::Call::report_equivocation_unsigned {
-				equivocation_proof: Box::new(forged),
-				key_owner_proof: key_owner_proof.clone(),
+				equivocation_proof: Box::new(proof),
+				key_owner_proof,
 			})
-		)
-		.is_err());
+		};
+		// Headers sealed by Alice cannot blame Bob, even with Bob's own key-ownership proof.
+		let bob_index =
+			Session::validators().iter().position(|v| *v == account(Keyring::Bob)).unwrap() as u32;
+		let forged = babe_equivocation(Keyring::Alice, Keyring::Bob, bob_index);
+		assert!(
+			dispatch(RuntimeOrigin::none(), report(forged, key_owner_proof(Keyring::Bob))).is_err()
+		);
 		assert_ok!(dispatch(
 			RuntimeOrigin::none(),
-			RuntimeCall::Babe(pallet_babe::Call::report_equivocation_unsigned {
-				equivocation_proof: Box::new(proof.clone()),
-				key_owner_proof: key_owner_proof.clone(),
-			})
+			report(proof.clone(), key_owner_proof(Keyring::Alice))
 		));
 		// Disabled at once: she stops authoring for the rest of the era.
 		assert!(pallet_session::DisabledValidators::<Runtime>::get()
 			.iter()
 			.any(|(i, _)| *i == index));
 		// The same offence is not reported twice.
-		assert!(dispatch(
-			RuntimeOrigin::none(),
-			RuntimeCall::Babe(pallet_babe::Call::report_equivocation_unsigned {
-				equivocation_proof: Box::new(proof),
-				key_owner_proof,
-			})
-		)
-		.is_err());
-		// One of four equivocated: (3 × 1/4)² = 56.25% of her stake, after the one-era deferral
-		// in which governance could cancel it.
+		assert!(dispatch(RuntimeOrigin::none(), report(proof, key_owner_proof(Keyring::Alice)))
+			.is_err());
+		// One of four equivocated alone: (3 × 1/4)² = 56.25% by the formula, capped at 10% for
+		// an isolated offence; applied after the one-era deferral in which governance could
+		// cancel it.
 		let stake = |who: &AccountId| {
 			pallet_staking::Ledger::<Runtime>::get(who).map(|l| l.active).unwrap_or(0)
 		};
 		chain.until("the deferred slash", || stake(&alice) < VALIDATOR_BOND);
 		let slashed = VALIDATOR_BOND - stake(&alice);
-		assert_eq!(slashed, Perbill::from_rational(5625u32, 10_000u32) * VALIDATOR_BOND);
+		assert_eq!(slashed, ISOLATED_OFFENCE_SLASH_CAP * VALIDATOR_BOND);
 		// Nothing is burned: the author of the block that carried the unsigned report earns a
 		// half of the 10% reporters' share; the rest of the slash goes to the treasury.
 		let reporter_reward = slashed / 20;
@@ -348,8 +343,8 @@ fn governance_changes_staking_parameters_only_within_bounds() {
 		use ConfigOp::{Noop, Remove, Set};
 		assert_ok!(delegated(configs(
 			Set(50_000 * AGR),
-			Set(MAX_ELECTING_VOTERS),
-			Set(MAX_ELECTABLE_TARGETS),
+			Set(MAX_NOMINATORS),
+			Set(MAX_CANDIDATES),
 			Set(Perbill::from_percent(5)),
 			Set(Percent::from_percent(50))
 		)));
@@ -357,10 +352,24 @@ fn governance_changes_staking_parameters_only_within_bounds() {
 		assert_eq!(pallet_staking::MinCommission::<Runtime>::get(), Perbill::from_percent(5));
 		for refused in [
 			configs(Set(2_000_000 * AGR), Noop, Noop, Noop, Noop),
-			configs(Noop, Set(MAX_ELECTING_VOTERS + 1), Noop, Noop, Noop),
+			configs(Noop, Set(MAX_NOMINATORS + 1), Noop, Noop, Noop),
+			configs(Remove, Noop, Noop, Noop, Noop),
 			configs(Noop, Remove, Noop, Noop, Noop),
-			configs(Noop, Noop, Set(MAX_ELECTABLE_TARGETS + 1), Noop, Noop),
+			configs(Noop, Noop, Set(MAX_CANDIDATES + 1), Noop, Noop),
 			configs(Noop, Noop, Remove, Noop, Noop),
+			// Caps below today's candidates (one, Alice) or the least validator count.
+			configs(Noop, Noop, Set(MIN_GOVERNED_VALIDATOR_COUNT - 1), Noop, Noop),
+			configs(Noop, Noop, Set(0), Noop, Noop),
+			// The chill threshold stays root's.
+			staking(pallet_staking::Call::set_staking_configs {
+				min_nominator_bond: ConfigOp::Noop,
+				min_validator_bond: ConfigOp::Noop,
+				max_nominator_count: ConfigOp::Noop,
+				max_validator_count: ConfigOp::Noop,
+				chill_threshold: ConfigOp::Set(Percent::from_percent(90)),
+				min_commission: ConfigOp::Noop,
+				max_staked_rewards: ConfigOp::Noop,
+			}),
 			configs(Noop, Noop, Noop, Set(Perbill::from_percent(60)), Noop),
 			configs(Noop, Noop, Noop, Noop, Set(Percent::from_percent(5))),
 			// Emergency powers are not delegated.
@@ -507,41 +516,105 @@ fn grandpa_equivocation(
 }
 
 #[test]
-fn a_grandpa_equivocation_is_reported_and_slashed() {
+fn grandpa_equivocations_by_two_validators_in_one_round_are_slashed_in_full() {
 	ext().execute_with(|| {
 		let mut chain = Chain::start();
 		join(Keyring::Bob, VALIDATOR_BOND);
 		join(Keyring::Charlie, VALIDATOR_BOND);
 		join(Keyring::Dave, VALIDATOR_BOND);
 		chain.until("four validators", || Session::validators().len() == 4);
-		let charlie = account(Keyring::Charlie);
-		let offender: sp_consensus_grandpa::AuthorityId = Ed25519Keyring::Charlie.public().into();
-		let key_owner_proof =
-			agora_runtime::Historical::prove((sp_consensus_grandpa::KEY_TYPE, offender))
-				.expect("Charlie is in the current session");
-		let report = |proof| {
+		let report = |signer: Ed25519Keyring, offender: Ed25519Keyring| {
+			let id: sp_consensus_grandpa::AuthorityId = offender.public().into();
+			let key_owner_proof =
+				agora_runtime::Historical::prove((sp_consensus_grandpa::KEY_TYPE, id))
+					.expect("in the current session");
 			RuntimeCall::Grandpa(pallet_grandpa::Call::report_equivocation_unsigned {
-				equivocation_proof: Box::new(proof),
-				key_owner_proof: key_owner_proof.clone(),
+				equivocation_proof: Box::new(grandpa_equivocation(signer, offender)),
+				key_owner_proof,
 			})
 		};
-		// Votes signed by someone else than the offender they name are refused.
-		let forged = grandpa_equivocation(Ed25519Keyring::Dave, Ed25519Keyring::Charlie);
-		assert!(dispatch(RuntimeOrigin::none(), report(forged)).is_err());
+		// Votes signed by someone else than the voter they name are refused.
+		assert!(dispatch(
+			RuntimeOrigin::none(),
+			report(Ed25519Keyring::Dave, Ed25519Keyring::Charlie)
+		)
+		.is_err());
+		// Charlie and Dave both equivocate in round 7: two of four, (3 × 2/4)² ≥ 100%, no cap.
 		assert_ok!(dispatch(
 			RuntimeOrigin::none(),
-			report(grandpa_equivocation(Ed25519Keyring::Charlie, Ed25519Keyring::Charlie))
+			report(Ed25519Keyring::Charlie, Ed25519Keyring::Charlie)
 		));
-		let stake = |who: &AccountId| {
-			pallet_staking::Ledger::<Runtime>::get(who).map(|l| l.active).unwrap_or(0)
+		assert_ok!(dispatch(
+			RuntimeOrigin::none(),
+			report(Ed25519Keyring::Dave, Ed25519Keyring::Dave)
+		));
+		let stake = |k: Keyring| {
+			pallet_staking::Ledger::<Runtime>::get(account(k)).map(|l| l.active).unwrap_or(0)
 		};
-		chain.until("the deferred slash", || stake(&charlie) < VALIDATOR_BOND);
-		// One of four: (3 × 1/4)² = 56.25%, as for BABE.
-		assert_eq!(
-			VALIDATOR_BOND - stake(&charlie),
-			Perbill::from_rational(5625u32, 10_000u32) * VALIDATOR_BOND
-		);
-		assert_eq!(stake(&account(Keyring::Bob)), VALIDATOR_BOND);
+		chain.until("the deferred slashes", || {
+			stake(Keyring::Charlie) == 0 && stake(Keyring::Dave) == 0
+		});
+		assert_eq!(stake(Keyring::Bob), VALIDATOR_BOND);
+		assert_eq!(stake(Keyring::Alice), VALIDATOR_BOND);
+		chain.close_block();
+	});
+}
+
+/// `who`'s im-online heartbeat for the current session, as its node's offchain worker submits
+/// it: an authorized transaction (no signer, no fee) built by the runtime's
+/// `CreateAuthorizedTransaction`, applied by `frame_executive`.
+fn send_heartbeat(who: Keyring) -> sp_runtime::ApplyExtrinsicResult {
+	use frame_system::offchain::CreateAuthorizedTransaction;
+	let validators = Session::validators();
+	let heartbeat = pallet_im_online::Heartbeat {
+		block_number: frame_system::Pallet::<Runtime>::block_number(),
+		session_index: Session::current_index(),
+		authority_index: validators.iter().position(|v| *v == account(who)).unwrap() as u32,
+		validators_len: validators.len() as u32,
+	};
+	let signature = who.pair().sign(&heartbeat.encode()).into();
+	let call = RuntimeCall::ImOnline(pallet_im_online::Call::heartbeat { heartbeat, signature });
+	agora_runtime::Executive::apply_extrinsic(<Runtime as CreateAuthorizedTransaction<
+		RuntimeCall,
+	>>::create_authorized_transaction(call))
+}
+
+#[test]
+fn heartbeats_keep_a_validator_that_authors_nothing_in_the_set() {
+	ext().execute_with(|| {
+		let mut chain = Chain::start();
+		join(Keyring::Bob, VALIDATOR_BOND);
+		join(Keyring::Charlie, VALIDATOR_BOND);
+		join(Keyring::Dave, VALIDATOR_BOND);
+		chain.until("four validators", || Session::validators().len() == 4);
+		let dave = account(Keyring::Dave);
+		// Dave's node authors nothing (say, it lost its BABE slots), but its offchain worker
+		// sends a heartbeat every session.
+		chain.offline.push(Keyring::Dave);
+		let mut sent = std::collections::BTreeSet::new();
+		// Four one-minute sessions.
+		for _ in 0..40 {
+			// Halfway through the session, as the offchain worker does (a session's first block
+			// is full: pallet-session claims all of it for the rotation).
+			let halfway = frame_system::Pallet::<Runtime>::block_number() % 10 == 5;
+			if halfway && sent.insert(Session::current_index()) {
+				assert_eq!(send_heartbeat(Keyring::Dave), Ok(Ok(())));
+				// A second one in the same session is refused by the pool's validation.
+				assert!(send_heartbeat(Keyring::Dave).is_err());
+			}
+			chain.next_block();
+		}
+		assert!(sent.len() >= 4);
+		assert!(chain.events.iter().any(|e| matches!(
+			e,
+			RuntimeEvent::ImOnline(pallet_im_online::Event::HeartbeatReceived { .. })
+		)));
+		// Online all along: never reported, never chilled.
+		assert!(pallet_staking::Validators::<Runtime>::contains_key(&dave));
+		assert!(!chain.events.iter().any(|e| matches!(
+			e,
+			RuntimeEvent::ImOnline(pallet_im_online::Event::SomeOffline { .. })
+		)));
 		chain.close_block();
 	});
 }

@@ -94,7 +94,8 @@ ensure_governance_origin!(
 /// track.
 #[cfg(feature = "runtime-benchmarks")]
 pub trait BenchmarkHelper<RuntimeCall> {
-	/// The cheapest call `Config::DelegatedRootCalls` admits.
+	/// The costliest call `Config::DelegatedRootCalls` admits (its bounds check is part of
+	/// `dispatch_delegated`'s own weight).
 	fn delegated_call() -> RuntimeCall;
 }
 

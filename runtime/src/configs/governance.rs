@@ -17,6 +17,7 @@ use sp_runtime::{traits::IdentityLookup, Perbill, Percent, Permill};
 
 use super::{
 	protocol::{TreasuryAccount, TreasuryPalletId},
+	staking::{MAX_CANDIDATES, MAX_NOMINATORS},
 	RuntimeBlockWeights,
 };
 use crate::{
@@ -224,26 +225,33 @@ pub const MAX_GOVERNED_MIN_COMMISSION: Perbill = Perbill::from_percent(50);
 pub const MIN_GOVERNED_MAX_STAKED_REWARDS: Percent = Percent::from_percent(10);
 
 /// pallet-staking's root-only parameter setters that a protocol-parameters referendum may
-/// dispatch as root (`governance.dispatchDelegated`), within bounds: the validator count between
-/// [`MIN_GOVERNED_VALIDATOR_COUNT`] and the authority limit; the minimum bonds below their caps;
-/// the nominator and candidate caps set (never removed) and within what one election reads; the
-/// minimum commission up to [`MAX_GOVERNED_MIN_COMMISSION`]; the stakers' share of the curve at
-/// least [`MIN_GOVERNED_MAX_STAKED_REWARDS`]. Anything else needs a root referendum.
+/// dispatch as root (`governance.dispatchDelegated`), within bounds:
+/// - the validator count between [`MIN_GOVERNED_VALIDATOR_COUNT`] and the authority limit;
+/// - the minimum bonds set (never removed) and at most their caps;
+/// - the nominator and candidate caps set (never removed), no lower than today's nominators and
+///   candidates (a cap below them would bar newcomers until others leave) and no higher than
+///   what one election reads ([`MAX_NOMINATORS`], [`MAX_CANDIDATES`]);
+/// - the minimum commission up to [`MAX_GOVERNED_MIN_COMMISSION`];
+/// - the stakers' share of the curve at least [`MIN_GOVERNED_MAX_STAKED_REWARDS`];
+/// - the chill threshold untouched: with it, anyone may chill others below the minimum bonds,
+///   so together with a raised bond it would purge the set; it stays root's.
+///
+/// Anything else (forcing eras, invulnerables, unstaking an account) needs a root referendum.
 pub struct DelegatedStakingCalls;
 
 impl frame_support::traits::Contains<RuntimeCall> for DelegatedStakingCalls {
 	fn contains(call: &RuntimeCall) -> bool {
-		use super::staking::{MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS};
 		use pallet_staking::{Call as StakingCall, ConfigOp};
-		fn at_most<V: PartialOrd + codec::FullCodec + Default>(op: &ConfigOp<V>, cap: V) -> bool {
+		fn within<V: PartialOrd + codec::FullCodec + Default>(
+			op: &ConfigOp<V>,
+			least: V,
+			most: V,
+		) -> bool {
 			match op {
-				ConfigOp::Set(value) => *value <= cap,
-				ConfigOp::Noop | ConfigOp::Remove => true,
+				ConfigOp::Set(value) => least <= *value && *value <= most,
+				ConfigOp::Noop => true,
+				ConfigOp::Remove => false,
 			}
-		}
-		// A removed cap would let more voters or candidates in than one election reads.
-		fn cap_kept(op: &ConfigOp<u32>, cap: u32) -> bool {
-			!matches!(op, ConfigOp::Remove) && at_most(op, cap)
 		}
 		match call {
 			RuntimeCall::Staking(StakingCall::set_validator_count { new }) => {
@@ -254,27 +262,46 @@ impl frame_support::traits::Contains<RuntimeCall> for DelegatedStakingCalls {
 				min_validator_bond,
 				max_nominator_count,
 				max_validator_count,
-				chill_threshold: _,
+				chill_threshold,
 				min_commission,
 				max_staked_rewards,
 			}) => {
-				at_most(min_nominator_bond, MAX_GOVERNED_MIN_NOMINATOR_BOND)
-					&& at_most(min_validator_bond, MAX_GOVERNED_MIN_VALIDATOR_BOND)
-					&& cap_kept(max_nominator_count, MAX_ELECTING_VOTERS)
-					&& cap_kept(max_validator_count, MAX_ELECTABLE_TARGETS)
-					&& at_most(min_commission, MAX_GOVERNED_MIN_COMMISSION)
-					&& !matches!(max_staked_rewards, ConfigOp::Set(share) if *share < MIN_GOVERNED_MAX_STAKED_REWARDS)
+				let nominators = pallet_staking::Nominators::<Runtime>::count();
+				let candidates = pallet_staking::Validators::<Runtime>::count();
+				within(min_nominator_bond, 0, MAX_GOVERNED_MIN_NOMINATOR_BOND)
+					&& within(min_validator_bond, 0, MAX_GOVERNED_MIN_VALIDATOR_BOND)
+					&& within(max_nominator_count, nominators, MAX_NOMINATORS)
+					&& within(
+						max_validator_count,
+						candidates.max(MIN_GOVERNED_VALIDATOR_COUNT),
+						MAX_CANDIDATES,
+					) && matches!(chill_threshold, ConfigOp::Noop)
+					&& within(min_commission, Perbill::zero(), MAX_GOVERNED_MIN_COMMISSION)
+					&& within(
+						max_staked_rewards,
+						MIN_GOVERNED_MAX_STAKED_REWARDS,
+						Percent::from_percent(100),
+					)
 			},
 			_ => false,
 		}
 	}
 }
 
+/// The costliest delegated call to admit: `set_staking_configs` with every value set (two
+/// counter reads in the bounds check, seven writes).
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_governance::BenchmarkHelper<RuntimeCall> for DelegatedStakingCalls {
 	fn delegated_call() -> RuntimeCall {
-		RuntimeCall::Staking(pallet_staking::Call::set_validator_count {
-			new: MIN_GOVERNED_VALIDATOR_COUNT,
+		use pallet_staking::ConfigOp::{Noop, Set};
+		RuntimeCall::Staking(pallet_staking::Call::set_staking_configs {
+			min_nominator_bond: Set(MAX_GOVERNED_MIN_NOMINATOR_BOND),
+			min_validator_bond: Set(MAX_GOVERNED_MIN_VALIDATOR_BOND),
+			max_nominator_count: Set(MAX_NOMINATORS),
+			max_validator_count: Set(MAX_CANDIDATES),
+			chill_threshold: Noop,
+			min_commission: Set(MAX_GOVERNED_MIN_COMMISSION),
+			max_staked_rewards: Set(MIN_GOVERNED_MAX_STAKED_REWARDS),
 		})
 	}
 }

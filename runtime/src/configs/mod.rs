@@ -8,7 +8,10 @@ pub use governance::{
 	DelegatedStakingCalls, GovernedCallBounds, ProtocolParamsOrigin, MIN_GOVERNED_VALIDATOR_COUNT,
 };
 pub use protocol::TreasuryAccount;
-pub use staking::{DefaultSessionTiming, MAX_ELECTABLE_TARGETS, MAX_ELECTING_VOTERS};
+pub use staking::{
+	DefaultSessionTiming, ISOLATED_OFFENCE_SLASH_CAP, MAX_CANDIDATES, MAX_ELECTION_VOTERS,
+	MAX_NOMINATORS,
+};
 
 use frame_support::traits::tokens::imbalance::ResolveTo;
 use frame_support::{
@@ -144,7 +147,7 @@ impl pallet_babe::Config for Runtime {
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
 	// An equivocation slashes the offender's nominators too: at most this many.
-	type MaxNominators = ConstU32<MAX_ELECTING_VOTERS>;
+	type MaxNominators = ConstU32<MAX_ELECTION_VOTERS>;
 	type KeyOwnerProof = sp_session::MembershipProof;
 	type EquivocationReportSystem =
 		pallet_babe::EquivocationReportSystem<Self, Offences, Historical, staking::ReportLongevity>;
@@ -154,7 +157,7 @@ impl pallet_grandpa::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
-	type MaxNominators = ConstU32<MAX_ELECTING_VOTERS>;
+	type MaxNominators = ConstU32<MAX_ELECTION_VOTERS>;
 	type MaxSetIdSessionEntries = pallet_session_timing::SessionsPerBondingPeriod<Runtime>;
 	type KeyOwnerProof = sp_session::MembershipProof;
 	type EquivocationReportSystem = pallet_grandpa::EquivocationReportSystem<

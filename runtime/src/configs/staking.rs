@@ -4,10 +4,11 @@
 //!   keys; the historical part keeps each session's validator set provable, so that an
 //!   equivocation can be proven against the set it happened in.
 //! - **Staking** (`pallet-staking`) elects the set once per era by sequential Phragmén over
-//!   bonded validators and their nominators (bounded: `MaxElectingVoters` voters,
-//!   `MaxElectableTargets` candidates), pays era rewards from the emission curve and slashes.
+//!   bonded validators and their nominators (bounded: [`MAX_ELECTION_VOTERS`] voters,
+//!   [`MAX_CANDIDATES`] candidates), pays era rewards from the emission curve and slashes.
 //! - **Offences** (`pallet-offences`) take reports from BABE and GRANDPA (equivocations, with key
-//!   ownership proofs) and hand them to staking to slash and disable. im-online reports a
+//!   ownership proofs) and hand them to staking to slash and disable; a lone offender's slash
+//!   is capped ([`CapIsolatedOffences`]). im-online reports a
 //!   validator that neither authored a block nor sent a heartbeat in a session; it is chilled
 //!   (out at the next election) but not slashed ([`ChillUnresponsive`]).
 //! - **Timing** (`pallet-session-timing`): session length, sessions per era, unbonding and
@@ -98,7 +99,7 @@ impl pallet_authorship::Config for Runtime {
 impl pallet_offences::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type IdentificationTuple = pallet_session::historical::IdentificationTuple<Self>;
-	type OnOffenceHandler = Staking;
+	type OnOffenceHandler = CapIsolatedOffences;
 }
 
 parameter_types! {
@@ -114,8 +115,14 @@ type ValidatorIdentification = pallet_session::historical::IdentificationTuple<R
 /// itself, but it is never slashed. Being offline is usually an outage or a network partition,
 /// not an attack, and honest operators must not lose stake to a network hiccup; what it costs
 /// them is the era points (rewards) they did not earn and a `staking.validate` to come back.
-/// (pallet-offences' unresponsiveness slash, up to 7% once more than a tenth of the set is
+/// (pallet-im-online's own offence, slashing up to 7% once more than a tenth of the set is
 /// offline at once, would punish exactly the honest validators a partition cuts off.)
+///
+/// When more than a tenth of the set (plus one) is offline together, that looks like a
+/// partition of the network rather than of the validators, and nobody is chilled: chilling
+/// them all would hand the next election to whoever is left. Nor is anyone chilled below
+/// `staking.minimumValidatorCount` candidates, under which the election would fail and eras
+/// stop.
 pub struct ChillUnresponsive;
 
 impl
@@ -130,19 +137,69 @@ impl
 		offence: pallet_im_online::UnresponsivenessOffence<ValidatorIdentification>,
 	) -> Result<(), sp_staking::offence::OffenceError> {
 		use sp_staking::StakingInterface;
+		let offline = offence.offenders.len() as u32;
+		if offline > offence.validator_set_count / 10 + 1 {
+			log::warn!(
+				target: "runtime::staking",
+				"{offline} of {} validators offline at once: a partition, nobody chilled",
+				offence.validator_set_count,
+			);
+			return Ok(());
+		}
 		for (stash, ()) in offence.offenders {
-			// A stash that stopped validating (or unbonded) in the meantime has nothing to chill.
+			// Only a validator candidate is chilled (a stash that turned nominator keeps its
+			// nominations), and never below the minimum the election needs.
+			let candidates = pallet_staking::Validators::<Runtime>::count();
+			if !pallet_staking::Validators::<Runtime>::contains_key(&stash)
+				|| candidates <= pallet_staking::MinimumValidatorCount::<Runtime>::get()
+			{
+				continue;
+			}
 			if let Err(e) = <Staking as StakingInterface>::chill(&stash) {
-				log::debug!(target: "runtime::staking", "offline {stash:?} not chilled: {e:?}");
+				log::warn!(target: "runtime::staking", "offline {stash:?} not chilled: {e:?}");
 			}
 		}
 		Ok(())
 	}
 
-	fn is_known_offence(offenders: &[ValidatorIdentification], _session: &u32) -> bool {
-		offenders
-			.iter()
-			.all(|(stash, ())| !pallet_staking::Validators::<Runtime>::contains_key(stash))
+	// im-online never asks (it reports each session once, at its end).
+	fn is_known_offence(_offenders: &[ValidatorIdentification], _session: &u32) -> bool {
+		false
+	}
+}
+
+/// The most an equivocation by a single validator is slashed: 10%.
+pub const ISOLATED_OFFENCE_SLASH_CAP: Perbill = Perbill::from_percent(10);
+
+/// Staking's offence handler, with the slash of an isolated equivocation capped at
+/// [`ISOLATED_OFFENCE_SLASH_CAP`]. The `(3k/n)²` formula of BABE and GRANDPA is made for
+/// hundreds of validators; in a set of four, one validator signing twice (most often an
+/// operator's failover node running the same keys) would lose 56% of its and its nominators'
+/// stake. When several validators equivocate in the same slot or round, which is what an attack
+/// on safety needs, the formula applies in full: pallet-offences reports every offender of the
+/// slot again with the fraction for all of them, and staking keeps the largest slash.
+pub struct CapIsolatedOffences;
+
+impl
+	sp_staking::offence::OnOffenceHandler<
+		AccountId,
+		ValidatorIdentification,
+		frame_support::weights::Weight,
+	> for CapIsolatedOffences
+{
+	fn on_offence(
+		offenders: &[sp_staking::offence::OffenceDetails<AccountId, ValidatorIdentification>],
+		slash_fraction: &[Perbill],
+		session: sp_staking::SessionIndex,
+	) -> frame_support::weights::Weight {
+		use sp_staking::offence::OnOffenceHandler;
+		if let [_single] = offenders {
+			let capped: Vec<Perbill> =
+				slash_fraction.iter().map(|f| (*f).min(ISOLATED_OFFENCE_SLASH_CAP)).collect();
+			<Staking as OnOffenceHandler<_, _, _>>::on_offence(offenders, &capped, session)
+		} else {
+			<Staking as OnOffenceHandler<_, _, _>>::on_offence(offenders, slash_fraction, session)
+		}
 	}
 }
 
@@ -172,11 +229,14 @@ pallet_staking_reward_curve::build! {
 	);
 }
 
-/// The most voters (nominators and validators) one election reads: also the cap on nominators,
-/// so that every nominator's stake counts.
-pub const MAX_ELECTING_VOTERS: u32 = 2_000;
-/// The most validator candidates one election reads: also the cap on candidates.
-pub const MAX_ELECTABLE_TARGETS: u32 = 256;
+/// The cap on nominators (`staking.maxNominatorsCount` in every preset, and governance may not
+/// raise or remove it).
+pub const MAX_NOMINATORS: u32 = 2_000;
+/// The cap on validator candidates, and the most one election reads.
+pub const MAX_CANDIDATES: u32 = 256;
+/// The most voters one election reads: every nominator and every candidate (each votes for
+/// itself), so that nobody's stake is left out while the caps hold.
+pub const MAX_ELECTION_VOTERS: u32 = MAX_NOMINATORS + MAX_CANDIDATES;
 
 parameter_types! {
 	pub const RewardCurve: &'static PiecewiseLinear<'static> = &REWARD_CURVE;
@@ -185,8 +245,8 @@ parameter_types! {
 	/// Nominators rewarded per `payout_stakers` call (one page of an exposure).
 	pub const MaxExposurePageSize: u32 = 256;
 	pub ElectionBoundsOnChain: ElectionBounds = ElectionBoundsBuilder::default()
-		.voters_count(MAX_ELECTING_VOTERS.into())
-		.targets_count(MAX_ELECTABLE_TARGETS.into())
+		.voters_count(MAX_ELECTION_VOTERS.into())
+		.targets_count(MAX_CANDIDATES.into())
 		.build();
 }
 
@@ -197,7 +257,7 @@ impl onchain::Config for OnChainSeqPhragmen {
 	type Solver = SequentialPhragmen<AccountId, Perbill>;
 	type DataProvider = Staking;
 	type WeightInfo = frame_election_provider_support::weights::SubstrateWeight<Runtime>;
-	type MaxBackersPerWinner = ConstU32<MAX_ELECTING_VOTERS>;
+	type MaxBackersPerWinner = ConstU32<MAX_ELECTION_VOTERS>;
 	type MaxWinnersPerPage = ConstU32<MAX_AUTHORITIES>;
 	type Bounds = ElectionBoundsOnChain;
 	type Sort = ConstBool<true>;
