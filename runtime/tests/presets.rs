@@ -1,5 +1,6 @@
-//! The genesis presets and what no preset may do: a production chain has no sudo key and the
-//! runtime's own referendum periods, and nothing is ever burned (dust goes to the treasury).
+//! The genesis presets and what no preset may do: a production chain has no sudo key, the
+//! runtime's own referendum periods and realistic eras, and nothing is ever burned (dust goes
+//! to the treasury).
 
 mod common;
 
@@ -14,7 +15,7 @@ use frame_support::traits::{
 use sp_keyring::Sr25519Keyring as Keyring;
 
 #[test]
-fn the_production_preset_has_no_sudo_and_the_runtimes_referendum_periods() {
+fn the_production_preset_has_no_sudo_the_runtimes_referendum_periods_and_realistic_eras() {
 	common::genesis(genesis_config_presets::PRODUCTION_RUNTIME_PRESET).execute_with(|| {
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), None, "no sudo key");
 		assert_eq!(
@@ -24,12 +25,30 @@ fn the_production_preset_has_no_sudo_and_the_runtimes_referendum_periods() {
 		);
 		assert_eq!(pallet_babe::Authorities::<Runtime>::get().len(), 4);
 		assert_eq!(pallet_grandpa::Authorities::<Runtime>::get().len(), 4);
+		// Realistic eras: hour-long sessions, six per era, a week of unbonding.
+		assert_eq!(
+			pallet_session_timing::Timing::<Runtime>::get(),
+			agora_runtime::configs::DefaultSessionTiming::get()
+		);
+		assert_eq!(pallet_session_timing::Timing::<Runtime>::get().session_length, 600);
+		// The genesis validators are stakers, elected like anyone, and never fewer than four.
+		assert_eq!(pallet_staking::Validators::<Runtime>::count(), 4);
+		assert_eq!(pallet_staking::MinimumValidatorCount::<Runtime>::get(), 4);
+		assert!(pallet_staking::Invulnerables::<Runtime>::get().is_empty());
 	});
-	// The development presets keep sudo and short periods, for tests.
-	common::genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Keyring::Alice.to_account_id()));
-		assert!(pallet_governance::TrackTimings::<Runtime>::iter().count() > 0);
-	});
+	// The development presets keep sudo, short periods and minute-long sessions, for tests.
+	for preset in
+		[sp_genesis_builder::DEV_RUNTIME_PRESET, sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET]
+	{
+		common::genesis(preset).execute_with(|| {
+			assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(Keyring::Alice.to_account_id()));
+			assert!(pallet_governance::TrackTimings::<Runtime>::iter().count() > 0);
+			assert_eq!(
+				pallet_session_timing::Timing::<Runtime>::get(),
+				genesis_config_presets::TEST_SESSION_TIMING
+			);
+		});
+	}
 }
 
 #[test]
