@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 APT_PACKAGES=(build-essential pkg-config git curl ca-certificates clang libclang-dev
-	protobuf-compiler mold lld jq)
+	protobuf-compiler mold lld jq zstd)
 
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 

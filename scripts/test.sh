@@ -136,7 +136,15 @@ step_upgrade_runtime() {
 	sed -i "s/^\tspec_version: $current,$/\tspec_version: $((current + 1)),/" "$lib"
 	local status=0
 	cargo build -p agora-node || status=$?
-	[ "$status" -ne 0 ] || cp "$CARGO_TARGET_DIR/debug/wbuild/agora-runtime/agora_runtime.wasm" "$WORK/upgrade.wasm"
+	# A debug build leaves the runtime uncompressed, and at 4.4 MB it no longer fits in a block's
+	# 3.75 MB for normal transactions: compress it as a release build does (zstd behind the
+	# sp-maybe-compressed-blob prefix, which the runtime's code loader recognizes).
+	if [ "$status" -eq 0 ]; then
+		{
+			printf '\x52\xbc\x53\x76\x46\xdb\x8e\x05'
+			zstd -q -19 -c "$CARGO_TARGET_DIR/debug/wbuild/agora-runtime/agora_runtime.wasm"
+		} >"$WORK/upgrade.wasm" || status=$?
+	fi
 	cp "$WORK/lib.rs.orig" "$lib"
 	[ "$status" -eq 0 ] || die "building the upgrade runtime"
 	export AGORA_UPGRADE_WASM="$WORK/upgrade.wasm"

@@ -41,23 +41,26 @@ after(async () => {
 
 const seal = () => provider.send('engine_createBlock', [true, true, null]);
 
-// Signs and submits `tx`, seals a block, and resolves with its events and dispatch error.
+// Signs and submits `tx`, seals a block, and resolves with its events and dispatch error. A
+// session's first block is full (pallet-session claims it for the rotation), so a transaction
+// that missed the sealed block is sealed into the next one.
 function submit(tx, signer) {
   return new Promise((resolve, reject) => {
-    let sealed = false;
+    let included = false;
     tx.signAndSend(signer, ({ status, events, dispatchError }) => {
       // Sealed and finalized at once, the status may skip InBlock.
       if (status.isInBlock || status.isFinalized) {
+        included = true;
         resolve({ events, dispatchError });
       } else if (status.isInvalid || status.isDropped || status.isUsurped) {
         reject(new Error(`transaction ${status.type}`));
       }
-    }).then(() => {
-      if (!sealed) {
-        sealed = true;
-        seal().catch(reject);
+    }).then(async () => {
+      for (let attempt = 0; attempt < 3 && !included; attempt += 1) {
+        await seal();
+        await new Promise((settle) => setTimeout(settle, 1_000));
       }
-    }, reject);
+    }).catch(reject);
   });
 }
 
