@@ -79,6 +79,22 @@ fn join(who: Keyring, stake: Balance) {
 	signed(who, staking(pallet_staking::Call::validate { prefs: ValidatorPrefs::default() }));
 }
 
+/// A chain whose set is Alice (genesis) and Bob, Charlie and Dave, who joined with the same
+/// bond; it returns at the first block of the era they validate in.
+fn four_validators() -> Chain {
+	let mut chain = Chain::start();
+	for who in [Keyring::Bob, Keyring::Charlie, Keyring::Dave] {
+		join(who, VALIDATOR_BOND);
+	}
+	chain.until("four validators", || Session::validators().len() == 4);
+	chain
+}
+
+/// `who`'s bonded stake that is still active (not unbonding, not slashed away).
+fn active_stake(who: &AccountId) -> Balance {
+	pallet_staking::Ledger::<Runtime>::get(who).map(|l| l.active).unwrap_or(0)
+}
+
 fn active_era() -> u32 {
 	pallet_staking::ActiveEra::<Runtime>::get().map(|e| e.index).unwrap_or(0)
 }
@@ -234,11 +250,7 @@ fn babe_equivocation(
 #[test]
 fn a_lone_babe_equivocation_is_reported_disabled_and_slashed_at_the_cap() {
 	ext().execute_with(|| {
-		let mut chain = Chain::start();
-		join(Keyring::Bob, VALIDATOR_BOND);
-		join(Keyring::Charlie, VALIDATOR_BOND);
-		join(Keyring::Dave, VALIDATOR_BOND);
-		chain.until("four validators", || Session::validators().len() == 4);
+		let mut chain = four_validators();
 		let alice = account(Keyring::Alice);
 		let index = Session::validators().iter().position(|v| *v == alice).unwrap() as u32;
 		let proof = babe_equivocation(Keyring::Alice, Keyring::Alice, index);
@@ -273,9 +285,7 @@ fn a_lone_babe_equivocation_is_reported_disabled_and_slashed_at_the_cap() {
 		// One of four equivocated alone: (3 × 1/4)² = 56.25% by the formula, capped at 10% for
 		// an isolated offence; applied after the one-era deferral in which governance could
 		// cancel it.
-		let stake = |who: &AccountId| {
-			pallet_staking::Ledger::<Runtime>::get(who).map(|l| l.active).unwrap_or(0)
-		};
+		let stake = active_stake;
 		chain.until("the deferred slash", || stake(&alice) < VALIDATOR_BOND);
 		let slashed = VALIDATOR_BOND - stake(&alice);
 		assert_eq!(slashed, ISOLATED_OFFENCE_SLASH_CAP * VALIDATOR_BOND);
@@ -448,11 +458,7 @@ fn a_validator_leaves_by_chilling_and_withdraws_after_the_bonding_period() {
 #[test]
 fn an_offline_validator_is_chilled_not_slashed_and_the_set_heals_at_the_next_era() {
 	ext().execute_with(|| {
-		let mut chain = Chain::start();
-		join(Keyring::Bob, VALIDATOR_BOND);
-		join(Keyring::Charlie, VALIDATOR_BOND);
-		join(Keyring::Dave, VALIDATOR_BOND);
-		chain.until("four validators", || Session::validators().len() == 4);
+		let mut chain = four_validators();
 		let dave = account(Keyring::Dave);
 		// Dave's node goes down: no blocks, no heartbeats.
 		chain.offline.push(Keyring::Dave);
@@ -466,10 +472,7 @@ fn an_offline_validator_is_chilled_not_slashed_and_the_set_heals_at_the_next_era
 				if offline.iter().any(|(stash, ())| *stash == dave)
 		)));
 		// Chilled, not slashed: his stake is whole and nothing was reported to staking.
-		assert_eq!(
-			pallet_staking::Ledger::<Runtime>::get(&dave).map(|l| l.active),
-			Some(VALIDATOR_BOND)
-		);
+		assert_eq!(active_stake(&dave), VALIDATOR_BOND);
 		assert!(!chain.events.iter().any(|e| matches!(
 			e,
 			RuntimeEvent::Staking(pallet_staking::Event::SlashReported { .. })
@@ -518,11 +521,7 @@ fn grandpa_equivocation(
 #[test]
 fn grandpa_equivocations_by_two_validators_in_one_round_are_slashed_in_full() {
 	ext().execute_with(|| {
-		let mut chain = Chain::start();
-		join(Keyring::Bob, VALIDATOR_BOND);
-		join(Keyring::Charlie, VALIDATOR_BOND);
-		join(Keyring::Dave, VALIDATOR_BOND);
-		chain.until("four validators", || Session::validators().len() == 4);
+		let mut chain = four_validators();
 		let report = |signer: Ed25519Keyring, offender: Ed25519Keyring| {
 			let id: sp_consensus_grandpa::AuthorityId = offender.public().into();
 			let key_owner_proof =
@@ -548,9 +547,7 @@ fn grandpa_equivocations_by_two_validators_in_one_round_are_slashed_in_full() {
 			RuntimeOrigin::none(),
 			report(Ed25519Keyring::Dave, Ed25519Keyring::Dave)
 		));
-		let stake = |k: Keyring| {
-			pallet_staking::Ledger::<Runtime>::get(account(k)).map(|l| l.active).unwrap_or(0)
-		};
+		let stake = |k: Keyring| active_stake(&account(k));
 		chain.until("the deferred slashes", || {
 			stake(Keyring::Charlie) == 0 && stake(Keyring::Dave) == 0
 		});
@@ -582,11 +579,7 @@ fn send_heartbeat(who: Keyring) -> sp_runtime::ApplyExtrinsicResult {
 #[test]
 fn heartbeats_keep_a_validator_that_authors_nothing_in_the_set() {
 	ext().execute_with(|| {
-		let mut chain = Chain::start();
-		join(Keyring::Bob, VALIDATOR_BOND);
-		join(Keyring::Charlie, VALIDATOR_BOND);
-		join(Keyring::Dave, VALIDATOR_BOND);
-		chain.until("four validators", || Session::validators().len() == 4);
+		let mut chain = four_validators();
 		let dave = account(Keyring::Dave);
 		// Dave's node authors nothing (say, it lost its BABE slots), but its offchain worker
 		// sends a heartbeat every session.
