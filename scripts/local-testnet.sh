@@ -18,8 +18,9 @@
 #                                     operator joins the validator set with ordinary extrinsics
 #                                     (bond, keys from author_rotateKeysWithOwner, setKeys,
 #                                     validate), is elected and authors blocks; its node is
-#                                     killed and im-online reports it while finality goes on; it
-#                                     chills and unbonds and the set is four again
+#                                     killed, im-online reports it and it is chilled (not
+#                                     slashed) while finality goes on; its operator unbonds and
+#                                     the next era's set is without it
 #                                     (tests/js/validator.test.js); stop
 #   scripts/local-testnet.sh run      start and stay in the foreground until Ctrl-C
 #   scripts/local-testnet.sh stop-node N
@@ -383,7 +384,7 @@ test) cmd_test "${2:-}" ;;
 join-test) cmd_join_test ;;
 run) cmd_run ;;
 *)
-	sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac
