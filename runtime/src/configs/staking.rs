@@ -8,9 +8,9 @@
 //!   [`MAX_CANDIDATES`] candidates), pays era rewards from the emission curve and slashes.
 //! - **Offences** (`pallet-offences`) take reports from BABE and GRANDPA (equivocations, with key
 //!   ownership proofs) and hand them to staking to slash and disable; a lone offender's slash
-//!   is capped ([`CapIsolatedOffences`]). im-online reports a
-//!   validator that neither authored a block nor sent a heartbeat in a session; it is chilled
-//!   (out at the next election) but not slashed ([`ChillUnresponsive`]).
+//!   is capped ([`CapIsolatedOffences`]).
+//! - **im-online** reports a validator that neither authored a block nor sent a heartbeat in a
+//!   session; it is chilled (out at the next election) but not slashed ([`ChillUnresponsive`]).
 //! - **Timing** (`pallet-session-timing`): session length, sessions per era, unbonding and
 //!   slash deferral are chosen at genesis: minutes on test chains, hours and weeks in production.
 
