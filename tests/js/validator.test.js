@@ -125,17 +125,46 @@ test('its node goes offline: reported, chilled but not slashed, and the other fo
   newNode = null;
   process.kill(NEW_VALIDATOR_PID, 'SIGKILL');
   const killedAt = await bestNumber();
-  const report = await waitFor(
-    (cb) => api.query.system.events(cb),
-    (events) => events.some(({ event }) => api.events.imOnline.SomeOffline.is(event) &&
-      event.data[0].some(([stash]) => stash.toString() === operator.address)),
-    4 * 60_000,
-    'im-online reporting the offline validator',
-  );
-  assert.ok(report);
-  measured['offline to im-online report'] = `${(await bestNumber()) - killedAt} blocks`;
+  // im-online reports every session that the node stays down. A report that names more than a
+  // tenth of the set (+1) at once is taken for a partition and chills nobody; on this loaded 2-core
+  // machine another validator's heartbeat sometimes misses the same session, so the operator may be
+  // chilled only at a later report. Each report is checked against that rule.
+  const stillCandidate = async () =>
+    (await api.query.staking.validators.entries()).some(([k]) => k.args[0].toString() === operator.address);
+  const reports = [];
+  await new Promise((resolve, reject) => {
+    let unsubscribe = () => {};
+    let settled = false;
+    const finish = (error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      unsubscribe();
+      error ? reject(error) : resolve();
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`the offline validator was not chilled; reports: ${JSON.stringify(reports)}`)),
+      6 * 60_000,
+    );
+    api.query.system.events(async (events) => {
+      for (const { event } of events) {
+        if (!api.events.imOnline.SomeOffline.is(event)) continue;
+        const offenders = event.data[0].map(([stash]) => stash.toString());
+        if (!offenders.includes(operator.address)) continue;
+        const setSize = (await api.query.session.validators()).length;
+        const chilled = !(await stillCandidate());
+        reports.push({ block: await bestNumber(), offenders: offenders.length, setSize, chilled });
+        if (chilled) return finish();
+        if (offenders.length <= Math.floor(setSize / 10) + 1) {
+          return finish(new Error(`reported alone (${offenders.length} of ${setSize}) but not chilled`));
+        }
+      }
+    }).then((u) => { unsubscribe = u; if (settled) u(); }, finish);
+  });
+  measured['offline to im-online report'] = `${reports[0].block - killedAt} blocks`;
+  measured['offline to chilled'] = `${reports.at(-1).block - killedAt} blocks, ${reports.length} report(s): ${JSON.stringify(reports)}`;
   // Chilled (out of the next election) with its whole stake: an outage costs rewards, not stake.
-  assert.ok((await api.query.staking.validators.entries()).every(([k]) => k.args[0].toString() !== operator.address));
+  assert.ok(!(await stillCandidate()));
   assert.equal((await api.query.staking.ledger(operator.address)).unwrap().active.toBigInt(), BOND);
   const finalized = await finalizedNumber();
   await waitFor(
