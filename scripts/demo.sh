@@ -114,10 +114,13 @@ language_model_job() {
 	say "preparing text: a BPE tokenizer trained on Python's documentation, windows of 65 tokens"
 	"$WORKER_BIN" prepare-text --corpus python-docs --vocab 1024 --context 64 --shard-windows 500 \
 		--holdout-every 20 --max-windows 4000 --out "$text"
-	say "Charlie publishes the token shards as their data provider (served by Charlie's worker)"
+	local tokenizer
+	tokenizer=$(ls "$text"/tokenizer-*.json)
+	say "Charlie publishes the token shards and their tokenizer as their data provider (served by Charlie's worker)"
 	for set in train holdout; do
 		"$WORKER_BIN" data publish --suri //Charlie --node "$NODE_URL" --dataset "$text/$set" \
-			--state-dir "$AGORA_TESTNET_DIR/worker-charlie" >>"$AGORA_TESTNET_DIR/publish.log" 2>&1 ||
+			--tokenizer "$tokenizer" --state-dir "$AGORA_TESTNET_DIR/worker-charlie" \
+			>>"$AGORA_TESTNET_DIR/publish.log" 2>&1 ||
 			die "publishing the $set set failed; see $AGORA_TESTNET_DIR/publish.log"
 	done
 	local config=gpu-worker/jobs/text-gpt.json rounds=3
@@ -129,9 +132,9 @@ language_model_job() {
 		sed 's/"rounds": 3,/"rounds": 2,/' gpu-worker/jobs/text-gpt.json >"$config"
 		grep -q '"rounds": 2,' "$config" || die "could not set the check's round count in $config"
 	fi
-	say "Alice submits a language-model job: a GPT on the token shards, $rounds DiLoCo rounds"
+	say "Alice submits a language-model job: a GPT on the token shards, $rounds DiLoCo rounds, its tokenizer pinned by hash"
 	JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" --config "$config" \
-		--dataset "$text/train" --holdout "$text/holdout")
+		--dataset "$text/train" --holdout "$text/holdout" --tokenizer "$tokenizer")
 	local started=$SECONDS
 	timeout 900 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" ||
 		die "following job $JOB failed (interrupted, or not finished in 15 minutes); logs in $AGORA_TESTNET_DIR"
@@ -140,6 +143,13 @@ language_model_job() {
 	"$WORKER_BIN" job download --suri //Alice --node "$NODE_URL" --job "$JOB" --out "$MODEL" \
 		--test-data "$text/holdout" --every-round --store "$AGORA_TESTNET_DIR/client" |
 		tee "$AGORA_TESTNET_DIR/download.log"
+	# `tokenizer <hash> verified against the job, written to <path>`: the job's own tokenizer,
+	# fetched from its workers, decodes the samples below.
+	local job_tokenizer
+	job_tokenizer=$(awk '/^tokenizer [0-9a-f]+ verified against the job, written to / { print $NF }' \
+		"$AGORA_TESTNET_DIR/download.log")
+	[ -f "$job_tokenizer" ] || die "the job's tokenizer was not downloaded; see $AGORA_TESTNET_DIR/download.log"
+	cmp -s "$job_tokenizer" "$tokenizer" || die "the downloaded tokenizer is not the one the shards were cut with"
 	if [ "$CHECK" -eq 1 ]; then
 		say "checking that held-out perplexity fell round by round, from the initial model's"
 		# `round N: held-out loss L, perplexity P, …`: every round's loss below the one before,
@@ -157,7 +167,7 @@ language_model_job() {
 			die "end-to-end checks of the language-model job failed; logs in $AGORA_TESTNET_DIR"
 	fi
 	say "a sample from the final model (temperature 0.8)"
-	"$WORKER_BIN" generate --model "$MODEL" --tokenizer "$(ls "$text"/tokenizer-*.json)" \
+	"$WORKER_BIN" generate --model "$MODEL" --tokenizer "$job_tokenizer" \
 		--prompt "The function" --tokens 40 --seed 1
 	say "the job's on-chain record, and who holds, staked and is owed what"
 	"$WORKER_BIN" job report --suri //Alice --node "$NODE_URL" --job "$JOB"

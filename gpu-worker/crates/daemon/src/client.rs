@@ -11,12 +11,13 @@ use agora_chain::{
 	self as chain, agora, bounded, to_digest, to_h256, AccountId32, Balance, Chain, JobStatusView,
 	PhasePeriods, VerificationMode, AGR,
 };
-use agora_ml::data::{load_sharded, Dataset, Manifest, MANIFEST_FILE};
+use agora_ml::data::{load_sharded, Dataset, Manifest, SampleKind, MANIFEST_FILE};
 use agora_ml::digest::Digest;
 use agora_ml::models::{Architecture, Model};
 use agora_ml::train::evaluate;
 use agora_p2p::{BlobKey, Network, Peer};
 use agora_protocol::{decode_model, model_blob, BlobLimits, Hyperparameters};
+use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
 /// The longest hyperparameter record a job spec holds (`agora_primitives::MaxHyperparamsLen`).
 const MAX_HYPERPARAMETERS_BYTES: usize = 1024;
@@ -36,6 +37,11 @@ pub struct JobConfig {
 	/// paths are relative to the config file. Without it each validator scores on its own.
 	#[serde(default)]
 	pub holdout: Option<PathBuf>,
+	/// A language-model job's tokenizer (`prepare-text`'s `tokenizer-<hash>.json`, published
+	/// with `data publish --tokenizer`): its hash goes into the job's spec. Relative paths are
+	/// relative to the config file.
+	#[serde(default)]
+	pub tokenizer: Option<PathBuf>,
 	pub rounds: u32,
 	pub local_steps: u32,
 	pub checkpoint_interval: u32,
@@ -69,8 +75,10 @@ impl JobConfig {
 		if config.dataset.is_relative() {
 			config.dataset = base.join(&config.dataset);
 		}
-		if let Some(holdout) = config.holdout.as_mut().filter(|dir| dir.is_relative()) {
-			*holdout = base.join(&*holdout);
+		for path in [&mut config.holdout, &mut config.tokenizer] {
+			if let Some(path) = path.as_mut().filter(|path| path.is_relative()) {
+				*path = base.join(&*path);
+			}
 		}
 		Ok(config)
 	}
@@ -105,6 +113,51 @@ pub async fn publish_dataset(
 	Ok(manifest)
 }
 
+/// Puts a tokenizer file in a state directory's blob store, so that the daemon using it serves
+/// the tokenizer to the workers of the jobs that pin it; returns it.
+pub fn publish_tokenizer(store_dir: &Path, path: &Path) -> Result<TextTokenizer> {
+	let tokenizer = TextTokenizer::load(path, None)
+		.with_context(|| format!("loading the tokenizer {}", path.display()))?;
+	let store = agora_p2p::BlobStore::open(store_dir)?;
+	store.put(&BlobKey::Blob(tokenizer.hash()), tokenizer.json())?;
+	Ok(tokenizer)
+}
+
+/// The hash a language-model job pins its tokenizer by: the config's tokenizer, checked to fit
+/// the model and to be the one the held-out shards were cut with (as many tokens). `None` for
+/// a classifier.
+fn pinned_tokenizer(
+	config: &JobConfig,
+	arch: &Architecture,
+	holdout: Option<&Dataset>,
+) -> Result<Option<Digest>> {
+	let Some((vocab, _)) = arch.language_shape() else {
+		if config.tokenizer.is_some() {
+			bail!("a tokenizer for {arch}, which reads no tokens");
+		}
+		return Ok(None);
+	};
+	let path = config.tokenizer.as_ref().ok_or_else(|| {
+		anyhow!(
+			"a language-model job names the tokenizer its shards were cut with (`tokenizer` in \
+			 the config or --tokenizer: prepare-text's tokenizer-<hash>.json)"
+		)
+	})?;
+	let tokenizer = TextTokenizer::load(path, None)
+		.with_context(|| format!("loading the tokenizer {}", path.display()))?;
+	tokenizer.check_fits(vocab)?;
+	if let Some(SampleKind::Tokens { vocab: shards, .. }) = holdout.map(Dataset::kind) {
+		if shards != tokenizer.vocab_size() {
+			bail!(
+				"the held-out shards were cut with a {shards}-token tokenizer, {} has {}",
+				path.display(),
+				tokenizer.vocab_size()
+			);
+		}
+	}
+	Ok(Some(tokenizer.hash()))
+}
+
 /// Creates the job described by `config`; returns its id.
 pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
 	let arch = Architecture::from_id(&config.architecture)?;
@@ -117,10 +170,25 @@ pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
 	)?;
 	let shards = manifest.shards.iter().map(|s| to_h256(&s.hash)).collect();
 	let mut hyperparameters = config.hyperparameters.clone();
-	if let Some(dir) = &config.holdout {
-		let (_, holdout) = load_sharded(&dir.join(MANIFEST_FILE), None)
-			.with_context(|| format!("reading the held-out set in {}", dir.display()))?;
-		hyperparameters.holdout = holdout.shards.iter().map(|shard| shard.hash).collect();
+	let holdout = config
+		.holdout
+		.as_ref()
+		.map(|dir| {
+			load_sharded(&dir.join(MANIFEST_FILE), None)
+				.with_context(|| format!("reading the held-out set in {}", dir.display()))
+		})
+		.transpose()?;
+	if let Some((_, manifest)) = &holdout {
+		hyperparameters.holdout = manifest.shards.iter().map(|shard| shard.hash).collect();
+	}
+	let tokenizer = pinned_tokenizer(config, &arch, holdout.as_ref().map(|(data, _)| data))?;
+	match (hyperparameters.tokenizer, tokenizer) {
+		(Some(named), Some(given)) if named != given => {
+			bail!("the hyperparameters pin tokenizer {named}, the config's file is {given}")
+		},
+		(_, Some(given)) => hyperparameters.tokenizer = Some(given),
+		(Some(_), None) => bail!("a tokenizer for {arch}, which reads no tokens"),
+		(None, None) => {},
 	}
 	let hyperparameters_json = serde_json::to_vec(&hyperparameters)?;
 	if hyperparameters_json.len() > MAX_HYPERPARAMETERS_BYTES {
@@ -202,10 +270,12 @@ pub async fn watch_job(
 }
 
 /// A job's models as they were downloaded: its architecture, and each model's round (`None`
-/// for the final one), hash and weights.
+/// for the final one), hash and weights; and the tokenizer the job pins, if any, where it was
+/// written.
 pub struct DownloadedModels {
 	pub arch: Architecture,
 	pub models: Vec<(Option<u32>, Digest, agora_ml::params::ParamSet)>,
+	pub tokenizer: Option<(Digest, PathBuf)>,
 }
 
 /// Downloads a job's final model from the registered participants, verifies it against the
@@ -251,7 +321,21 @@ pub async fn download_models(
 		}
 		models.push((round, hash, decode_model(&arch, &bytes)?));
 	}
-	Ok(DownloadedModels { arch, models })
+	let tokenizer = match hyperparameters.tokenizer {
+		Some(hash) => {
+			let bytes = net
+				.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |bytes| {
+					TextTokenizer::from_json(bytes.to_vec()).map(|_| ()).map_err(Into::into)
+				})
+				.await
+				.with_context(|| format!("downloading the job's tokenizer {hash}"))?;
+			let dir =
+				out.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+			Some((hash, TextTokenizer::from_json(bytes)?.save_in(dir)?))
+		},
+		None => None,
+	};
+	Ok(DownloadedModels { arch, models, tokenizer })
 }
 
 /// Accuracy of a model on a prepared dataset, and its predictions for the first samples.
@@ -353,5 +437,39 @@ mod tests {
 			checked += 1;
 		}
 		assert!(checked >= 3);
+	}
+
+	/// `job create` pins a language-model job's tokenizer only if it fits the model and is the
+	/// one the held-out shards were cut with, and refuses a language-model job without one.
+	#[test]
+	fn a_language_model_job_pins_a_tokenizer_that_fits_its_model_and_shards() {
+		let dir = tempfile::tempdir().unwrap();
+		let documents = (0..200).map(|i| format!("a sentence about token {i} and the next one"));
+		let tokenizer = TextTokenizer::train(documents, 300).unwrap();
+		let path = tokenizer.save_in(dir.path()).unwrap();
+		let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jobs");
+		let mut config = JobConfig::load(&jobs.join("text-gpt.json")).unwrap();
+		let arch = Architecture::from_id(&config.architecture).unwrap();
+		let shards_of = |vocab: usize| {
+			let kind = SampleKind::Tokens { length: 3, vocab };
+			let tokens = agora_ml::data::encode_tokens(&[1, 2, 3], vocab).unwrap();
+			Dataset::new(kind, 0, 1.0, tokens, Vec::new()).unwrap()
+		};
+		let error = |config: &JobConfig, arch: &Architecture, holdout: Option<&Dataset>| {
+			pinned_tokenizer(config, arch, holdout).unwrap_err().to_string()
+		};
+
+		assert!(error(&config, &arch, None).contains("names the tokenizer"));
+		config.tokenizer = Some(path.clone());
+		let vocab = tokenizer.vocab_size();
+		let pinned = pinned_tokenizer(&config, &arch, Some(&shards_of(vocab))).unwrap();
+		assert_eq!(pinned, Some(tokenizer.hash()));
+		assert!(error(&config, &arch, Some(&shards_of(vocab + 1))).contains("held-out shards"));
+		let small = Architecture::from_id("gpt:vocab=256,ctx=8,width=16,heads=2,layers=1").unwrap();
+		assert!(error(&config, &small, None).contains("the model 256"));
+		let digits = Architecture::from_id("mlp-digits").unwrap();
+		assert!(error(&config, &digits, None).contains("reads no tokens"));
+		config.tokenizer = None;
+		assert_eq!(pinned_tokenizer(&config, &digits, None).unwrap(), None);
 	}
 }

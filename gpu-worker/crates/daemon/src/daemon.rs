@@ -49,6 +49,7 @@ use agora_protocol::{
 	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, InnerState,
 	RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
 };
+use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
 /// stalled or restarting node).
@@ -493,17 +494,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				continue;
 			}
 			let Some(details) = self.chain.job(job).await? else { continue };
-			let runnable = supported(&details).and_then(|(arch, _)| {
-				if details.spec.dataset != chain::Dataset::Private {
-					return Ok(());
-				}
-				// Applying and then failing to train would cost `no_show_slash` every round:
-				// own data that this architecture cannot take is reason not to apply.
-				let Some((own, _)) = &self.config.private_data else {
-					bail!("the job trains on private data, and this worker has none")
-				};
-				own.check_compatible(&arch).context("this worker's private data")
-			});
+			let runnable = match supported(&details) {
+				Ok((arch, hyperparameters)) => {
+					self.check_runnable(&details, &arch, &hyperparameters).await
+				},
+				Err(e) => Err(e),
+			};
 			if let Err(e) = runnable {
 				tracing::info!(job, "not applying: {e:#}");
 				self.declined.insert(round);
@@ -517,6 +513,46 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				},
 			}
 		}
+		Ok(())
+	}
+
+	/// Whether this worker can train the job: its own data fits a job on private data, and a
+	/// language-model job's pinned tokenizer is served and fits the model (a worker that
+	/// applied and then could not train would pay `no_show_slash` every round).
+	async fn check_runnable(
+		&self,
+		details: &JobInfo,
+		arch: &Architecture,
+		hyperparameters: &Hyperparameters,
+	) -> Result<()> {
+		if details.spec.dataset == chain::Dataset::Private {
+			let Some((own, _)) = &self.config.private_data else {
+				bail!("the job trains on private data, and this worker has none")
+			};
+			own.check_compatible(arch).context("this worker's private data")?;
+		}
+		if let Some(hash) = hyperparameters.tokenizer {
+			self.fetch_tokenizer(arch, hash).await?;
+		}
+		Ok(())
+	}
+
+	/// Fetches a job's pinned tokenizer into the store (from where this node serves it to
+	/// anyone who downloads the job's model), keeping it only if it is a tokenizer, and checks
+	/// that every token it produces is one the model reads. (A tokenizer too large for this
+	/// job's model stays in the store: it may be another job's.)
+	async fn fetch_tokenizer(&self, arch: &Architecture, hash: Digest) -> Result<()> {
+		let (vocab, _) = arch
+			.language_shape()
+			.ok_or_else(|| anyhow!("the job pins a tokenizer for a model that reads no tokens"))?;
+		let peers = self.peers(None).await?;
+		let json = self
+			.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |bytes| {
+				Ok(TextTokenizer::from_json(bytes.to_vec()).map(|_| ())?)
+			})
+			.await
+			.with_context(|| format!("the job's tokenizer {hash}"))?;
+		TextTokenizer::from_json(json)?.check_fits(vocab)?;
 		Ok(())
 	}
 

@@ -18,6 +18,7 @@ use agora_ml::params::ParamSet;
 use agora_ml::train::{OptimizerConfig, TrainingState};
 use agora_p2p::{BlobKey, BlobNetwork};
 use agora_protocol::{decode_round_model, model_blob, Hyperparameters, InnerState};
+use agora_text::tokenizer::{TextTokenizer, MIN_VOCAB};
 use tch::Device;
 
 use crate::daemon::{within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
@@ -64,6 +65,7 @@ fn world_with_a_job_stepping(
 		aggregator: Aggregator::FedAvg,
 		compression: Some(Compression::Int8),
 		holdout: vec![holdout_shard],
+		tokenizer: None,
 		schedule: Default::default(),
 		clip_norm: None,
 		micro_batches: 1,
@@ -495,6 +497,57 @@ async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 	worker.tick().await.unwrap();
 	worker.tick().await.unwrap();
 	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: JOB }]);
+}
+
+/// A language-model job pins its tokenizer by hash: a worker applies only once it has fetched
+/// the tokenizer from a peer (and then serves it itself), and declines a job whose tokenizer
+/// nobody serves or produces tokens the model cannot read.
+#[tokio::test]
+async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served_and_fitting() {
+	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	let documents = (0..200).map(|i| format!("the model reads token {i} and writes the next one"));
+	let tokenizer = TextTokenizer::train(documents, MIN_VOCAB).unwrap();
+	let served = FakeNet::new(&shared, &dirs[0].path().join("provider"));
+	served.store.put(&BlobKey::Blob(tokenizer.hash()), tokenizer.json()).unwrap();
+	let job_on = |vocab: usize, pinned: Digest, w: &World| {
+		let mut job = w.jobs[&JOB].clone();
+		let arch = format!("gpt:vocab={vocab},ctx=8,width=16,heads=2,layers=1");
+		job.spec.architecture = bounded(arch.into_bytes());
+		let mut hyperparameters: Hyperparameters =
+			serde_json::from_slice(&job.spec.hyperparameters.0).unwrap();
+		hyperparameters.tokenizer = Some(pinned);
+		job.spec.hyperparameters = bounded(serde_json::to_vec(&hyperparameters).unwrap());
+		job
+	};
+	{
+		let mut w = world(&shared);
+		w.duties.clear();
+		let mut open = w.rounds[&JOB].clone();
+		open.phase = JobStatusView::Open;
+		open.applicants.clear();
+		open.workers.clear();
+		let fitting = job_on(512, tokenizer.hash(), &w);
+		let unserved = job_on(512, Digest([7; 32]), &w);
+		let too_small = job_on(256, tokenizer.hash(), &w);
+		for (job, details) in [(1, fitting), (2, unserved), (3, too_small)] {
+			w.jobs.insert(job, details);
+			w.rounds.insert(job, RoundStatus { job, ..open.clone() });
+		}
+		w.jobs.remove(&JOB);
+		w.rounds.remove(&JOB);
+	}
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	worker.tick().await.unwrap();
+	worker.tick().await.unwrap();
+	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: 1 }]);
+	let key = BlobKey::Blob(tokenizer.hash());
+	let store = agora_p2p::BlobStore::open(&dirs[1].path().join("store")).unwrap();
+	assert_eq!(
+		store.get(&key).unwrap().as_deref(),
+		Some(tokenizer.json()),
+		"it serves the tokenizer"
+	);
 }
 
 /// Two honest validators score an update on the held-out set the job commits to (neither has

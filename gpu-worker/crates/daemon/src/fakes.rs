@@ -239,6 +239,11 @@ impl BlobNetwork for FakeNet {
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
 		if let Some(bytes) = self.store.get(&key)? {
+			// As `Network::fetch`: a stored blob is verified too, and removed if rejected.
+			if let Err(e) = verify(&bytes) {
+				let _ = std::fs::remove_file(self.store.path(&key));
+				return Err(e.context(format!("{key:?} rejected")));
+			}
 			return Ok(bytes);
 		}
 		let found = {

@@ -45,6 +45,12 @@ pub struct Hyperparameters {
 	/// own held-out set.
 	#[serde(default, skip_serializing_if = "Vec::is_empty")]
 	pub holdout: Vec<Digest>,
+	/// A language-model job's tokenizer: the content hash of its JSON (`prepare-text`'s
+	/// `tokenizer-<hash>.json`), the one its token shards were cut with. Under the on-chain spec,
+	/// so the job's workers fetch and check it before applying and serve it after, and whoever
+	/// downloads the model decodes with exactly that tokenizer.
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub tokenizer: Option<Digest>,
 	/// The learning rate by step (constant unless the job says otherwise).
 	#[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
 	pub schedule: LrSchedule,
@@ -770,6 +776,7 @@ mod tests {
 			aggregator: Aggregator::FedAvg,
 			compression: Some(Compression::Int8),
 			holdout: vec![],
+			tokenizer: None,
 			schedule: LrSchedule::Constant,
 			clip_norm: None,
 			micro_batches: 1,

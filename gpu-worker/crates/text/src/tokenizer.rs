@@ -1,6 +1,7 @@
 //! A byte-level BPE tokenizer (GPT-2's scheme, Hugging Face `tokenizers`), trained on a corpus
-//! and named by the BLAKE2b-256 hash of its JSON, so that whoever holds the file can check it
-//! against the name it was published under (job specs do not carry the name yet).
+//! and named by the BLAKE2b-256 hash of its JSON: a job's spec pins the tokenizer its token
+//! shards were cut with by that hash (`Hyperparameters::tokenizer`), so whoever fetches it from
+//! a peer, or decodes the job's model with it, holds exactly the one the job was trained on.
 //!
 //! Byte-level: the 256 byte values are in the vocabulary before any merge, so every string
 //! encodes (no unknown token) and decodes back to itself.
@@ -23,6 +24,10 @@ pub const END_OF_TEXT: &str = "<|endoftext|>";
 
 /// The smallest vocabulary worth training: the 256 bytes, the separator and some merges.
 pub const MIN_VOCAB: usize = 300;
+
+/// The largest tokenizer file a participant accepts from a peer (GPT-2's 50 257-token
+/// tokenizer takes 1.4 MB as JSON).
+pub const MAX_TOKENIZER_BYTES: u64 = 16 << 20;
 
 /// A trained tokenizer with the bytes it is stored as and their hash.
 pub struct TextTokenizer {
@@ -131,6 +136,22 @@ impl TextTokenizer {
 		let path = dir.join(format!("tokenizer-{}.json", self.hash.to_hex()));
 		write_atomic(&path, &self.json).map_err(|e| TextError::Tokenizer(e.to_string()))?;
 		Ok(path)
+	}
+
+	/// Checks that a language model of `model_vocab` tokens can take every token it produces.
+	pub fn check_fits(&self, model_vocab: usize) -> Result<()> {
+		if self.vocab_size() > model_vocab {
+			return Err(TextError::Tokenizer(format!(
+				"the tokenizer has {} tokens, the model {model_vocab}",
+				self.vocab_size()
+			)));
+		}
+		Ok(())
+	}
+
+	/// The JSON it is stored and published as (its hash is [`TextTokenizer::hash`]).
+	pub fn json(&self) -> &[u8] {
+		&self.json
 	}
 
 	/// The hash that names it: BLAKE2b-256 of its JSON.

@@ -83,6 +83,10 @@ pub enum JobCommand {
 		/// The held-out set's directory (overrides the config's `holdout`).
 		#[arg(long)]
 		holdout: Option<PathBuf>,
+		/// A language-model job's tokenizer file (overrides the config's `tokenizer`): its hash
+		/// goes into the job's spec.
+		#[arg(long)]
+		tokenizer: Option<PathBuf>,
 	},
 	/// Prints the job's progress until it is finalized or cancelled.
 	Watch {
@@ -124,13 +128,17 @@ pub enum JobCommand {
 #[derive(Subcommand)]
 pub enum DataCommand {
 	/// Puts a prepared dataset's shards in a state directory's blob store (so the node using
-	/// it serves them) and registers them on chain as their data provider.
+	/// it serves them) and registers them on chain as their data provider; with `--tokenizer`,
+	/// the tokenizer they were cut with too (served to the workers of jobs that pin it).
 	Publish {
 		#[command(flatten)]
 		chain: ChainArgs,
-		/// Directory with manifest.json and shards (from `prepare-data`).
+		/// Directory with manifest.json and shards (from `prepare-data` or `prepare-text`).
 		#[arg(long)]
 		dataset: PathBuf,
+		/// `prepare-text`'s `tokenizer-<hash>.json`.
+		#[arg(long)]
+		tokenizer: Option<PathBuf>,
 		/// State directory of the daemon that will serve the shards.
 		#[arg(long)]
 		state_dir: PathBuf,
@@ -272,7 +280,7 @@ fn ip_kind(ip: std::net::IpAddr) -> &'static str {
 pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 	runtime()?.block_on(async move {
 		match command {
-			JobCommand::Create { chain, config, dataset, holdout } => {
+			JobCommand::Create { chain, config, dataset, holdout, tokenizer } => {
 				let chain = chain.connect().await?;
 				let mut config = JobConfig::load(&config)?;
 				if let Some(dataset) = dataset {
@@ -280,6 +288,9 @@ pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 				}
 				if holdout.is_some() {
 					config.holdout = holdout;
+				}
+				if tokenizer.is_some() {
+					config.tokenizer = tokenizer;
 				}
 				let job = client::create_job(&chain, &config).await?;
 				println!("{job}");
@@ -299,6 +310,12 @@ pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 				let downloaded =
 					client::download_models(&chain, job, &store, &out, every_round).await?;
 				let arch = &downloaded.arch;
+				if let Some((hash, path)) = &downloaded.tokenizer {
+					println!(
+						"tokenizer {hash} verified against the job, written to {}",
+						path.display()
+					);
+				}
 				let data = test_data.map(|dir| load_holdout(&dir)).transpose()?;
 				for (round, hash, params) in &downloaded.models {
 					let Some(round) = round else {
@@ -344,7 +361,15 @@ pub fn run_job(command: JobCommand, device: Device) -> Result<()> {
 pub fn run_data(command: DataCommand) -> Result<()> {
 	runtime()?.block_on(async move {
 		match command {
-			DataCommand::Publish { chain, dataset, state_dir } => {
+			DataCommand::Publish { chain, dataset, tokenizer, state_dir } => {
+				if let Some(path) = tokenizer {
+					let tokenizer = client::publish_tokenizer(&state_dir.join("store"), &path)?;
+					println!(
+						"tokenizer {} ({} tokens) published",
+						tokenizer.hash(),
+						tokenizer.vocab_size()
+					);
+				}
 				let chain = chain.connect().await?;
 				let manifest =
 					client::publish_dataset(&chain, &state_dir.join("store"), &dataset).await?;
