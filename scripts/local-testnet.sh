@@ -34,7 +34,9 @@
 #
 # Environment: AGORA_NODE_BIN (the node binary), AGORA_WORKER_BIN (the worker binary),
 # AGORA_TESTNET_DIR (data and logs; default $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET
-# (added to every port; default 0), AGORA_CHEAT (how Eve cheats, e.g. skip-steps; default none).
+# (added to every port; default 0), AGORA_CHEAT (how Eve cheats, e.g. skip-steps; default none),
+# AGORA_EXTRA_WORKERS (honest workers besides Charlie, Dave and Eve, accounts //Worker1, …,
+# funded by Alice at start; default 0; scripts/measure-scaling.sh).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -65,6 +67,14 @@ if [ -n "${AGORA_CHEAT:-}" ] && [ "$AGORA_CHEAT" != none ]; then
 	AI_ACCOUNTS+=(Dave//stash Ferdie//stash Eve//stash)
 	AI_NODES+=(1 2 3)
 fi
+EXTRA_WORKERS=()
+for k in $(seq 1 "${AGORA_EXTRA_WORKERS:-0}"); do
+	AI_NAMES+=("worker-w$k")
+	AI_ROLES+=(worker)
+	AI_ACCOUNTS+=("Worker$k")
+	AI_NODES+=($((k % 4)))
+	EXTRA_WORKERS+=("//Worker$k")
+done
 
 log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
 die() {
@@ -237,6 +247,12 @@ start_ai() {
 			--dataset "$DIR/data/$set" --state-dir "$DIR/${AI_NAMES[0]}" >>"$DIR/publish.log" 2>&1 ||
 			die "publishing the $set set failed; see $DIR/publish.log"
 	done
+	if [ ${#EXTRA_WORKERS[@]} -gt 0 ]; then
+		log "Alice funds the ${#EXTRA_WORKERS[@]} extra workers"
+		(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/js" &&
+			node fund.js "ws://127.0.0.1:$(rpc_port 0)" 1000 "${EXTRA_WORKERS[@]}") >>"$DIR/publish.log" 2>&1 ||
+			die "funding the extra workers failed; see $DIR/publish.log"
+	fi
 	for i in "${!AI_NAMES[@]}"; do start_ai_participant "$i"; done
 	# Registered once every participant's registration is on chain.
 	local deadline=$((SECONDS + 120))

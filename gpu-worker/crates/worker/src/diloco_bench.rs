@@ -8,6 +8,11 @@
 //! the workers') under one schedule over all rounds. Centralized training sees the same tokens:
 //! one model, batch `workers × batch`, `rounds × inner_steps` steps with one schedule and one
 //! AdamW state, the data-parallel baseline that exchanges gradients at every step.
+//!
+//! With `--overlap`, the job's setting runs as it is and one round delayed, as workers would train if
+//! each round's inner steps ran while the previous round is verified: round `r` starts from the
+//! last model verified when it starts (the one round `r - 1` also started from, and its inner
+//! state), and its mean update is applied to the model round `r - 1` produced.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,6 +68,10 @@ pub struct DilocoArgs {
 	/// Prints every round's held-out loss.
 	#[arg(long)]
 	every_round: bool,
+	/// Runs the averaged-state setting as it is and one round delayed (training overlapped
+	/// with the previous round's verification), instead of every setting.
+	#[arg(long)]
+	overlap: bool,
 }
 
 impl DilocoArgs {
@@ -116,19 +125,42 @@ pub fn diloco(args: &DilocoArgs, device: Device) -> Result<()> {
 	let nesterov =
 		Some(OuterOptimizer::Nesterov { lr: args.outer_lr, momentum: args.outer_momentum });
 	let outer = format!("Nesterov {}, {}", args.outer_lr, args.outer_momentum);
-	for (name, outer, inner) in [
-		("federated averaging, fresh AdamW each round".into(), None, InnerMode::FreshEachRound),
-		(format!("DiLoCo ({outer}), fresh AdamW each round"), nesterov, InnerMode::FreshEachRound),
+	let mut settings = vec![
+		("federated averaging, fresh AdamW each round".into(), None, InnerMode::FreshEachRound, 0),
+		(
+			format!("DiLoCo ({outer}), fresh AdamW each round"),
+			nesterov,
+			InnerMode::FreshEachRound,
+			0,
+		),
 		(
 			format!("DiLoCo ({outer}), AdamW kept by each worker"),
 			nesterov,
 			InnerMode::KeptByEachWorker,
+			0,
 		),
-		(format!("DiLoCo ({outer}), AdamW averaged across workers"), nesterov, InnerMode::Averaged),
-	] {
+		(
+			format!("DiLoCo ({outer}), AdamW averaged across workers"),
+			nesterov,
+			InnerMode::Averaged,
+			0,
+		),
+	];
+	if args.overlap {
+		// The job's setting against itself one round delayed.
+		settings.drain(..settings.len() - 1);
+		settings.push((
+			format!("DiLoCo ({outer}), AdamW averaged, one round delayed (overlapped)"),
+			nesterov,
+			InnerMode::Averaged,
+			1,
+		));
+	}
+	for (name, outer, inner, delay) in settings {
 		println!("{name}");
 		let started = Instant::now();
-		let (loss, upload) = rounds_of(args, &arch, &shards, &holdout, outer, inner, device)?;
+		let rounds = Rounds { outer, inner, delay };
+		let (loss, upload) = rounds_of(args, &arch, &shards, &holdout, rounds, device)?;
 		// The round's record: weights, the outer momentum, the averaged AdamW moments.
 		let mut record = 1 + u64::from(outer.is_some());
 		if inner == InnerMode::Averaged {
@@ -213,24 +245,41 @@ fn inner_config(args: &DilocoArgs, batch: usize, steps: u64, seed: u64) -> Train
 	}
 }
 
+/// How the rounds of one setting run.
+struct Rounds {
+	outer: Option<OuterOptimizer>,
+	inner: InnerMode,
+	/// Rounds between the model a round trains from and the one its update is applied to: 0
+	/// (each round from the last round's model), or 1 (from the one before it, as when each
+	/// round trains while the previous one is verified).
+	delay: usize,
+}
+
 /// Trains `args.rounds` rounds; returns the held-out loss and the int8 update's bytes.
 fn rounds_of(
 	args: &DilocoArgs,
 	arch: &Architecture,
 	shards: &[Dataset],
 	holdout: &Dataset,
-	outer: Option<OuterOptimizer>,
-	inner: InnerMode,
+	rounds: Rounds,
 	device: Device,
 ) -> Result<(f64, u64)> {
+	let Rounds { outer, inner, delay } = rounds;
 	let all_steps = args.inner_steps * args.rounds as u64;
 	let mut global = arch.initial_params(args.seed)?;
 	let mut momentum: Option<ParamSet> = None;
 	let fresh = TrainingState::fresh(global.clone(), &OptimizerConfig::adamw(args.lr))?.optimizer;
 	let mut kept = vec![fresh.clone(); shards.len()];
 	let mut averaged = fresh.clone();
+	// The verified models and averaged inner states, newest last: a round delayed by `delay`
+	// starts from the one `delay` rounds back (the initial ones until there are enough).
+	let mut history = std::collections::VecDeque::from([(global.clone(), averaged.clone())]);
 	let mut upload = 0;
 	for round in 0..args.rounds {
+		let (base, base_averaged) = history
+			.get(history.len().saturating_sub(1 + delay))
+			.cloned()
+			.context("no verified model")?;
 		let mut updates = Vec::with_capacity(shards.len());
 		let mut ends = Vec::with_capacity(shards.len());
 		for (index, shard) in shards.iter().enumerate() {
@@ -243,18 +292,18 @@ fn rounds_of(
 					let seed = args.seed * 1_000_000 + index as u64;
 					let start = round as u64 * args.inner_steps;
 					let buffers =
-						if inner == InnerMode::Averaged { &averaged } else { &kept[index] };
+						if inner == InnerMode::Averaged { &base_averaged } else { &kept[index] };
 					(inner_config(args, args.batch, all_steps, seed), start, buffers.clone())
 				},
 			};
-			let state = TrainingState { step: start, params: global.clone(), optimizer };
+			let state = TrainingState { step: start, params: base.clone(), optimizer };
 			let mut trainer = Trainer::new(arch, &state, &config, device)?;
 			let mut batches = BatchSchedule::new(config.seed, shard.len(), args.batch)?;
 			for step in start..start + args.inner_steps {
 				trainer.train_step(shard, &batches.indices(step))?;
 			}
 			let end = trainer.state()?;
-			let delta = end.params.sub(&global)?;
+			let delta = end.params.sub(&base)?;
 			let encoded = Compressor::new(Compression::Int8)?.compress(&delta)?;
 			upload = encoded.len() as u64;
 			let delta =
@@ -274,6 +323,10 @@ fn rounds_of(
 				momentum = Some(step.momentum);
 			},
 			None => global = global.add(&mean.delta)?,
+		}
+		history.push_back((global.clone(), averaged.clone()));
+		if history.len() > delay + 1 {
+			history.pop_front();
 		}
 		if args.every_round {
 			let loss = evaluate(&Model::new(arch, &global, device)?, holdout, 64)?.loss;
