@@ -126,40 +126,46 @@ pub fn diloco(args: &DilocoArgs, device: Device) -> Result<()> {
 		Some(OuterOptimizer::Nesterov { lr: args.outer_lr, momentum: args.outer_momentum });
 	let outer = format!("Nesterov {}, {}", args.outer_lr, args.outer_momentum);
 	let mut settings = vec![
-		("federated averaging, fresh AdamW each round".into(), None, InnerMode::FreshEachRound, 0),
+		(
+			"federated averaging, fresh AdamW each round".into(),
+			None,
+			InnerMode::FreshEachRound,
+			Overlap::None,
+		),
 		(
 			format!("DiLoCo ({outer}), fresh AdamW each round"),
 			nesterov,
 			InnerMode::FreshEachRound,
-			0,
+			Overlap::None,
 		),
 		(
 			format!("DiLoCo ({outer}), AdamW kept by each worker"),
 			nesterov,
 			InnerMode::KeptByEachWorker,
-			0,
+			Overlap::None,
 		),
 		(
 			format!("DiLoCo ({outer}), AdamW averaged across workers"),
 			nesterov,
 			InnerMode::Averaged,
-			0,
+			Overlap::None,
 		),
 	];
 	if args.overlap {
-		// The job's setting against itself one round delayed.
-		settings.drain(..settings.len() - 1);
-		settings.push((
-			format!("DiLoCo ({outer}), AdamW averaged, one round delayed (overlapped)"),
-			nesterov,
-			InnerMode::Averaged,
-			1,
-		));
+		// The job's setting against itself overlapped, both ways.
+		settings.drain(..settings.len().saturating_sub(1));
+		for (what, overlap) in [
+			("from the last verified model", Overlap::Delayed),
+			("from it stepped by the worker's own last update", Overlap::Eager),
+		] {
+			let name = format!("DiLoCo ({outer}), AdamW averaged, overlapped: {what}");
+			settings.push((name, nesterov, InnerMode::Averaged, overlap));
+		}
 	}
-	for (name, outer, inner, delay) in settings {
+	for (name, outer, inner, overlap) in settings {
 		println!("{name}");
 		let started = Instant::now();
-		let rounds = Rounds { outer, inner, delay };
+		let rounds = Rounds { outer, inner, overlap };
 		let (loss, upload) = rounds_of(args, &arch, &shards, &holdout, rounds, device)?;
 		// The round's record: weights, the outer momentum, the averaged AdamW moments.
 		let mut record = 1 + u64::from(outer.is_some());
@@ -249,10 +255,22 @@ fn inner_config(args: &DilocoArgs, batch: usize, steps: u64, seed: u64) -> Train
 struct Rounds {
 	outer: Option<OuterOptimizer>,
 	inner: InnerMode,
-	/// Rounds between the model a round trains from and the one its update is applied to: 0
-	/// (each round from the last round's model), or 1 (from the one before it, as when each
-	/// round trains while the previous one is verified).
-	delay: usize,
+	overlap: Overlap,
+}
+
+/// Where a round's inner steps start when they run while the previous round is verified (its
+/// model not known yet).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overlap {
+	/// Not overlapped: every round starts from the previous round's model.
+	None,
+	/// From the last verified model, the one the previous round also started from; the mean
+	/// update is applied to the previous round's model all the same (one round stale).
+	Delayed,
+	/// From the last verified model stepped by the worker's own update of the previous round,
+	/// its stand-in for the mean it does not know yet (DiLoCo's "eager" updates, Kale et al.
+	/// 2025). Both parts are on chain by then, so a validator can rebuild the start.
+	Eager,
 }
 
 /// Trains `args.rounds` rounds; returns the held-out loss and the int8 update's bytes.
@@ -264,19 +282,22 @@ fn rounds_of(
 	rounds: Rounds,
 	device: Device,
 ) -> Result<(f64, u64)> {
-	let Rounds { outer, inner, delay } = rounds;
+	let Rounds { outer, inner, overlap } = rounds;
+	let delay = usize::from(overlap != Overlap::None);
 	let all_steps = args.inner_steps * args.rounds as u64;
 	let mut global = arch.initial_params(args.seed)?;
 	let mut momentum: Option<ParamSet> = None;
 	let fresh = TrainingState::fresh(global.clone(), &OptimizerConfig::adamw(args.lr))?.optimizer;
 	let mut kept = vec![fresh.clone(); shards.len()];
 	let mut averaged = fresh.clone();
-	// The verified models and averaged inner states, newest last: a round delayed by `delay`
-	// starts from the one `delay` rounds back (the initial ones until there are enough).
-	let mut history = std::collections::VecDeque::from([(global.clone(), averaged.clone())]);
+	// The verified models, averaged inner states and outer momenta, newest last: an overlapped
+	// round starts from the one a round back (the initial ones until there are enough).
+	let mut history = std::collections::VecDeque::from([(global.clone(), averaged.clone(), None)]);
+	// Each worker's update of the previous round (for `Overlap::Eager`).
+	let mut own: Vec<Option<ParamSet>> = vec![None; shards.len()];
 	let mut upload = 0;
 	for round in 0..args.rounds {
-		let (base, base_averaged) = history
+		let (verified, base_averaged, verified_momentum) = history
 			.get(history.len().saturating_sub(1 + delay))
 			.cloned()
 			.context("no verified model")?;
@@ -296,6 +317,13 @@ fn rounds_of(
 					(inner_config(args, args.batch, all_steps, seed), start, buffers.clone())
 				},
 			};
+			let base = match (&own[index], overlap) {
+				(Some(last), Overlap::Eager) => match &outer {
+					Some(outer) => outer.step(&verified, last, verified_momentum.as_ref())?.model,
+					None => verified.add(last)?,
+				},
+				_ => verified.clone(),
+			};
 			let state = TrainingState { step: start, params: base.clone(), optimizer };
 			let mut trainer = Trainer::new(arch, &state, &config, device)?;
 			let mut batches = BatchSchedule::new(config.seed, shard.len(), args.batch)?;
@@ -308,6 +336,7 @@ fn rounds_of(
 			upload = encoded.len() as u64;
 			let delta =
 				if args.uncompressed { delta } else { decompress(delta.layout(), &encoded)? };
+			own[index] = Some(delta.clone());
 			updates.push(WorkerUpdate { delta, num_samples: 1 });
 			kept[index] = end.optimizer.clone();
 			ends.push(WorkerUpdate { delta: end.optimizer, num_samples: 1 });
@@ -324,7 +353,7 @@ fn rounds_of(
 			},
 			None => global = global.add(&mean.delta)?,
 		}
-		history.push_back((global.clone(), averaged.clone()));
+		history.push_back((global.clone(), averaged.clone(), momentum.clone()));
 		if history.len() > delay + 1 {
 			history.pop_front();
 		}
