@@ -114,8 +114,10 @@ language_model_job() {
 	say "preparing text: a BPE tokenizer trained on Python's documentation, windows of 65 tokens"
 	"$WORKER_BIN" prepare-text --corpus python-docs --vocab 1024 --context 64 --shard-windows 500 \
 		--holdout-every 20 --max-windows 4000 --out "$text"
-	local tokenizer
-	tokenizer=$(ls "$text"/tokenizer-*.json)
+	local tokenizers=("$text"/tokenizer-*.json)
+	[ ${#tokenizers[@]} -eq 1 ] && [ -f "${tokenizers[0]}" ] ||
+		die "prepare-text left ${#tokenizers[@]} tokenizer files in $text, expected one"
+	local tokenizer=${tokenizers[0]}
 	say "Charlie publishes the token shards and their tokenizer as their data provider (served by Charlie's worker)"
 	for set in train holdout; do
 		"$WORKER_BIN" data publish --suri //Charlie --node "$NODE_URL" --dataset "$text/$set" \
@@ -146,7 +148,7 @@ language_model_job() {
 	# `tokenizer <hash> verified against the job, written to <path>`: the job's own tokenizer,
 	# fetched from its workers, decodes the samples below.
 	local job_tokenizer
-	job_tokenizer=$(awk '/^tokenizer [0-9a-f]+ verified against the job, written to / { print $NF }' \
+	job_tokenizer=$(sed -n 's/^tokenizer [0-9a-f]* verified against the job, written to //p' \
 		"$AGORA_TESTNET_DIR/download.log")
 	[ -f "$job_tokenizer" ] || die "the job's tokenizer was not downloaded; see $AGORA_TESTNET_DIR/download.log"
 	cmp -s "$job_tokenizer" "$tokenizer" || die "the downloaded tokenizer is not the one the shards were cut with"

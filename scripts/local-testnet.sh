@@ -68,6 +68,11 @@ if [ -n "${AGORA_CHEAT:-}" ] && [ "$AGORA_CHEAT" != none ]; then
 	AI_NODES+=(1 2 3)
 fi
 EXTRA_WORKERS=()
+[[ "${AGORA_EXTRA_WORKERS:-0}" =~ ^[0-9]+$ ]] || {
+	echo "AGORA_EXTRA_WORKERS must be a number of workers, not '$AGORA_EXTRA_WORKERS'" >&2
+	exit 2
+}
+# `stop` stops the extra workers only with the same AGORA_EXTRA_WORKERS as `start`.
 for k in $(seq 1 "${AGORA_EXTRA_WORKERS:-0}"); do
 	AI_NAMES+=("worker-w$k")
 	AI_ROLES+=(worker)

@@ -15,7 +15,7 @@ COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(3 6 12)
 export AGORA_CHEAT=none
 export AGORA_PORT_OFFSET="${AGORA_PORT_OFFSET:-300}"
-WORKER_BIN="${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker"
+WORKER_BIN="${AGORA_WORKER_BIN:-${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker}"
 NODE_URL="ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET))"
 ROUNDS=2 LOCAL_STEPS=40 BATCH=32
 

@@ -1,7 +1,9 @@
 // What one job cost the chain, block by block: from its `JobCreated` to its `JobFinalized`, the
 // blocks and seconds it took, the weight the chain used in those blocks (all of it, and the
 // protocol's own transactions alone) and the protocol transactions by call, with their bytes.
-// Prints one JSON line. Used by scripts/measure-scaling.sh:
+// Prints one JSON line. It reads the state of every block of the job: the node must still have
+// it (a node prunes state older than 256 blocks unless run with --state-pruning archive).
+// Used by scripts/measure-scaling.sh:
 //   node round-costs.js WS_URL JOB FROM_BLOCK
 import { connect } from './lib.js';
 
@@ -44,7 +46,7 @@ try {
       const success = events.find(({ phase, event }) => phase.isApplyExtrinsic &&
         phase.asApplyExtrinsic.toNumber() === index &&
         (api.events.system.ExtrinsicSuccess.is(event) || api.events.system.ExtrinsicFailed.is(event)));
-      const info = success?.event.data.dispatchInfo ?? success?.event.data[1];
+      const info = success?.event.data.dispatchInfo;
       if (info) {
         protocolWeight.refTime += info.weight.refTime.toBigInt();
         protocolWeight.proofSize += info.weight.proofSize.toBigInt();

@@ -308,6 +308,23 @@ pub async fn download_models(
 	}
 	let latest = to_digest(&details.latest_model);
 	wanted.push((None, latest));
+	// The tokenizer first: without it a language model's downloads are of no use.
+	let tokenizer = match hyperparameters.tokenizer {
+		Some(hash) => {
+			let json = net
+				.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |_| Ok(()))
+				.await
+				.with_context(|| format!("downloading the job's tokenizer {hash}"))?;
+			let tokenizer = TextTokenizer::from_json(json)?;
+			if let Some((vocab, _)) = arch.language_shape() {
+				tokenizer.check_fits(vocab)?;
+			}
+			let dir =
+				out.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+			Some((hash, tokenizer.save_in(dir)?))
+		},
+		None => None,
+	};
 	let mut models = Vec::with_capacity(wanted.len());
 	for (round, hash) in wanted {
 		let bytes = net
@@ -321,20 +338,6 @@ pub async fn download_models(
 		}
 		models.push((round, hash, decode_model(&arch, &bytes)?));
 	}
-	let tokenizer = match hyperparameters.tokenizer {
-		Some(hash) => {
-			let bytes = net
-				.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |bytes| {
-					TextTokenizer::from_json(bytes.to_vec()).map(|_| ()).map_err(Into::into)
-				})
-				.await
-				.with_context(|| format!("downloading the job's tokenizer {hash}"))?;
-			let dir =
-				out.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-			Some((hash, TextTokenizer::from_json(bytes)?.save_in(dir)?))
-		},
-		None => None,
-	};
 	Ok(DownloadedModels { arch, models, tokenizer })
 }
 

@@ -51,6 +51,11 @@ use agora_protocol::{
 };
 use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
+/// The longest a worker spends fetching a job's tokenizer before it declines the round: the
+/// fetch comes before the pass's duties, which a submitter naming an unserved hash must not
+/// hold up.
+const TOKENIZER_FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
 /// stalled or restarting node).
 const BLOCK_WAIT: Duration = Duration::from_secs(12);
@@ -516,9 +521,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		Ok(())
 	}
 
-	/// Whether this worker can train the job: its own data fits a job on private data, and a
-	/// language-model job's pinned tokenizer is served and fits the model (a worker that
-	/// applied and then could not train would pay `no_show_slash` every round).
+	/// Whether this worker takes the job: its own data fits a job on private data (a worker
+	/// that applied and then could not train would pay `no_show_slash` every round), and a
+	/// language-model job's pinned tokenizer is served and fits the model (training does not
+	/// need it, but a model nobody can decode is not worth the work, and every worker that
+	/// takes the job then serves its tokenizer to the model's users).
 	async fn check_runnable(
 		&self,
 		details: &JobInfo,
@@ -538,19 +545,20 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	}
 
 	/// Fetches a job's pinned tokenizer into the store (from where this node serves it to
-	/// anyone who downloads the job's model), keeping it only if it is a tokenizer, and checks
-	/// that every token it produces is one the model reads. (A tokenizer too large for this
-	/// job's model stays in the store: it may be another job's.)
+	/// anyone who downloads the job's model) and checks that it is a tokenizer and that every
+	/// token it produces is one the model reads. Whatever the check says, nothing is removed
+	/// from the store: the hash is the submitter's choice and may name a blob this node serves
+	/// for another purpose. At most [`TOKENIZER_FETCH_TIMEOUT`]: it runs before the duties.
 	async fn fetch_tokenizer(&self, arch: &Architecture, hash: Digest) -> Result<()> {
 		let (vocab, _) = arch
 			.language_shape()
 			.ok_or_else(|| anyhow!("the job pins a tokenizer for a model that reads no tokens"))?;
 		let peers = self.peers(None).await?;
-		let json = self
-			.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |bytes| {
-				Ok(TextTokenizer::from_json(bytes.to_vec()).map(|_| ())?)
-			})
+		let fetch = self.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |_| Ok(()));
+		let json = tokio::time::timeout(TOKENIZER_FETCH_TIMEOUT, fetch)
 			.await
+			.map_err(|_| anyhow!("not fetched in {TOKENIZER_FETCH_TIMEOUT:?}"))
+			.and_then(|fetched| fetched)
 			.with_context(|| format!("the job's tokenizer {hash}"))?;
 		TextTokenizer::from_json(json)?.check_fits(vocab)?;
 		Ok(())

@@ -501,7 +501,8 @@ async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 
 /// A language-model job pins its tokenizer by hash: a worker applies only once it has fetched
 /// the tokenizer from a peer (and then serves it itself), and declines a job whose tokenizer
-/// nobody serves or produces tokens the model cannot read.
+/// nobody serves, produces tokens the model cannot read, or is not a tokenizer at all: a hash
+/// that names a blob the worker serves (its own update, say) leaves that blob where it is.
 #[tokio::test]
 async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served_and_fitting() {
 	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -510,6 +511,8 @@ async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served
 	let tokenizer = TextTokenizer::train(documents, MIN_VOCAB).unwrap();
 	let served = FakeNet::new(&shared, &dirs[0].path().join("provider"));
 	served.store.put(&BlobKey::Blob(tokenizer.hash()), tokenizer.json()).unwrap();
+	let worker_store = agora_p2p::BlobStore::open(&dirs[1].path().join("store")).unwrap();
+	let own_update = worker_store.put_blob(b"the worker's submitted update").unwrap();
 	let job_on = |vocab: usize, pinned: Digest, w: &World| {
 		let mut job = w.jobs[&JOB].clone();
 		let arch = format!("gpt:vocab={vocab},ctx=8,width=16,heads=2,layers=1");
@@ -530,7 +533,8 @@ async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served
 		let fitting = job_on(512, tokenizer.hash(), &w);
 		let unserved = job_on(512, Digest([7; 32]), &w);
 		let too_small = job_on(256, tokenizer.hash(), &w);
-		for (job, details) in [(1, fitting), (2, unserved), (3, too_small)] {
+		let not_a_tokenizer = job_on(512, own_update, &w);
+		for (job, details) in [(1, fitting), (2, unserved), (3, too_small), (4, not_a_tokenizer)] {
 			w.jobs.insert(job, details);
 			w.rounds.insert(job, RoundStatus { job, ..open.clone() });
 		}
@@ -542,12 +546,9 @@ async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served
 	worker.tick().await.unwrap();
 	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: 1 }]);
 	let key = BlobKey::Blob(tokenizer.hash());
-	let store = agora_p2p::BlobStore::open(&dirs[1].path().join("store")).unwrap();
-	assert_eq!(
-		store.get(&key).unwrap().as_deref(),
-		Some(tokenizer.json()),
-		"it serves the tokenizer"
-	);
+	assert_eq!(worker_store.get(&key).unwrap().as_deref(), Some(tokenizer.json()), "it serves it");
+	let kept = worker_store.get(&BlobKey::Blob(own_update)).unwrap();
+	assert_eq!(kept.as_deref(), Some(&b"the worker's submitted update"[..]));
 }
 
 /// Two honest validators score an update on the held-out set the job commits to (neither has

@@ -239,9 +239,15 @@ impl BlobNetwork for FakeNet {
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
 		if let Some(bytes) = self.store.get(&key)? {
-			// As `Network::fetch`: a stored blob is verified too, and removed if rejected.
+			if bytes.len() as u64 > limit {
+				bail!("{key:?} is larger than {limit} bytes");
+			}
+			// As `Network::fetch`: a stored blob is verified too, and a rejected one removed
+			// unless it is a plain blob.
 			if let Err(e) = verify(&bytes) {
-				let _ = std::fs::remove_file(self.store.path(&key));
+				if agora_p2p::discard_rejected(&key) {
+					let _ = std::fs::remove_file(self.store.path(&key));
+				}
 				return Err(e.context(format!("{key:?} rejected")));
 			}
 			return Ok(bytes);

@@ -205,6 +205,17 @@ enum Command {
 	Traffic(oneshot::Sender<Traffic>),
 }
 
+/// Whether a stored blob that a caller's `verify` rejects is removed. A plain blob never is: it
+/// entered the store only after its hash was checked, so its bytes are exactly the ones its key
+/// names and the rejection says the caller expected something else. Removing it would let
+/// whoever chooses what a daemon fetches (a job's submitter naming any hash as its tokenizer,
+/// say) delete the blobs that daemon serves, its own submitted update among them. A checkpoint
+/// or commitment is keyed by a root, not by its content: a rejected one may be a bad copy, and
+/// removing it lets the next attempt ask another holder.
+pub fn discard_rejected(key: &BlobKey) -> bool {
+	!matches!(key, BlobKey::Blob(_))
+}
+
 /// What the daemons need from the peer-to-peer network: the local store they serve from, and
 /// verified downloads from peers. [`Network`] implements it over libp2p; tests implement it in
 /// memory to inject failures.
@@ -369,7 +380,9 @@ impl Network {
 	}
 
 	/// Returns the blob under `key`: [`Network::fetch_to_store`], then read and accepted only
-	/// if `verify` accepts its bytes (a stored blob `verify` rejects is removed).
+	/// if `verify` accepts its bytes. A rejected checkpoint or commitment is removed, so that
+	/// the next attempt asks another holder; a rejected plain blob is kept, see
+	/// [`discard_rejected`].
 	pub async fn fetch(
 		&self,
 		key: BlobKey,
@@ -378,10 +391,19 @@ impl Network {
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
 		let path = self.fetch_to_store(key, limit, peers).await?;
+		let size = tokio::fs::metadata(&path)
+			.await
+			.with_context(|| format!("reading {}", path.display()))?
+			.len();
+		if size > limit {
+			bail!("{key:?} is {size} bytes, more than {limit}");
+		}
 		let bytes =
 			tokio::fs::read(&path).await.with_context(|| format!("reading {}", path.display()))?;
 		if let Err(e) = verify(&bytes) {
-			let _ = tokio::fs::remove_file(&path).await;
+			if discard_rejected(&key) {
+				let _ = tokio::fs::remove_file(&path).await;
+			}
 			return Err(e.context(format!("{key:?} rejected")));
 		}
 		Ok(bytes)
@@ -867,6 +889,15 @@ mod tests {
 		server.store().put(&commitment, b"{}").unwrap();
 		let rejected = client.fetch(commitment, LIMIT, &peers, |_| bail!("not a commitment")).await;
 		assert!(rejected.is_err());
+		assert!(!client.store().contains(&commitment), "a rejected copy is dropped, to ask again");
+
+		// A plain blob the caller did not expect stays: its hash names exactly these bytes, and
+		// whoever named it to this node must not be able to delete what the node serves.
+		let rejected = client.fetch(key, LIMIT, &peers, |_| bail!("not a tokenizer")).await;
+		assert!(rejected.is_err());
+		assert_eq!(client.store().get(&key).unwrap().as_deref(), Some(&blob[..]));
+		let too_small = client.fetch(key, 16, &peers, |_| Ok(())).await.unwrap_err();
+		assert!(format!("{too_small:#}").contains("more than 16"), "{too_small:#}");
 
 		// A blob nobody has.
 		let missing = BlobKey::Blob(Digest([9; 32]));

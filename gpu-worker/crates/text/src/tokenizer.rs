@@ -109,6 +109,16 @@ impl TextTokenizer {
 		if vocab > MAX_VOCAB {
 			return Err(TextError::Tokenizer(format!("{vocab} tokens, above {MAX_VOCAB}")));
 		}
+		// Ids from 0 to vocab - 1, each once: the vocabulary size then bounds every id it
+		// produces (a crafted file could count 300 entries and hand out id 4 billion).
+		let ids: std::collections::BTreeSet<u32> =
+			tokenizer.get_vocab(true).into_values().collect();
+		if ids.len() != vocab || ids.last().is_some_and(|&last| last as usize + 1 != vocab) {
+			return Err(TextError::Tokenizer(format!(
+				"its {vocab} token ids are not 0 to {}",
+				vocab.saturating_sub(1)
+			)));
+		}
 		let hash = Digest::of(&[&json]);
 		Ok(TextTokenizer { tokenizer, json, hash, end_of_text })
 	}
@@ -234,5 +244,22 @@ mod tests {
 		// Vocabularies outside what a token dataset can hold are refused before training.
 		assert!(TextTokenizer::train(paragraphs(&text), MIN_VOCAB - 1).is_err());
 		assert!(TextTokenizer::train(paragraphs(&text), MAX_VOCAB + 1).is_err());
+	}
+
+	/// A crafted file whose few entries hand out ids beyond its size would pass a check on
+	/// the vocabulary's size and index past a model's embedding: refused on load.
+	#[test]
+	fn a_tokenizer_with_ids_beyond_its_size_is_refused() {
+		let text = genesis();
+		let tokenizer = TextTokenizer::train(paragraphs(&text[..20_000]), MIN_VOCAB).unwrap();
+		let mut json: serde_json::Value = serde_json::from_slice(tokenizer.json()).unwrap();
+		let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+		let (last, _) = vocab.iter().max_by_key(|(_, id)| id.as_u64()).unwrap();
+		let last = last.clone();
+		vocab.insert(last, serde_json::json!(4_000_000_000u64));
+		let crafted = serde_json::to_vec(&json).unwrap();
+		let refused = TextTokenizer::from_json(crafted);
+		assert!(format!("{refused:?}").contains("are not 0 to"), "{refused:?}");
+		assert!(TextTokenizer::from_json(tokenizer.json().to_vec()).is_ok());
 	}
 }

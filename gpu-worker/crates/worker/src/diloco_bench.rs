@@ -9,10 +9,11 @@
 //! one model, batch `workers × batch`, `rounds × inner_steps` steps with one schedule and one
 //! AdamW state, the data-parallel baseline that exchanges gradients at every step.
 //!
-//! With `--overlap`, the job's setting runs as it is and one round delayed, as workers would train if
-//! each round's inner steps ran while the previous round is verified: round `r` starts from the
-//! last model verified when it starts (the one round `r - 1` also started from, and its inner
-//! state), and its mean update is applied to the model round `r - 1` produced.
+//! With `--overlap`, the job's setting runs as it is and overlapped, as workers would train if
+//! each round's inner steps ran while the previous round is verified: round `r` cannot start
+//! from round `r - 1`'s model, so it starts from the last verified one (round `r - 2`'s, with
+//! its inner state), alone or stepped by the worker's own round-`r - 1` update, and its mean
+//! update is applied to round `r - 1`'s model.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -68,8 +69,9 @@ pub struct DilocoArgs {
 	/// Prints every round's held-out loss.
 	#[arg(long)]
 	every_round: bool,
-	/// Runs the averaged-state setting as it is and one round delayed (training overlapped
-	/// with the previous round's verification), instead of every setting.
+	/// Runs the averaged-state setting as it is and overlapped with the previous round's
+	/// verification (from the stale model, and from it stepped by each worker's own last
+	/// update), instead of every setting.
 	#[arg(long)]
 	overlap: bool,
 }
@@ -264,7 +266,7 @@ struct Rounds {
 enum Overlap {
 	/// Not overlapped: every round starts from the previous round's model.
 	None,
-	/// From the last verified model, the one the previous round also started from; the mean
+	/// From the last verified model (the one the previous round's mean is applied to); the mean
 	/// update is applied to the previous round's model all the same (one round stale).
 	Delayed,
 	/// From the last verified model stepped by the worker's own update of the previous round,
@@ -336,7 +338,9 @@ fn rounds_of(
 			upload = encoded.len() as u64;
 			let delta =
 				if args.uncompressed { delta } else { decompress(delta.layout(), &encoded)? };
-			own[index] = Some(delta.clone());
+			if overlap == Overlap::Eager {
+				own[index] = Some(delta.clone());
+			}
 			updates.push(WorkerUpdate { delta, num_samples: 1 });
 			kept[index] = end.optimizer.clone();
 			ends.push(WorkerUpdate { delta: end.optimizer, num_samples: 1 });
