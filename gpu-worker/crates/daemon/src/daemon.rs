@@ -51,10 +51,10 @@ use agora_protocol::{
 };
 use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
-/// The longest a worker spends fetching a job's tokenizer before it declines the round: the
-/// fetch comes before the pass's duties, which a submitter naming an unserved hash must not
-/// hold up.
-const TOKENIZER_FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest a worker spends fetching a job's tokenizer before it declines the round (it
+/// tries again the next round): the fetch comes before the pass's duties, which a submitter
+/// naming an unserved hash must not hold up for long.
+const TOKENIZER_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest the daemon waits for a new block before it looks at the chain anyway (a
 /// stalled or restarting node).
@@ -553,7 +553,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let (vocab, _) = arch
 			.language_shape()
 			.ok_or_else(|| anyhow!("the job pins a tokenizer for a model that reads no tokens"))?;
-		let peers = self.peers(None).await?;
+		// In a new order each round: within the time limit only the first few peers are asked,
+		// and unreachable endpoints listed before the holders must not decline every round.
+		let mut peers = self.peers(None).await?;
+		rand::seq::SliceRandom::shuffle(peers.as_mut_slice(), &mut rand::thread_rng());
 		let fetch = self.fetch(BlobKey::Blob(hash), MAX_TOKENIZER_BYTES, &peers, |_| Ok(()));
 		let json = tokio::time::timeout(TOKENIZER_FETCH_TIMEOUT, fetch)
 			.await

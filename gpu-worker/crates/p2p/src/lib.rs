@@ -205,9 +205,9 @@ enum Command {
 	Traffic(oneshot::Sender<Traffic>),
 }
 
-/// Whether a stored blob that a caller's `verify` rejects is removed. A plain blob never is: it
-/// entered the store only after its hash was checked, so its bytes are exactly the ones its key
-/// names and the rejection says the caller expected something else. Removing it would let
+/// Whether a stored blob that a caller's `verify` rejects is removed. A plain blob never is:
+/// [`Network::fetch_to_store`] has just checked its bytes against its hash, so they are exactly
+/// the ones its key names and the rejection says the caller expected something else. Removing it would let
 /// whoever chooses what a daemon fetches (a job's submitter naming any hash as its tokenizer,
 /// say) delete the blobs that daemon serves, its own submitted update among them. A checkpoint
 /// or commitment is keyed by a root, not by its content: a rejected one may be a bad copy, and
@@ -391,13 +391,6 @@ impl Network {
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
 		let path = self.fetch_to_store(key, limit, peers).await?;
-		let size = tokio::fs::metadata(&path)
-			.await
-			.with_context(|| format!("reading {}", path.display()))?
-			.len();
-		if size > limit {
-			bail!("{key:?} is {size} bytes, more than {limit}");
-		}
 		let bytes =
 			tokio::fs::read(&path).await.with_context(|| format!("reading {}", path.display()))?;
 		if let Err(e) = verify(&bytes) {
@@ -415,7 +408,10 @@ impl Network {
 	/// partial file as they arrive, so an interrupted download resumes (also after a restart)
 	/// and memory holds one chunk at a time. A holder that announces more than `limit` bytes is
 	/// refused before anything is written. A plain blob is checked against its hash (read back
-	/// in pieces) before it enters the store; this node serves it from then on.
+	/// in pieces) before it enters the store; this node serves it from then on. A stored blob
+	/// counts only within `limit` (checked before it is read: whoever names the key may name a
+	/// large blob this node holds for something else), and a stored plain blob only if its
+	/// bytes still match its hash; a corrupt one is downloaded again.
 	pub async fn fetch_to_store(
 		&self,
 		key: BlobKey,
@@ -424,8 +420,20 @@ impl Network {
 	) -> Result<PathBuf> {
 		let path = self.store.path(&key);
 		if self.store.contains(&key) {
-			check_hash(&key, &path).await.with_context(|| format!("stored {key:?} is corrupt"))?;
-			return Ok(path);
+			let size = tokio::fs::metadata(&path)
+				.await
+				.with_context(|| format!("reading {}", path.display()))?
+				.len();
+			if size > limit {
+				bail!("{key:?} is {size} bytes, more than {limit}");
+			}
+			match check_hash(&key, &path).await {
+				Ok(()) => return Ok(path),
+				Err(e) => {
+					tracing::warn!(?key, "stored copy is corrupt, downloading it again: {e:#}");
+					let _ = tokio::fs::remove_file(&path).await;
+				},
+			}
 		}
 		let partial = self.store.partial_path(&key);
 		let mut candidates: Vec<&Peer> =
@@ -898,6 +906,9 @@ mod tests {
 		assert_eq!(client.store().get(&key).unwrap().as_deref(), Some(&blob[..]));
 		let too_small = client.fetch(key, 16, &peers, |_| Ok(())).await.unwrap_err();
 		assert!(format!("{too_small:#}").contains("more than 16"), "{too_small:#}");
+		// A stored copy whose bytes no longer match its hash is downloaded again.
+		std::fs::write(client.store().path(&key), b"bit rot").unwrap();
+		assert_eq!(client.fetch(key, LIMIT, &peers, |_| Ok(())).await.unwrap(), blob);
 
 		// A blob nobody has.
 		let missing = BlobKey::Blob(Digest([9; 32]));
