@@ -476,17 +476,24 @@ async fn a_validator_reports_a_job_it_cannot_verify_as_unavailable_rather_than_s
 	}
 }
 
+/// Puts the world's job back in its open phase, nobody applied and no duties yet; returns the
+/// round's status for other jobs to copy.
+fn open_round(w: &mut World) -> RoundStatus<AccountId32, u32> {
+	w.duties.clear();
+	let mut open = w.rounds[&JOB].clone();
+	open.phase = JobStatusView::Open;
+	open.applicants.clear();
+	open.workers.clear();
+	open
+}
+
 #[tokio::test]
 async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
 	let (shared, _) = world_with_a_job(dirs[0].path());
 	{
 		let mut w = world(&shared);
-		w.duties.clear();
-		let mut open = w.rounds[&JOB].clone();
-		open.phase = JobStatusView::Open;
-		open.applicants.clear();
-		open.workers.clear();
+		let open = open_round(&mut w);
 		let mut unknown = w.jobs[&JOB].clone();
 		unknown.spec.architecture = bounded(b"no-such-architecture".to_vec());
 		w.rounds.insert(JOB, open.clone());
@@ -525,11 +532,7 @@ async fn a_worker_applies_to_a_language_model_job_only_with_its_tokenizer_served
 	};
 	{
 		let mut w = world(&shared);
-		w.duties.clear();
-		let mut open = w.rounds[&JOB].clone();
-		open.phase = JobStatusView::Open;
-		open.applicants.clear();
-		open.workers.clear();
+		let open = open_round(&mut w);
 		let fitting = job_on(512, tokenizer.hash(), &w);
 		let unserved = job_on(512, Digest([7; 32]), &w);
 		let too_small = job_on(256, tokenizer.hash(), &w);
