@@ -45,9 +45,17 @@ for workers in "${COUNTS[@]}"; do
 	costs=$(cd tests/js && node round-costs.js "$NODE_URL" "$job" "$from")
 	# `job N Finalized: K completed rounds, final model …`
 	completed=$(sed -n 's/.*: \([0-9]*\) completed rounds.*/\1/p' "$AGORA_TESTNET_DIR/watch.log" | tail -1)
-	validator_bytes=$(cat "$AGORA_TESTNET_DIR"/validator-*/traffic.json | jq -s 'map(.downloaded_bytes) | max')
-	worker_bytes=$(cat "$AGORA_TESTNET_DIR"/worker-*/traffic.json | jq -s 'map(.downloaded_bytes) | max')
-	training=$(cat "$AGORA_TESTNET_DIR"/worker-*/timings/job-"$job"-round-*.json | jq -s 'map(.training_seconds) | max')
+	# The largest of FIELD over the records matching the glob (null when none was written).
+	largest() {
+		local field=$1 records
+		shift
+		records=("$@")
+		[ -f "${records[0]}" ] || { echo null; return; }
+		jq -s "map(.$field) | max" "${records[@]}"
+	}
+	validator_bytes=$(largest downloaded_bytes "$AGORA_TESTNET_DIR"/validator-*/traffic.json)
+	worker_bytes=$(largest downloaded_bytes "$AGORA_TESTNET_DIR"/worker-*/traffic.json)
+	training=$(largest training_seconds "$AGORA_TESTNET_DIR"/worker-*/timings/job-"$job"-round-*.json)
 	line=$(jq -cn --argjson costs "$costs" --argjson w "$workers" --argjson r "$ROUNDS" \
 		--argjson vb "$validator_bytes" --argjson wb "$worker_bytes" --argjson t "$training" \
 		'{workers: $w, rounds: $r, seconds_per_round: ($costs.seconds / $r), blocks_per_round: ($costs.blocks / $r),
@@ -55,7 +63,7 @@ for workers in "${COUNTS[@]}"; do
 		  protocol_weight_ms_per_round: ($costs.protocol_weight_ms / $r),
 		  protocol_share_of_block_capacity_percent: $costs.protocol_share_of_block_capacity_percent,
 		  protocol_calls_per_round: ($costs.protocol_calls / $r), protocol_bytes_per_round: ($costs.protocol_bytes / $r),
-		  validator_downloaded_bytes_per_round: ($vb / $r), worker_downloaded_bytes_max: $wb, calls: $costs.calls}')
+		  validator_downloaded_bytes_per_round: (if $vb == null then null else $vb / $r end), worker_downloaded_bytes_max: $wb, calls: $costs.calls}')
 	echo "$line"
 	[ "${completed:-0}" -eq "$ROUNDS" ] || echo "warning: $completed of $ROUNDS rounds completed (see $AGORA_TESTNET_DIR)" >&2
 	results+=("$line")
@@ -66,5 +74,5 @@ echo
 echo "| workers | seconds per round | blocks per round | protocol weight per round | share of block capacity | protocol calls per round | their bytes | downloaded per AI validator per round |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for line in "${results[@]}"; do
-	jq -r '"| \(.workers) | \(.seconds_per_round) | \(.blocks_per_round) | \(.protocol_weight_ms_per_round) ms | \(.protocol_share_of_block_capacity_percent)% | \(.protocol_calls_per_round) | \(.protocol_bytes_per_round) B | \(.validator_downloaded_bytes_per_round / 1024 | floor) KiB |"' <<<"$line"
+	jq -r '"| \(.workers) | \(.seconds_per_round) | \(.blocks_per_round) | \(.protocol_weight_ms_per_round) ms | \(.protocol_share_of_block_capacity_percent)% | \(.protocol_calls_per_round) | \(.protocol_bytes_per_round) B | \(if .validator_downloaded_bytes_per_round == null then "?" else (.validator_downloaded_bytes_per_round / 1024 | floor | tostring) + " KiB" end) |"' <<<"$line"
 done
