@@ -6,9 +6,11 @@
 #      CUBLAS_WORKSPACE_CONFIG), every segment replayed within tolerance on the GPU and on the
 #      CPU, batches through pinned memory intact;
 #   2. training throughput of tch against PyTorch on the same models, weights and batches
-#      (gpt-cpu and GPT-2 small among them), the device synchronized before each clock reading;
+#      (gpt-cpu and GPT-2 small among them), the device synchronized before each clock reading,
+#      in float32 and with bf16 autocast;
 #   3. the replay deviation grid of a GPT: segment lengths 1 to 40 steps, replayed cuda->cuda
-#      and cuda->cpu, against the tolerance and a subtle cheat;
+#      and cuda->cpu, against the tolerance and a subtle cheat, in float32 and in bf16 (a grid
+#      beyond its tolerance is reported and fails the check at the end, after the rest ran);
 #   4. the GPU memory used (the most nvidia-smi saw during the run).
 # Everything it prints is also written to gpu-check.log (or $AGORA_GPU_CHECK_LOG); put it in
 # docs/language-models.md.
@@ -47,10 +49,14 @@ AGORA_REQUIRE_CUDA=1 cargo test --release --locked -p agora-ml --lib device
 
 say "2. throughput: tch against PyTorch, same model, weights and batches"
 "$WORKER" bench throughput --models gpt-cpu gpt2-small transformer-char
+"$WORKER" bench throughput --models gpt-cpu gpt2-small --precision bf16
 
 say "3. replay deviation grid of a GPT (cuda->cuda, cuda->cpu, by segment length)"
-"$WORKER" bench lm-replay
+failed=""
+"$WORKER" bench lm-replay || failed="$failed float32-replay-grid"
+"$WORKER" bench lm-replay --precision bf16 || failed="$failed bf16-replay-grid"
 
 kill "$SAMPLER" 2>/dev/null || true
 say "4. GPU memory: at most $(sort -n "$PEAK_FILE" | tail -1) MiB in use during the check"
+[ -z "$failed" ] || die "honest replays beyond the tolerance:$failed (log in $LOG)"
 say "passed in $((SECONDS - started)) s; log in $LOG"

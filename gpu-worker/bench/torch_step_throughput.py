@@ -72,7 +72,7 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln_attention(x)).split(w, 2)
         q, k, v = (z.view(b, t, self.heads, d).transpose(1, 2) for z in (q, k, v))
         scores = q.matmul(k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
-        att = scores.masked_fill(mask, float("-inf")).softmax(-1)
+        att = scores.masked_fill(mask, float("-inf")).softmax(-1, dtype=torch.float32)
         y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, w)
         x = x + self.attention_out(y)
         return x + self.mlp_out(F.gelu(self.mlp_in(self.ln_mlp(x))))
@@ -175,6 +175,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--shard", required=True, help="samples, written by the Rust side")
     parser.add_argument("--init", required=True, help="initial weights (safetensors)")
+    parser.add_argument("--precision", default="f32", choices=["f32", "bf16"],
+                        help="bf16: the forward pass under bf16 autocast, as the Rust trainer")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -205,14 +207,15 @@ def main():
 
     def step(i):
         idx = torch.arange(i * args.batch_size, (i + 1) * args.batch_size) % pool
-        if kind in ("transformer", "gpt"):
-            tokens = data[idx].to(device, non_blocking=True).long()
-            logits = model(tokens[:, :-1]).reshape(-1, vocab)
-            targets = tokens[:, 1:].reshape(-1)
-        else:
-            logits = model(data[idx].to(device, non_blocking=True).float() * scale)
-            targets = labels[idx].to(device, non_blocking=True).long()
-        loss = F.cross_entropy(logits, targets)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            if kind in ("transformer", "gpt"):
+                tokens = data[idx].to(device, non_blocking=True).long()
+                logits = model(tokens[:, :-1]).reshape(-1, vocab)
+                targets = tokens[:, 1:].reshape(-1)
+            else:
+                logits = model(data[idx].to(device, non_blocking=True).float() * scale)
+                targets = labels[idx].to(device, non_blocking=True).long()
+            loss = F.cross_entropy(logits, targets)
         # The Rust trainer reports each step's loss and accuracy: the same work here.
         correct = (logits.argmax(-1) == targets).sum().item()
         optimizer.zero_grad()

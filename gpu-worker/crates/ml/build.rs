@@ -1,5 +1,5 @@
 //! Compiles `csrc/cuda_policy.cpp`, the few libtorch settings tch does not expose (cuDNN
-//! determinism, deterministic algorithms, TF32), against the headers of the libtorch that tch
+//! determinism, deterministic algorithms, TF32, bf16 autocast), against the headers of the libtorch that tch
 //! links. torch-sys reports that libtorch's library directory (`links = "tch"` metadata); its
 //! headers are beside it.
 

@@ -71,6 +71,7 @@ fn world_with_a_job_stepping(
 		micro_batches: 1,
 		outer,
 		inner_state,
+		precision: Default::default(),
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));

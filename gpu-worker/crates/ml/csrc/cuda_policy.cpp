@@ -1,6 +1,8 @@
-// The CUDA numerics settings libtorch keeps in its global context, which tch does not expose.
-// Plain bool setters only: nothing crosses this boundary that depends on the C++ ABI.
+// The CUDA numerics settings libtorch keeps in its global context, and its bf16 autocast, which
+// tch does not expose (tch's `autocast` switches CUDA only, to float16). Plain bools only:
+// nothing crosses this boundary that depends on the C++ ABI, and nothing throws across it.
 #include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
 
 extern "C" void agora_set_deterministic(bool on) {
 	auto& context = at::globalContext();
@@ -23,4 +25,32 @@ extern "C" bool agora_deterministic_algorithms() {
 
 extern "C" bool agora_allow_tf32_cublas() {
 	return at::globalContext().allowTF32CuBLAS();
+}
+
+static at::DeviceType autocast_device(bool cuda) {
+	return cuda ? at::kCUDA : at::kCPU;
+}
+
+// Enters a bf16 autocast region on this thread for the CUDA or the CPU backend; returns whether
+// autocast was already on there (for agora_autocast_exit to restore).
+extern "C" bool agora_autocast_enter(bool cuda) {
+	const auto device = autocast_device(cuda);
+	const bool previous = at::autocast::is_autocast_enabled(device);
+	at::autocast::set_autocast_dtype(device, at::kBFloat16);
+	at::autocast::set_autocast_enabled(device, true);
+	at::autocast::increment_nesting();
+	return previous;
+}
+
+// Leaves the region: the outermost exit drops the cached bf16 copies of the weights, which the
+// optimizer step is about to change.
+extern "C" void agora_autocast_exit(bool cuda, bool previous) {
+	if (at::autocast::decrement_nesting() == 0) {
+		at::autocast::clear_cache();
+	}
+	at::autocast::set_autocast_enabled(autocast_device(cuda), previous);
+}
+
+extern "C" bool agora_autocast_enabled(bool cuda) {
+	return at::autocast::is_autocast_enabled(autocast_device(cuda));
 }

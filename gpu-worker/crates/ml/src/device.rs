@@ -9,6 +9,8 @@
 //! It also sets how CUDA computes, since a validator replays a worker's steps and must land
 //! within a tolerance of them ([`set_reproducible_numerics`]).
 
+use std::marker::PhantomData;
+
 use tch::Device;
 
 /// Loads libtorch's CUDA backend when this machine has an NVIDIA driver, sets the numerics
@@ -39,6 +41,9 @@ extern "C" {
 	fn agora_set_allow_tf32(on: bool);
 	fn agora_deterministic_algorithms() -> bool;
 	fn agora_allow_tf32_cublas() -> bool;
+	fn agora_autocast_enter(cuda: bool) -> bool;
+	fn agora_autocast_exit(cuda: bool, previous: bool);
+	fn agora_autocast_enabled(cuda: bool) -> bool;
 }
 
 /// The numerics of Agora's runs, on every device:
@@ -68,6 +73,41 @@ pub fn set_reproducible_numerics() {
 pub fn numerics_are_reproducible() -> bool {
 	// SAFETY: plain getters of libtorch's global context.
 	unsafe { agora_deterministic_algorithms() && !agora_allow_tf32_cublas() }
+}
+
+/// A bf16 autocast region on the current thread, for `device`'s backend (CUDA, or the CPU),
+/// left when dropped: inside it libtorch runs matrix products in bfloat16 and keeps
+/// reductions, softmax and the loss in float32, while the weights, their gradients and the
+/// optimizer stay float32 (PyTorch's `torch.autocast(device, dtype=torch.bfloat16)`).
+/// Autocast is thread-local, so the guard cannot leave its thread.
+pub struct Autocast {
+	cuda: bool,
+	previous: bool,
+	_not_send: PhantomData<*const ()>,
+}
+
+impl Autocast {
+	/// Enters bf16 autocast for `device` on this thread.
+	pub fn bf16(device: Device) -> Self {
+		let cuda = device.is_cuda();
+		// SAFETY: thread-local autocast switches of libtorch (csrc/cuda_policy.cpp); bools only.
+		let previous = unsafe { agora_autocast_enter(cuda) };
+		Autocast { cuda, previous, _not_send: PhantomData }
+	}
+}
+
+impl Drop for Autocast {
+	fn drop(&mut self) {
+		// SAFETY: as in `bf16`; it also drops the region's cached bf16 copies of the weights,
+		// which the optimizer step is about to change.
+		unsafe { agora_autocast_exit(self.cuda, self.previous) }
+	}
+}
+
+/// Whether autocast is on for `device`'s backend on this thread.
+pub fn autocast_enabled(device: Device) -> bool {
+	// SAFETY: a plain getter of libtorch's thread-local autocast state.
+	unsafe { agora_autocast_enabled(device.is_cuda()) }
 }
 
 #[cfg(target_os = "linux")]
@@ -134,5 +174,25 @@ mod tests {
 		let a = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
 		let b = tch::Tensor::from_slice(&[4.0f32, 5.0, 6.0]).reshape([3, 1]);
 		assert_eq!(a.matmul(&b).double_value(&[0, 0]), 32.0);
+	}
+
+	#[test]
+	fn bf16_autocast_runs_products_in_bf16_inside_its_region_only() {
+		let a = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
+		let b = tch::Tensor::from_slice(&[4.0f32, 5.0, 6.0]).reshape([3, 1]);
+		assert!(!autocast_enabled(Device::Cpu));
+		{
+			let _outer = Autocast::bf16(Device::Cpu);
+			{
+				let _inner = Autocast::bf16(Device::Cpu);
+				assert_eq!(a.matmul(&b).kind(), tch::Kind::BFloat16);
+			}
+			// Leaving a nested region keeps the outer one on.
+			assert!(autocast_enabled(Device::Cpu));
+			// Reductions stay in float32.
+			assert_eq!(a.log_softmax(-1, None).kind(), tch::Kind::Float);
+		}
+		assert!(!autocast_enabled(Device::Cpu));
+		assert_eq!(a.matmul(&b).kind(), tch::Kind::Float);
 	}
 }

@@ -22,6 +22,7 @@ use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{Batch, BatchSchedule, Dataset, SampleKind};
+use crate::device::Autocast;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Result, WorkerError};
 use crate::models::{Architecture, Model};
@@ -215,6 +216,34 @@ pub struct TrainConfig {
 	/// memory.
 	#[serde(default = "one_micro_batch", skip_serializing_if = "is_one_micro_batch")]
 	pub micro_batches: usize,
+	/// The arithmetic of the forward passes.
+	#[serde(default, skip_serializing_if = "Precision::is_f32")]
+	pub precision: Precision,
+}
+
+/// The arithmetic of a run's forward passes. Part of the job, not a worker's choice: a replay
+/// reproduces a step only in the arithmetic it was trained in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+	/// float32 throughout (TF32 off, see [`crate::device::set_reproducible_numerics`]).
+	#[default]
+	F32,
+	/// bf16 autocast ([`Autocast`]): matrix products in bfloat16, float32 weights, gradients,
+	/// optimizer state and loss. About twice the matrix throughput of float32 on a recent GPU
+	/// (and half the activation memory); on a CPU without bf16 units it is slower.
+	Bf16,
+}
+
+impl Precision {
+	pub fn is_f32(&self) -> bool {
+		*self == Precision::F32
+	}
+
+	/// The autocast region a forward pass in this precision runs in, on `device`.
+	fn autocast(self, device: Device) -> Option<Autocast> {
+		(self == Precision::Bf16).then(|| Autocast::bf16(device))
+	}
 }
 
 /// The smallest clipping norm a job may set: below it every step rounds to nothing in f32.
@@ -238,6 +267,7 @@ impl TrainConfig {
 			schedule: LrSchedule::Constant,
 			clip_norm: None,
 			micro_batches: 1,
+			precision: Precision::F32,
 		}
 	}
 
@@ -560,7 +590,13 @@ impl Trainer {
 		let mut predictions = 0i64;
 		for part in indices.chunks(part_len) {
 			let batch = data.batch(part, self.model.device())?;
-			let (loss, correct, count) = loss_and_correct(&self.model, &batch)?;
+			// Only the forward pass in the job's precision: the backward pass follows the
+			// graph's own casts, and scoring (`evaluate`) stays in float32 on every device so
+			// that validators' scores agree.
+			let (loss, correct, count) = {
+				let _autocast = self.config.precision.autocast(self.model.device());
+				loss_and_correct(&self.model, &batch)?
+			};
 			let share = part.len() as f64 / indices.len() as f64;
 			let weighted =
 				if parts == 1 { loss.shallow_clone() } else { loss.f_mul_scalar(share)? };
@@ -935,6 +971,33 @@ mod tests {
 			OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
 		let plain = one_step(&arch, &params, &TrainConfig::new(no_decay, 32, 0), &train, &indices);
 		assert_eq!(plain, after_adam);
+	}
+
+	#[test]
+	fn a_bf16_step_is_reproducible_close_to_float32_and_keeps_float32_state() {
+		let (arch, train, _) = digits_setup();
+		let params = arch.initial_params(3).unwrap();
+		let indices: Vec<u32> = (0..64).collect();
+		let f32_config = TrainConfig::new(OptimizerConfig::sgd(0.1, 0.0), 64, 0);
+		let bf16_config = TrainConfig { precision: Precision::Bf16, ..f32_config.clone() };
+		let in_f32 = one_step(&arch, &params, &f32_config, &train, &indices);
+		let in_bf16 = one_step(&arch, &params, &bf16_config, &train, &indices);
+		// The same bits every time (what a replay on the same kind of device relies on).
+		assert_eq!(one_step(&arch, &params, &bf16_config, &train, &indices), in_bf16);
+		// bf16 products change the step, by about bf16's precision (8 bits of mantissa) and no
+		// more.
+		assert_ne!(in_bf16, in_f32);
+		let step_in_f32 = in_f32.sub(&params).unwrap();
+		let deviation = in_bf16.sub(&in_f32).unwrap().l2_norm() / step_in_f32.l2_norm();
+		assert!(deviation < 3e-2, "bf16 step {deviation:e} from the float32 step");
+		// The weights and the optimizer's buffers stay float32, and autocast ends with the step.
+		assert_eq!(in_bf16.layout(), in_f32.layout());
+		assert!(!crate::device::autocast_enabled(Device::Cpu));
+		// A job that says nothing trains in float32 and serializes as before.
+		let json = serde_json::to_string(&bf16_config).unwrap();
+		assert!(json.contains(r#""precision":"bf16""#));
+		assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), bf16_config);
+		assert!(!serde_json::to_string(&f32_config).unwrap().contains("precision"));
 	}
 
 	#[test]

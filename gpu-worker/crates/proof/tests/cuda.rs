@@ -6,8 +6,8 @@ use agora_core::Digest;
 use agora_ml::data::{genesis_text_path, text_dataset, Dataset};
 use agora_ml::device::{best_device, numerics_are_reproducible};
 use agora_ml::models::Architecture;
-use agora_ml::train::{LrSchedule, OptimizerConfig, TrainConfig, TrainingState};
-use agora_proof::{committed_run, ReplayVerifier, DEFAULT_TOLERANCE};
+use agora_ml::train::{LrSchedule, OptimizerConfig, Precision, TrainConfig, TrainingState};
+use agora_proof::{committed_run, replay_tolerance, ReplayVerifier};
 use tch::Device;
 
 /// The GPU, or `None` (after saying so) where there is none and none is required.
@@ -42,22 +42,41 @@ fn cuda_runs_are_bit_identical_and_replay_within_tolerance_on_the_cpu() {
 	let Some(device) = gpu() else { return };
 	assert!(numerics_are_reproducible(), "deterministic algorithms on, TF32 off");
 	let (arch, data, config) = language_job();
+	runs_are_bit_identical_and_replay_within_tolerance(device, &arch, &data, &config);
+}
+
+#[test]
+fn bf16_cuda_runs_are_bit_identical_and_replay_within_their_tolerance_on_the_cpu() {
+	let Some(device) = gpu() else { return };
+	let (arch, data, config) = language_job();
+	let config = TrainConfig { precision: Precision::Bf16, ..config };
+	runs_are_bit_identical_and_replay_within_tolerance(device, &arch, &data, &config);
+}
+
+/// Two runs of `config` on `device` commit to the same root, and every segment of one replays
+/// within the precision's tolerance on `device` and on the CPU.
+fn runs_are_bit_identical_and_replay_within_tolerance(
+	device: Device,
+	arch: &Architecture,
+	data: &Dataset,
+	config: &TrainConfig,
+) {
 	let start = TrainingState::fresh(arch.initial_params(3).unwrap(), &config.optimizer).unwrap();
-	let run = || committed_run(&arch, &start, &config, &data, Digest::default(), 12, 4, device);
+	let run = || committed_run(arch, &start, config, data, Digest::default(), 12, 4, device);
 	let (first, second) = (run().unwrap(), run().unwrap());
 	assert_eq!(first.commitment.root, second.commitment.root, "two CUDA runs, one commitment");
 	for replay_device in [device, Device::Cpu] {
 		let verifier = ReplayVerifier {
 			arch: arch.clone(),
 			config: config.clone(),
-			tolerance: DEFAULT_TOLERANCE,
+			tolerance: replay_tolerance(config.precision),
 			device: replay_device,
 		};
 		for segment in 0..first.commitment.segments() {
 			let proof = first.commitment.segment_proof(segment).unwrap();
 			let verdict = verifier
 				.verify_segment(
-					&data,
+					data,
 					&first.commitment.leaves_root,
 					&proof,
 					&first.checkpoints[segment],
@@ -65,7 +84,8 @@ fn cuda_runs_are_bit_identical_and_replay_within_tolerance_on_the_cpu() {
 				)
 				.unwrap();
 			eprintln!(
-				"segment {segment} replayed on {replay_device:?}: {:.2e}",
+				"{:?} segment {segment} replayed on {replay_device:?}: {:.2e}",
+				config.precision,
 				verdict.deviation()
 			);
 			assert!(verdict.accepted, "segment {segment} on {replay_device:?}: {verdict:?}");

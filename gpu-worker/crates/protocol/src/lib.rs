@@ -19,7 +19,9 @@ use agora_ml::error::{Result, WorkerError};
 use agora_ml::models::{Architecture, Model};
 use agora_ml::outer::OuterOptimizer;
 use agora_ml::params::ParamSet;
-use agora_ml::train::{evaluate, LrSchedule, OptimizerConfig, TrainConfig, TrainingState};
+use agora_ml::train::{
+	evaluate, LrSchedule, OptimizerConfig, Precision, TrainConfig, TrainingState,
+};
 #[cfg(any(test, feature = "cheats"))]
 use agora_proof::adversary::{dishonest_run, Cheat};
 use agora_proof::{committed_run, CommittedRun, ReplayVerifier, RunBinding, TrainingCommitment};
@@ -69,6 +71,11 @@ pub struct Hyperparameters {
 	/// What the inner optimizer starts each round from.
 	#[serde(default, skip_serializing_if = "InnerState::is_fresh")]
 	pub inner_state: InnerState,
+	/// The arithmetic of the forward passes (float32 unless the job says `bf16`). A validator
+	/// replays in the same precision; see docs/language-models.md for what a bf16 job's replay
+	/// tolerance rests on.
+	#[serde(default, skip_serializing_if = "Precision::is_f32")]
+	pub precision: Precision,
 }
 
 /// What the inner optimizer (the job's AdamW or SGD) starts each round from.
@@ -125,6 +132,7 @@ impl Hyperparameters {
 			schedule: self.schedule,
 			clip_norm: self.clip_norm,
 			micro_batches: self.micro_batches,
+			precision: self.precision,
 			..TrainConfig::new(
 				self.optimizer,
 				self.batch_size,
@@ -646,8 +654,8 @@ pub fn judge_update(
 
 	let verifier = ReplayVerifier {
 		arch: ctx.arch.clone(),
+		tolerance: agora_proof::replay_tolerance(expected_config.precision),
 		config: expected_config,
-		tolerance: agora_proof::DEFAULT_TOLERANCE,
 		device,
 	};
 	for &segment in segments {
@@ -782,6 +790,7 @@ mod tests {
 			micro_batches: 1,
 			outer: None,
 			inner_state: InnerState::Fresh,
+			precision: Precision::F32,
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -856,14 +865,29 @@ mod tests {
 	#[test]
 	fn honest_update_is_valid_and_cheats_are_not() {
 		let (ctx, _, test, shards) = context();
+		honest_valid_cheats_not(&ctx, &test, &shards);
+	}
+
+	#[test]
+	fn a_bf16_job_is_replayed_in_bf16_and_judged_by_its_tolerance() {
+		let (mut ctx, _, test, shards) = context();
+		let (float32_run, float32_claim) = evidence(&ctx, &shards, Cheat::None);
+		ctx.hyperparameters.precision = Precision::Bf16;
+		honest_valid_cheats_not(&ctx, &test, &shards);
+		// A float32 run claimed for a bf16 job is another run than the job's.
+		let judgement = judge(&ctx, &float32_claim, &[0, 3], &float32_run, &test);
+		assert!(!judgement.valid, "{judgement:?}");
+	}
+
+	fn honest_valid_cheats_not(ctx: &RoundContext, test: &Dataset, shards: &[(Digest, Vec<u8>)]) {
 		let segments = [0, 3];
 		for (cheat, valid) in [
 			(Cheat::None, true),
 			(Cheat::SkipSteps { period: 2 }, false),
 			(Cheat::CopiedWeights, false),
 		] {
-			let (evidence, claim) = evidence(&ctx, &shards, cheat);
-			let judgement = judge(&ctx, &claim, &segments, &evidence, &test);
+			let (evidence, claim) = evidence(ctx, shards, cheat);
+			let judgement = judge(ctx, &claim, &segments, &evidence, test);
 			assert_eq!(judgement.valid, valid, "{cheat:?}: {judgement:?}");
 			if valid {
 				assert!(judgement.score > 0.5, "score {}", judgement.score);

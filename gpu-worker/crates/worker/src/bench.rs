@@ -20,7 +20,7 @@ use agora_ml::models::{Architecture, Model};
 use agora_ml::params::{Layout, ParamSet, TensorSpec};
 use agora_ml::privacy::{epsilon, privatize, DpConfig};
 use agora_ml::train::{
-	evaluate, local_update, OptimizerConfig, TrainConfig, Trainer, TrainingState,
+	evaluate, local_update, OptimizerConfig, Precision, TrainConfig, Trainer, TrainingState,
 };
 #[cfg(feature = "cheats")]
 use agora_proof::{
@@ -73,8 +73,35 @@ pub struct BenchArgs {
 	/// Batch size of each worker in the federated experiments (centralized training uses 32).
 	#[arg(long, default_value_t = 4)]
 	local_batch_size: usize,
+	/// Arithmetic of the forward passes in `throughput` and `lm-replay`: f32, or bf16 autocast
+	/// (on both sides of `throughput`).
+	#[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+	pub precision: PrecisionArg,
 	#[command(flatten)]
 	diloco: crate::diloco_bench::DilocoArgs,
+}
+
+/// A job's [`Precision`] on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+	F32,
+	Bf16,
+}
+
+impl PrecisionArg {
+	pub fn precision(self) -> Precision {
+		match self {
+			PrecisionArg::F32 => Precision::F32,
+			PrecisionArg::Bf16 => Precision::Bf16,
+		}
+	}
+
+	fn name(self) -> &'static str {
+		match self {
+			PrecisionArg::F32 => "f32",
+			PrecisionArg::Bf16 => "bf16",
+		}
+	}
 }
 
 pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
@@ -115,7 +142,11 @@ pub fn run(args: &BenchArgs, device: Device) -> Result<()> {
 		crate::diloco_bench::diloco(&args.diloco, device)?;
 	}
 	if wants(Which::LmReplay) {
-		crate::replay_bench::lm_replay(args.diloco.token_windows()?, device)?;
+		crate::replay_bench::lm_replay(
+			args.diloco.token_windows()?,
+			args.precision.precision(),
+			device,
+		)?;
 	}
 	Ok(())
 }
@@ -179,7 +210,10 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 			},
 			Architecture::Cnn { side, .. } => data::synthetic_images(1024, 10, 1, *side, 96, 0)?,
 		};
-		let config = TrainConfig::new(OptimizerConfig::sgd(0.01, 0.9), batch_size, 0);
+		let config = TrainConfig {
+			precision: args.precision.precision(),
+			..TrainConfig::new(OptimizerConfig::sgd(0.01, 0.9), batch_size, 0)
+		};
 		let initial = arch.initial_params(0)?;
 		// Python trains the same model from the same weights on the same samples: kernels such
 		// as max pooling run at data-dependent speed, so other data would be another benchmark.
@@ -216,6 +250,7 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 				.args(["--steps", &steps.to_string()])
 				.args(["--threads", &threads.to_string()])
 				.args(["--device", if device.is_cuda() { "cuda" } else { "cpu" }])
+				.args(["--precision", args.precision.name()])
 				.arg("--shard")
 				.arg(&shard_path)
 				.arg("--init")
@@ -252,9 +287,10 @@ fn throughput(args: &BenchArgs, device: Device) -> Result<()> {
 	}
 	table(
 		&format!(
-			"Training step throughput on {device:?}, tch vs PyTorch (same libtorch, same threads, \
-			 SGD momentum; best of 5 alternating runs, the device synchronized before each clock \
-			 reading)"
+			"Training step throughput on {device:?} in {}, tch vs PyTorch (same libtorch, same \
+			 threads, SGD momentum; best of 5 alternating runs, the device synchronized before \
+			 each clock reading)",
+			args.precision.name()
 		),
 		&[
 			"model",

@@ -261,6 +261,9 @@ struct TrainArgs {
 	/// Micro-batches per step (gradient accumulation: the same step in less memory).
 	#[arg(long, default_value_t = 1)]
 	micro_batches: usize,
+	/// Arithmetic of the forward passes: f32, or bf16 autocast (for a GPU with bf16 units).
+	#[arg(long, value_enum, default_value_t = bench::PrecisionArg::F32)]
+	precision: bench::PrecisionArg,
 	/// Output directory: checkpoints, commitment.json, model.safetensors, update.safetensors.
 	#[arg(long)]
 	out: PathBuf,
@@ -488,6 +491,7 @@ fn train(args: &TrainArgs, device: Device) -> Result<()> {
 		schedule,
 		clip_norm: args.clip_norm,
 		micro_batches: args.micro_batches,
+		precision: args.precision.precision(),
 		..TrainConfig::new(args.optimizer.config(), args.batch_size, args.seed)
 	};
 	std::fs::create_dir_all(&args.out)?;

@@ -13,8 +13,8 @@ use tch::Device;
 use agora_core::Digest;
 use agora_ml::data::Dataset;
 use agora_ml::models::Architecture;
-use agora_ml::train::{LrSchedule, OptimizerConfig, TrainConfig, TrainingState};
-use agora_proof::{committed_run, CommittedRun, ReplayVerifier, SegmentVerdict, DEFAULT_TOLERANCE};
+use agora_ml::train::{LrSchedule, OptimizerConfig, Precision, TrainConfig, TrainingState};
+use agora_proof::{committed_run, replay_tolerance, CommittedRun, ReplayVerifier, SegmentVerdict};
 
 use crate::bench::table;
 
@@ -24,7 +24,11 @@ const SEGMENT_LENGTHS: [u64; 5] = [1, 5, 10, 20, 40];
 
 /// The language model and its windows: `data` from `prepare-text` if given, else the
 /// repository's own text as bytes.
-pub fn lm_replay(data: Option<(Dataset, usize)>, device: Device) -> Result<()> {
+pub fn lm_replay(
+	data: Option<(Dataset, usize)>,
+	precision: Precision,
+	device: Device,
+) -> Result<()> {
 	let (data, vocab) = match data {
 		Some(data) => data,
 		None => (crate::bench::genesis(64)?, 128),
@@ -40,8 +44,10 @@ pub fn lm_replay(data: Option<(Dataset, usize)>, device: Device) -> Result<()> {
 			min_fraction: 0.1,
 		},
 		clip_norm: Some(1.0),
+		precision,
 		..TrainConfig::new(OptimizerConfig::adamw(3e-3), 16, 5)
 	};
+	let tolerance = replay_tolerance(precision);
 	let start = TrainingState::fresh(arch.initial_params(0)?, &config.optimizer)?;
 	let threads = tch::get_num_threads();
 	let replayers: Vec<(String, Device, i32)> = if device.is_cuda() {
@@ -67,7 +73,7 @@ pub fn lm_replay(data: Option<(Dataset, usize)>, device: Device) -> Result<()> {
 			let verifier = ReplayVerifier {
 				arch: arch.clone(),
 				config: config.clone(),
-				tolerance: DEFAULT_TOLERANCE,
+				tolerance,
 				device: *replay_device,
 			};
 			let honest_verdicts = verify_all(&verifier, &data, &honest)?;
@@ -102,8 +108,8 @@ pub fn lm_replay(data: Option<(Dataset, usize)>, device: Device) -> Result<()> {
 	}
 	table(
 		&format!(
-			"Replay deviation of `{}` (AdamW 3e-3, warmup-cosine, clip 1.0, batch 16), trained on \
-			 {device:?}, {STEPS} steps; tolerance {DEFAULT_TOLERANCE:e}",
+			"Replay deviation of `{}` (AdamW 3e-3, warmup-cosine, clip 1.0, batch 16, {precision:?}), \
+			 trained on {device:?}, {STEPS} steps; tolerance {tolerance:e}",
 			arch.id()
 		),
 		&[
@@ -117,9 +123,9 @@ pub fn lm_replay(data: Option<(Dataset, usize)>, device: Device) -> Result<()> {
 	);
 	println!(
 		"\nlargest honest deviation {honest_max:.2e}, smallest cheat deviation {cheat_min:.2e}, \
-		 tolerance {DEFAULT_TOLERANCE:e}"
+		 tolerance {tolerance:e}"
 	);
-	if honest_max > DEFAULT_TOLERANCE {
+	if honest_max > tolerance {
 		bail!("an honest language-model segment deviated beyond the tolerance");
 	}
 	Ok(())
