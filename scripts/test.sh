@@ -72,6 +72,15 @@ stop_node() {
 	NODE_PID=""
 }
 
+# timed <step>: runs a step and notes its wall time for the summary (where CI's time goes).
+TIMINGS=""
+timed() {
+	local step_started=$SECONDS
+	"$@"
+	TIMINGS="$TIMINGS ${1#step_} $((SECONDS - step_started)) s,"
+	log "${1#step_} took $((SECONDS - step_started)) s"
+}
+
 step_setup() {
 	log "setup"
 	bash scripts/setup.sh
@@ -261,19 +270,19 @@ unit)
 	;;
 all)
 	started=$SECONDS
-	step_setup
+	timed step_setup
 	use_clippy_driver
-	step_unit
-	step_upgrade_runtime
-	step_dev_chain
-	step_manual_sealing
-	step_bad_input
-	step_local_testnet
-	step_worker
-	step_e2e
-	step_faults
-	step_docker
-	log "all tests passed in $((SECONDS - started)) s"
+	timed step_unit
+	timed step_upgrade_runtime
+	timed step_dev_chain
+	timed step_manual_sealing
+	timed step_bad_input
+	timed step_local_testnet
+	timed step_worker
+	timed step_e2e
+	timed step_faults
+	timed step_docker
+	log "all tests passed in $((SECONDS - started)) s:${TIMINGS%,}"
 	;;
 *)
 	for step in "$@"; do
