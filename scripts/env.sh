@@ -25,7 +25,7 @@ if [ -z "${WASM_BUILD_TOOLCHAIN:-}" ] && [ -f "$HOME/.cache/agora-wasm-toolchain
 	fi
 fi
 
-export AGORA_NODE_BIN="$CARGO_TARGET_DIR/debug/agora-node"
+export AGORA_NODE_BIN="${AGORA_NODE_BIN:-$CARGO_TARGET_DIR/debug/agora-node}"
 
 # frame-benchmarking-cli ships a test runtime of its own whose WASM is only used by
 # `benchmark storage --mode validate-block`; skipping it saves a second runtime build.

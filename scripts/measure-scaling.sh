@@ -5,6 +5,11 @@
 # does not dominate; then it prints the rounds' blocks and seconds, the weight the chain used
 # (tests/js/round-costs.js), and the bytes each AI validator downloaded.
 #   scripts/measure-scaling.sh [WORKERS...]
+# With 2-second blocks (what shorter blocks give a round): build a node with them and point
+# the script at it, keeping the 6-second node for everything else:
+#   cargo build -p agora-node --features fast-blocks
+#   cp "$CARGO_TARGET_DIR/debug/agora-node" /tmp/agora-node-2s && cargo build -p agora-node
+#   AGORA_NODE_BIN=/tmp/agora-node-2s scripts/measure-scaling.sh 3
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

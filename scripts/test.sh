@@ -32,10 +32,16 @@ die() {
 
 WORK="$(mktemp -d -t agora-test.XXXXXX)"
 NODE_PID=""
+WORKER_TESTS_PID=""
 cleanup() {
 	if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
 		kill -INT "$NODE_PID" 2>/dev/null || true
 		wait "$NODE_PID" 2>/dev/null || true
+	fi
+	# The background worker tests are a process group of their own (cargo and its children).
+	if [ -n "$WORKER_TESTS_PID" ]; then
+		kill -- "-$WORKER_TESTS_PID" 2>/dev/null || true
+		wait "$WORKER_TESTS_PID" 2>/dev/null || true
 	fi
 	rm -rf "$WORK"
 }
@@ -243,6 +249,27 @@ step_worker() {
 	fi
 }
 
+# The worker's tests need no node, and the node's network steps mostly wait for blocks: in a
+# full run the worker's tests run beside them, at the lowest CPU priority so that the nodes'
+# block production is not starved, and are waited for before the end-to-end steps, which run
+# the worker binary they build. Nothing in the network steps runs that binary.
+start_worker_tests_in_background() {
+	[ -f scripts/worker-test.sh ] || return 0
+	log "gpu-worker: its tests start in the background (nice 19); log $WORK/worker-test.log"
+	setsid nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
+	WORKER_TESTS_PID=$!
+}
+
+wait_for_worker_tests() {
+	[ -n "$WORKER_TESTS_PID" ] || return 0
+	log "gpu-worker (run in the background; its log follows)"
+	local status=0
+	wait "$WORKER_TESTS_PID" || status=$?
+	WORKER_TESTS_PID=""
+	cat "$WORK/worker-test.log"
+	[ "$status" -eq 0 ] || die "gpu-worker tests failed (log above)"
+}
+
 step_e2e() {
 	log "explorer: unit tests of its logic (detection rule, event folding)"
 	(cd explorer && npm test --silent)
@@ -274,11 +301,12 @@ all)
 	use_clippy_driver
 	timed step_unit
 	timed step_upgrade_runtime
+	start_worker_tests_in_background
 	timed step_dev_chain
 	timed step_manual_sealing
 	timed step_bad_input
 	timed step_local_testnet
-	timed step_worker
+	timed wait_for_worker_tests
 	timed step_e2e
 	timed step_faults
 	timed step_docker
