@@ -121,6 +121,9 @@ impl ProtocolCall {
 pub trait ChainApi {
 	/// The signing account.
 	fn account(&self) -> AccountId32;
+	/// The chain's target block time (its runtime's BABE slot), read when connecting: what a
+	/// daemon's margins in blocks are worth in seconds.
+	fn block_time(&self) -> Duration;
 	/// Number of the best block.
 	async fn best_number(&self) -> Result<BlockNumber>;
 	/// Waits for the next best block, at most `timeout`; its number, or `None` when none

@@ -110,6 +110,8 @@ pub struct Chain {
 	signer: Keypair,
 	/// The chain's genesis hash (what receipts and transactions are signed for).
 	genesis: H256,
+	/// The runtime's target block time.
+	block_time: Duration,
 	/// The nonce after the last transaction this client sent and has not yet seen in a block
 	/// (0: none): the node's pool does not always count a transaction sent a moment ago, and
 	/// reusing its nonce would replace it.
@@ -140,6 +142,15 @@ impl Chain {
 	pub async fn connect(url: &str, signer: Keypair) -> Result<Self> {
 		let connection = Connection::open(url, 0).await?;
 		let genesis = connection.api.genesis_hash();
+		// Read without the compiled-in metadata's check: a runtime built with other block
+		// times (`fast-blocks`) differs from it in such values only.
+		let millis = connection
+			.api
+			.at_current_block()
+			.await?
+			.constants()
+			.entry(subxt::dynamic::constant::<u64>("Babe", "ExpectedBlockTime"))
+			.context("reading the chain's block time")?;
 		Ok(Chain {
 			url: url.to_string(),
 			connection: Arc::new(Mutex::new(connection)),
@@ -151,6 +162,7 @@ impl Chain {
 			endpoints: Default::default(),
 			signer,
 			genesis,
+			block_time: Duration::from_millis(millis.max(1)),
 			next_nonce: Default::default(),
 		})
 	}
@@ -606,6 +618,10 @@ impl Chain {
 impl ChainApi for Chain {
 	fn account(&self) -> AccountId32 {
 		Chain::account(self)
+	}
+
+	fn block_time(&self) -> Duration {
+		self.block_time
 	}
 
 	async fn best_number(&self) -> Result<BlockNumber> {

@@ -138,7 +138,7 @@ pub fn plant_root(job: u64, worker: &AccountId32, secret: &[u8; 32]) -> Digest {
 struct StoredVerdict {
 	valid: bool,
 	/// The worker did not serve its evidence although it was asked until
-	/// [`UNAVAILABLE_MARGIN`] blocks before the commit deadline.
+	/// [`unavailable_margin`] blocks before the commit deadline.
 	#[serde(default)]
 	unavailable: bool,
 	score_parts: u32,
@@ -212,16 +212,31 @@ pub struct Daemon<C, N> {
 /// Blocks between attempts to top the stake up after one failed.
 const TOP_UP_RETRY_BLOCKS: u32 = 100;
 
-/// Blocks before the commit deadline at which a validator that still cannot get a worker's
-/// evidence gives up and commits `Unavailable`. Until then a failed fetch is retried at every
-/// pass: a network failure is not proof of fraud, and one validator's `Unavailable` slashes
-/// nobody (the chain needs several, and a majority of the stake).
-const UNAVAILABLE_MARGIN: u32 = 2;
+/// Chain time before the commit deadline at which a validator that still cannot get a
+/// worker's evidence (or finish its replay) gives up and commits `Unavailable`, long enough for
+/// that commitment to be signed, gossiped and included. Until then a failed fetch is retried at
+/// every pass: a network failure is not proof of fraud, and one validator's `Unavailable`
+/// slashes nobody (the chain needs several, and a majority of the stake), whereas a commitment
+/// that lands after the deadline is a missed verdict, which does slash.
+const UNAVAILABLE_MARGIN_TIME: Duration = Duration::from_secs(12);
+/// The fewest blocks of that margin, however long the blocks.
+const MIN_UNAVAILABLE_MARGIN: u32 = 2;
+
+/// [`UNAVAILABLE_MARGIN_TIME`] in blocks of `block_time`, at least
+/// [`MIN_UNAVAILABLE_MARGIN`]: 2 blocks at 6-second blocks, 6 at 2-second blocks. A margin in
+/// blocks alone was too short on a chain with shorter blocks: honest validators' `Unavailable`
+/// commitments landed after the deadline and were slashed as missed (measured at 2-second
+/// blocks, docs/language-models.md).
+pub(crate) fn unavailable_margin(block_time: Duration) -> u32 {
+	let millis = block_time.as_millis().max(1);
+	let blocks = UNAVAILABLE_MARGIN_TIME.as_millis().div_ceil(millis);
+	u32::try_from(blocks).unwrap_or(u32::MAX).max(MIN_UNAVAILABLE_MARGIN)
+}
 
 /// How often a validator busy judging an update looks at the chain's height, to give up in time.
 const DEADLINE_POLL: Duration = Duration::from_secs(1);
 
-/// The output of `work`, unless the chain reaches [`UNAVAILABLE_MARGIN`] blocks before
+/// The output of `work`, unless the chain reaches [`unavailable_margin`] blocks before
 /// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
 /// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
 /// however late it started; a node that cannot be reached is asked again at the next poll.
@@ -230,11 +245,12 @@ pub(crate) async fn within_deadline<C: ChainApi, F: std::future::Future>(
 	deadline: u32,
 	work: F,
 ) -> Option<F::Output> {
+	let margin = unavailable_margin(chain.block_time());
 	let too_late = async {
 		loop {
 			tokio::time::sleep(DEADLINE_POLL).await;
 			match chain.best_number().await {
-				Ok(now) if now.saturating_add(UNAVAILABLE_MARGIN) >= deadline => return,
+				Ok(now) if now.saturating_add(margin) >= deadline => return,
 				Ok(_) => {},
 				Err(e) => tracing::debug!("cannot read the best block: {e:#}"),
 			}
@@ -1133,7 +1149,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	}
 
 	/// `Err(e)`, so that the duty comes back at the next pass, while the commit deadline is more
-	/// than [`UNAVAILABLE_MARGIN`] blocks away; `Ok` once it is time to give up and report.
+	/// than [`unavailable_margin`] blocks away; `Ok` once it is time to give up and report.
 	async fn retry_while_time_is_left(
 		&self,
 		deadline: u32,
@@ -1141,7 +1157,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		what: &'static str,
 	) -> Result<()> {
 		let now = self.chain.best_number().await?;
-		if now.saturating_add(UNAVAILABLE_MARGIN) < deadline {
+		if now.saturating_add(unavailable_margin(self.chain.block_time())) < deadline {
 			return Err(e.context(format!("{what}, will retry")));
 		}
 		tracing::warn!("{what}, giving up: {e:#}");

@@ -21,7 +21,9 @@ use agora_protocol::{decode_round_model, model_blob, Hyperparameters, InnerState
 use agora_text::tokenizer::{TextTokenizer, MIN_VOCAB};
 use tch::Device;
 
-use crate::daemon::{within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS};
+use crate::daemon::{
+	unavailable_margin, within_deadline, Conduct, Daemon, DaemonConfig, Role, FETCH_ATTEMPTS,
+};
 use crate::fakes::{FakeChain, FakeNet, Shared, World};
 
 const WORKER: AccountId32 = AccountId32([1; 32]);
@@ -776,6 +778,34 @@ async fn a_replay_that_cannot_finish_before_the_commit_deadline_is_given_up_in_t
 	world(&shared).node_down = false;
 	let given_up = tokio::time::timeout(std::time::Duration::from_secs(5), giving_up).await;
 	assert_eq!(given_up.unwrap().unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_margin_before_a_commit_deadline_is_time_not_blocks() {
+	use std::time::Duration;
+	// 12 seconds of blocks, never fewer than 2.
+	assert_eq!(unavailable_margin(Duration::from_secs(6)), 2);
+	assert_eq!(unavailable_margin(Duration::from_secs(2)), 6);
+	assert_eq!(unavailable_margin(Duration::from_millis(500)), 24);
+	assert_eq!(unavailable_margin(Duration::from_secs(30)), 2);
+	// On a chain of 2-second blocks, 5 blocks before the deadline is already too late to start
+	// waiting: the replay is given up at the first look (at 6-second blocks it would go on).
+	let shared = Shared::default();
+	world(&shared).best = 10;
+	world(&shared).block_time = Some(Duration::from_secs(2));
+	let chain = FakeChain { me: VALIDATOR, world: shared.clone() };
+	let given_up = tokio::time::timeout(
+		Duration::from_secs(5),
+		within_deadline(&chain, 15, std::future::pending::<()>()),
+	)
+	.await;
+	assert_eq!(given_up.unwrap(), None);
+	world(&shared).block_time = None;
+	let slow = async {
+		tokio::time::sleep(Duration::from_millis(1_500)).await;
+		9
+	};
+	assert_eq!(within_deadline(&chain, 15, slow).await, Some(9));
 }
 
 /// A job on private data, verified by evaluation: a worker without data of its own declines it;

@@ -39,6 +39,8 @@ pub struct World {
 	pub registrations: BTreeMap<(AccountId32, bool), Endpoint>,
 	/// The validator seats.
 	pub seats: Seats,
+	/// The chain's block time (`None`: 6 seconds, the runtime's).
+	pub block_time: Option<Duration>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -126,6 +128,10 @@ fn include(world: &mut World, who: &AccountId32, call: &ProtocolCall) {
 impl ChainApi for FakeChain {
 	fn account(&self) -> AccountId32 {
 		self.me
+	}
+
+	fn block_time(&self) -> Duration {
+		lock(&self.world).block_time.unwrap_or(Duration::from_secs(6))
 	}
 
 	async fn best_number(&self) -> Result<BlockNumber> {
