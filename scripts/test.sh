@@ -256,7 +256,7 @@ step_worker() {
 start_worker_tests_in_background() {
 	[ -f scripts/worker-test.sh ] || return 0
 	log "gpu-worker: its tests start in the background (nice 19); log $WORK/worker-test.log"
-	setsid nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
+	setsid --wait nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
 	WORKER_TESTS_PID=$!
 }
 
