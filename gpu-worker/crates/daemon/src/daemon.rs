@@ -1049,8 +1049,14 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				.await?
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
 			let fetching = Instant::now();
+			// Bounded like the replay: a worker that serves its evidence slowly enough (each
+			// chunk just inside the request timeout) would otherwise hold this validator past
+			// the commit deadline, and a missed commitment slashes the validator.
+			let gathering = self.gather_evidence(job, &details, &ctx, worker, &update, segments);
 			let evidence =
-				self.gather_evidence(job, &details, &ctx, worker, &update, segments).await;
+				within_deadline(&self.chain, deadline, gathering).await.unwrap_or_else(|| {
+					Err(anyhow!("the evidence did not arrive before the commit deadline"))
+				});
 			let fetch_seconds = fetching.elapsed().as_secs_f64();
 			let verifying = Instant::now();
 			let (judgement, unavailable) = match evidence {

@@ -41,6 +41,8 @@ extern "C" {
 	fn agora_set_allow_tf32(on: bool);
 	fn agora_deterministic_algorithms() -> bool;
 	fn agora_allow_tf32_cublas() -> bool;
+	fn agora_set_bf16_reduced_reductions(on: bool);
+	fn agora_bf16_reduced_reductions() -> bool;
 	fn agora_autocast_enter(cuda: bool) -> bool;
 	fn agora_autocast_exit(cuda: bool, previous: bool);
 	fn agora_autocast_enabled(cuda: bool) -> bool;
@@ -55,7 +57,9 @@ extern "C" {
 /// - `CUBLAS_WORKSPACE_CONFIG` set unless the operator set it;
 /// - TF32 off for matrix products and convolutions (the TF32 policy): a TF32 product keeps 10
 ///   bits of mantissa, and a replay on another device (a validator's CPU) could not stay
-///   within the float32 tolerance of a run that used it.
+///   within the float32 tolerance of a run that used it;
+/// - cuBLAS's reduced-precision reductions off for bf16 products (a job's bf16 autocast): their
+///   partial sums in float32, as on the CPU.
 pub fn set_reproducible_numerics() {
 	if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
 		std::env::set_var("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG);
@@ -65,14 +69,19 @@ pub fn set_reproducible_numerics() {
 	unsafe {
 		agora_set_deterministic(true);
 		agora_set_allow_tf32(false);
+		agora_set_bf16_reduced_reductions(false);
 	}
 }
 
-/// Whether libtorch runs deterministic algorithms and keeps TF32 off, as
-/// [`set_reproducible_numerics`] sets.
+/// Whether libtorch runs deterministic algorithms and keeps TF32 and bf16 reduced-precision
+/// reductions off, as [`set_reproducible_numerics`] sets.
 pub fn numerics_are_reproducible() -> bool {
 	// SAFETY: plain getters of libtorch's global context.
-	unsafe { agora_deterministic_algorithms() && !agora_allow_tf32_cublas() }
+	unsafe {
+		agora_deterministic_algorithms()
+			&& !agora_allow_tf32_cublas()
+			&& !agora_bf16_reduced_reductions()
+	}
 }
 
 /// A bf16 autocast region on the current thread, for `device`'s backend (CUDA, or the CPU),
@@ -91,6 +100,8 @@ impl Autocast {
 	pub fn bf16(device: Device) -> Self {
 		let cuda = device.is_cuda();
 		// SAFETY: thread-local autocast switches of libtorch (csrc/cuda_policy.cpp); bools only.
+		// The autocast dtype is left at bf16 afterwards: only these regions use autocast in
+		// an Agora process.
 		let previous = unsafe { agora_autocast_enter(cuda) };
 		Autocast { cuda, previous, _not_send: PhantomData }
 	}
@@ -98,8 +109,9 @@ impl Autocast {
 
 impl Drop for Autocast {
 	fn drop(&mut self) {
-		// SAFETY: as in `bf16`; it also drops the region's cached bf16 copies of the weights,
-		// which the optimizer step is about to change.
+		// SAFETY: as in `bf16`. Leaving the outermost region also drops its cached bf16
+		// copies of the weights, which the optimizer step is about to change; the trainer
+		// holds a region only around a forward pass, never across a step.
 		unsafe { agora_autocast_exit(self.cuda, self.previous) }
 	}
 }
@@ -189,8 +201,8 @@ mod tests {
 			}
 			// Leaving a nested region keeps the outer one on.
 			assert!(autocast_enabled(Device::Cpu));
-			// Reductions stay in float32.
-			assert_eq!(a.log_softmax(-1, None).kind(), tch::Kind::Float);
+			// A product's softmax in float32, as the model asks for it.
+			assert_eq!(a.matmul(&b).log_softmax(-1, tch::Kind::Float).kind(), tch::Kind::Float);
 		}
 		assert!(!autocast_enabled(Device::Cpu));
 		assert_eq!(a.matmul(&b).kind(), tch::Kind::Float);
