@@ -1018,7 +1018,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		} else {
-			let (details, ctx) = match self.context(job, round).await {
+			// Every fetch on the way to a verdict runs under the commit deadline: a peer that
+			// answers just inside each request's timeout must not hold this validator past it.
+			let context = within_deadline(&self.chain, deadline, self.context(job, round))
+				.await
+				.unwrap_or_else(|| Err(anyhow!("the round's model did not arrive in time")));
+			let (details, ctx) = match context {
 				Ok(context) => context,
 				Err(e) => {
 					let reason = format!("the job cannot be verified: {e:#}");
@@ -1032,7 +1037,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					return self.send_commitment(job, round, worker, &stored).await;
 				},
 			};
-			let holdout = match self.holdout(&ctx.hyperparameters).await {
+			let holdout =
+				within_deadline(&self.chain, deadline, self.holdout(&ctx.hyperparameters))
+					.await
+					.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
+			let holdout = match holdout {
 				Ok(holdout) => Some(holdout),
 				Err(e) => {
 					// The submitter's fault, not the worker's: retry while there is time, then
@@ -1049,9 +1058,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				.await?
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
 			let fetching = Instant::now();
-			// Bounded like the replay: a worker that serves its evidence slowly enough (each
-			// chunk just inside the request timeout) would otherwise hold this validator past
-			// the commit deadline, and a missed commitment slashes the validator.
+			// A missed commitment slashes the validator; evidence that comes too late is
+			// reported `Unavailable` instead.
 			let gathering = self.gather_evidence(job, &details, &ctx, worker, &update, segments);
 			let evidence =
 				within_deadline(&self.chain, deadline, gathering).await.unwrap_or_else(|| {
