@@ -21,6 +21,8 @@
 # network's blocks, finality, registrations and health checks).
 set -euo pipefail
 
+# The node under test is the one this run builds, whatever the caller's environment names.
+unset AGORA_NODE_BIN
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$AGORA_ROOT"
 
@@ -33,14 +35,23 @@ die() {
 WORK="$(mktemp -d -t agora-test.XXXXXX)"
 NODE_PID=""
 WORKER_TESTS_PID=""
+# kill_tree <pid>: the process and all its descendants, the deepest first.
+kill_tree() {
+	local child
+	for child in $(pgrep -P "$1" || true); do
+		kill_tree "$child"
+	done
+	kill "$1" 2>/dev/null || true
+}
+
 cleanup() {
 	if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
 		kill -INT "$NODE_PID" 2>/dev/null || true
 		wait "$NODE_PID" 2>/dev/null || true
 	fi
-	# The background worker tests are a process group of their own (cargo and its children).
+	# The background worker tests: cargo and everything under it.
 	if [ -n "$WORKER_TESTS_PID" ]; then
-		kill -- "-$WORKER_TESTS_PID" 2>/dev/null || true
+		kill_tree "$WORKER_TESTS_PID"
 		wait "$WORKER_TESTS_PID" 2>/dev/null || true
 	fi
 	rm -rf "$WORK"
@@ -253,10 +264,13 @@ step_worker() {
 # full run the worker's tests run beside them, at the lowest CPU priority so that the nodes'
 # block production is not starved, and are waited for before the end-to-end steps, which run
 # the worker binary they build. Nothing in the network steps runs that binary.
+WORKER_TESTS_STARTED=0
 start_worker_tests_in_background() {
 	[ -f scripts/worker-test.sh ] || return 0
 	log "gpu-worker: its tests start in the background (nice 19); log $WORK/worker-test.log"
-	setsid --wait nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
+	WORKER_TESTS_STARTED=$SECONDS
+	# In this script's process group, so that whoever stops the run stops them too.
+	nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
 	WORKER_TESTS_PID=$!
 }
 
@@ -268,6 +282,7 @@ wait_for_worker_tests() {
 	WORKER_TESTS_PID=""
 	cat "$WORK/worker-test.log"
 	[ "$status" -eq 0 ] || die "gpu-worker tests failed (log above)"
+	log "gpu-worker tests ran $((SECONDS - WORKER_TESTS_STARTED)) s in the background"
 }
 
 step_e2e() {
