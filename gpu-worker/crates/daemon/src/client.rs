@@ -161,6 +161,7 @@ fn pinned_tokenizer(
 /// Creates the job described by `config`; returns its id.
 pub async fn create_job(chain: &Chain, config: &JobConfig) -> Result<u64> {
 	let arch = Architecture::from_id(&config.architecture)?;
+	config.hyperparameters.check_segment_length(config.checkpoint_interval)?;
 	let initial = arch.initial_params(config.hyperparameters.init_seed)?;
 	let initial_hash = Digest::of(&[&model_blob(&arch, &initial)?]);
 	let manifest: Manifest = serde_json::from_slice(

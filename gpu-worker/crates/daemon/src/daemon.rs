@@ -1363,6 +1363,7 @@ pub fn supported(details: &JobInfo) -> Result<(Architecture, Hyperparameters)> {
 		std::str::from_utf8(&details.spec.architecture.0).context("architecture id is not text")?;
 	let arch = Architecture::from_id(arch_id)?;
 	let hyperparameters = Hyperparameters::from_json(&details.spec.hyperparameters.0)?;
+	hyperparameters.check_segment_length(details.spec.checkpoint_interval)?;
 	if details.spec.dataset == chain::Dataset::Private {
 		if details.spec.mode == chain::VerificationMode::Replay {
 			bail!("a job on private data cannot be verified by replay");

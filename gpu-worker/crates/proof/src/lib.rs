@@ -51,6 +51,11 @@ pub const DEFAULT_TOLERANCE: f64 = 3e-3;
 /// geometric mean, 2.3x above the largest honest deviation and 3.5x below the cheat.
 pub const BF16_TOLERANCE: f64 = 1.5e-2;
 
+/// The longest segment, in steps, of a run in bf16: the longest [`BF16_TOLERANCE`] was measured
+/// on. Honest bf16 deviation grows with the segment, so a job with longer ones is refused
+/// rather than left to slash honest workers.
+pub const MAX_BF16_SEGMENT_STEPS: u32 = 40;
+
 /// The tolerance that judges replays of a run in `precision`.
 pub fn replay_tolerance(precision: Precision) -> f64 {
 	match precision {

@@ -126,6 +126,20 @@ impl Hyperparameters {
 		Ok(parsed)
 	}
 
+	/// Errors if a run of these hyperparameters with a checkpoint every `checkpoint_interval`
+	/// steps could not be judged fairly: bf16 segments longer than
+	/// [`agora_proof::MAX_BF16_SEGMENT_STEPS`].
+	pub fn check_segment_length(&self, checkpoint_interval: u32) -> Result<()> {
+		let longest = agora_proof::MAX_BF16_SEGMENT_STEPS;
+		if self.precision == Precision::Bf16 && checkpoint_interval > longest {
+			return Err(WorkerError::InvalidArgument(format!(
+				"bf16 segments of {checkpoint_interval} steps: the bf16 replay tolerance holds for \
+				 {longest} at most"
+			)));
+		}
+		Ok(())
+	}
+
 	/// The training configuration of `round`.
 	pub fn train_config(&self, round: u32) -> TrainConfig {
 		TrainConfig {
@@ -873,6 +887,9 @@ mod tests {
 		let (mut ctx, _, test, shards) = context();
 		let (float32_run, float32_claim) = evidence(&ctx, &shards, Cheat::None);
 		ctx.hyperparameters.precision = Precision::Bf16;
+		// Segments longer than the tolerance was measured on are refused.
+		ctx.hyperparameters.check_segment_length(40).unwrap();
+		assert!(ctx.hyperparameters.check_segment_length(41).is_err());
 		honest_valid_cheats_not(&ctx, &test, &shards);
 		// A float32 run claimed for a bf16 job is another run than the job's.
 		let judgement = judge(&ctx, &float32_claim, &[0, 3], &float32_run, &test);
