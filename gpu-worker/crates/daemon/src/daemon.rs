@@ -1018,12 +1018,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		} else {
-			// Every fetch on the way to a verdict runs under the commit deadline: a peer that
-			// answers just inside each request's timeout must not hold this validator past it.
-			let context = within_deadline(&self.chain, deadline, self.context(job, round))
-				.await
-				.unwrap_or_else(|| Err(anyhow!("the round's model did not arrive in time")));
-			let (details, ctx) = match context {
+			let (details, ctx) = match self.context(job, round).await {
 				Ok(context) => context,
 				Err(e) => {
 					let reason = format!("the job cannot be verified: {e:#}");
@@ -1037,11 +1032,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					return self.send_commitment(job, round, worker, &stored).await;
 				},
 			};
-			let holdout =
-				within_deadline(&self.chain, deadline, self.holdout(&ctx.hyperparameters))
-					.await
-					.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
-			let holdout = match holdout {
+			let holdout = match self.holdout(&ctx.hyperparameters).await {
 				Ok(holdout) => Some(holdout),
 				Err(e) => {
 					// The submitter's fault, not the worker's: retry while there is time, then
@@ -1058,13 +1049,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				.await?
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
 			let fetching = Instant::now();
-			// A missed commitment slashes the validator; evidence that comes too late is
-			// reported `Unavailable` instead.
-			let gathering = self.gather_evidence(job, &details, &ctx, worker, &update, segments);
 			let evidence =
-				within_deadline(&self.chain, deadline, gathering).await.unwrap_or_else(|| {
-					Err(anyhow!("the evidence did not arrive before the commit deadline"))
-				});
+				self.gather_evidence(job, &details, &ctx, worker, &update, segments).await;
 			let fetch_seconds = fetching.elapsed().as_secs_f64();
 			let verifying = Instant::now();
 			let (judgement, unavailable) = match evidence {

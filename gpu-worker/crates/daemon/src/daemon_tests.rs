@@ -781,59 +781,6 @@ async fn a_replay_that_cannot_finish_before_the_commit_deadline_is_given_up_in_t
 }
 
 #[tokio::test]
-async fn a_worker_stalling_its_evidence_cannot_hold_a_validator_past_the_commit_deadline() {
-	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-	let (shared, _) = world_with_a_job(dirs[0].path());
-	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
-	worker.tick().await.unwrap();
-	let deadline = 60;
-	{
-		let mut w = world(&shared);
-		w.duties.insert(
-			VALIDATOR,
-			vec![Duty::Commit {
-				job: JOB,
-				round: 0,
-				worker: WORKER,
-				segments: vec![0, 2],
-				deadline,
-			}],
-		);
-		w.stalled_evidence = true;
-		w.best = 40;
-	}
-	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
-	// The validator waits for the evidence while the deadline is far; when the chain nears it,
-	// it commits `Unavailable` in time instead of waiting on.
-	let nearing = async {
-		tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
-		assert!(sent(&shared, VALIDATOR).is_empty(), "18 blocks before the deadline it waits");
-		world(&shared).best = deadline - 2;
-	};
-	let (ticked, ()) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-		tokio::join!(validator.tick(), nearing)
-	})
-	.await
-	.expect("the stalled fetch is given up");
-	ticked.unwrap();
-	assert!(
-		matches!(sent(&shared, VALIDATOR).as_slice(), [ProtocolCall::CommitVerdict { .. }]),
-		"{:?}",
-		sent(&shared, VALIDATOR)
-	);
-	world(&shared)
-		.duties
-		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 }]);
-	validator.tick().await.unwrap();
-	match sent(&shared, VALIDATOR).last() {
-		Some(ProtocolCall::RevealVerdict { verdict, .. }) => {
-			assert_eq!(*verdict, agora_chain::Verdict::Unavailable)
-		},
-		other => panic!("expected a reveal, got {other:?}"),
-	}
-}
-
-#[tokio::test]
 async fn the_margin_before_a_commit_deadline_is_time_not_blocks() {
 	use std::time::Duration;
 	// 12 seconds of blocks, never fewer than 2.

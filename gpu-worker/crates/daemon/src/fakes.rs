@@ -33,9 +33,6 @@ pub struct World {
 	pub drop_next: usize,
 	/// This many of the next fetches from peers fail (a peer unreachable for a moment).
 	pub failing_fetches: usize,
-	/// Fetches of training evidence (commitments and checkpoints) from peers never finish: a
-	/// worker that answers each request just inside its timeout, for as long as it likes.
-	pub stalled_evidence: bool,
 	/// Every daemon's blob store, which the fake network fetches from.
 	pub stores: Vec<BlobStore>,
 	/// Registrations by account and role (`true` for a worker); none unless a test adds them.
@@ -260,10 +257,6 @@ impl BlobNetwork for FakeNet {
 				return Err(e.context(format!("{key:?} rejected")));
 			}
 			return Ok(bytes);
-		}
-		let stalled = !matches!(key, BlobKey::Blob(_)) && lock(&self.world).stalled_evidence;
-		if stalled {
-			std::future::pending::<()>().await;
 		}
 		let found = {
 			let mut world = lock(&self.world);
