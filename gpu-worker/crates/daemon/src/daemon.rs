@@ -26,8 +26,8 @@ use tch::Device;
 
 use agora_chain::{
 	self as chain, to_digest, to_h256, AccountId32, Balance, Capability, ChainApi, DeviceKind,
-	Duty, JobInfo, JobStatusView, Pending, Perbill, ProtocolCall, RegistryRole, Update, Verdict,
-	VerificationStage, AGR,
+	Duty, JobInfo, JobStatusView, Pending, PendingDuty, Perbill, ProtocolCall, RegistryRole,
+	Update, Verdict, VerificationStage, AGR,
 };
 use agora_core::state;
 use agora_ml::aggregate::WorkerUpdate;
@@ -199,6 +199,9 @@ pub struct Daemon<C, N> {
 	net: N,
 	config: DaemonConfig,
 	me: AccountId32,
+	/// Held while an update is judged: validators fetch evidence concurrently but replay one
+	/// update at a time.
+	judging: tokio::sync::Mutex<()>,
 	/// Rounds this worker will not apply to (the job is not one it can run, or applying
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
@@ -308,7 +311,15 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
 		let me = chain.account();
-		Ok(Daemon { chain, net, config, me, declined: HashSet::new(), top_up_failed_at: None })
+		Ok(Daemon {
+			chain,
+			net,
+			config,
+			me,
+			judging: tokio::sync::Mutex::new(()),
+			declined: HashSet::new(),
+			top_up_failed_at: None,
+		})
 	}
 
 	/// Registers (or updates the registered endpoint), then follows duties at every new best
@@ -456,7 +467,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			}
 		}
 		let mut sent = Vec::new();
-		for duty in self.chain.duties(&self.me).await? {
+		let (commits, others): (Vec<_>, Vec<_>) = self
+			.chain
+			.duties(&self.me)
+			.await?
+			.into_iter()
+			.partition(|duty| matches!(duty, Duty::Commit { .. }));
+		for duty in others {
 			let (job, round) = duty_round(&duty);
 			let result = match (&duty, self.config.role) {
 				(Duty::Train { job, round, quota, .. }, Role::Worker) => {
@@ -464,9 +481,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				},
 				(Duty::Aggregate { job, round, .. }, Role::Worker) => {
 					self.aggregate(*job, *round, true).await
-				},
-				(Duty::Commit { job, round, worker, segments, deadline }, Role::Validator) => {
-					self.commit(*job, *round, worker, segments, *deadline).await
 				},
 				(Duty::Reveal { job, round, worker, .. }, Role::Validator) => {
 					self.reveal(*job, *round, worker).await
@@ -482,6 +496,15 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			match result {
 				Ok(pending) => sent.push((duty, job, round, pending)),
 				Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
+			}
+		}
+		if self.config.role == Role::Validator {
+			for (duty, result) in self.commit_all(commits).await {
+				let (job, round) = duty_round(&duty);
+				match result {
+					Ok(pending) => sent.push((duty, job, round, pending)),
+					Err(e) => tracing::warn!(?duty, "duty failed: {e:#}"),
+				}
 			}
 		}
 		let waiting = Instant::now();
@@ -877,18 +900,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let limits = ctx.blob_limits()?;
 		let holder = &peers[..1.min(peers.len())];
 		let commitment = self.fetch_commitment(update, holder).await?;
-		// On private data nothing is replayed: only the last checkpoint (the update's end) is
-		// needed, not the drawn segments' intermediate states of a run on the worker's data.
-		let replayed = match details.spec.dataset {
-			chain::Dataset::Private => &[][..],
-			chain::Dataset::Shards(_) => segments,
-		};
-		let mut needed: Vec<u32> = replayed.iter().flat_map(|&s| [s, s + 1]).collect();
-		needed.push(update.checkpoints);
-		needed.sort_unstable();
-		needed.dedup();
 		let mut checkpoints = BTreeMap::new();
-		for index in needed {
+		for index in needed_checkpoints(details, update, segments) {
 			let state = self.fetch_checkpoint(ctx, root, index, limits.checkpoint, holder, None);
 			checkpoints.insert(index, state.await?);
 		}
@@ -902,6 +915,49 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			chain::Dataset::Shards(_) => Some(self.worker_data(job, details, worker).await?),
 		};
 		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
+	}
+
+	/// Downloads into the store what judging `worker`'s update needs from the network (the
+	/// round's model, the worker's commitment, the checkpoints the challenged segments need,
+	/// the update and the worker's shards), holding none of the large files in memory: the
+	/// updates a validator judges are prefetched together, then loaded and judged one at a
+	/// time.
+	async fn prefetch_evidence(
+		&self,
+		job: u64,
+		worker: &AccountId32,
+		segments: &[u32],
+	) -> Result<()> {
+		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+		let (arch, hyperparameters) = supported(&details)?;
+		let limits = BlobLimits::new(&arch, &hyperparameters)?;
+		let update = self
+			.chain
+			.update(job, worker)
+			.await?
+			.ok_or_else(|| anyhow!("no update from {worker}"))?;
+		let peers = self.peers(Some(worker)).await?;
+		let global = to_digest(&details.latest_model);
+		if global != to_digest(&details.spec.initial_weights) {
+			self.fetch_to_store(BlobKey::Blob(global), limits.model, &peers)
+				.await
+				.context("fetching the global model")?;
+		}
+		let holder = &peers[..1.min(peers.len())];
+		self.fetch_commitment(&update, holder).await?;
+		let root = to_digest(&update.checkpoint_root);
+		for index in needed_checkpoints(&details, &update, segments) {
+			self.fetch_to_store(BlobKey::Checkpoint { root, index }, limits.checkpoint, holder)
+				.await
+				.with_context(|| format!("fetching checkpoint {index}"))?;
+		}
+		self.fetch_to_store(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers)
+			.await
+			.context("fetching the update")?;
+		if let chain::Dataset::Shards(_) = details.spec.dataset {
+			self.worker_data(job, &details, worker).await?;
+		}
+		Ok(())
 	}
 
 	/// The training commitment under `update`'s root, from `holders`.
@@ -992,8 +1048,26 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 	}
 
+	/// Does the commit duties together: every update's evidence is fetched at once, each
+	/// under its commit deadline, and the updates are judged one at a time as their evidence
+	/// arrives. Done one after another, a worker that serves its evidence as slowly as it likes
+	/// would hold up the verdicts on every update assigned after its own, and get the honest
+	/// workers behind it reported `Unavailable` at the deadline.
+	async fn commit_all(&self, duties: Vec<PendingDuty>) -> Vec<(PendingDuty, Result<Pending>)> {
+		let commits = duties.into_iter().filter_map(|duty| {
+			let Duty::Commit { job, round, worker, segments, deadline } = duty.clone() else {
+				return None;
+			};
+			Some(async move {
+				let result = self.commit(job, round, &worker, &segments, deadline).await;
+				(duty, result)
+			})
+		});
+		futures::future::join_all(commits).await
+	}
+
 	async fn commit(
-		&mut self,
+		&self,
 		job: u64,
 		round: u32,
 		worker: &AccountId32,
@@ -1018,7 +1092,41 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			state::write_json(&path, &stored)?;
 			stored
 		} else {
-			let (details, ctx) = match self.context(job, round).await {
+			// Downloaded beside the other updates this validator judges (see `commit_all`) and
+			// under the commit deadline: a peer that answers just inside each request's timeout
+			// delays only the verdict on its own update, and cannot hold this validator past
+			// the deadline (a missed commitment slashes the validator; evidence that comes too
+			// late is reported `Unavailable` instead).
+			let prefetching = Instant::now();
+			let prefetch = self.prefetch_evidence(job, worker, segments);
+			let prefetched = within_deadline(&self.chain, deadline, prefetch)
+				.await
+				.unwrap_or_else(|| Err(anyhow!("the evidence did not arrive before the deadline")));
+			let prefetch_seconds = prefetching.elapsed().as_secs_f64();
+			if let Err(e) = prefetched {
+				let reason = format!("evidence unavailable: {e:#}");
+				// Retry at the next pass while there is time: nothing is stored, so the duty
+				// comes back.
+				self.retry_while_time_is_left(deadline, e, "evidence not available yet").await?;
+				let stored = StoredVerdict::unavailable(reason);
+				state::write_json(&path, &stored)?;
+				return self.send_commitment(job, round, worker, &stored).await;
+			}
+			// Loaded and judged one update at a time: replays share the device and the CPU's
+			// threads, and the checkpoints of a large model must not all be in memory at once.
+			let Some(_turn) = within_deadline(&self.chain, deadline, self.judging.lock()).await
+			else {
+				let reason = "no time was left to judge the update before the deadline";
+				let stored = StoredVerdict::unavailable(reason.into());
+				state::write_json(&path, &stored)?;
+				return self.send_commitment(job, round, worker, &stored).await;
+			};
+			// What was prefetched is read from the store; a fetch that still has to go to the
+			// network (a file dropped as malformed) is bounded by the deadline too.
+			let context = within_deadline(&self.chain, deadline, self.context(job, round))
+				.await
+				.unwrap_or_else(|| Err(anyhow!("the round's model did not arrive in time")));
+			let (details, ctx) = match context {
 				Ok(context) => context,
 				Err(e) => {
 					let reason = format!("the job cannot be verified: {e:#}");
@@ -1032,7 +1140,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					return self.send_commitment(job, round, worker, &stored).await;
 				},
 			};
-			let holdout = match self.holdout(&ctx.hyperparameters).await {
+			let holdout =
+				within_deadline(&self.chain, deadline, self.holdout(&ctx.hyperparameters))
+					.await
+					.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
+			let holdout = match holdout {
 				Ok(holdout) => Some(holdout),
 				Err(e) => {
 					// The submitter's fault, not the worker's: retry while there is time, then
@@ -1049,8 +1161,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				.await?
 				.ok_or_else(|| anyhow!("no update from {worker}"))?;
 			let fetching = Instant::now();
+			let gathering = self.gather_evidence(job, &details, &ctx, worker, &update, segments);
 			let evidence =
-				self.gather_evidence(job, &details, &ctx, worker, &update, segments).await;
+				within_deadline(&self.chain, deadline, gathering).await.unwrap_or_else(|| {
+					Err(anyhow!("the evidence did not arrive before the commit deadline"))
+				});
 			let fetch_seconds = fetching.elapsed().as_secs_f64();
 			let verifying = Instant::now();
 			let (judgement, unavailable) = match evidence {
@@ -1132,7 +1247,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			};
 			let verification_seconds = verifying.elapsed().as_secs_f64();
 			self.add_timings(job, round, |t| {
-				t.fetch_seconds += fetch_seconds;
+				t.fetch_seconds += prefetch_seconds + fetch_seconds;
 				t.verification_seconds += verification_seconds;
 			});
 			let stored = StoredVerdict {
@@ -1330,6 +1445,22 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		Ok(())
 	}
+}
+
+/// The checkpoints a validator needs to judge `update`: both ends of every challenged segment
+/// and the run's last state. On private data nothing is replayed: only the last checkpoint (the
+/// update's end) is needed, not the drawn segments' intermediate states of a run on the
+/// worker's data.
+fn needed_checkpoints(details: &JobInfo, update: &Update, segments: &[u32]) -> Vec<u32> {
+	let replayed = match details.spec.dataset {
+		chain::Dataset::Private => &[][..],
+		chain::Dataset::Shards(_) => segments,
+	};
+	let mut needed: Vec<u32> = replayed.iter().flat_map(|&s| [s, s.saturating_add(1)]).collect();
+	needed.push(update.checkpoints);
+	needed.sort_unstable();
+	needed.dedup();
+	needed
 }
 
 fn duty_round(duty: &Duty<AccountId32, u32>) -> (u64, u32) {

@@ -781,6 +781,88 @@ async fn a_replay_that_cannot_finish_before_the_commit_deadline_is_given_up_in_t
 }
 
 #[tokio::test]
+async fn a_worker_stalling_its_evidence_delays_only_its_own_verdict_and_no_validator_misses_the_deadline(
+) {
+	const STALLER: AccountId32 = WORKER;
+	const HONEST: AccountId32 = AccountId32([3; 32]);
+	const OTHER_JOB: u64 = JOB + 1;
+	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout) = world_with_a_job(dirs[0].path());
+	{
+		// A second job like the first, whose round selected the honest worker.
+		let mut w = world(&shared);
+		let details = w.jobs[&JOB].clone();
+		w.jobs.insert(OTHER_JOB, details);
+		let mut round = w.rounds[&JOB].clone();
+		round.job = OTHER_JOB;
+		round.applicants = vec![HONEST];
+		round.workers = vec![(HONEST, 96, false)];
+		w.rounds.insert(OTHER_JOB, round);
+		w.duties.insert(
+			HONEST,
+			vec![Duty::Train { job: OTHER_JOB, round: 0, quota: 96, deadline: 60 }],
+		);
+	}
+	daemon(&shared, STALLER, Role::Worker, dirs[1].path(), None).tick().await.unwrap();
+	daemon(&shared, HONEST, Role::Worker, dirs[2].path(), None).tick().await.unwrap();
+	let deadline = 60;
+	{
+		let mut w = world(&shared);
+		let stalled = agora_chain::to_digest(&w.updates[&(JOB, STALLER)].checkpoint_root);
+		w.stalled_roots.push(stalled);
+		// The staller's update is assigned first: done one after another, its fetch would hold
+		// up the honest verdict.
+		let commit =
+			|job, worker| Duty::Commit { job, round: 0, worker, segments: vec![0, 2], deadline };
+		w.duties.insert(VALIDATOR, vec![commit(JOB, STALLER), commit(OTHER_JOB, HONEST)]);
+		w.best = 40;
+	}
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[3].path(), Some(holdout));
+	let commits_on = |worker: AccountId32| {
+		sent(&shared, VALIDATOR)
+			.iter()
+			.filter(
+				|call| matches!(call, ProtocolCall::CommitVerdict { worker: w, .. } if *w == worker),
+			)
+			.count()
+	};
+	// The honest update is judged and committed while the deadline is far; the staller's is
+	// waited for until the chain nears the deadline, then committed `Unavailable` in time.
+	let nearing = async {
+		let judged = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+			while commits_on(HONEST) == 0 {
+				tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+			}
+		})
+		.await;
+		assert!(judged.is_ok(), "the honest update is judged beside the stalled fetch");
+		assert_eq!(commits_on(STALLER), 0, "20 blocks before the deadline it waits");
+		world(&shared).best = deadline - 2;
+	};
+	let (ticked, ()) = tokio::time::timeout(std::time::Duration::from_secs(90), async {
+		tokio::join!(validator.tick(), nearing)
+	})
+	.await
+	.expect("the stalled fetch is given up");
+	ticked.unwrap();
+	assert_eq!((commits_on(STALLER), commits_on(HONEST)), (1, 1));
+	let reveal = |job, worker| Duty::Reveal { job, round: 0, worker, deadline: 70 };
+	world(&shared).duties.insert(VALIDATOR, vec![reveal(JOB, STALLER), reveal(OTHER_JOB, HONEST)]);
+	validator.tick().await.unwrap();
+	let verdicts: Vec<_> = sent(&shared, VALIDATOR)
+		.into_iter()
+		.filter_map(|call| match call {
+			ProtocolCall::RevealVerdict { worker, verdict, .. } => Some((worker, verdict)),
+			_ => None,
+		})
+		.collect();
+	assert_eq!(
+		verdicts,
+		vec![(STALLER, agora_chain::Verdict::Unavailable), (HONEST, agora_chain::Verdict::Valid)]
+	);
+}
+
+#[tokio::test]
 async fn the_margin_before_a_commit_deadline_is_time_not_blocks() {
 	use std::time::Duration;
 	// 12 seconds of blocks, never fewer than 2.

@@ -33,6 +33,10 @@ pub struct World {
 	pub drop_next: usize,
 	/// This many of the next fetches from peers fail (a peer unreachable for a moment).
 	pub failing_fetches: usize,
+	/// Training evidence (commitments and checkpoints) under these roots never arrives from
+	/// peers: a worker that answers each request just inside its timeout, for as long as it
+	/// likes.
+	pub stalled_roots: Vec<Digest>,
 	/// Every daemon's blob store, which the fake network fetches from.
 	pub stores: Vec<BlobStore>,
 	/// Registrations by account and role (`true` for a worker); none unless a test adds them.
@@ -257,6 +261,15 @@ impl BlobNetwork for FakeNet {
 				return Err(e.context(format!("{key:?} rejected")));
 			}
 			return Ok(bytes);
+		}
+		let stalled = match key {
+			BlobKey::Commitment(root) | BlobKey::Checkpoint { root, .. } => {
+				lock(&self.world).stalled_roots.contains(&root)
+			},
+			_ => false,
+		};
+		if stalled {
+			std::future::pending::<()>().await;
 		}
 		let found = {
 			let mut world = lock(&self.world);

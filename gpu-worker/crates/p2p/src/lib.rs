@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -249,6 +250,46 @@ pub struct Network {
 	store: BlobStore,
 	peer_id: PeerId,
 	listen_addr: Option<Multiaddr>,
+	downloads: Downloads,
+}
+
+/// One download per key at a time: callers that want the same blob at once (a validator
+/// fetching several updates' evidence concurrently, each needing the round's model) wait for
+/// the first download and then find the blob stored, rather than append to the same partial
+/// file. Downloads of different keys never wait for each other, so a peer that stalls one blob
+/// holds up nothing else.
+#[derive(Clone, Default)]
+struct Downloads(Arc<std::sync::Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl Downloads {
+	/// Waits until no other download of `key` runs; the guard ends this one.
+	async fn start(&self, key: BlobKey) -> DownloadGuard {
+		let lock = {
+			let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+			map.entry(key).or_default().clone()
+		};
+		let held = lock.clone().lock_owned().await;
+		DownloadGuard { downloads: self.clone(), key, lock, held: Some(held) }
+	}
+}
+
+/// A running download of one key (see [`Downloads`]).
+struct DownloadGuard {
+	downloads: Downloads,
+	key: BlobKey,
+	lock: Arc<tokio::sync::Mutex<()>>,
+	held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for DownloadGuard {
+	fn drop(&mut self) {
+		self.held.take();
+		let mut map = self.downloads.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+		// The map's entry and this guard's are the last references: nobody waits for the key.
+		if Arc::strong_count(&self.lock) == 2 {
+			map.remove(&self.key);
+		}
+	}
 }
 
 type BlobBehaviour = request_response::cbor::Behaviour<BlobRequest, BlobResponse>;
@@ -336,7 +377,7 @@ impl Network {
 		}
 		let (commands, receiver) = mpsc::channel(64);
 		tokio::spawn(run_swarm(swarm, receiver, store.clone(), queries));
-		Ok(Network { commands, store, peer_id, listen_addr })
+		Ok(Network { commands, store, peer_id, listen_addr, downloads: Downloads::default() })
 	}
 
 	pub fn peer_id(&self) -> PeerId {
@@ -418,6 +459,7 @@ impl Network {
 		limit: u64,
 		peers: &[Peer],
 	) -> Result<PathBuf> {
+		let _only_download_of_key = self.downloads.start(key).await;
 		let path = self.store.path(&key);
 		if self.store.contains(&key) {
 			let size = tokio::fs::metadata(&path)
@@ -914,6 +956,23 @@ mod tests {
 		let missing = BlobKey::Blob(Digest([9; 32]));
 		let error = client.fetch(missing, LIMIT, &peers, |_| Ok(())).await.unwrap_err();
 		assert!(format!("{error:#}").contains("not found"), "{error:#}");
+	}
+
+	#[tokio::test]
+	async fn fetches_of_one_blob_at_once_download_it_once_and_get_it_whole() {
+		let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+		let server = node(dirs[0].path(), true).await;
+		let client = node(dirs[1].path(), false).await;
+		let peers = [peer_of(&server)];
+		let blob: Vec<u8> = (0..(7 * CHUNK_SIZE / 2)).map(|i| (i % 241) as u8).collect();
+		let key = BlobKey::Blob(server.store().put_blob(&blob).unwrap());
+		// Without the per-key lock both would append chunks to one partial file.
+		let fetches = (0..4).map(|_| client.fetch(key, LIMIT, &peers, |_| Ok(())));
+		for fetched in futures::future::join_all(fetches).await {
+			assert_eq!(fetched.unwrap(), blob);
+		}
+		assert_eq!(client.traffic().await.downloaded, blob.len() as u64, "downloaded once");
+		assert!(client.downloads.0.lock().unwrap().is_empty(), "no lock left behind");
 	}
 
 	#[tokio::test]
