@@ -960,6 +960,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		Ok(())
 	}
 
+	/// The held-out set `job`'s updates are scored on (see [`Self::holdout`]).
+	async fn job_holdout(&self, job: u64) -> Result<Dataset> {
+		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+		let (_, hyperparameters) = supported(&details)?;
+		self.holdout(&hyperparameters).await
+	}
+
 	/// The training commitment under `update`'s root, from `holders`.
 	async fn fetch_commitment(
 		&self,
@@ -1097,10 +1104,19 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			// delays only the verdict on its own update, and cannot hold this validator past
 			// the deadline (a missed commitment slashes the validator; evidence that comes too
 			// late is reported `Unavailable` instead).
+			// The held-out data comes from the job's submitter, not the worker, and is fetched
+			// beside the evidence, outside the turn below: a submitter that stalls it must not
+			// hold up the judgement of other jobs' updates.
 			let prefetching = Instant::now();
-			let prefetch = self.prefetch_evidence(job, worker, segments);
-			let prefetched = within_deadline(&self.chain, deadline, prefetch)
-				.await
+			let (prefetched, holdout) = tokio::join!(
+				within_deadline(
+					&self.chain,
+					deadline,
+					self.prefetch_evidence(job, worker, segments)
+				),
+				within_deadline(&self.chain, deadline, self.job_holdout(job)),
+			);
+			let prefetched = prefetched
 				.unwrap_or_else(|| Err(anyhow!("the evidence did not arrive before the deadline")));
 			let prefetch_seconds = prefetching.elapsed().as_secs_f64();
 			if let Err(e) = prefetched {
@@ -1112,6 +1128,19 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				state::write_json(&path, &stored)?;
 				return self.send_commitment(job, round, worker, &stored).await;
 			}
+			let holdout =
+				holdout.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
+			let holdout = match holdout {
+				Ok(holdout) => Some(holdout),
+				Err(e) => {
+					// The submitter's fault, not the worker's: retry while there is time, then
+					// judge the evidence all the same and report a neutral score.
+					self.retry_while_time_is_left(deadline, e, "held-out data not available yet")
+						.await?;
+					tracing::warn!(job, round, "scoring without held-out data");
+					None
+				},
+			};
 			// Loaded and judged one update at a time: replays share the device and the CPU's
 			// threads, and the checkpoints of a large model must not all be in memory at once.
 			let Some(_turn) = within_deadline(&self.chain, deadline, self.judging.lock()).await
@@ -1138,21 +1167,6 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					let stored = StoredVerdict::unavailable(reason);
 					state::write_json(&path, &stored)?;
 					return self.send_commitment(job, round, worker, &stored).await;
-				},
-			};
-			let holdout =
-				within_deadline(&self.chain, deadline, self.holdout(&ctx.hyperparameters))
-					.await
-					.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
-			let holdout = match holdout {
-				Ok(holdout) => Some(holdout),
-				Err(e) => {
-					// The submitter's fault, not the worker's: retry while there is time, then
-					// judge the evidence all the same and report a neutral score.
-					self.retry_while_time_is_left(deadline, e, "held-out data not available yet")
-						.await?;
-					tracing::warn!(job, round, "scoring without held-out data");
-					None
 				},
 			};
 			let update = self

@@ -203,7 +203,8 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 
 	// A validator assigned the update: a fetch of its evidence fails at every attempt of the
 	// pass, so it tries again at the next pass (the deadline is far) rather than judging the
-	// update unavailable.
+	// update unavailable. (The held-out data is fetched beside the evidence: as many failures
+	// again, so that both fail at every attempt.)
 	world(&shared).duties.insert(
 		VALIDATOR,
 		vec![Duty::Commit {
@@ -214,7 +215,7 @@ async fn duties_survive_a_node_away_a_dropped_transaction_and_restarts() {
 			deadline: 60,
 		}],
 	);
-	world(&shared).failing_fetches = FETCH_ATTEMPTS as usize;
+	world(&shared).failing_fetches = 2 * FETCH_ATTEMPTS as usize;
 	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
 	validator.tick().await.unwrap();
 	assert!(sent(&shared, VALIDATOR).is_empty(), "no verdict on a transient failure");
