@@ -153,11 +153,36 @@ step_build() {
 # features: `cargo build -p agora-runtime` alone resolves features differently and compiled
 # binaryen and much of the SDK a second time (13 minutes on a fresh machine). The node is then
 # rebuilt with the restored source; only the runtime and the node's final crate compile again.
+#
+# The result is kept beside the build, under a key of everything the WASM is built from (the
+# committed runtime and pallets, the workspace manifest and lock file, the toolchains): a run on
+# the same sources uses it instead of building the runtime twice more. A tree with uncommitted
+# changes there is never cached.
+upgrade_runtime_key() {
+	[ -z "$(git status --porcelain -- runtime pallets Cargo.toml Cargo.lock .cargo 2>/dev/null)" ] || return 1
+	{
+		git rev-parse HEAD:runtime HEAD:pallets HEAD:Cargo.toml HEAD:Cargo.lock HEAD:.cargo
+		rustc -V
+		cargo -V
+		echo "${WASM_BUILD_TOOLCHAIN:-}"
+	} | sha256sum | cut -c1-32
+}
+
 step_upgrade_runtime() {
 	log "build the upgrade runtime (spec_version + 1)"
-	local lib=runtime/src/lib.rs current
+	local lib=runtime/src/lib.rs current key="" cached=""
 	current=$(sed -n 's/^\tspec_version: \([0-9]*\),$/\1/p' "$lib")
 	[ -n "$current" ] || die "no spec_version in $lib"
+	if key=$(upgrade_runtime_key); then
+		cached="$CARGO_TARGET_DIR/upgrade-runtime/$key.wasm"
+		if [ -s "$cached" ]; then
+			cp "$cached" "$WORK/upgrade.wasm"
+			export AGORA_UPGRADE_WASM="$WORK/upgrade.wasm"
+			echo "spec_version $((current + 1)) runtime: $AGORA_UPGRADE_WASM (built earlier from these sources: $cached)"
+			step_build
+			return
+		fi
+	fi
 	cp "$lib" "$WORK/lib.rs.orig"
 	sed -i "s/^\tspec_version: $current,$/\tspec_version: $((current + 1)),/" "$lib"
 	local status=0
@@ -173,6 +198,12 @@ step_upgrade_runtime() {
 	fi
 	cp "$WORK/lib.rs.orig" "$lib"
 	[ "$status" -eq 0 ] || die "building the upgrade runtime"
+	if [ -n "$cached" ]; then
+		# Older builds' entries go: one runtime's worth of space is enough.
+		rm -rf "$(dirname "$cached")"
+		mkdir -p "$(dirname "$cached")"
+		cp "$WORK/upgrade.wasm" "$cached.tmp" && mv "$cached.tmp" "$cached"
+	fi
 	export AGORA_UPGRADE_WASM="$WORK/upgrade.wasm"
 	echo "spec_version $((current + 1)) runtime: $AGORA_UPGRADE_WASM"
 	step_build

@@ -687,21 +687,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		details: &JobInfo,
 		worker: &AccountId32,
 	) -> Result<(Dataset, Digest)> {
-		let chain::Dataset::Shards(shards) = &details.spec.dataset else {
+		let Some(mine) = self.worker_shard_hashes(job, details, worker).await? else {
 			return match &self.config.private_data {
 				Some(own) if *worker == self.me => Ok(own.clone()),
 				_ => bail!("job trains on private data, which only its worker has"),
 			};
 		};
-		let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
-		let status =
-			self.chain.round_status(job).await?.ok_or_else(|| anyhow!("no round status"))?;
-		let position = status
-			.workers
-			.iter()
-			.position(|(account, _, _)| account == worker)
-			.ok_or_else(|| anyhow!("{worker} is not selected in this round"))?;
-		let mine = worker_shards(&shards, position, status.workers.len());
 		let peers = self.peers(None).await?;
 		let mut blobs = Vec::with_capacity(mine.len());
 		for hash in mine {
@@ -712,6 +703,26 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			blobs.push((hash, bytes));
 		}
 		Ok(assemble_dataset(&blobs)?)
+	}
+
+	/// The shards of the job's dataset that `worker` trains on in this round (`None` for a job
+	/// on private data).
+	async fn worker_shard_hashes(
+		&self,
+		job: u64,
+		details: &JobInfo,
+		worker: &AccountId32,
+	) -> Result<Option<Vec<Digest>>> {
+		let chain::Dataset::Shards(shards) = &details.spec.dataset else { return Ok(None) };
+		let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
+		let status =
+			self.chain.round_status(job).await?.ok_or_else(|| anyhow!("no round status"))?;
+		let position = status
+			.workers
+			.iter()
+			.position(|(account, _, _)| account == worker)
+			.ok_or_else(|| anyhow!("{worker} is not selected in this round"))?;
+		Ok(Some(worker_shards(&shards, position, status.workers.len())))
 	}
 
 	/// The held-out set a job's updates are scored on: the shards the job commits to (fetched
@@ -936,13 +947,16 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.update(job, worker)
 			.await?
 			.ok_or_else(|| anyhow!("no update from {worker}"))?;
-		let peers = self.peers(Some(worker)).await?;
 		let global = to_digest(&details.latest_model);
 		if global != to_digest(&details.spec.initial_weights) {
-			self.fetch_to_store(BlobKey::Blob(global), limits.model, &peers)
+			// From everyone, not the judged worker first: every update of the round needs the
+			// model, and the worker that would serve it slowly is not to be asked first.
+			let everyone = self.peers(None).await?;
+			self.fetch_to_store(BlobKey::Blob(global), limits.model, &everyone)
 				.await
 				.context("fetching the global model")?;
 		}
+		let peers = self.peers(Some(worker)).await?;
 		let holder = &peers[..1.min(peers.len())];
 		self.fetch_commitment(&update, holder).await?;
 		let root = to_digest(&update.checkpoint_root);
@@ -954,8 +968,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		self.fetch_to_store(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers)
 			.await
 			.context("fetching the update")?;
-		if let chain::Dataset::Shards(_) = details.spec.dataset {
-			self.worker_data(job, &details, worker).await?;
+		if let Some(shards) = self.worker_shard_hashes(job, &details, worker).await? {
+			let everyone = self.peers(None).await?;
+			for hash in shards {
+				self.fetch_to_store(BlobKey::Blob(hash), MAX_SHARD_BYTES, &everyone)
+					.await
+					.with_context(|| format!("fetching shard {hash}"))?;
+			}
 		}
 		Ok(())
 	}

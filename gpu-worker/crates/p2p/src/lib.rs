@@ -257,27 +257,34 @@ pub struct Network {
 /// fetching several updates' evidence concurrently, each needing the round's model) wait for
 /// the first download and then find the blob stored, rather than append to the same partial
 /// file. Downloads of different keys never wait for each other, so a peer that stalls one blob
-/// holds up nothing else.
+/// holds up nothing else. Each key's lock counts its holder and waiters, and goes when the
+/// last of them does, whether it finished or was given up while waiting.
 #[derive(Clone, Default)]
-struct Downloads(Arc<std::sync::Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>>);
+struct Downloads(Arc<std::sync::Mutex<HashMap<BlobKey, KeyLock>>>);
+
+/// A key's lock and how many downloads hold it or wait for it.
+type KeyLock = (Arc<tokio::sync::Mutex<()>>, usize);
 
 impl Downloads {
 	/// Waits until no other download of `key` runs; the guard ends this one.
 	async fn start(&self, key: BlobKey) -> DownloadGuard {
 		let lock = {
 			let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-			map.entry(key).or_default().clone()
+			let (lock, users) = map.entry(key).or_default();
+			*users += 1;
+			lock.clone()
 		};
-		let held = lock.clone().lock_owned().await;
-		DownloadGuard { downloads: self.clone(), key, lock, held: Some(held) }
+		// Counted from here: dropped while waiting, the guard still gives its count back.
+		let mut guard = DownloadGuard { downloads: self.clone(), key, held: None };
+		guard.held = Some(lock.lock_owned().await);
+		guard
 	}
 }
 
-/// A running download of one key (see [`Downloads`]).
+/// A download of one key, running or waiting for its turn (see [`Downloads`]).
 struct DownloadGuard {
 	downloads: Downloads,
 	key: BlobKey,
-	lock: Arc<tokio::sync::Mutex<()>>,
 	held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -285,9 +292,12 @@ impl Drop for DownloadGuard {
 	fn drop(&mut self) {
 		self.held.take();
 		let mut map = self.downloads.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-		// The map's entry and this guard's are the last references: nobody waits for the key.
-		if Arc::strong_count(&self.lock) == 2 {
-			map.remove(&self.key);
+		if let std::collections::hash_map::Entry::Occupied(mut entry) = map.entry(self.key) {
+			let users = &mut entry.get_mut().1;
+			*users = users.saturating_sub(1);
+			if *users == 0 {
+				entry.remove();
+			}
 		}
 	}
 }
@@ -473,7 +483,7 @@ impl Network {
 				Ok(()) => return Ok(path),
 				Err(e) => {
 					tracing::warn!(?key, "stored copy is corrupt, downloading it again: {e:#}");
-					let _ = tokio::fs::remove_file(&path).await;
+					let _ = std::fs::remove_file(&path);
 				},
 			}
 		}
@@ -513,17 +523,17 @@ impl Network {
 			match check_hash(&key, &partial).await {
 				Ok(()) => {
 					if let Some(parent) = path.parent() {
-						tokio::fs::create_dir_all(parent).await?;
+						std::fs::create_dir_all(parent)?;
 					}
-					tokio::fs::rename(&partial, &path)
-						.await
+					// Synchronous for the same reason as the writes (see `download`).
+					std::fs::rename(&partial, &path)
 						.with_context(|| format!("storing {}", path.display()))?;
 					return Ok(path);
 				},
 				Err(e) => {
 					// A bad blob is discarded whole: a resumed download must not build on
 					// bytes from a peer that lied.
-					let _ = tokio::fs::remove_file(&partial).await;
+					let _ = std::fs::remove_file(&partial);
 					tracing::warn!(peer = %peer.id, ?key, "rejected blob: {e:#}");
 					failures.push(format!("{}: {e:#}", peer.id));
 					if offset > 0 {
@@ -536,12 +546,15 @@ impl Network {
 		}
 		// Nobody could continue the partial download: start afresh next time (its bytes may
 		// come from a peer that served something else).
-		let _ = tokio::fs::remove_file(&partial).await;
+		let _ = std::fs::remove_file(&partial);
 		bail!("no peer provided {key:?} ({})", failures.join("; "))
 	}
 
 	/// Appends `first` (the chunk at `offset`) and then the rest of the blob from `peer` to
-	/// the partial file.
+	/// the partial file. The file is written synchronously (a chunk to the page cache takes a
+	/// millisecond): a download given up at an `await` (a deadline reached) leaves no write in
+	/// flight on another thread, whose bytes could land after the next download of the key
+	/// has read the partial file's length and so be appended twice.
 	async fn download(
 		&self,
 		key: &BlobKey,
@@ -551,15 +564,14 @@ impl Network {
 		offset: u64,
 		first: (u64, Vec<u8>),
 	) -> Result<()> {
-		use tokio::io::AsyncWriteExt;
+		use std::io::Write;
 		let (total, chunk) = first;
-		let mut file = tokio::fs::OpenOptions::new()
+		let mut file = std::fs::OpenOptions::new()
 			.create(true)
 			.append(true)
 			.open(partial)
-			.await
 			.with_context(|| format!("opening {}", partial.display()))?;
-		file.write_all(&chunk).await?;
+		file.write_all(&chunk)?;
 		let mut offset = offset + chunk.len() as u64;
 		let mut busy = 0;
 		while offset < total {
@@ -578,10 +590,9 @@ impl Network {
 			if announced != total {
 				bail!("peer changed the blob's size from {total} to {announced} bytes");
 			}
-			file.write_all(&chunk).await?;
+			file.write_all(&chunk)?;
 			offset += chunk.len() as u64;
 		}
-		file.flush().await?;
 		Ok(())
 	}
 }
@@ -973,6 +984,22 @@ mod tests {
 		}
 		assert_eq!(client.traffic().await.downloaded, blob.len() as u64, "downloaded once");
 		assert!(client.downloads.0.lock().unwrap().is_empty(), "no lock left behind");
+	}
+
+	#[tokio::test]
+	async fn a_download_given_up_while_waiting_for_its_turn_leaves_no_lock_behind() {
+		let downloads = Downloads::default();
+		let key = BlobKey::Blob(Digest([5; 32]));
+		let running = downloads.start(key).await;
+		let waiting = downloads.start(key);
+		let given_up = tokio::time::timeout(Duration::from_millis(50), waiting).await;
+		assert!(given_up.is_err(), "the second download waits for the first");
+		assert_eq!(downloads.0.lock().unwrap()[&key].1, 1, "the waiter gave its count back");
+		drop(running);
+		assert!(downloads.0.lock().unwrap().is_empty());
+		// The next download of the key starts at once.
+		let again = tokio::time::timeout(Duration::from_millis(50), downloads.start(key)).await;
+		assert!(again.is_ok());
 	}
 
 	#[tokio::test]
