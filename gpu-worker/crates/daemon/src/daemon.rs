@@ -43,7 +43,7 @@ pub use cheats::SubmissionCheat;
 
 #[cfg(feature = "cheats")]
 mod cheats;
-use agora_proof::TrainingCommitment;
+use agora_proof::{RunBinding, TrainingCommitment};
 use agora_protocol::{
 	assemble_dataset, decode_round_model, decode_update, judge_update, max_commitment_bytes,
 	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, InnerState,
@@ -912,7 +912,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let holder = &peers[..1.min(peers.len())];
 		let commitment = self.fetch_commitment(update, holder).await?;
 		let mut checkpoints = BTreeMap::new();
-		for index in needed_checkpoints(details, update, segments) {
+		// A run bound to someone else is judged invalid before its checkpoints or data are
+		// looked at, and they are not fetched (see `bound_to`).
+		let bound = bound_to(&commitment, ctx.job, ctx.round, worker);
+		let needed = if bound { needed_checkpoints(details, update, segments) } else { Vec::new() };
+		for index in needed {
 			let state = self.fetch_checkpoint(ctx, root, index, limits.checkpoint, holder, None);
 			checkpoints.insert(index, state.await?);
 		}
@@ -922,8 +926,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.context("fetching the update")?;
 		let delta = decode_update(&ctx.arch, &delta_bytes, ctx.hyperparameters.compression)?;
 		let data = match details.spec.dataset {
-			chain::Dataset::Private => None,
-			chain::Dataset::Shards(_) => Some(self.worker_data(job, details, worker).await?),
+			chain::Dataset::Shards(_) if bound => {
+				Some(self.worker_data(job, details, worker).await?)
+			},
+			_ => None,
 		};
 		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
 	}
@@ -936,6 +942,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	async fn prefetch_evidence(
 		&self,
 		job: u64,
+		round: u32,
 		worker: &AccountId32,
 		segments: &[u32],
 	) -> Result<()> {
@@ -958,7 +965,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		let peers = self.peers(Some(worker)).await?;
 		let holder = &peers[..1.min(peers.len())];
-		self.fetch_commitment(&update, holder).await?;
+		let commitment = self.fetch_commitment(&update, holder).await?;
+		if !bound_to(&commitment, job, round, worker) {
+			// Invalid on its face (see `bound_to`): nothing more to fetch.
+			return Ok(());
+		}
 		let root = to_digest(&update.checkpoint_root);
 		for index in needed_checkpoints(&details, &update, segments) {
 			self.fetch_to_store(BlobKey::Checkpoint { root, index }, limits.checkpoint, holder)
@@ -1003,6 +1014,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					if commitment.root != root {
 						bail!("commitment is for another root");
 					}
+					// Only the commitment that hashes to the key's root is stored under it:
+					// another (served by a worker that copied this root) would be read as the
+					// evidence of every update submitted with the root.
+					commitment.check_roots()?;
 					Ok(())
 				},
 			)
@@ -1131,7 +1146,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				within_deadline(
 					&self.chain,
 					deadline,
-					self.prefetch_evidence(job, worker, segments)
+					self.prefetch_evidence(job, round, worker, segments)
 				),
 				within_deadline(&self.chain, deadline, self.job_holdout(job)),
 			);
@@ -1478,6 +1493,15 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		Ok(())
 	}
+}
+
+/// Whether `commitment` binds its run to `worker` in `round` of `job`. A validator's store keeps
+/// checkpoints by the run's root, so the checkpoints of a run are fetched only while judging
+/// the worker its commitment is bound to: a worker that submitted a copy of another's root
+/// (invalid on its face: the run is bound to the other) could otherwise serve forged files
+/// under the copied root, to be stored and then judged as the copied worker's evidence.
+fn bound_to(commitment: &TrainingCommitment, job: u64, round: u32, worker: &AccountId32) -> bool {
+	commitment.binding == RunBinding { job, round, worker: worker.0 }
 }
 
 /// The checkpoints a validator needs to judge `update`: both ends of every challenged segment

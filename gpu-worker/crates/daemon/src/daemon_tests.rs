@@ -863,6 +863,100 @@ async fn a_worker_stalling_its_evidence_delays_only_its_own_verdict_and_no_valid
 	);
 }
 
+/// What a worker that copied another's root can forge under it, served to validators that ask
+/// it first.
+#[derive(Clone, Copy)]
+enum Forgery {
+	/// Every checkpoint after the first is the first.
+	Checkpoints,
+	/// The commitment, bound to the copier instead (its root then no longer hashes its content).
+	Commitment,
+}
+
+/// A copier submits the honest worker's update as its own (the chain cannot tell) and serves
+/// `forgery` under the copied root; one validator judges the copy first, then the original.
+/// Returns the revealed verdicts, the copier's first.
+async fn judge_a_copy(forgery: Forgery) -> Vec<(AccountId32, agora_chain::Verdict)> {
+	const COPIER: AccountId32 = AccountId32([4; 32]);
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout) = world_with_a_job(dirs[0].path());
+	daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None).tick().await.unwrap();
+	let copier_peer = agora_p2p::PeerId::random();
+	let deadline = 60;
+	{
+		let mut w = world(&shared);
+		let update = w.updates[&(JOB, WORKER)].clone();
+		let root = agora_chain::to_digest(&update.checkpoint_root);
+		w.updates.insert((JOB, COPIER), update);
+		let stored =
+			|w: &World, key| w.stores.iter().find_map(|store| store.get(&key).unwrap()).unwrap();
+		match forgery {
+			Forgery::Checkpoints => {
+				let first = stored(&w, BlobKey::Checkpoint { root, index: 0 });
+				for index in 1..=3 {
+					w.forged.push((
+						copier_peer,
+						BlobKey::Checkpoint { root, index },
+						first.clone(),
+					));
+				}
+			},
+			Forgery::Commitment => {
+				let key = BlobKey::Commitment(root);
+				let mut commitment: agora_proof::TrainingCommitment =
+					serde_json::from_slice(&stored(&w, key)).unwrap();
+				commitment.binding.worker = COPIER.0;
+				w.forged.push((copier_peer, key, serde_json::to_vec(&commitment).unwrap()));
+			},
+		}
+		let endpoint = |account, peer_id: agora_p2p::PeerId| agora_chain::Endpoint {
+			account,
+			is_worker: true,
+			stake: 100,
+			active: true,
+			peer_id: peer_id.to_bytes(),
+			multiaddr: b"/ip4/127.0.0.1/tcp/1".to_vec(),
+		};
+		w.registrations.insert((COPIER, true), endpoint(COPIER, copier_peer));
+		w.registrations.insert((WORKER, true), endpoint(WORKER, agora_p2p::PeerId::random()));
+		let commit =
+			|worker| Duty::Commit { job: JOB, round: 0, worker, segments: vec![0, 2], deadline };
+		w.duties.insert(VALIDATOR, vec![commit(COPIER), commit(WORKER)]);
+	}
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	validator.tick().await.unwrap();
+	// A copier whose evidence never checks out is given up on near the deadline.
+	world(&shared).best = deadline - 2;
+	validator.tick().await.unwrap();
+	let reveal = |worker| Duty::Reveal { job: JOB, round: 0, worker, deadline: 70 };
+	world(&shared).duties.insert(VALIDATOR, vec![reveal(COPIER), reveal(WORKER)]);
+	validator.tick().await.unwrap();
+	sent(&shared, VALIDATOR)
+		.into_iter()
+		.filter_map(|call| match call {
+			ProtocolCall::RevealVerdict { worker, verdict, .. } => Some((worker, verdict)),
+			_ => None,
+		})
+		.collect()
+}
+
+#[tokio::test]
+async fn a_worker_that_copied_another_s_root_cannot_plant_forged_files_in_its_evidence() {
+	use agora_chain::Verdict::{Invalid, Unavailable, Valid};
+	const COPIER: AccountId32 = AccountId32([4; 32]);
+	// Its run is bound to the worker it copied: invalid on its face, its checkpoints never
+	// fetched, so its forged ones never stand in for the original's.
+	assert_eq!(judge_a_copy(Forgery::Checkpoints).await, vec![(COPIER, Invalid), (WORKER, Valid)]);
+	// A commitment that does not hash to its root is refused, never stored under it: the
+	// original is judged on its own commitment, and the copy is either judged on that one
+	// (bound to the original: invalid) or, if it was asked before the original arrived, not
+	// judged at all.
+	let verdicts = judge_a_copy(Forgery::Commitment).await;
+	assert_eq!(verdicts.len(), 2);
+	assert!(matches!(verdicts[0], (COPIER, Invalid | Unavailable)), "{verdicts:?}");
+	assert_eq!(verdicts[1], (WORKER, Valid));
+}
+
 #[tokio::test]
 async fn the_margin_before_a_commit_deadline_is_time_not_blocks() {
 	use std::time::Duration;

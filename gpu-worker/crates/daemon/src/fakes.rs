@@ -37,6 +37,9 @@ pub struct World {
 	/// peers: a worker that answers each request just inside its timeout, for as long as it
 	/// likes.
 	pub stalled_roots: Vec<Digest>,
+	/// What a peer serves under a key in place of the blob (a forger), when it is the first
+	/// peer asked.
+	pub forged: Vec<(PeerId, BlobKey, Vec<u8>)>,
 	/// Every daemon's blob store, which the fake network fetches from.
 	pub stores: Vec<BlobStore>,
 	/// Registrations by account and role (`true` for a worker); none unless a test adds them.
@@ -173,7 +176,7 @@ impl ChainApi for FakeChain {
 	}
 
 	async fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
-		self.read(|_| Vec::new())
+		self.read(|w| w.registrations.values().cloned().collect())
 	}
 
 	async fn seats(&self) -> Result<Seats> {
@@ -245,7 +248,7 @@ impl BlobNetwork for FakeNet {
 		&self,
 		key: BlobKey,
 		limit: u64,
-		_peers: &[Peer],
+		peers: &[Peer],
 		verify: impl Fn(&[u8]) -> Result<()>,
 	) -> Result<Vec<u8>> {
 		if let Some(bytes) = self.store.get(&key)? {
@@ -277,7 +280,15 @@ impl BlobNetwork for FakeNet {
 				world.failing_fetches -= 1;
 				bail!("{key:?}: peer unreachable (injected)");
 			}
-			world.stores.iter().find_map(|store| store.get(&key).ok().flatten())
+			let first = peers.first().map(|peer| peer.id);
+			let forged = world
+				.forged
+				.iter()
+				.find(|(peer, forged_key, _)| Some(*peer) == first && *forged_key == key);
+			match forged {
+				Some((_, _, bytes)) => Some(bytes.clone()),
+				None => world.stores.iter().find_map(|store| store.get(&key).ok().flatten()),
+			}
 		};
 		let bytes = found.ok_or_else(|| anyhow!("no peer provided {key:?}"))?;
 		if bytes.len() as u64 > limit {
