@@ -87,7 +87,17 @@ pub struct DaemonConfig {
 	/// Device memory declared at registration.
 	pub memory_mib: u32,
 	pub device: Device,
+	/// How long one pass waits for evidence still arriving ([`FETCH_BUDGET_PER_PASS`]).
+	pub fetch_budget_per_pass: Duration,
 }
+
+/// How long one pass of the duties waits for evidence still arriving (a large download, or a
+/// peer that serves slowly) before it goes on: the pass ends, the other duties that fell due
+/// meanwhile are done at the next one, and the download resumes where it stopped (the partial
+/// file stays). Longer than one request's timeout (10 s), so that every pass can complete a
+/// request. Without it a worker serving its evidence just inside each request's timeout would
+/// hold its validators' passes, and every duty of theirs, until the commit margin.
+pub const FETCH_BUDGET_PER_PASS: Duration = Duration::from_secs(15);
 
 /// How a daemon behaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -1142,14 +1152,29 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			// beside the evidence, outside the turn below: a submitter that stalls it must not
 			// hold up the judgement of other jobs' updates.
 			let prefetching = Instant::now();
-			let (prefetched, holdout) = tokio::join!(
-				within_deadline(
-					&self.chain,
-					deadline,
-					self.prefetch_evidence(job, round, worker, segments)
-				),
-				within_deadline(&self.chain, deadline, self.job_holdout(job)),
-			);
+			let fetches = async {
+				tokio::join!(
+					within_deadline(
+						&self.chain,
+						deadline,
+						self.prefetch_evidence(job, round, worker, segments)
+					),
+					within_deadline(&self.chain, deadline, self.job_holdout(job)),
+				)
+			};
+			let Ok((prefetched, holdout)) =
+				tokio::time::timeout(self.config.fetch_budget_per_pass, fetches).await
+			else {
+				// Nothing is stored: the duty comes back at the next pass, which resumes the
+				// downloads (and gives up on them at the margin).
+				self.add_timings(job, round, |t| {
+					t.fetch_seconds += prefetching.elapsed().as_secs_f64()
+				});
+				bail!(
+					"evidence still arriving after this pass's {:?}; resumed at the next pass",
+					self.config.fetch_budget_per_pass
+				);
+			};
 			let prefetched = prefetched
 				.unwrap_or_else(|| Err(anyhow!("the evidence did not arrive before the deadline")));
 			let prefetch_seconds = prefetching.elapsed().as_secs_f64();

@@ -9,7 +9,9 @@ use tch::Device;
 
 use agora_chain::{self as chain, load_signer, Chain, AGR};
 use agora_daemon::client::{self, JobConfig};
-use agora_daemon::daemon::{load_holdout, load_prepared, Conduct, Daemon, DaemonConfig, Role};
+use agora_daemon::daemon::{
+	load_holdout, load_prepared, Conduct, Daemon, DaemonConfig, Role, FETCH_BUDGET_PER_PASS,
+};
 use agora_p2p::{load_or_create_identity, BlobStore, Network};
 use tokio::sync::mpsc;
 
@@ -235,6 +237,7 @@ pub fn run_daemon(
 			private_data,
 			device,
 			memory_mib: args.memory_mib.unwrap_or_else(system_memory_mib),
+			fetch_budget_per_pass: FETCH_BUDGET_PER_PASS,
 		};
 		let market =
 			market_duties(role, chain.clone(), net.clone(), &args.state_dir, device, serving);
