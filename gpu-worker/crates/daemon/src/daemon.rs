@@ -969,7 +969,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			// From everyone, not the judged worker first: every update of the round needs the
 			// model, and the worker that would serve it slowly is not to be asked first.
 			let everyone = self.peers(None).await?;
-			self.fetch_to_store(BlobKey::Blob(global), limits.model, &everyone)
+			self.download_once(BlobKey::Blob(global), limits.model, &everyone)
 				.await
 				.context("fetching the global model")?;
 		}
@@ -982,20 +982,31 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		let root = to_digest(&update.checkpoint_root);
 		for index in needed_checkpoints(&details, &update, segments) {
-			self.fetch_to_store(BlobKey::Checkpoint { root, index }, limits.checkpoint, holder)
+			self.download_once(BlobKey::Checkpoint { root, index }, limits.checkpoint, holder)
 				.await
 				.with_context(|| format!("fetching checkpoint {index}"))?;
 		}
-		self.fetch_to_store(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers)
+		self.download_once(BlobKey::Blob(to_digest(&update.delta)), limits.update, &peers)
 			.await
 			.context("fetching the update")?;
 		if let Some(shards) = self.worker_shard_hashes(job, &details, worker).await? {
 			let everyone = self.peers(None).await?;
 			for hash in shards {
-				self.fetch_to_store(BlobKey::Blob(hash), MAX_SHARD_BYTES, &everyone)
+				self.download_once(BlobKey::Blob(hash), MAX_SHARD_BYTES, &everyone)
 					.await
 					.with_context(|| format!("fetching shard {hash}"))?;
 			}
+		}
+		Ok(())
+	}
+
+	/// [`Self::fetch_to_store`] for what is not stored yet. What is stored is checked once,
+	/// when the judgement loads it (a plain blob against its hash, a corrupt one downloaded
+	/// again then), not at every prefetch as well: the round's model is prefetched for every
+	/// update of the round at every pass.
+	async fn download_once(&self, key: BlobKey, limit: u64, peers: &[Peer]) -> Result<()> {
+		if !self.net.store().contains(&key) {
+			self.fetch_to_store(key, limit, peers).await?;
 		}
 		Ok(())
 	}
