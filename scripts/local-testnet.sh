@@ -43,6 +43,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 NODE_BIN="${AGORA_NODE_BIN}"
 WORKER_BIN="${AGORA_WORKER_BIN:-${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker}"
+# The bundled data of this checkout: a worker binary in the shared target directory may have been
+# built from another clone, whose path it would otherwise look in.
+export AGORA_DATA_DIR="${AGORA_DATA_DIR:-$AGORA_ROOT/gpu-worker/data}"
 DIR="${AGORA_TESTNET_DIR:-$CARGO_TARGET_DIR/local-testnet}"
 OFFSET="${AGORA_PORT_OFFSET:-0}"
 # The fifth (index 4) is not a genesis validator: it joins through extrinsics (join-test).
@@ -84,6 +87,14 @@ done
 log() { printf '\033[1;34m[testnet]\033[0m %s\n' "$*"; }
 die() {
 	printf '\033[1;31m[testnet] error:\033[0m %s\n' "$*" >&2
+	exit 1
+}
+# die_showing LOG MESSAGE: dies with the end of LOG, so that CI's output says why.
+die_showing() {
+	local file=$1
+	shift
+	printf '\033[1;31m[testnet] error:\033[0m %s; the end of %s:\n' "$*" "$file" >&2
+	tail -n 20 "$file" | sed 's/^/  | /' >&2
 	exit 1
 }
 
@@ -250,20 +261,20 @@ start_ai() {
 	for set in train test; do
 		"$WORKER_BIN" data publish --suri //Charlie --node "ws://127.0.0.1:$(rpc_port 0)" \
 			--dataset "$DIR/data/$set" --state-dir "$DIR/${AI_NAMES[0]}" >>"$DIR/publish.log" 2>&1 ||
-			die "publishing the $set set failed; see $DIR/publish.log"
+			die_showing "$DIR/publish.log" "publishing the $set set failed"
 	done
 	if [ ${#EXTRA_WORKERS[@]} -gt 0 ]; then
 		log "Alice funds the ${#EXTRA_WORKERS[@]} extra workers"
 		(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/js" &&
 			node fund.js "ws://127.0.0.1:$(rpc_port 0)" 1000 "${EXTRA_WORKERS[@]}") >>"$DIR/publish.log" 2>&1 ||
-			die "funding the extra workers failed; see $DIR/publish.log"
+			die_showing "$DIR/publish.log" "funding the extra workers failed"
 	fi
 	for i in "${!AI_NAMES[@]}"; do start_ai_participant "$i"; done
 	# Registered once every participant's registration is on chain.
 	local deadline=$((SECONDS + 120))
 	for i in "${!AI_NAMES[@]}"; do
 		until grep -q 'registered' "$DIR/${AI_NAMES[$i]}.log"; do
-			ai_running "$i" || die "${AI_NAMES[$i]} exited; see $DIR/${AI_NAMES[$i]}.log"
+			ai_running "$i" || die_showing "$DIR/${AI_NAMES[$i]}.log" "${AI_NAMES[$i]} exited"
 			[ $SECONDS -lt $deadline ] || die "${AI_NAMES[$i]} did not register in 120 s"
 			sleep 1
 		done

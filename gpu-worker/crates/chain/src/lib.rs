@@ -14,7 +14,7 @@ pub mod api;
 pub mod rpc;
 
 pub use api::{ChainApi, JobInfo, Pending, PendingDuty, ProtocolCall, RoundInfo};
-pub use rpc::{load_signer, Chain, Inclusion, Ledger};
+pub use rpc::{load_signer, Chain, Inclusion, Ledger, StaleNonce};
 
 use agora_core::Digest;
 pub use subxt::config::substrate::H256;

@@ -267,6 +267,10 @@ impl Chain {
 	}
 
 	/// [`Chain::submit`], returning the call's events.
+	///
+	/// A transaction refused because its nonce was already used ([`StaleNonce`]: the node
+	/// counted the account's transactions on a fork it has since left) was never included, so
+	/// it is signed again above that nonce, up to [`STALE_NONCE_ATTEMPTS`] times.
 	pub async fn submit_with_events<Call>(
 		&self,
 		what: &str,
@@ -275,12 +279,28 @@ impl Chain {
 	where
 		Call: subxt::transactions::Payload,
 	{
-		self.send(what, call).await?.wait().await
+		let mut attempt = 1;
+		loop {
+			match self.send_ref(what, &call).await?.wait().await {
+				Err(e) if e.is::<StaleNonce>() && attempt < STALE_NONCE_ATTEMPTS => {
+					tracing::warn!(what, attempt, "{e:#}; signing it again with the next nonce");
+					attempt += 1;
+				},
+				result => return result,
+			}
+		}
 	}
 
 	/// Signs `call` and submits it to the node's pool without waiting for a block. Several
 	/// calls sent in a row get consecutive nonces and can land in the same block.
 	pub async fn send<Call>(&self, what: &str, call: Call) -> Result<Inclusion>
+	where
+		Call: subxt::transactions::Payload,
+	{
+		self.send_ref(what, &call).await
+	}
+
+	async fn send_ref<Call>(&self, what: &str, call: &Call) -> Result<Inclusion>
 	where
 		Call: subxt::transactions::Payload,
 	{
@@ -296,7 +316,7 @@ impl Chain {
 		&self,
 		connection: &Connection,
 		what: &str,
-		call: Call,
+		call: &Call,
 	) -> Result<Inclusion>
 	where
 		Call: subxt::transactions::Payload,
@@ -309,12 +329,13 @@ impl Chain {
 		let from_node = connection.rpc.system_account_next_index(&self.account()).await?;
 		let nonce = from_node.max(*next_nonce);
 		let params = PolkadotExtrinsicParamsBuilder::<PolkadotConfig>::new().nonce(nonce).build();
-		let sent = at.transactions().sign_and_submit_then_watch(&call, &self.signer, params).await;
+		let sent = at.transactions().sign_and_submit_then_watch(call, &self.signer, params).await;
 		match sent {
 			Ok(progress) => {
 				*next_nonce = nonce + 1;
 				Ok(Inclusion {
 					what: what.to_string(),
+					nonce,
 					progress,
 					sent: Instant::now(),
 					next_nonce: self.next_nonce.clone(),
@@ -764,9 +785,25 @@ pub struct Ledger {
 	pub slashed: std::collections::HashMap<[u8; 32], Balance>,
 }
 
+/// How many times [`Chain::submit`] signs a call whose nonce turned out to be used already.
+const STALE_NONCE_ATTEMPTS: u32 = 4;
+
+/// The pool refused a transaction because the account's nonce on chain is already past the
+/// one it was signed with: the node's count of the account's transactions
+/// (`system_accountNextIndex`) was briefly behind, as after a switch between forks. The
+/// transaction was not included; the client's next one is signed above `nonce`.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} was not included: its nonce {nonce} is already used on chain")]
+pub struct StaleNonce {
+	pub what: String,
+	pub nonce: u64,
+}
+
 /// A transaction in the pool.
 pub struct Inclusion {
 	what: String,
+	/// The nonce it was signed with.
+	nonce: u64,
 	progress: subxt::transactions::TransactionProgress<
 		PolkadotConfig,
 		subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
@@ -781,9 +818,15 @@ impl Inclusion {
 	/// call failed, or if the pool dropped it.
 	pub async fn wait(mut self) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>> {
 		let result = self.progress_to_block().await;
-		// From now on the node's view (its best block and pool) counts this transaction or
-		// knows it was dropped, so the next nonce comes from the node again.
-		*self.next_nonce.lock().await = 0;
+		let mut next_nonce = self.next_nonce.lock().await;
+		if result.as_ref().is_err_and(|e| e.is::<StaleNonce>()) {
+			// The node's count is behind the chain's: the next transaction goes above this one.
+			*next_nonce = (*next_nonce).max(self.nonce + 1);
+		} else {
+			// From now on the node's view (its best block and pool) counts this transaction
+			// or knows it was dropped, so the next nonce comes from the node again.
+			*next_nonce = 0;
+		}
 		result
 	}
 
@@ -801,6 +844,10 @@ impl Inclusion {
 						.map_err(|e| anyhow!("{what} failed: {e}"))?;
 					tracing::debug!(what, "included");
 					return Ok(events);
+				},
+				// `InvalidTransaction::Stale`, as the node words it.
+				Status::Invalid { message } if message.contains("outdated") => {
+					return Err(StaleNonce { what: what.clone(), nonce: self.nonce }.into());
 				},
 				Status::Error { message }
 				| Status::Invalid { message }

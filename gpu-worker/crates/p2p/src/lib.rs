@@ -51,6 +51,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many holders are asked at once for the first chunk of a blob; the first to answer
 /// serves the rest.
 const PARALLEL_HOLDERS: usize = 3;
+/// The slowest a holder may serve a chunk (1 MiB: 256 KiB/s) while other holders are left to
+/// ask; a slower one hands the rest of the download to them and is asked again only when none
+/// is left. Without it a holder answering the first chunk at once and every later one just
+/// inside [`REQUEST_TIMEOUT`] would take the download at 100 KiB/s.
+const SLOW_CHUNK: Duration = Duration::from_secs(4);
 /// Chunk reads one requester may have in flight on this node; more are answered `Busy`.
 const MAX_IN_FLIGHT_PER_PEER: usize = 4;
 /// Chunk reads in flight on this node for all requesters together.
@@ -491,34 +496,63 @@ impl Network {
 		let mut candidates: Vec<&Peer> =
 			peers.iter().filter(|peer| peer.id != self.peer_id).collect();
 		let mut failures = Vec::new();
+		// Holders that served too slowly once: asked again last, and then given time.
+		let mut slow: Vec<PeerId> = Vec::new();
 		while !candidates.is_empty() {
 			let batch: Vec<&Peer> =
 				candidates.drain(..PARALLEL_HOLDERS.min(candidates.len())).collect();
 			let offset = partial_len(&partial).await;
 			let mut asks: futures::stream::FuturesUnordered<_> = batch
-				.into_iter()
-				.map(|peer| async move {
+				.iter()
+				.map(|&peer| async move {
 					let response = self.request(peer, BlobRequest { key, offset }).await;
 					(peer, response.and_then(|r| accept_chunk(r, offset, limit)))
 				})
 				.collect();
 			let mut first = None;
+			let mut failed = Vec::new();
 			while let Some((peer, answer)) = asks.next().await {
 				match answer {
 					Ok(chunk) => {
 						first = Some((peer, chunk));
 						break;
 					},
-					Err(e) => failures.push(format!("{}: {e:#}", peer.id)),
+					Err(e) => {
+						failed.push(peer.id);
+						failures.push(format!("{}: {e:#}", peer.id));
+					},
 				}
 			}
 			drop(asks);
 			let Some((peer, first)) = first else { continue };
-			if let Err(e) = self.download(&key, peer, &partial, limit, offset, first).await {
-				// What arrived stays in the partial file for the next holder to continue.
-				tracing::debug!(peer = %peer.id, ?key, "fetch failed: {e:#}");
-				failures.push(format!("{}: {e:#}", peer.id));
-				continue;
+			// The holders that were still answering go first if this one stops.
+			for (position, &other) in batch
+				.iter()
+				.filter(|other| other.id != peer.id && !failed.contains(&other.id))
+				.enumerate()
+			{
+				candidates.insert(position, other);
+			}
+			let last_resort = candidates.is_empty() || slow.contains(&peer.id);
+			let patience = if last_resort { REQUEST_TIMEOUT } else { SLOW_CHUNK };
+			// What arrived stays in the partial file for the next holder to continue.
+			match self.download(&key, peer, &partial, limit, offset, first, patience).await {
+				Ok(Continued::Completed) => {},
+				Ok(Continued::TooSlow) if !last_resort => {
+					tracing::debug!(peer = %peer.id, ?key, "holder too slow, asking others");
+					slow.push(peer.id);
+					candidates.push(peer);
+					continue;
+				},
+				Ok(Continued::TooSlow) => {
+					failures.push(format!("{}: no chunk within {patience:?}", peer.id));
+					continue;
+				},
+				Err(e) => {
+					tracing::debug!(peer = %peer.id, ?key, "fetch failed: {e:#}");
+					failures.push(format!("{}: {e:#}", peer.id));
+					continue;
+				},
 			}
 			match check_hash(&key, &partial).await {
 				Ok(()) => {
@@ -551,10 +585,13 @@ impl Network {
 	}
 
 	/// Appends `first` (the chunk at `offset`) and then the rest of the blob from `peer` to
-	/// the partial file. The file is written synchronously (a chunk to the page cache takes a
-	/// millisecond): a download given up at an `await` (a deadline reached) leaves no write in
-	/// flight on another thread, whose bytes could land after the next download of the key
-	/// has read the partial file's length and so be appended twice.
+	/// the partial file, stopping with [`Continued::TooSlow`] at a chunk that takes longer
+	/// than `patience` (its `Busy` answers included). The file is written synchronously (a
+	/// chunk to the page cache takes a millisecond): a download given up at an `await` (a
+	/// deadline reached) leaves no write in flight on another thread, whose bytes could land
+	/// after the next download of the key has read the partial file's length and so be
+	/// appended twice.
+	#[allow(clippy::too_many_arguments)]
 	async fn download(
 		&self,
 		key: &BlobKey,
@@ -563,7 +600,8 @@ impl Network {
 		limit: u64,
 		offset: u64,
 		first: (u64, Vec<u8>),
-	) -> Result<()> {
+		patience: Duration,
+	) -> Result<Continued> {
 		use std::io::Write;
 		let (total, chunk) = first;
 		let mut file = std::fs::OpenOptions::new()
@@ -574,13 +612,21 @@ impl Network {
 		file.write_all(&chunk)?;
 		let mut offset = offset + chunk.len() as u64;
 		let mut busy = 0;
+		let mut chunk_deadline = tokio::time::Instant::now() + patience;
 		while offset < total {
-			let response = self.request(peer, BlobRequest { key: *key, offset }).await?;
+			let request = self.request(peer, BlobRequest { key: *key, offset });
+			let Ok(response) = tokio::time::timeout_at(chunk_deadline, request).await else {
+				return Ok(Continued::TooSlow);
+			};
+			let response = response?;
 			if matches!(response, BlobResponse::Busy) {
 				// The holder throttles this node: slow down rather than give up.
 				busy += 1;
 				if busy > MAX_BUSY_RETRIES {
 					bail!("busy for {busy} requests in a row");
+				}
+				if tokio::time::Instant::now() + BUSY_BACKOFF > chunk_deadline {
+					return Ok(Continued::TooSlow);
 				}
 				tokio::time::sleep(BUSY_BACKOFF).await;
 				continue;
@@ -592,9 +638,18 @@ impl Network {
 			}
 			file.write_all(&chunk)?;
 			offset += chunk.len() as u64;
+			chunk_deadline = tokio::time::Instant::now() + patience;
 		}
-		Ok(())
+		Ok(Continued::Completed)
 	}
+}
+
+/// How a download from one holder ended, short of an error.
+enum Continued {
+	/// The whole blob is in the partial file.
+	Completed,
+	/// A chunk took longer than the holder was given; what arrived is in the partial file.
+	TooSlow,
 }
 
 /// Checks the file at `path` against the hash a plain blob's key names (other keys are checked
@@ -1032,8 +1087,11 @@ mod tests {
 		assert_eq!(fetched, b"model");
 	}
 
-	/// A peer that answers every request with a chunk of a blob it says is 1 TiB.
-	async fn liar() -> Peer {
+	/// A peer that answers each chunk request, after the delay `answer` gives for its offset,
+	/// with the response it gives.
+	async fn scripted_holder(
+		answer: impl Fn(u64) -> (Duration, BlobResponse) + Send + 'static,
+	) -> Peer {
 		let identity = identity::Keypair::generate_ed25519();
 		let id = identity.public().to_peer_id();
 		let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
@@ -1056,19 +1114,89 @@ mod tests {
 			}
 		};
 		tokio::spawn(async move {
+			let (answered, mut to_send) = mpsc::unbounded_channel();
 			loop {
-				if let SwarmEvent::Behaviour(request_response::Event::Message {
-					message: request_response::Message::Request { channel, .. },
-					..
-				}) = swarm.select_next_some().await
-				{
-					let bytes = vec![0u8; CHUNK_SIZE as usize];
-					let response = BlobResponse::Chunk { total: 1 << 40, bytes };
-					let _ = swarm.behaviour_mut().send_response(channel, response);
+				tokio::select! {
+					event = swarm.select_next_some() => {
+						if let SwarmEvent::Behaviour(request_response::Event::Message {
+							message: request_response::Message::Request { request, channel, .. },
+							..
+						}) = event
+						{
+							let (delay, response) = answer(request.offset);
+							let answered = answered.clone();
+							tokio::spawn(async move {
+								tokio::time::sleep(delay).await;
+								let _ = answered.send((channel, response));
+							});
+						}
+					},
+					Some((channel, response)) = to_send.recv() => {
+						let _ = swarm.behaviour_mut().send_response(channel, response);
+					},
 				}
 			}
 		});
 		Peer { id, addr }
+	}
+
+	/// A peer that answers every request with a chunk of a blob it says is 1 TiB.
+	async fn liar() -> Peer {
+		scripted_holder(|_| {
+			let bytes = vec![0u8; CHUNK_SIZE as usize];
+			(Duration::ZERO, BlobResponse::Chunk { total: 1 << 40, bytes })
+		})
+		.await
+	}
+
+	/// A holder of `blob` that serves the chunk at each offset after `delay(offset)`.
+	async fn holder_of(blob: &[u8], delay: fn(u64) -> Duration) -> Peer {
+		let blob = blob.to_vec();
+		scripted_holder(move |offset| {
+			let end = (offset + CHUNK_SIZE).min(blob.len() as u64);
+			let bytes = blob[offset as usize..end as usize].to_vec();
+			(delay(offset), BlobResponse::Chunk { total: blob.len() as u64, bytes })
+		})
+		.await
+	}
+
+	#[tokio::test]
+	async fn a_holder_dripping_its_chunks_hands_the_download_to_the_others() {
+		let dir = tempfile::tempdir().unwrap();
+		let client = node(dir.path(), false).await;
+		let blob: Vec<u8> = (0..4 * CHUNK_SIZE).map(|i| (i % 239) as u8).collect();
+		let key = BlobKey::Blob(Digest::of(&[&blob]));
+		// The dripper wins the race for the first chunk, then serves each later one just
+		// inside the request timeout: 27 s for the blob if it kept the download.
+		let dripper = holder_of(&blob, |offset| match offset {
+			0 => Duration::ZERO,
+			_ => REQUEST_TIMEOUT - Duration::from_secs(1),
+		})
+		.await;
+		let honest = holder_of(&blob, |offset| match offset {
+			0 => Duration::from_millis(500),
+			_ => Duration::ZERO,
+		})
+		.await;
+		let started = Instant::now();
+		let fetched = client.fetch(key, LIMIT, &[dripper, honest], |_| Ok(())).await.unwrap();
+		assert_eq!(fetched, blob);
+		let took = started.elapsed();
+		assert!(took < REQUEST_TIMEOUT, "took {took:?}: the dripper kept the download");
+	}
+
+	#[tokio::test]
+	async fn a_slow_holder_that_is_the_only_one_is_waited_for() {
+		let dir = tempfile::tempdir().unwrap();
+		let client = node(dir.path(), false).await;
+		let blob: Vec<u8> = (0..2 * CHUNK_SIZE).map(|i| (i % 233) as u8).collect();
+		let key = BlobKey::Blob(Digest::of(&[&blob]));
+		let slow = holder_of(&blob, |offset| match offset {
+			0 => Duration::ZERO,
+			_ => SLOW_CHUNK + Duration::from_secs(1),
+		})
+		.await;
+		assert_eq!(client.fetch(key, LIMIT, &[slow], |_| Ok(())).await.unwrap(), blob);
 	}
 
 	#[tokio::test]
