@@ -263,7 +263,7 @@ impl Chain {
 	where
 		Call: subxt::transactions::Payload,
 	{
-		self.send(what, call).await?.wait().await.map(|_| ())
+		self.submit_with_events(what, call).await.map(|_| ())
 	}
 
 	/// [`Chain::submit`], returning the call's events.

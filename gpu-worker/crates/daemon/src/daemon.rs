@@ -1161,21 +1161,31 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			// late is reported `Unavailable` instead).
 			// The held-out data comes from the job's submitter, not the worker, and is fetched
 			// beside the evidence, outside the turn below: a submitter that stalls it must not
-			// hold up the judgement of other jobs' updates.
+			// hold up the judgement of other jobs' updates. Nor of its own job's: once the
+			// evidence is here, the held-out data gets what is left of this pass's budget, and
+			// the update is then judged without it (a neutral score) rather than left until
+			// the margin, when no time would be left to replay it and its honest worker would
+			// be reported `Unavailable` for the submitter's doing.
 			let prefetching = Instant::now();
-			let fetches = async {
-				tokio::join!(
-					within_deadline(
-						&self.chain,
-						deadline,
-						self.prefetch_evidence(job, round, worker, segments)
-					),
-					within_deadline(&self.chain, deadline, self.job_holdout(job)),
-				)
+			let evidence = within_deadline(
+				&self.chain,
+				deadline,
+				self.prefetch_evidence(job, round, worker, segments),
+			);
+			let holdout = within_deadline(&self.chain, deadline, self.job_holdout(job));
+			let budget = tokio::time::sleep(self.config.fetch_budget_per_pass);
+			tokio::pin!(evidence, holdout, budget);
+			let mut holdout_arrived = None;
+			let prefetched = loop {
+				tokio::select! {
+					fetched = &mut holdout, if holdout_arrived.is_none() => {
+						holdout_arrived = Some(fetched);
+					},
+					prefetched = &mut evidence => break Some(prefetched),
+					() = &mut budget => break None,
+				}
 			};
-			let Ok((prefetched, holdout)) =
-				tokio::time::timeout(self.config.fetch_budget_per_pass, fetches).await
-			else {
+			let Some(prefetched) = prefetched else {
 				// Nothing is stored: the duty comes back at the next pass, which resumes the
 				// downloads (and gives up on them at the margin).
 				self.add_timings(job, round, |t| {
@@ -1185,6 +1195,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					"evidence still arriving after this pass's {:?}; resumed at the next pass",
 					self.config.fetch_budget_per_pass
 				);
+			};
+			let holdout = match holdout_arrived {
+				Some(fetched) => fetched,
+				None => tokio::select! {
+					fetched = &mut holdout => fetched,
+					() = &mut budget => None,
+				},
 			};
 			let prefetched = prefetched
 				.unwrap_or_else(|| Err(anyhow!("the evidence did not arrive before the deadline")));
@@ -1198,16 +1215,14 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				state::write_json(&path, &stored)?;
 				return self.send_commitment(job, round, worker, &stored).await;
 			}
-			let holdout =
-				holdout.unwrap_or_else(|| Err(anyhow!("the held-out data did not arrive in time")));
 			let holdout = match holdout {
-				Ok(holdout) => Some(holdout),
-				Err(e) => {
-					// The submitter's fault, not the worker's: retry while there is time, then
-					// judge the evidence all the same and report a neutral score.
-					self.retry_while_time_is_left(deadline, e, "held-out data not available yet")
-						.await?;
-					tracing::warn!(job, round, "scoring without held-out data");
+				Some(Ok(holdout)) => Some(holdout),
+				Some(Err(e)) => {
+					tracing::warn!(job, round, "scoring without the held-out data: {e:#}");
+					None
+				},
+				None => {
+					tracing::warn!(job, round, "scoring without the held-out data: still arriving");
 					None
 				},
 			};

@@ -814,7 +814,7 @@ async fn a_worker_stalling_its_evidence_delays_only_its_own_verdict_and_no_valid
 	{
 		let mut w = world(&shared);
 		let stalled = agora_chain::to_digest(&w.updates[&(JOB, STALLER)].checkpoint_root);
-		w.stalled_roots.push(stalled);
+		w.stalled.push(stalled);
 		// The staller's update is assigned first: done one after another, its fetch would hold
 		// up the honest verdict.
 		let commit =
@@ -865,6 +865,49 @@ async fn a_worker_stalling_its_evidence_delays_only_its_own_verdict_and_no_valid
 		verdicts,
 		vec![(STALLER, agora_chain::Verdict::Unavailable), (HONEST, agora_chain::Verdict::Valid)]
 	);
+}
+
+#[tokio::test]
+async fn a_submitter_stalling_its_held_out_data_cannot_get_its_honest_workers_reported_unavailable()
+{
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout) = world_with_a_job(dirs[0].path());
+	daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None).tick().await.unwrap();
+	let deadline = 60;
+	{
+		let mut w = world(&shared);
+		// The submitter serves its held-out shard just inside each request's timeout.
+		w.stalled.push(Digest::of(&[&holdout.encode_shard().unwrap()]));
+		let commit =
+			Duty::Commit { job: JOB, round: 0, worker: WORKER, segments: vec![0, 2], deadline };
+		w.duties.insert(VALIDATOR, vec![commit]);
+		w.best = 40;
+	}
+	// No `--holdout` of its own: the validator scores on what the job commits to.
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
+	// The evidence is all there: the update is judged within this pass, not left for the
+	// margin (by when no time would be left to replay it).
+	tokio::time::timeout(std::time::Duration::from_secs(60), validator.tick())
+		.await
+		.expect("the pass ends while the held-out data is stalled")
+		.unwrap();
+	let committed = sent(&shared, VALIDATOR)
+		.iter()
+		.filter(|call| matches!(call, ProtocolCall::CommitVerdict { .. }))
+		.count();
+	assert_eq!(committed, 1, "committed 20 blocks before the deadline");
+	let reveal = Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 };
+	world(&shared).duties.insert(VALIDATOR, vec![reveal]);
+	validator.tick().await.unwrap();
+	let revealed: Vec<_> = sent(&shared, VALIDATOR)
+		.into_iter()
+		.filter_map(|call| match call {
+			ProtocolCall::RevealVerdict { verdict, score, .. } => Some((verdict, score)),
+			_ => None,
+		})
+		.collect();
+	// Replayed and valid; scored neutrally, without the data the submitter withholds.
+	assert_eq!(revealed, vec![(agora_chain::Verdict::Valid, agora_chain::Perbill(500_000_000))]);
 }
 
 /// What a worker that copied another's root can forge under it, served to validators that ask

@@ -33,10 +33,10 @@ pub struct World {
 	pub drop_next: usize,
 	/// This many of the next fetches from peers fail (a peer unreachable for a moment).
 	pub failing_fetches: usize,
-	/// Training evidence (commitments and checkpoints) under these roots never arrives from
-	/// peers: a worker that answers each request just inside its timeout, for as long as it
-	/// likes.
-	pub stalled_roots: Vec<Digest>,
+	/// Training evidence (commitments and checkpoints) under these roots, and blobs with these
+	/// hashes, never arrive from peers: a holder that answers each request just inside its
+	/// timeout, for as long as it likes.
+	pub stalled: Vec<Digest>,
 	/// What a peer serves under a key in place of the blob (a forger), when it is the first
 	/// peer asked.
 	pub forged: Vec<(PeerId, BlobKey, Vec<u8>)>,
@@ -267,9 +267,9 @@ impl BlobNetwork for FakeNet {
 		}
 		let stalled = match key {
 			BlobKey::Commitment(root) | BlobKey::Checkpoint { root, .. } => {
-				lock(&self.world).stalled_roots.contains(&root)
+				lock(&self.world).stalled.contains(&root)
 			},
-			_ => false,
+			BlobKey::Blob(hash) => lock(&self.world).stalled.contains(&hash),
 		};
 		if stalled {
 			std::future::pending::<()>().await;
