@@ -1196,16 +1196,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					self.config.fetch_budget_per_pass
 				);
 			};
-			let holdout = match holdout_arrived {
-				Some(fetched) => fetched,
-				None => tokio::select! {
-					fetched = &mut holdout => fetched,
-					() = &mut budget => None,
-				},
-			};
 			let prefetched = prefetched
 				.unwrap_or_else(|| Err(anyhow!("the evidence did not arrive before the deadline")));
-			let prefetch_seconds = prefetching.elapsed().as_secs_f64();
 			if let Err(e) = prefetched {
 				let reason = format!("evidence unavailable: {e:#}");
 				// Retry at the next pass while there is time: nothing is stored, so the duty
@@ -1215,6 +1207,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				state::write_json(&path, &stored)?;
 				return self.send_commitment(job, round, worker, &stored).await;
 			}
+			let holdout = match holdout_arrived {
+				Some(fetched) => fetched,
+				None => tokio::select! {
+					fetched = &mut holdout => fetched,
+					() = &mut budget => None,
+				},
+			};
 			let holdout = match holdout {
 				Some(Ok(holdout)) => Some(holdout),
 				Some(Err(e)) => {
@@ -1226,6 +1225,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					None
 				},
 			};
+			let prefetch_seconds = prefetching.elapsed().as_secs_f64();
 			// Loaded and judged one update at a time: replays share the device and the CPU's
 			// threads, and the checkpoints of a large model must not all be in memory at once.
 			let Some(_turn) = within_deadline(&self.chain, deadline, self.judging.lock()).await
