@@ -268,9 +268,11 @@ impl Chain {
 
 	/// [`Chain::submit`], returning the call's events.
 	///
-	/// A transaction refused because its nonce was already used ([`StaleNonce`]: the node
-	/// counted the account's transactions on a fork it has since left) was never included, so
-	/// it is signed again above that nonce, up to [`STALE_NONCE_ATTEMPTS`] times.
+	/// A transaction refused at once because its nonce was already used ([`StaleNonce`]: the
+	/// node counted the account's transactions on a fork it has since left) was never in the
+	/// pool, so it is signed again above that nonce, up to [`STALE_NONCE_ATTEMPTS`] times. One
+	/// the pool took in and later found outdated may be in a block of another fork: it is an
+	/// error, never signed again.
 	pub async fn submit_with_events<Call>(
 		&self,
 		what: &str,
@@ -281,7 +283,11 @@ impl Chain {
 	{
 		let mut attempt = 1;
 		loop {
-			match self.send_ref(what, &call).await?.wait().await {
+			let result = match self.send_ref(what, &call).await {
+				Ok(inclusion) => inclusion.wait().await,
+				Err(e) => Err(e),
+			};
+			match result {
 				Err(e) if e.is::<StaleNonce>() && attempt < STALE_NONCE_ATTEMPTS => {
 					tracing::warn!(what, attempt, "{e:#}; signing it again with the next nonce");
 					attempt += 1;
@@ -340,6 +346,11 @@ impl Chain {
 					sent: Instant::now(),
 					next_nonce: self.next_nonce.clone(),
 				})
+			},
+			// Refused when submitted: never in the pool (see `Inclusion::wait`).
+			Err(e) if is_stale(&e.to_string()) => {
+				*next_nonce = (*next_nonce).max(nonce + 1);
+				Err(StaleNonce { what: what.to_string(), nonce }.into())
 			},
 			Err(e) => {
 				// Start again from the node's view (e.g. after a transaction was dropped).
@@ -799,6 +810,12 @@ pub struct StaleNonce {
 	pub nonce: u64,
 }
 
+/// Whether the node's reason for refusing a transaction is `InvalidTransaction::Stale` (its
+/// nonce is already used), in the node's words.
+fn is_stale(reason: &str) -> bool {
+	reason.contains("Transaction is outdated")
+}
+
 /// A transaction in the pool.
 pub struct Inclusion {
 	what: String,
@@ -834,6 +851,9 @@ impl Inclusion {
 		&mut self,
 	) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>> {
 		let what = &self.what;
+		// Whether the pool took the transaction in: one refused at once was never in any
+		// block, so signing the call again cannot run it twice.
+		let mut entered_pool = false;
 		while let Some(status) = self.progress.next().await {
 			use subxt::transactions::TransactionStatus as Status;
 			match status.with_context(|| format!("watching {what}"))? {
@@ -846,7 +866,7 @@ impl Inclusion {
 					return Ok(events);
 				},
 				// `InvalidTransaction::Stale`, as the node words it.
-				Status::Invalid { message } if message.contains("outdated") => {
+				Status::Invalid { message } if !entered_pool && is_stale(&message) => {
 					return Err(StaleNonce { what: what.clone(), nonce: self.nonce }.into());
 				},
 				Status::Error { message }
@@ -854,7 +874,7 @@ impl Inclusion {
 				| Status::Dropped { message } => {
 					bail!("{what} was not included: {message}")
 				},
-				_ => continue,
+				_ => entered_pool = true,
 			}
 		}
 		bail!("{what}: the node closed the transaction's status stream")
