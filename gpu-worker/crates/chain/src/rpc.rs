@@ -839,9 +839,11 @@ impl Inclusion {
 		if result.as_ref().is_err_and(|e| e.is::<StaleNonce>()) {
 			// The node's count is behind the chain's: the next transaction goes above this one.
 			*next_nonce = (*next_nonce).max(self.nonce + 1);
-		} else {
+		} else if *next_nonce <= self.nonce + 1 {
 			// From now on the node's view (its best block and pool) counts this transaction
-			// or knows it was dropped, so the next nonce comes from the node again.
+			// or knows it was dropped, so the next nonce comes from the node again. Unless a
+			// later send (still on its way) or a stale refusal raised it further: that floor
+			// stays until the transaction that set it ends.
 			*next_nonce = 0;
 		}
 		result

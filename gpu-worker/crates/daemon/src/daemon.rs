@@ -212,6 +212,10 @@ pub struct Daemon<C, N> {
 	/// Held while an update is judged: validators fetch evidence concurrently but replay one
 	/// update at a time.
 	judging: tokio::sync::Mutex<()>,
+	/// The block at which an update's evidence was first in while the job's held-out data was
+	/// not, by job, round and worker: the held-out data is waited for until half of the time
+	/// then left for judging has passed (see `commit`).
+	held_out_waits: std::sync::Mutex<BTreeMap<(u64, u32, AccountId32), u32>>,
 	/// Rounds this worker will not apply to (the job is not one it can run, or applying
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
@@ -253,6 +257,10 @@ const DEADLINE_POLL: Duration = Duration::from_secs(1);
 /// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
 /// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
 /// however late it started; a node that cannot be reached is asked again at the next poll.
+fn lock_waits<T>(waits: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+	waits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub(crate) async fn within_deadline<C: ChainApi, F: std::future::Future>(
 	chain: &C,
 	deadline: u32,
@@ -327,6 +335,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			config,
 			me,
 			judging: tokio::sync::Mutex::new(()),
+			held_out_waits: Default::default(),
 			declined: HashSet::new(),
 			top_up_failed_at: None,
 		})
@@ -1214,17 +1223,30 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					() = &mut budget => None,
 				},
 			};
+			let waited_key = (job, round, *worker);
 			let holdout = match holdout {
 				Some(Ok(holdout)) => Some(holdout),
-				Some(Err(e)) => {
-					tracing::warn!(job, round, "scoring without the held-out data: {e:#}");
-					None
-				},
-				None => {
-					tracing::warn!(job, round, "scoring without the held-out data: still arriving");
+				missing => {
+					let why = match missing {
+						Some(Err(e)) => format!("{e:#}"),
+						_ => "still arriving".to_string(),
+					};
+					// The submitter's doing, never the worker's: waited for (the duty comes
+					// back at the next pass) until half of the time left for judging when the
+					// evidence came in has passed, so that a submitter stalling or refusing it
+					// cannot leave the replay without time; then judged without it.
+					let now = self.chain.best_number().await?;
+					let margin = unavailable_margin(self.chain.block_time());
+					let since = *lock_waits(&self.held_out_waits).entry(waited_key).or_insert(now);
+					let until = since + deadline.saturating_sub(margin).saturating_sub(since) / 2;
+					if now < until {
+						bail!("held-out data not here yet ({why}); waited for until block {until}");
+					}
+					tracing::warn!(job, round, "scoring without the held-out data: {why}");
 					None
 				},
 			};
+			lock_waits(&self.held_out_waits).remove(&waited_key);
 			let prefetch_seconds = prefetching.elapsed().as_secs_f64();
 			// Loaded and judged one update at a time: replays share the device and the CPU's
 			// threads, and the checkpoints of a large model must not all be in memory at once.

@@ -885,17 +885,32 @@ async fn a_submitter_stalling_its_held_out_data_cannot_get_its_honest_workers_re
 	}
 	// No `--holdout` of its own: the validator scores on what the job commits to.
 	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
-	// The evidence is all there: the update is judged within this pass, not left for the
+	let committed = || {
+		sent(&shared, VALIDATOR)
+			.iter()
+			.filter(|call| matches!(call, ProtocolCall::CommitVerdict { .. }))
+			.count()
+	};
+	macro_rules! pass {
+		() => {
+			tokio::time::timeout(std::time::Duration::from_secs(60), validator.tick())
+				.await
+				.expect("the pass ends while the held-out data is stalled")
+				.unwrap()
+		};
+	}
+	// The evidence is in at block 40: the held-out data is waited for until half of the 18
+	// blocks then left before the margin (block 58) have passed.
+	pass!();
+	assert_eq!(committed(), 0, "the held-out data is waited for at first");
+	world(&shared).best = 48;
+	pass!();
+	assert_eq!(committed(), 0);
+	// Then the update is judged without it, 11 blocks before the deadline, not left for the
 	// margin (by when no time would be left to replay it).
-	tokio::time::timeout(std::time::Duration::from_secs(60), validator.tick())
-		.await
-		.expect("the pass ends while the held-out data is stalled")
-		.unwrap();
-	let committed = sent(&shared, VALIDATOR)
-		.iter()
-		.filter(|call| matches!(call, ProtocolCall::CommitVerdict { .. }))
-		.count();
-	assert_eq!(committed, 1, "committed 20 blocks before the deadline");
+	world(&shared).best = 49;
+	pass!();
+	assert_eq!(committed(), 1, "committed 11 blocks before the deadline");
 	let reveal = Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 };
 	world(&shared).duties.insert(VALIDATOR, vec![reveal]);
 	validator.tick().await.unwrap();

@@ -53,7 +53,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const PARALLEL_HOLDERS: usize = 3;
 /// The slowest a holder may serve a chunk (1 MiB: 256 KiB/s) while other holders are left to
 /// ask; a slower one hands the rest of the download to them and is asked again only when none
-/// is left. Without it a holder answering the first chunk at once and every later one just
+/// is left (it is left out of their races, so answering the next race at once does not win it
+/// the download back). Without it a holder answering the first chunk at once and every later one just
 /// inside [`REQUEST_TIMEOUT`] would take the download at 100 KiB/s.
 const SLOW_CHUNK: Duration = Duration::from_secs(4);
 /// Chunk reads one requester may have in flight on this node; more are answered `Busy`.
@@ -496,17 +497,31 @@ impl Network {
 		let mut candidates: Vec<&Peer> =
 			peers.iter().filter(|peer| peer.id != self.peer_id).collect();
 		let mut failures = Vec::new();
-		// Holders that served too slowly once: asked again last, and then given time.
-		let mut slow: Vec<PeerId> = Vec::new();
-		while !candidates.is_empty() {
+		// Holders that served a chunk too slowly: left out of every race until no other holder
+		// is left, then asked with the full request timeout (`patient`).
+		let mut slow: Vec<&Peer> = Vec::new();
+		let mut patient = false;
+		// The size announced by the holder whose bytes the partial file holds: a holder asked
+		// to continue it that announces another size is refused before it writes anything.
+		let mut announced: Option<u64> = None;
+		loop {
+			if candidates.is_empty() {
+				if patient || slow.is_empty() {
+					break;
+				}
+				candidates = std::mem::take(&mut slow);
+				patient = true;
+			}
 			let batch: Vec<&Peer> =
 				candidates.drain(..PARALLEL_HOLDERS.min(candidates.len())).collect();
 			let offset = partial_len(&partial).await;
+			let known = announced.filter(|_| offset > 0);
 			let mut asks: futures::stream::FuturesUnordered<_> = batch
 				.iter()
 				.map(|&peer| async move {
 					let response = self.request(peer, BlobRequest { key, offset }).await;
-					(peer, response.and_then(|r| accept_chunk(r, offset, limit)))
+					let chunk = response.and_then(|r| accept_chunk(r, offset, limit));
+					(peer, chunk.and_then(|chunk| continues(chunk, known)))
 				})
 				.collect();
 			let mut first = None;
@@ -525,6 +540,7 @@ impl Network {
 			}
 			drop(asks);
 			let Some((peer, first)) = first else { continue };
+			announced = Some(first.0);
 			// The holders that were still answering go first if this one stops.
 			for (position, &other) in batch
 				.iter()
@@ -533,15 +549,14 @@ impl Network {
 			{
 				candidates.insert(position, other);
 			}
-			let last_resort = candidates.is_empty() || slow.contains(&peer.id);
+			let last_resort = patient || (candidates.is_empty() && slow.is_empty());
 			let patience = if last_resort { REQUEST_TIMEOUT } else { SLOW_CHUNK };
 			// What arrived stays in the partial file for the next holder to continue.
 			match self.download(&key, peer, &partial, limit, offset, first, patience).await {
 				Ok(Continued::Completed) => {},
 				Ok(Continued::TooSlow) if !last_resort => {
 					tracing::debug!(peer = %peer.id, ?key, "holder too slow, asking others");
-					slow.push(peer.id);
-					candidates.push(peer);
+					slow.push(peer);
 					continue;
 				},
 				Ok(Continued::TooSlow) => {
@@ -641,6 +656,17 @@ impl Network {
 			chunk_deadline = tokio::time::Instant::now() + patience;
 		}
 		Ok(Continued::Completed)
+	}
+}
+
+/// Accepts a chunk that continues a partial download only from a holder announcing the size
+/// (`known`) that its earlier bytes came with.
+fn continues(chunk: (u64, Vec<u8>), known: Option<u64>) -> Result<(u64, Vec<u8>)> {
+	match known {
+		Some(known) if chunk.0 != known => {
+			bail!("peer announces {} bytes, not the {known} the download continues", chunk.0)
+		},
+		_ => Ok(chunk),
 	}
 }
 
@@ -1167,15 +1193,26 @@ mod tests {
 		let blob: Vec<u8> = (0..4 * CHUNK_SIZE).map(|i| (i % 239) as u8).collect();
 		let key = BlobKey::Blob(Digest::of(&[&blob]));
 		// The dripper wins the race for the first chunk, then serves each later one just
-		// inside the request timeout: 27 s for the blob if it kept the download.
-		let dripper = holder_of(&blob, |offset| match offset {
-			0 => Duration::ZERO,
-			_ => REQUEST_TIMEOUT - Duration::from_secs(1),
+		// inside the request timeout (27 s for the blob if it kept the download), and answers
+		// at once an offset asked again, so as to win the race that hands the download on.
+		let asked = std::sync::Mutex::new(std::collections::HashSet::new());
+		let dripper_blob = blob.clone();
+		let dripper = scripted_holder(move |offset| {
+			let again = !asked.lock().unwrap().insert(offset);
+			let end = (offset + CHUNK_SIZE).min(dripper_blob.len() as u64);
+			let bytes = dripper_blob[offset as usize..end as usize].to_vec();
+			let delay = match offset {
+				0 => Duration::ZERO,
+				_ if again => Duration::ZERO,
+				_ => REQUEST_TIMEOUT - Duration::from_secs(1),
+			};
+			(delay, BlobResponse::Chunk { total: dripper_blob.len() as u64, bytes })
 		})
 		.await;
+		// An honest holder on a slower link than the dripper's instant answers.
 		let honest = holder_of(&blob, |offset| match offset {
 			0 => Duration::from_millis(500),
-			_ => Duration::ZERO,
+			_ => Duration::from_millis(300),
 		})
 		.await;
 		let started = Instant::now();
