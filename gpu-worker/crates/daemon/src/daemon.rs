@@ -213,9 +213,10 @@ pub struct Daemon<C, N> {
 	/// update at a time.
 	judging: tokio::sync::Mutex<()>,
 	/// The block at which an update's evidence was first in while the job's held-out data was
-	/// not, by job, round and worker: the held-out data is waited for until half of the time
-	/// then left for judging has passed (see `commit`).
-	held_out_waits: std::sync::Mutex<BTreeMap<(u64, u32, AccountId32), u32>>,
+	/// not, and the commit deadline, by job, round and worker: the held-out data is waited for
+	/// until half of the time then left for judging has passed (see `commit`). Entries past
+	/// their deadline are dropped.
+	held_out_waits: std::sync::Mutex<BTreeMap<UpdateKey, (u32, u32)>>,
 	/// Rounds this worker will not apply to (the job is not one it can run, or applying
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
@@ -257,6 +258,9 @@ const DEADLINE_POLL: Duration = Duration::from_secs(1);
 /// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
 /// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
 /// however late it started; a node that cannot be reached is asked again at the next poll.
+/// An update by its job, round and worker.
+type UpdateKey = (u64, u32, AccountId32);
+
 fn lock_waits<T>(waits: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 	waits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -1237,7 +1241,11 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					// cannot leave the replay without time; then judged without it.
 					let now = self.chain.best_number().await?;
 					let margin = unavailable_margin(self.chain.block_time());
-					let since = *lock_waits(&self.held_out_waits).entry(waited_key).or_insert(now);
+					let since = {
+						let mut waits = lock_waits(&self.held_out_waits);
+						waits.retain(|_, (_, its_deadline)| *its_deadline >= now);
+						waits.entry(waited_key).or_insert((now, deadline)).0
+					};
 					let until = since + deadline.saturating_sub(margin).saturating_sub(since) / 2;
 					if now < until {
 						bail!("held-out data not here yet ({why}); waited for until block {until}");
