@@ -254,17 +254,19 @@ pub(crate) fn unavailable_margin(block_time: Duration) -> u32 {
 /// How often a validator busy judging an update looks at the chain's height, to give up in time.
 const DEADLINE_POLL: Duration = Duration::from_secs(1);
 
-/// The output of `work`, unless the chain reaches [`unavailable_margin`] blocks before
-/// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
-/// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
-/// however late it started; a node that cannot be reached is asked again at the next poll.
 /// An update by its job, round and worker.
 type UpdateKey = (u64, u32, AccountId32);
 
+/// Locks a map of waits, whatever a panicking holder left in it (entries are only inserted and
+/// removed).
 fn lock_waits<T>(waits: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 	waits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The output of `work`, unless the chain reaches [`unavailable_margin`] blocks before
+/// `deadline` first (`None`: too late to finish; the caller stops the work). The height is
+/// first looked at after one [`DEADLINE_POLL`], so work that finishes quickly is never given up,
+/// however late it started; a node that cannot be reached is asked again at the next poll.
 pub(crate) async fn within_deadline<C: ChainApi, F: std::future::Future>(
 	chain: &C,
 	deadline: u32,
@@ -1246,7 +1248,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 						waits.retain(|_, (_, its_deadline)| *its_deadline >= now);
 						waits.entry(waited_key).or_insert((now, deadline)).0
 					};
-					let until = since + deadline.saturating_sub(margin).saturating_sub(since) / 2;
+					let until = since
+						.saturating_add(deadline.saturating_sub(margin).saturating_sub(since) / 2);
 					if now < until {
 						bail!("held-out data not here yet ({why}); waited for until block {until}");
 					}
