@@ -54,8 +54,8 @@ const PARALLEL_HOLDERS: usize = 3;
 /// The slowest a holder may serve a chunk (1 MiB: 256 KiB/s) while other holders are left to
 /// ask; a slower one hands the rest of the download to them and is asked again only when none
 /// is left (it is left out of their races, so answering the next race at once does not win it
-/// the download back). Without it a holder answering the first chunk at once and every later one just
-/// inside [`REQUEST_TIMEOUT`] would take the download at 100 KiB/s.
+/// the download back). Without it a holder answering the first chunk at once and every later
+/// one just inside [`REQUEST_TIMEOUT`] would take the download at 100 KiB/s.
 const SLOW_CHUNK: Duration = Duration::from_secs(4);
 /// Chunk reads one requester may have in flight on this node; more are answered `Busy`.
 const MAX_IN_FLIGHT_PER_PEER: usize = 4;
@@ -1176,7 +1176,7 @@ mod tests {
 	}
 
 	/// A holder of `blob` that serves the chunk at each offset after `delay(offset)`.
-	async fn holder_of(blob: &[u8], delay: fn(u64) -> Duration) -> Peer {
+	async fn holder_of(blob: &[u8], delay: impl Fn(u64) -> Duration + Send + 'static) -> Peer {
 		let blob = blob.to_vec();
 		scripted_holder(move |offset| {
 			let end = (offset + CHUNK_SIZE).min(blob.len() as u64);
@@ -1196,17 +1196,13 @@ mod tests {
 		// inside the request timeout (27 s for the blob if it kept the download), and answers
 		// at once an offset asked again, so as to win the race that hands the download on.
 		let asked = std::sync::Mutex::new(std::collections::HashSet::new());
-		let dripper_blob = blob.clone();
-		let dripper = scripted_holder(move |offset| {
+		let dripper = holder_of(&blob, move |offset| {
 			let again = !asked.lock().unwrap().insert(offset);
-			let end = (offset + CHUNK_SIZE).min(dripper_blob.len() as u64);
-			let bytes = dripper_blob[offset as usize..end as usize].to_vec();
-			let delay = match offset {
+			match offset {
 				0 => Duration::ZERO,
 				_ if again => Duration::ZERO,
 				_ => REQUEST_TIMEOUT - Duration::from_secs(1),
-			};
-			(delay, BlobResponse::Chunk { total: dripper_blob.len() as u64, bytes })
+			}
 		})
 		.await;
 		// An honest holder on a slower link than the dripper's instant answers.
