@@ -7,7 +7,9 @@
 #      talk to is stopped and restarted on the same database: it keeps its chain, and the live
 #      worker and validator reconnect on their own and carry on with their duties;
 #   3. Dave's worker is restarted on its state directory while round 1 is verified: it keeps
-#      its p2p identity and registration, tops its stake back up, and trains in round 2;
+#      its p2p identity and registration, tops its stake back up, and trains in round 3 (round
+#      2's workers were drawn from the applications taken while round 1 trained, when Dave was
+#      down: he applies while round 2 trains);
 # then tests/js/faults.test.js checks the outcome with @polkadot/api.
 set -euo pipefail
 
@@ -58,8 +60,10 @@ trap 'exit 130' INT TERM
 say "starting the network in $DIR"
 bash "$here/local-testnet.sh" start >/dev/null
 
+# Three rounds: Dave misses round 1 (killed) and round 2 (drawn while he was down).
+jq '.rounds = 3' gpu-worker/jobs/digits-mlp.json >"$DIR/faults-job.json"
 JOB=$("$WORKER_BIN" job create --suri //Alice --node "$NODE_URL" \
-	--config gpu-worker/jobs/digits-mlp.json --dataset "$DIR/data/train" --holdout "$DIR/data/test")
+	--config "$DIR/faults-job.json" --dataset "$DIR/data/train" --holdout "$DIR/data/test")
 "$WORKER_BIN" job watch --suri //Alice --node "$NODE_URL" --job "$JOB" >"$DIR/watch.log" 2>&1 &
 WATCH_PID=$!
 say "job $JOB created"
@@ -81,11 +85,11 @@ after=$(rpc "$BOB_RPC" chain_getHeader | jq -r '.result.number' | xargs printf '
 say "Bob's node restarted with its chain (best #$after)"
 
 # Restarted once round 1 is being verified (Dave's training deadline has passed), so that
-# it is back, with its stake topped up, when round 2 opens.
-wait_for 300 "round 1 to be verified" grep -q 'round 1/2 Verifying' "$DIR/watch.log"
+# it is back, with its stake topped up, when round 2 trains, and applies for round 3.
+wait_for 300 "round 1 to be verified" grep -q 'round 1/3 Verifying' "$DIR/watch.log"
 say "round 1 went on without Dave; restarting his worker on its state directory"
 bash "$here/local-testnet.sh" restart-ai 1 >/dev/null
-wait_for 300 "round 2 to open" grep -q 'round 2/2 Open' "$DIR/watch.log"
+wait_for 300 "round 3 to start" grep -q 'round 3/3' "$DIR/watch.log"
 
 wait_for 420 "the job to finish" grep -q 'Finalized' "$DIR/watch.log"
 cat "$DIR/watch.log"

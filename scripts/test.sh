@@ -35,6 +35,7 @@ die() {
 WORK="$(mktemp -d -t agora-test.XXXXXX)"
 NODE_PID=""
 WORKER_TESTS_PID=""
+TESTNET_PID=""
 # kill_tree <pid>: the process and all its descendants, the deepest first.
 kill_tree() {
 	local child
@@ -49,11 +50,13 @@ cleanup() {
 		kill -INT "$NODE_PID" 2>/dev/null || true
 		wait "$NODE_PID" 2>/dev/null || true
 	fi
-	# The background worker tests: cargo and everything under it.
-	if [ -n "$WORKER_TESTS_PID" ]; then
-		kill_tree "$WORKER_TESTS_PID"
-		wait "$WORKER_TESTS_PID" 2>/dev/null || true
-	fi
+	# The steps run in the background: everything under them (cargo, nodes, daemons).
+	local pid
+	for pid in "$WORKER_TESTS_PID" "$TESTNET_PID"; do
+		[ -n "$pid" ] || continue
+		kill_tree "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -284,6 +287,28 @@ step_local_testnet() {
 	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh test --join
 }
 
+# The local testnet's step only waits for its nodes (sessions, finality, a validator
+# reported offline): in a full run it runs beside the --dev steps, on its own ports
+# (AGORA_PORT_OFFSET=100), and is waited for before the end-to-end steps, which start networks
+# of their own.
+start_local_testnet_in_background() {
+	log "local testnet: starts in the background beside the --dev steps; log $WORK/local-testnet.log"
+	TESTNET_STARTED=$SECONDS
+	step_local_testnet >"$WORK/local-testnet.log" 2>&1 &
+	TESTNET_PID=$!
+}
+
+wait_for_local_testnet() {
+	[ -n "$TESTNET_PID" ] || return 0
+	log "local testnet (run in the background; its log follows)"
+	local status=0
+	wait "$TESTNET_PID" || status=$?
+	TESTNET_PID=""
+	cat "$WORK/local-testnet.log"
+	[ "$status" -eq 0 ] || die "local testnet failed (log above)"
+	log "local testnet ran $((SECONDS - TESTNET_STARTED)) s in the background"
+}
+
 step_worker() {
 	if [ -f scripts/worker-test.sh ]; then
 		log "gpu-worker"
@@ -348,10 +373,11 @@ all)
 	timed step_unit
 	timed step_upgrade_runtime
 	start_worker_tests_in_background
+	start_local_testnet_in_background
 	timed step_dev_chain
 	timed step_manual_sealing
 	timed step_bad_input
-	timed step_local_testnet
+	timed wait_for_local_testnet
 	timed wait_for_worker_tests
 	timed step_e2e
 	timed step_faults

@@ -271,6 +271,10 @@ pub enum Verdict {
 	/// the challenged checkpoints or the update) after retrying. Not proof of fraud on its own:
 	/// the worker is slashed for it only when enough assigned validators report it.
 	Unavailable,
+	/// Mode evaluation only: the validator has the worker's evidence but could not obtain the
+	/// job's held-out data from its submitter, and an update of a job on private data is judged
+	/// by that data alone. The submitter's doing, not the worker's: never slashes either.
+	HeldOutUnavailable,
 }
 
 /// Why a round produced no model.
@@ -297,6 +301,9 @@ pub enum VoidReason {
 	AggregationFailed,
 	/// The verifier could not start.
 	VerifierUnavailable,
+	/// Every update was `HeldOutUnavailable`: the job is judged by held-out data alone (it
+	/// trains on private data) and its submitter did not serve that data.
+	HeldOutUnavailable,
 }
 
 /// A worker's reference to its update, handed to the verifier.
@@ -641,7 +648,8 @@ pub struct RoundStatus<AccountId, BlockNumber> {
 	pub phase: JobStatusView,
 	/// Deadline of the current tasks phase (`None` while verifying).
 	pub deadline: Option<BlockNumber>,
-	/// Applicants (Open).
+	/// Applicants of the round taking applications: this one while `Open`, the next one while
+	/// `Training` (drawn when the training closes).
 	pub applicants: Vec<AccountId>,
 	/// Selected workers with their sample quota, and whether they submitted.
 	pub workers: Vec<(AccountId, u32, bool)>,

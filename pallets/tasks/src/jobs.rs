@@ -121,7 +121,7 @@ impl<T: Config> Pallet<T> {
 			created_at: now,
 			deposit,
 			voided_in_a_row: 0,
-			unjoined_in_a_row: 0,
+			own_voids_in_a_row: 0,
 		};
 		Jobs::<T>::insert(id, job);
 		Self::deposit_event(Event::JobCreated { job: id, submitter: who, budget, rounds });
@@ -225,15 +225,28 @@ impl<T: Config> Pallet<T> {
 
 	pub(crate) fn do_apply(who: T::AccountId, id: JobId) -> DispatchResult {
 		let job = Self::active_job(id)?;
-		ensure!(job.phase == Phase::Open, Error::<T>::WrongPhase);
-		ensure!(frame_system::Pallet::<T>::block_number() <= job.deadline, Error::<T>::PhaseClosed);
+		// While a round trains, its successor takes applications, drawn when the training
+		// closes (`close_training`), so that the next round's workers are known while this one
+		// is verified.
+		let now = frame_system::Pallet::<T>::block_number();
+		let round = match job.phase {
+			Phase::Open => job.round,
+			Phase::Training if job.round < job.spec.rounds => {
+				// As for updates: nothing in the block before the draw, whose author knows the
+				// randomness that seeds it and could add or censor applications against it.
+				ensure!(now.saturating_add(One::one()) < job.deadline, Error::<T>::PhaseClosed);
+				job.round.saturating_add(1)
+			},
+			Phase::Training | Phase::Verifying => return Err(Error::<T>::WrongPhase.into()),
+		};
+		ensure!(now <= job.deadline, Error::<T>::PhaseClosed);
 		ensure!(T::Registry::eligible_worker(&who).is_some(), Error::<T>::NotEligible);
 		Applicants::<T>::try_mutate(id, |list| -> DispatchResult {
 			ensure!(!list.contains(&who), Error::<T>::AlreadyApplied);
 			list.try_push(who.clone()).map_err(|_| Error::<T>::TooManyApplicants)?;
 			Ok(())
 		})?;
-		Self::deposit_event(Event::Applied { job: id, round: job.round, worker: who });
+		Self::deposit_event(Event::Applied { job: id, round, worker: who });
 		Ok(())
 	}
 
@@ -304,16 +317,21 @@ impl<T: Config> Pallet<T> {
 }
 
 /// A selected worker has pending work until its round ends (its update, if any, is still to be
-/// verified and may be slashed; its absence is slashed as a no-show).
+/// verified and may be slashed; its absence is slashed as a no-show), and so does a worker
+/// drawn for a job's next round.
 impl<T: Config> agora_primitives::PendingWork<T::AccountId> for Pallet<T> {
 	fn has_pending_work(who: &T::AccountId, role: agora_primitives::Role) -> bool {
+		let selected = |slots: BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>| {
+			slots.iter().any(|slot| &slot.who == who)
+		};
 		role == agora_primitives::Role::Worker
-			&& ActiveJobs::<T>::get()
-				.iter()
-				.any(|(id, _)| RoundWorkers::<T>::get(id).iter().any(|slot| &slot.who == who))
+			&& ActiveJobs::<T>::get().iter().any(|(id, _)| {
+				selected(RoundWorkers::<T>::get(id)) || selected(NextRoundWorkers::<T>::get(id))
+			})
 	}
 
 	fn has_pending_work_weight() -> Weight {
-		T::DbWeight::get().reads(u64::from(T::MaxActiveJobs::get()).saturating_add(1))
+		let jobs = u64::from(T::MaxActiveJobs::get());
+		T::DbWeight::get().reads(jobs.saturating_mul(2).saturating_add(1))
 	}
 }

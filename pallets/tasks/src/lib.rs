@@ -187,7 +187,8 @@ pub mod pallet {
 	pub type SubmitterJobs<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
 
-	/// Applicants of a job's current round (Open phase).
+	/// Applicants of the round of a job that takes applications: the current round while it is
+	/// open, the next round while the current one trains (drawn when its training closes).
 	#[pallet::storage]
 	pub type Applicants<T: Config> =
 		StorageMap<_, Twox64Concat, JobId, BoundedVec<T::AccountId, T::MaxApplicants>, ValueQuery>;
@@ -195,6 +196,19 @@ pub mod pallet {
 	/// Selected workers of a job's current round (Training, Verifying).
 	#[pallet::storage]
 	pub type RoundWorkers<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		JobId,
+		BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+		ValueQuery,
+	>;
+
+	/// The workers drawn for a job's next round when its current round's training closed, from
+	/// the applications taken while it trained: the next round starts training with them as
+	/// soon as the current one ends, with no application phase, and each of them knows from
+	/// the draw on that it will train, on which share of the data, for how many samples.
+	#[pallet::storage]
+	pub type NextRoundWorkers<T: Config> = StorageMap<
 		_,
 		Twox64Concat,
 		JobId,
@@ -254,7 +268,8 @@ pub mod pallet {
 		JobCancelled { job: JobId, refunded: BalanceOf<T> },
 		/// A round opened for applications.
 		RoundOpened { job: JobId, round: RoundIndex, deadline: BlockNumberFor<T> },
-		/// A worker applied to a round.
+		/// A worker applied to a round: the current one while it is open, the next one while
+		/// the current one trains.
 		Applied { job: JobId, round: RoundIndex, worker: T::AccountId },
 		/// Workers were selected; training started.
 		TrainingStarted {
@@ -262,6 +277,14 @@ pub mod pallet {
 			round: RoundIndex,
 			workers: BoundedVec<(T::AccountId, u32), T::MaxWorkersPerRound>,
 			deadline: BlockNumberFor<T>,
+		},
+		/// When `round - 1`'s training closed, `workers` (with their sample quotas) were drawn
+		/// for `round` from the applications taken while it trained: `round` starts training
+		/// with them as soon as `round - 1` ends.
+		NextRoundDrawn {
+			job: JobId,
+			round: RoundIndex,
+			workers: BoundedVec<(T::AccountId, u32), T::MaxWorkersPerRound>,
 		},
 		/// A worker submitted its update.
 		UpdateSubmitted {

@@ -91,7 +91,7 @@ pub mod v1 {
 			created_at: old.created_at,
 			deposit: Zero::zero(),
 			voided_in_a_row: 0,
-			unjoined_in_a_row: 0,
+			own_voids_in_a_row: 0,
 		}
 	}
 

@@ -49,9 +49,12 @@ impl<T: Config> Pallet<T> {
 		T::WeightInfo::close_open(T::MaxApplicants::get(), w)
 			.max(
 				T::WeightInfo::close_training(w)
+					.saturating_add(T::WeightInfo::close_open(T::MaxApplicants::get(), w))
 					.saturating_add(T::Verifier::start_verification_weight(w)),
 			)
 			.saturating_add(T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS))
+			// A round that ends starts the next one with its drawn workers.
+			.saturating_add(T::WeightInfo::close_open(w, w))
 	}
 
 	fn advance(id: JobId, now: BlockNumberFor<T>) -> Weight {
@@ -76,40 +79,69 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// End of `Open`: draw the workers, split the round's samples among them, start training.
-	///
-	/// Every selected worker runs the spec's `local_steps` steps, which replay verifies, so each
-	/// gets an equal share of `samples_per_round` (the first `samples % n` one more). A quota
-	/// never follows a worker's declared capability: what a participant says about itself is
-	/// not checked, and would let it claim a larger share of the reward.
-	fn close_open(id: JobId, mut job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
+	fn close_open(id: JobId, job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
 		let applicants = Applicants::<T>::take(id);
 		let n_applicants = applicants.len() as u32;
-		let mut eligible: Vec<T::AccountId> =
-			applicants.into_iter().filter(|a| T::Registry::eligible_worker(a).is_some()).collect();
-		if eligible.is_empty() {
+		let Some(slots) = Self::draw_workers(id, &job, job.round, applicants) else {
 			return T::WeightInfo::close_open(n_applicants, 0).saturating_add(Self::end_round(
 				id,
 				job,
 				RoundOutcome::Voided(VoidReason::NoWorkers),
 				now,
 			));
+		};
+		let n = slots.len() as u32;
+		Self::start_training(id, job, slots, now);
+		T::WeightInfo::close_open(n_applicants, n)
+	}
+
+	/// Draws `round`'s workers among the `applicants` still eligible, by randomness, and splits
+	/// the round's samples among them; `None` if none is eligible.
+	///
+	/// Every selected worker runs the spec's `local_steps` steps, which replay verifies, so each
+	/// gets an equal share of `samples_per_round` (the first `samples % n` one more). A quota
+	/// never follows a worker's declared capability: what a participant says about itself is
+	/// not checked, and would let it claim a larger share of the reward.
+	fn draw_workers(
+		id: JobId,
+		job: &JobOf<T>,
+		round: RoundIndex,
+		applicants: BoundedVec<T::AccountId, T::MaxApplicants>,
+	) -> Option<BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>> {
+		let mut eligible: Vec<T::AccountId> =
+			applicants.into_iter().filter(|a| T::Registry::eligible_worker(a).is_some()).collect();
+		if eligible.is_empty() {
+			return None;
 		}
-		let mut rng =
-			SeededRng::<T::Hashing>::new(Self::seed(b"agora/tasks/select", id, job.round));
+		let mut rng = SeededRng::<T::Hashing>::new(Self::seed(b"agora/tasks/select", id, round));
 		rng.shuffle(&mut eligible);
 		eligible.truncate(job.spec.workers_per_round as usize);
 		let selected = (eligible.len() as u32).max(1);
 		let (share, extra) =
 			(job.spec.samples_per_round / selected, job.spec.samples_per_round % selected);
-		let mut slots = BoundedVec::<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>::new();
-		let mut announced = BoundedVec::<(T::AccountId, u32), T::MaxWorkersPerRound>::new();
-		for (position, who) in eligible.into_iter().enumerate() {
+		let slots = eligible.into_iter().enumerate().map(|(position, who)| {
 			let quota = share.saturating_add(u32::from((position as u32) < extra)).max(1);
-			// Both vectors have the same bound and workers_per_round <= the bound.
-			let _ = announced.try_push((who.clone(), quota));
-			let _ = slots.try_push(WorkerSlot { who, quota, submitted: false });
-		}
-		let n = slots.len() as u32;
+			WorkerSlot { who, quota, submitted: false }
+		});
+		// workers_per_round <= the bound (`check_spec`), so nothing is cut.
+		Some(BoundedVec::truncate_from(slots.collect()))
+	}
+
+	/// The workers and quotas of `slots`, as the events announce them.
+	fn announced(
+		slots: &BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+	) -> BoundedVec<(T::AccountId, u32), T::MaxWorkersPerRound> {
+		BoundedVec::truncate_from(slots.iter().map(|s| (s.who.clone(), s.quota)).collect())
+	}
+
+	/// Starts the training of `job`'s current round with the workers of `slots`.
+	fn start_training(
+		id: JobId,
+		mut job: JobOf<T>,
+		slots: BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+		now: BlockNumberFor<T>,
+	) {
+		let workers = Self::announced(&slots);
 		RoundWorkers::<T>::insert(id, slots);
 		let deadline = now.saturating_add(job.spec.periods.training);
 		job.phase = Phase::Training;
@@ -117,21 +149,39 @@ impl<T: Config> Pallet<T> {
 		let round = job.round;
 		Jobs::<T>::insert(id, job);
 		Self::set_deadline(id, deadline);
-		Self::deposit_event(Event::TrainingStarted {
-			job: id,
-			round,
-			workers: announced,
-			deadline,
-		});
+		Self::deposit_event(Event::TrainingStarted { job: id, round, workers, deadline });
+	}
+
+	/// At the end of `Training`, draws the next round's workers from the applications taken
+	/// while this round trained (none in the last round), so that they know they will train
+	/// while this round is verified; the next round then starts training as soon as this one
+	/// ends. Without such applications, the next round opens for applications as before.
+	fn draw_next_round(id: JobId, job: &JobOf<T>, no_shows: &[T::AccountId]) -> Weight {
+		let mut applicants = Applicants::<T>::take(id);
+		let n_applicants = applicants.len() as u32;
+		let round = job.round.saturating_add(1);
+		applicants.retain(|a| !no_shows.contains(a));
+		if applicants.is_empty() || job.round >= job.spec.rounds {
+			return T::WeightInfo::close_open(n_applicants, 0);
+		}
+		let Some(slots) = Self::draw_workers(id, job, round, applicants) else {
+			return T::WeightInfo::close_open(n_applicants, 0);
+		};
+		let n = slots.len() as u32;
+		let workers = Self::announced(&slots);
+		NextRoundWorkers::<T>::insert(id, slots);
+		Self::deposit_event(Event::NextRoundDrawn { job: id, round, workers });
 		T::WeightInfo::close_open(n_applicants, n)
 	}
 
-	/// End of `Training`: slash no-shows, hand the updates to the verifier.
+	/// End of `Training`: slash no-shows, draw the next round's workers, hand the updates to
+	/// the verifier.
 	fn close_training(id: JobId, mut job: JobOf<T>, now: BlockNumberFor<T>) -> Weight {
 		let slots = RoundWorkers::<T>::get(id);
 		let n = slots.len() as u32;
 		let no_show = ProtocolParams::<T>::get().no_show_slash;
 		let mut refs = Vec::new();
+		let mut no_shows = Vec::new();
 		for slot in slots.iter() {
 			match Updates::<T>::get(id, &slot.who) {
 				Some(u) if slot.submitted => refs.push(UpdateRef {
@@ -147,10 +197,15 @@ impl<T: Config> Pallet<T> {
 						worker: slot.who.clone(),
 						slashed,
 					});
+					no_shows.push(slot.who.clone());
 				},
 			}
 		}
-		let weight = T::WeightInfo::close_training(n);
+		// A no-show is not drawn for the next round, although it applied when it was still
+		// there: a worker that is down would otherwise pay a second no-show slash for one
+		// outage.
+		let draw_weight = Self::draw_next_round(id, &job, &no_shows);
+		let weight = T::WeightInfo::close_training(n).saturating_add(draw_weight);
 		if refs.is_empty() {
 			return weight.saturating_add(Self::end_round(
 				id,
@@ -296,16 +351,17 @@ impl<T: Config> Pallet<T> {
 				));
 				job.completed_rounds = job.completed_rounds.saturating_add(1);
 				job.voided_in_a_row = 0;
-				job.unjoined_in_a_row = 0;
+				job.own_voids_in_a_row = 0;
 				Self::deposit_event(Event::RoundCompleted { job: id, round, model, paid });
 			},
 			RoundOutcome::Voided(reason) => {
 				job.voided_in_a_row = job.voided_in_a_row.saturating_add(1);
-				job.unjoined_in_a_row = if reason == VoidReason::NoWorkers {
-					job.unjoined_in_a_row.saturating_add(1)
-				} else {
-					0
-				};
+				job.own_voids_in_a_row =
+					if matches!(reason, VoidReason::NoWorkers | VoidReason::HeldOutUnavailable) {
+						job.own_voids_in_a_row.saturating_add(1)
+					} else {
+						0
+					};
 				Self::deposit_event(Event::RoundVoided { job: id, round, reason });
 			},
 		}
@@ -316,10 +372,11 @@ impl<T: Config> Pallet<T> {
 		let max_voided = ProtocolParams::<T>::get().max_voided_rounds;
 		if job.voided_in_a_row >= max_voided {
 			// Nobody can or will run it: end it, and free its slot. The deposit pays for the
-			// slot only when the job itself is the reason (no worker ever applied).
+			// slot only when the job itself is the reason (no worker ever applied, or its
+			// submitter withheld the held-out data its updates are judged by).
 			let voided = job.voided_in_a_row;
-			let unjoined = job.unjoined_in_a_row >= max_voided;
-			let forfeited = Self::release_slot(id, &mut job, unjoined);
+			let own_doing = job.own_voids_in_a_row >= max_voided;
+			let forfeited = Self::release_slot(id, &mut job, own_doing);
 			Self::deposit_event(Event::JobAbandoned { job: id, voided, forfeited });
 			Self::finalize(id, job);
 		} else if job.round >= job.spec.rounds {
@@ -327,6 +384,16 @@ impl<T: Config> Pallet<T> {
 			Self::finalize(id, job);
 		} else {
 			job.round = job.round.saturating_add(1);
+			let mut drawn = NextRoundWorkers::<T>::take(id);
+			let n_drawn = drawn.len() as u32;
+			// Drawn when this round's training closed, before its verification: a worker
+			// slashed below the minimum stake since (a cheat caught in this round), or leaving,
+			// no longer takes part. The others keep their quotas.
+			drawn.retain(|s| T::Registry::eligible_worker(&s.who).is_some());
+			if !drawn.is_empty() {
+				Self::start_training(id, job, drawn, now);
+				return weight.saturating_add(T::WeightInfo::close_open(n_drawn, n_drawn));
+			}
 			job.phase = Phase::Open;
 			let deadline = now.saturating_add(job.spec.periods.open);
 			job.deadline = deadline;
@@ -359,6 +426,7 @@ impl<T: Config> Pallet<T> {
 		let final_model = job.latest_model;
 		Jobs::<T>::insert(id, job);
 		Applicants::<T>::remove(id);
+		NextRoundWorkers::<T>::remove(id);
 		ActiveJobs::<T>::mutate(|a| a.retain(|(j, _)| *j != id));
 		Self::deposit_event(Event::JobFinalized { job: id, final_model, refunded });
 	}
@@ -399,17 +467,35 @@ impl<T: Config> Pallet<T> {
 							"verifying job has a deadline"
 						),
 					}
-					if job.phase == Phase::Open {
-						ensure!(!RoundWorkers::<T>::contains_key(id), "open round has workers");
-					} else {
-						ensure!(Applicants::<T>::get(id).is_empty(), "closed round has applicants");
+					match job.phase {
+						Phase::Open => {
+							ensure!(!RoundWorkers::<T>::contains_key(id), "open round has workers")
+						},
+						// Applications for the next round, if there is one.
+						Phase::Training => ensure!(
+							job.round < job.spec.rounds || Applicants::<T>::get(id).is_empty(),
+							"last round takes applications"
+						),
+						Phase::Verifying => ensure!(
+							Applicants::<T>::get(id).is_empty(),
+							"verifying round has applicants"
+						),
 					}
+					// Drawn at the end of the training, taken when the round ends.
+					ensure!(
+						job.phase == Phase::Verifying || !NextRoundWorkers::<T>::contains_key(id),
+						"next round drawn outside verification"
+					);
 				},
 				JobStatus::Cancelled | JobStatus::Finalized => {
 					ensure!(entry.is_none(), "ended job in ActiveJobs");
 					ensure!(job.escrow.is_zero(), "ended job keeps escrow");
 					ensure!(!RoundWorkers::<T>::contains_key(id), "ended job has round workers");
 					ensure!(Applicants::<T>::get(id).is_empty(), "ended job has applicants");
+					ensure!(
+						!NextRoundWorkers::<T>::contains_key(id),
+						"ended job has next round workers"
+					);
 				},
 			}
 			ensure!(job.completed_rounds <= job.round, "more completed rounds than rounds");
@@ -461,6 +547,8 @@ impl<T: Config> VerificationObserver<T::AccountId> for Pallet<T> {
 	fn on_verified_weight() -> Weight {
 		let w = T::MaxWorkersPerRound::get();
 		T::WeightInfo::finish_round(w, agora_primitives::MAX_SHARDS)
+			// The next round starting with the workers drawn for it.
+			.saturating_add(T::WeightInfo::close_open(w, w))
 			.saturating_add(T::Rewards::settle_round_weight(
 				w,
 				w.saturating_mul(T::MaxValidatorsPerUpdate::get()),

@@ -2,11 +2,12 @@
 
 use crate::{
 	mock::*, ActiveJobs, Applicants, ArchivedModel, ArchivedModels, EndedAt, Error, Event,
-	HoldReason, JobStatus, Jobs, Params, Phase, ProtocolParams, RoundModels, RoundWorkers, Updates,
+	HoldReason, JobStatus, Jobs, NextRoundWorkers, Params, Phase, ProtocolParams, RoundModels,
+	RoundWorkers, Updates,
 };
 use agora_primitives::{
-	Dataset, JobSpec, PhasePeriods, RoundOutcome, Update, VerificationMode, VerificationObserver,
-	VoidReason, H256,
+	Dataset, JobSpec, PendingWork, PhasePeriods, Role, RoundOutcome, Update, VerificationMode,
+	VerificationObserver, VoidReason, H256,
 };
 use frame_support::{
 	assert_noop, assert_ok,
@@ -234,10 +235,163 @@ fn apply_failures() {
 		);
 		assert!(events().contains(&Event::Applied { job: id, round: 1, worker: 1 }));
 		run_to(1 + P + 1);
+		// While round 1 trains, applications are for round 2.
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(2), id));
+		assert!(events().contains(&Event::Applied { job: id, round: 2, worker: 2 }));
+		// Nobody submits: round 1 is voided and round 2 trains at once with the worker drawn
+		// for it. The last round takes no applications for a round after it.
+		run_to(1 + P + 1 + P);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.round, job.phase), (2, Phase::Training));
+		assert_eq!(selected(id), vec![2]);
 		assert_noop!(
-			Tasks::apply_for_round(RuntimeOrigin::signed(2), id),
+			Tasks::apply_for_round(RuntimeOrigin::signed(10), id),
 			Error::<Test>::WrongPhase
 		);
+	});
+}
+
+#[test]
+fn the_next_round_is_drawn_when_training_closes_and_trains_as_soon_as_this_one_ends() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		// While round 1 trains, workers apply for round 2: one of round 1's and two others.
+		for a in [sel[0], 3, 4] {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(a), id));
+		}
+		assert!(events().contains(&Event::Applied { job: id, round: 2, worker: 3 }));
+		for (i, w) in sel.iter().enumerate() {
+			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(*w), id, 1, update(i as u8)));
+		}
+		run_to(System::block_number() + 2);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().phase, Phase::Verifying);
+		// Drawn when round 1's training closed: each knows, while round 1 is verified, that it
+		// trains in round 2 and for how many samples.
+		let drawn = NextRoundWorkers::<Test>::get(id);
+		assert_eq!(drawn.len(), 2);
+		assert!(drawn.iter().all(|s| [sel[0], 3, 4].contains(&s.who) && s.quota == 500));
+		let announced: Vec<(u64, u32)> = drawn.iter().map(|s| (s.who, s.quota)).collect();
+		assert!(events().contains(&Event::NextRoundDrawn {
+			job: id,
+			round: 2,
+			workers: announced.clone().try_into().unwrap()
+		}));
+		assert!(Applicants::<Test>::get(id).is_empty());
+		// A worker drawn for the next round cannot leave before it (it would escape its
+		// no-show slash); one that applied and was not drawn can.
+		assert!(drawn.iter().all(|s| Tasks::has_pending_work(&s.who, Role::Worker)));
+		if let Some(left_out) = [3, 4].into_iter().find(|a| !drawn.iter().any(|s| s.who == *a)) {
+			assert!(!Tasks::has_pending_work(&left_out, Role::Worker));
+		}
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			id,
+			1,
+			RoundOutcome::Completed {
+				model: H256::repeat_byte(0xee),
+				workers: vec![(sel[0], Perbill::from_percent(80))],
+				validators: vec![(9, 1_000)],
+			},
+		);
+		// Round 2 trains at once, with no application phase.
+		let now = System::block_number();
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.round, job.phase, job.deadline), (2, Phase::Training, now + P));
+		assert_eq!(RoundWorkers::<Test>::get(id), drawn);
+		assert!(!NextRoundWorkers::<Test>::contains_key(id));
+		assert!(events().contains(&Event::TrainingStarted {
+			job: id,
+			round: 2,
+			workers: announced.try_into().unwrap(),
+			deadline: now + P
+		}));
+		assert!(!events().iter().any(|e| matches!(e, Event::RoundOpened { round: 2, .. })));
+	});
+}
+
+#[test]
+fn a_drawn_worker_no_longer_eligible_when_its_round_starts_is_left_out() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		for a in [3, 4] {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(a), id));
+		}
+		for (i, w) in sel.iter().enumerate() {
+			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(*w), id, 1, update(i as u8)));
+		}
+		run_to(System::block_number() + 2);
+		let drawn: Vec<u64> = NextRoundWorkers::<Test>::get(id).iter().map(|s| s.who).collect();
+		assert_eq!(drawn.len(), 2);
+		// One of them is caught cheating while round 1 is verified and falls below the minimum
+		// stake: it does not train in round 2.
+		WORKERS.with(|w| w.borrow_mut().remove(&drawn[0]));
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			id,
+			1,
+			RoundOutcome::Voided(VoidReason::NoneAccepted),
+		);
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.round, job.phase), (2, Phase::Training));
+		assert_eq!(selected(id), vec![drawn[1]]);
+		assert_eq!(RoundWorkers::<Test>::get(id)[0].quota, 500, "its quota is the drawn one");
+	});
+}
+
+#[test]
+fn a_no_show_is_not_drawn_for_the_next_round() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let sel = selected(id);
+		// Both apply for round 2 while round 1 trains; then one of them goes down.
+		for w in &sel {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(*w), id));
+		}
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(0)));
+		run_to(1 + P + 1 + P);
+		assert!(events()
+			.iter()
+			.any(|e| matches!(e, Event::NoShowSlashed { worker, .. } if *worker == sel[1])));
+		// One outage, one no-show slash: it is not drawn for round 2.
+		let drawn: Vec<u64> = NextRoundWorkers::<Test>::get(id).iter().map(|s| s.who).collect();
+		assert_eq!(drawn, vec![sel[0]]);
+	});
+}
+
+#[test]
+fn applications_for_the_next_round_close_before_the_block_that_draws_it() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		let deadline = Jobs::<Test>::get(id).unwrap().deadline;
+		// The author of the block before the draw knows the randomness that seeds it.
+		System::set_block_number(deadline - 1);
+		assert_noop!(
+			Tasks::apply_for_round(RuntimeOrigin::signed(3), id),
+			Error::<Test>::PhaseClosed
+		);
+	});
+}
+
+#[test]
+fn a_job_that_ends_while_its_next_round_is_drawn_leaves_nothing_behind() {
+	test(|| {
+		let id = to_training(&[1, 2]);
+		assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(3), id));
+		let sel = selected(id);
+		assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(sel[0]), id, 1, update(0)));
+		run_to(1 + P + 1 + P);
+		assert_eq!(NextRoundWorkers::<Test>::get(id).len(), 1);
+		// Voided rounds in a row end the job (max_voided_rounds); the drawn workers go with it
+		// (checked by the invariants too).
+		ProtocolParams::<Test>::mutate(|p| p.max_voided_rounds = 1);
+		<Tasks as VerificationObserver<u64>>::on_verified(
+			id,
+			1,
+			RoundOutcome::Voided(VoidReason::NoneAccepted),
+		);
+		assert_eq!(Jobs::<Test>::get(id).unwrap().status, JobStatus::Finalized);
+		assert!(!NextRoundWorkers::<Test>::contains_key(id));
+		assert!(!Tasks::has_pending_work(&3, Role::Worker));
 	});
 }
 
@@ -763,6 +917,42 @@ fn a_job_nobody_joins_ends_and_forfeits_its_deposit() {
 }
 
 #[test]
+fn a_job_whose_submitter_withholds_its_held_out_data_ends_and_forfeits_its_deposit() {
+	test(|| {
+		let p = ProtocolParams::<Test>::get();
+		let pool_before = Balances::balance(&POOL);
+		assert_ok!(Tasks::create_job(
+			RuntimeOrigin::signed(SUBMITTER),
+			JobSpec { rounds: 10, ..spec() },
+			1_000
+		));
+		let id = 0;
+		// Each round a worker trains and submits, and the validators cannot judge its update
+		// for want of the submitter's held-out data: the job's own doing, like a job nobody
+		// joins.
+		for round in 1..=3 {
+			assert_ok!(Tasks::apply_for_round(RuntimeOrigin::signed(1), id));
+			run_to(System::block_number() + P + 1);
+			assert_ok!(Tasks::submit_update(RuntimeOrigin::signed(1), id, round, update(3)));
+			run_to(System::block_number() + 2);
+			<Tasks as VerificationObserver<u64>>::on_verified(
+				id,
+				round,
+				RoundOutcome::Voided(VoidReason::HeldOutUnavailable),
+			);
+		}
+		let job = Jobs::<Test>::get(id).unwrap();
+		assert_eq!((job.status, job.deposit), (JobStatus::Finalized, 0));
+		assert!(events().contains(&Event::JobAbandoned {
+			job: id,
+			voided: 3,
+			forfeited: p.job_deposit
+		}));
+		assert_eq!(Balances::balance(&POOL), pool_before + p.job_deposit);
+	});
+}
+
+#[test]
 fn voids_that_are_others_fault_end_the_job_but_return_the_deposit() {
 	test(|| {
 		assert_ok!(Tasks::create_job(
@@ -922,7 +1112,7 @@ fn migration_v0_to_v1_keeps_jobs_and_governed_values() {
 
 		MigrateV0ToV1::<Test>::on_runtime_upgrade();
 		let job = Jobs::<Test>::get(id).unwrap();
-		assert_eq!((job.deposit, job.voided_in_a_row, job.unjoined_in_a_row), (0, 0, 0));
+		assert_eq!((job.deposit, job.voided_in_a_row, job.own_voids_in_a_row), (0, 0, 0));
 		assert_eq!((job.budget, job.escrow, job.deadline), (1_000, 1_000, 1 + P));
 		assert_eq!(crate::SubmitterJobs::<Test>::get(SUBMITTER), 1);
 		assert_eq!(crate::TotalEscrow::<Test>::get(), 1_000);

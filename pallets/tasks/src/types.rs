@@ -55,12 +55,14 @@ pub struct Job<AccountId, Balance, BlockNumber> {
 	/// Creation block.
 	pub created_at: BlockNumber,
 	/// Deposit held for the job's slot (`JobDeposit`): returned when the job ends, forfeited to
-	/// the reward pool when it ends because nobody joined it (see [`Params::max_voided_rounds`]).
+	/// the reward pool when it ends by its own doing: nobody joined it, or its submitter withheld
+	/// the held-out data its updates are judged by (see [`Params::max_voided_rounds`]).
 	pub deposit: Balance,
 	/// Rounds voided in a row; a completed round resets it.
 	pub voided_in_a_row: RoundIndex,
-	/// Of those, rounds voided in a row because no worker applied.
-	pub unjoined_in_a_row: RoundIndex,
+	/// Of those, rounds voided in a row by the job's own doing: no worker applied
+	/// (`NoWorkers`), or its submitter withheld its held-out data (`HeldOutUnavailable`).
+	pub own_voids_in_a_row: RoundIndex,
 }
 
 /// A worker selected for the current round.

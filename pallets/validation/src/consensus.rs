@@ -25,11 +25,15 @@ pub fn weighted_median(mut entries: Vec<(Perbill, u128)>) -> Option<Perbill> {
 /// The consensus verdict of one update from its revealed `(verdict, stake)` pairs, or `None`
 /// when there is no decision (nobody is slashed and the update is excluded).
 ///
-/// * `Unavailable` wins when it holds a strict majority of the revealed stake: most of the
-///   assigned stake could not get the evidence the worker had to serve.
-/// * Otherwise the `Unavailable` reports abstain, and `Valid` or `Invalid` wins with a strict
-///   majority of the stake of the validators who judged the evidence. A tie decides nothing,
-///   so a split vote never slashes an honest worker or validator.
+/// * `Unavailable` (the worker's evidence missing: its fault) when it holds a strict majority
+///   of the revealed stake. A `HeldOutUnavailable` report says that the evidence arrived, so it
+///   counts against that majority, never for it.
+/// * Otherwise `HeldOutUnavailable` (in an evaluation, the submitter's held-out data missing:
+///   the update is not judged, and nobody is slashed) when it holds more stake than the
+///   validators who judged the evidence; the `Unavailable` reports abstain.
+/// * Otherwise those reports abstain, and `Valid` or `Invalid` wins with a strict majority of
+///   the stake of the validators who judged the evidence. A tie decides nothing, so a split
+///   vote never slashes an honest worker or validator.
 ///
 /// Zero stakes count as 1.
 pub fn decide(entries: &[(Verdict, u128)]) -> Option<Verdict> {
@@ -39,17 +43,26 @@ pub fn decide(entries: &[(Verdict, u128)]) -> Option<Verdict> {
 			.filter(|(verdict, _)| *verdict == wanted)
 			.fold(0u128, |acc, (_, w)| acc.saturating_add((*w).max(1)))
 	};
-	let (valid, invalid, unavailable) =
-		(stake_of(Verdict::Valid), stake_of(Verdict::Invalid), stake_of(Verdict::Unavailable));
+	let (valid, invalid) = (stake_of(Verdict::Valid), stake_of(Verdict::Invalid));
+	let (unavailable, held_out_unavailable) =
+		(stake_of(Verdict::Unavailable), stake_of(Verdict::HeldOutUnavailable));
 	let judged = valid.saturating_add(invalid);
-	if unavailable > judged {
+	if unavailable > judged.saturating_add(held_out_unavailable) {
 		return Some(Verdict::Unavailable);
+	}
+	if held_out_unavailable > judged {
+		return Some(Verdict::HeldOutUnavailable);
 	}
 	match valid.cmp(&invalid) {
 		core::cmp::Ordering::Greater => Some(Verdict::Valid),
 		core::cmp::Ordering::Less => Some(Verdict::Invalid),
 		core::cmp::Ordering::Equal => None,
 	}
+}
+
+/// Whether `verdict` says that the update was judged: `Valid` or `Invalid`.
+pub fn judged(verdict: Verdict) -> bool {
+	matches!(verdict, Verdict::Valid | Verdict::Invalid)
 }
 
 /// Whether a validator that revealed `verdict` provably contradicts a replay consensus: it
@@ -63,7 +76,8 @@ pub fn contradicts(verdict: Verdict, consensus: Verdict) -> bool {
 }
 
 /// Agreement of a validator with the consensus, in parts per billion: zero if its verdict
-/// differs or the consensus is `Unavailable` (nobody checked anything, nobody is paid for it),
+/// differs or the consensus is that nobody could judge (`Unavailable`, `HeldOutUnavailable`:
+/// nobody checked anything, nobody is paid for it),
 /// else `1 - |score - median| / tolerance`, clamped at zero.
 pub fn agreement(
 	verdict: Verdict,
@@ -72,7 +86,7 @@ pub fn agreement(
 	median: Perbill,
 	tolerance: Perbill,
 ) -> u128 {
-	if verdict != consensus || consensus == Verdict::Unavailable {
+	if verdict != consensus || !judged(consensus) {
 		return 0;
 	}
 	let diff = score.deconstruct().abs_diff(median.deconstruct());
@@ -132,6 +146,27 @@ mod tests {
 	}
 
 	#[test]
+	fn missing_held_out_data_blames_nobody_unless_the_evidence_was_missing_for_more() {
+		use Verdict::*;
+		// A submitter withholding its held-out data: nobody could judge, the worker is not
+		// to blame.
+		assert_eq!(
+			decide(&[(HeldOutUnavailable, 1), (HeldOutUnavailable, 1)]),
+			Some(HeldOutUnavailable)
+		);
+		// Like `Unavailable`, it abstains against validators that judged.
+		assert_eq!(decide(&[(Invalid, 5), (HeldOutUnavailable, 5)]), Some(Invalid));
+		assert_eq!(decide(&[(Valid, 5), (HeldOutUnavailable, 3), (Unavailable, 1)]), Some(Valid));
+		// A report that the held-out data was missing says that the evidence arrived: it never
+		// helps blame the worker, so one such report cannot turn a valid update into a slash.
+		assert_eq!(decide(&[(Valid, 2), (Unavailable, 2), (HeldOutUnavailable, 1)]), Some(Valid));
+		assert_eq!(decide(&[(Valid, 3), (HeldOutUnavailable, 1), (Unavailable, 3)]), Some(Valid));
+		assert_eq!(decide(&[(HeldOutUnavailable, 2), (Unavailable, 3)]), Some(Unavailable));
+		// A tie between the two blames nobody.
+		assert_eq!(decide(&[(HeldOutUnavailable, 2), (Unavailable, 2)]), Some(HeldOutUnavailable));
+	}
+
+	#[test]
 	fn only_judged_disagreement_contradicts() {
 		use Verdict::*;
 		assert!(contradicts(Valid, Invalid));
@@ -139,6 +174,8 @@ mod tests {
 		assert!(!contradicts(Unavailable, Valid));
 		assert!(!contradicts(Unavailable, Invalid));
 		assert!(!contradicts(Valid, Unavailable));
+		assert!(!contradicts(HeldOutUnavailable, Invalid));
+		assert!(!contradicts(Invalid, HeldOutUnavailable));
 		assert!(!contradicts(Valid, Valid));
 	}
 
@@ -150,5 +187,7 @@ mod tests {
 		assert_eq!(agreement(Verdict::Valid, p(80), Verdict::Valid, p(50), t), 0);
 		assert_eq!(agreement(Verdict::Invalid, p(50), Verdict::Valid, p(50), t), 0);
 		assert_eq!(agreement(Verdict::Unavailable, p(0), Verdict::Unavailable, p(0), t), 0);
+		let missing = Verdict::HeldOutUnavailable;
+		assert_eq!(agreement(missing, p(0), missing, p(0), t), 0);
 	}
 }

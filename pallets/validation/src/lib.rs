@@ -16,9 +16,11 @@
 //! * **Commit / Reveal**: a validator commits
 //!   `blake2_256(SCALE(job, worker, verdict, score, salt, validator))` ([`commitment_of`]), then
 //!   reveals `(verdict, score, salt)`.
-//! * **Consensus** per update, over revealed validators weighted by stake: `Unavailable` if it
-//!   holds a strict majority, else the verdict with a strict majority of the stake that judged
-//!   the evidence, else (a tie) no decision. The score is the stake-weighted median of the
+//! * **Consensus** per update, over revealed validators weighted by stake: `Unavailable` (the
+//!   worker's evidence missing) if it holds a strict majority; else `HeldOutUnavailable` (in an
+//!   evaluation, the submitter's held-out data missing) if it outweighs the stake that judged
+//!   the evidence; else the verdict with a strict majority of the stake that judged the
+//!   evidence, else (a tie) no decision. The score is the stake-weighted median of the
 //!   winning side. A validator's agreement (its reward weight) falls linearly to zero at
 //!   `score_tolerance` from the median.
 //! * **Slashes**: no reveal (`no_reveal_slash`); in `Replay` mode a judged verdict
@@ -376,6 +378,9 @@ pub mod pallet {
 		AlreadyExposed,
 		/// The aggregator votes through its own aggregate, not with a vote.
 		AggregatorVote,
+		/// The verdict does not apply to this verification's mode (`HeldOutUnavailable` in a
+		/// replay).
+		VerdictNotInMode,
 	}
 
 	#[pallet::hooks]
@@ -423,6 +428,10 @@ pub mod pallet {
 		}
 
 		/// Reveal the committed verdict and quality score.
+		///
+		/// Origin: a validator assigned to `worker`'s update that committed to this verdict,
+		/// during the reveal stage. `HeldOutUnavailable` is refused (`VerdictNotInMode`) unless
+		/// the round is verified by evaluation. Emits `VerdictRevealed`.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::reveal_verdict())]
 		pub fn reveal_verdict(

@@ -614,7 +614,11 @@ fn challenge_always_covers_the_last_segment_and_grows_with_the_run() {
 
 /// Worker 1's update judged by validators with the given verdicts (assigned in order).
 fn judge_worker_1(vpu: u32, verdicts: &[Verdict]) -> Vec<u64> {
-	start(VerificationMode::Replay, &[1], vpu);
+	judge_worker_1_in(VerificationMode::Replay, vpu, verdicts)
+}
+
+fn judge_worker_1_in(mode: VerificationMode, vpu: u32, verdicts: &[Verdict]) -> Vec<u64> {
+	start(mode, &[1], vpu);
 	let a = assigned(1);
 	for (v, verdict) in a.iter().zip(verdicts) {
 		commit(*v, 1, *verdict, 70);
@@ -683,6 +687,70 @@ fn one_unavailable_report_never_slashes() {
 		judge_worker_1(1, &[Verdict::Unavailable]);
 		assert!(slashes().is_empty());
 		assert_eq!(outcomes(), vec![(JOB, 1, RoundOutcome::Voided(VoidReason::NoneAccepted))]);
+	});
+}
+
+#[test]
+fn held_out_data_withheld_by_the_submitter_slashes_and_pays_nobody() {
+	test(|| {
+		for v in [11u64, 12, 13] {
+			set_stake(v, Role::Validator, 1_000);
+		}
+		// A job on private data is judged by its submitter's held-out data alone: without it,
+		// the validators that have the worker's evidence report that the data is missing.
+		let missing = Verdict::HeldOutUnavailable;
+		judge_worker_1_in(VerificationMode::Evaluation, 3, &[missing, missing, missing]);
+		assert!(slashes().is_empty(), "neither the worker nor a validator is at fault");
+		assert!(events().contains(&Event::UpdateVerified {
+			job: JOB,
+			round: 1,
+			worker: 1,
+			verdict: missing,
+			score: Perbill::from_percent(70)
+		}));
+		// Nobody judged anything, and nobody is paid for it (`consensus::agreement`): the
+		// round is void by the submitter's doing (which costs it its deposit when it
+		// goes on: pallet-tasks).
+		let void = RoundOutcome::Voided(VoidReason::HeldOutUnavailable);
+		assert_eq!(outcomes(), vec![(JOB, 1, void)]);
+	});
+}
+
+#[test]
+fn a_worker_withholding_its_evidence_is_not_excused_by_a_report_of_missing_held_out_data() {
+	test(|| {
+		for v in [11u64, 12, 13] {
+			set_stake(v, Role::Validator, 1_000);
+		}
+		let a = judge_worker_1_in(
+			VerificationMode::Evaluation,
+			3,
+			&[Verdict::HeldOutUnavailable, Verdict::Unavailable, Verdict::Unavailable],
+		);
+		assert_eq!(slashes(), vec![(1, Role::Worker, Perbill::from_percent(5), 50)]);
+		assert!(!slashes().iter().any(|(who, ..)| a.contains(who)));
+	});
+}
+
+#[test]
+fn missing_held_out_data_is_no_verdict_on_a_replay() {
+	test(|| {
+		start(VerificationMode::Replay, &[1], 1);
+		let v = assigned(1)[0];
+		commit(v, 1, Verdict::HeldOutUnavailable, 0);
+		next_block();
+		// A replay is judged on the worker's evidence, with or without the held-out data.
+		assert_noop!(
+			Validation::reveal_verdict(
+				RuntimeOrigin::signed(v),
+				JOB,
+				1,
+				Verdict::HeldOutUnavailable,
+				Perbill::zero(),
+				salt(v)
+			),
+			Error::<Test>::VerdictNotInMode
+		);
 	});
 }
 

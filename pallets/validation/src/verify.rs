@@ -253,6 +253,12 @@ impl<T: Config> Pallet<T> {
 		salt: [u8; 32],
 	) -> DispatchResult {
 		let mut v = Self::verification_in(job, Stage::Reveal, Error::<T>::LateReveal)?;
+		// Only an evaluation has nothing but the held-out data to judge by; a replay is judged
+		// on the worker's evidence, with or without the held-out data.
+		ensure!(
+			verdict != Verdict::HeldOutUnavailable || v.mode == VerificationMode::Evaluation,
+			Error::<T>::VerdictNotInMode
+		);
 		let mut check = Checks::<T>::get(job, &worker).ok_or(Error::<T>::NotAssigned)?;
 		let a = check
 			.assignments
@@ -481,6 +487,8 @@ impl<T: Config> Pallet<T> {
 		let mut accepted = BoundedVec::<(T::AccountId, Perbill), T::MaxWorkersPerRound>::new();
 		// Validators that approved a plant: they forfeit their whole reward of the round.
 		let mut caught = BTreeSet::new();
+		// Updates nobody could judge because the submitter withheld its held-out data.
+		let mut withheld = 0usize;
 		for worker in v.workers.iter() {
 			let Some(mut check): Option<UpdateCheckOf<T>> = Checks::<T>::get(job, worker) else {
 				continue;
@@ -596,6 +604,9 @@ impl<T: Config> Pallet<T> {
 						);
 					}
 				},
+				// The submitter withheld the data the update is judged by: neither paid nor
+				// slashed.
+				Verdict::HeldOutUnavailable => withheld = withheld.saturating_add(1),
 			}
 		}
 		for r in round_validators.iter_mut().filter(|r| caught.contains(&r.who)) {
@@ -604,7 +615,15 @@ impl<T: Config> Pallet<T> {
 		}
 		RoundValidators::<T>::insert(job, round_validators);
 		if accepted.is_empty() {
-			return Self::finish(job, v.round, RoundOutcome::Voided(VoidReason::NoneAccepted));
+			// Its submitter's doing when an update could not be judged for want of its data
+			// (and none was accepted: a junk update of its own judged `Invalid` beside it
+			// does not make the round anyone else's fault).
+			let reason = if withheld > 0 {
+				VoidReason::HeldOutUnavailable
+			} else {
+				VoidReason::NoneAccepted
+			};
+			return Self::finish(job, v.round, RoundOutcome::Voided(reason));
 		}
 		v.accepted = accepted;
 		Self::next_aggregator(job, v, now)

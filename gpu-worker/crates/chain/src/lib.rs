@@ -131,6 +131,7 @@ pub fn verdict_commitment(
 		Verdict::Valid => 0u8,
 		Verdict::Invalid => 1,
 		Verdict::Unavailable => 2,
+		Verdict::HeldOutUnavailable => 3,
 	}];
 	let digest = Digest::of(&[
 		&job.to_le_bytes(),

@@ -246,12 +246,20 @@ pub async fn watch_job(
 		let line = match chain.round_status(job).await? {
 			Some(status) => {
 				let submitted = status.workers.iter().filter(|(_, _, done)| *done).count();
+				// While a round trains, the applications are the next round's.
+				let applicants = match status.phase {
+					JobStatusView::Training => format!(
+						"applicants for round {} {}",
+						status.round.saturating_add(1),
+						status.applicants.len()
+					),
+					_ => format!("applicants {}", status.applicants.len()),
+				};
 				format!(
-					"job {job}: round {}/{} {:?} (applicants {}, selected {}, updates {}), models so far {}",
+					"job {job}: round {}/{} {:?} ({applicants}, selected {}, updates {}), models so far {}",
 					status.round,
 					details.spec.rounds,
 					status.phase,
-					status.applicants.len(),
 					status.workers.len(),
 					submitted,
 					details.models.len()

@@ -35,6 +35,7 @@ use agora_ml::data::Dataset;
 use agora_ml::digest::Digest;
 use agora_ml::models::Architecture;
 use agora_ml::train::TrainingState;
+use agora_ml::WorkerError;
 use agora_p2p::{BlobKey, BlobNetwork, Peer};
 #[cfg(feature = "cheats")]
 use agora_proof::adversary::Cheat;
@@ -151,6 +152,10 @@ struct StoredVerdict {
 	/// [`unavailable_margin`] blocks before the commit deadline.
 	#[serde(default)]
 	unavailable: bool,
+	/// The job trains on private data, so the held-out data its submitter must serve is all
+	/// the update can be judged by, and it did not arrive.
+	#[serde(default)]
+	held_out_unavailable: bool,
 	score_parts: u32,
 	salt: [u8; 32],
 	reason: Option<String>,
@@ -163,6 +168,7 @@ impl StoredVerdict {
 		StoredVerdict {
 			valid: false,
 			unavailable: true,
+			held_out_unavailable: false,
 			score_parts: 0,
 			salt: rand::random(),
 			reason: Some(reason),
@@ -221,6 +227,9 @@ pub struct Daemon<C, N> {
 	/// failed). Everything else is decided from the chain's state at the best block, so a duty
 	/// whose transaction was lost in a reorganization shows up again and is done again.
 	declined: HashSet<(u64, u32)>,
+	/// Rounds whose application while the previous round trained failed: not asked again
+	/// before the round opens, if it does.
+	failed_early: HashSet<(u64, u32)>,
 	/// The block of the last top-up that failed (the account cannot afford it): not tried
 	/// again for [`TOP_UP_RETRY_BLOCKS`], so that a failing `bond_extra` does not cost a fee
 	/// every block.
@@ -321,6 +330,8 @@ impl StoredVerdict {
 	fn verdict(&self) -> Verdict {
 		if self.unavailable {
 			Verdict::Unavailable
+		} else if self.held_out_unavailable {
+			Verdict::HeldOutUnavailable
 		} else if self.valid {
 			Verdict::Valid
 		} else {
@@ -343,6 +354,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			judging: tokio::sync::Mutex::new(()),
 			held_out_waits: Default::default(),
 			declined: HashSet::new(),
+			failed_early: HashSet::new(),
 			top_up_failed_at: None,
 		})
 	}
@@ -551,18 +563,29 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		self.claim().await
 	}
 
-	/// Applies to every open round of a job this node can train.
+	/// Applies to every round taking applications of a job this node can train: a round while
+	/// it is open, and the next round while the current one trains (its workers are drawn when
+	/// the training closes, and it starts training as soon as the current round ends).
 	async fn apply_to_open_rounds(&mut self) -> Result<()> {
 		for job in self.chain.active_jobs().await? {
 			let Some(status) = self.chain.round_status(job).await? else { continue };
-			let round = (job, status.round);
-			if status.phase != JobStatusView::Open
-				|| status.applicants.contains(&self.me)
+			let applying_to = match status.phase {
+				JobStatusView::Open => status.round,
+				JobStatusView::Training => status.round.saturating_add(1),
+				_ => continue,
+			};
+			let round = (job, applying_to);
+			let early = status.phase == JobStatusView::Training;
+			if status.applicants.contains(&self.me)
 				|| self.declined.contains(&round)
+				|| (early && self.failed_early.contains(&round))
 			{
 				continue;
 			}
 			let Some(details) = self.chain.job(job).await? else { continue };
+			if applying_to > details.spec.rounds {
+				continue;
+			}
 			let runnable = match supported(&details) {
 				Ok((arch, hyperparameters)) => {
 					self.check_runnable(&details, &arch, &hyperparameters).await
@@ -575,10 +598,17 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				continue;
 			}
 			match self.chain.submit(ProtocolCall::ApplyForRound { job }).await {
-				Ok(()) => tracing::info!(job, round = status.round, "applied"),
+				Ok(()) => tracing::info!(job, round = applying_to, "applied"),
 				Err(e) => {
 					tracing::warn!(job, "apply failed: {e:#}");
-					self.declined.insert(round);
+					// Not asked again for this round, except that an application while the
+					// previous round trained may have met that training's close: the round,
+					// if it then opens for applications, is asked once more.
+					if early {
+						self.failed_early.insert(round);
+					} else {
+						self.declined.insert(round);
+					}
 				},
 			}
 		}
@@ -1162,6 +1192,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			let stored = StoredVerdict {
 				valid: true,
 				unavailable: false,
+				held_out_unavailable: false,
 				score_parts: 900_000_000,
 				salt: rand::random(),
 				reason: Some("lazy: approved without checking".into()),
@@ -1240,7 +1271,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 					// The submitter's doing, never the worker's: waited for (the duty comes
 					// back at the next pass) until half of the time left for judging when the
 					// evidence came in has passed, so that a submitter stalling or refusing it
-					// cannot leave the replay without time; then judged without it.
+					// cannot leave the replay without time; then judged without it. A run on
+					// private data is judged by the held-out data alone (nothing of it can be
+					// replayed), and its checks take moments: the data is waited for until a
+					// margin's worth of blocks before the margin, then reported missing
+					// (`HeldOutUnavailable`, which slashes neither the worker nor this
+					// validator, where `Unavailable` would slash the worker).
 					let now = self.chain.best_number().await?;
 					let margin = unavailable_margin(self.chain.block_time());
 					let since = {
@@ -1248,12 +1284,17 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 						waits.retain(|_, (_, its_deadline)| *its_deadline >= now);
 						waits.entry(waited_key).or_insert((now, deadline)).0
 					};
-					let until = since
-						.saturating_add(deadline.saturating_sub(margin).saturating_sub(since) / 2);
+					let until = if self.trains_on_private_data(job).await? {
+						deadline.saturating_sub(margin.saturating_mul(2))
+					} else {
+						since.saturating_add(
+							deadline.saturating_sub(margin).saturating_sub(since) / 2,
+						)
+					};
 					if now < until {
 						bail!("held-out data not here yet ({why}); waited for until block {until}");
 					}
-					tracing::warn!(job, round, "scoring without the held-out data: {why}");
+					tracing::warn!(job, round, "judging without the held-out data: {why}");
 					None
 				},
 			};
@@ -1300,7 +1341,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				});
 			let fetch_seconds = fetching.elapsed().as_secs_f64();
 			let verifying = Instant::now();
-			let (judgement, unavailable) = match evidence {
+			let (judgement, unavailable, held_out_unavailable) = match evidence {
 				Ok(evidence) => {
 					let device = self.config.device;
 					let claim = Claim {
@@ -1343,9 +1384,20 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 									"the replay did not finish before the commit deadline".into(),
 								),
 							};
-							(judgement, true)
+							(judgement, true, false)
 						},
-						Some(Ok(judgement)) => (judgement, false),
+						Some(Ok(judgement)) => (judgement, false, false),
+						// Every check that needs no held-out data passed, and the update is
+						// judged by that data alone (a run on private data): the submitter's
+						// doing.
+						Some(Err(e)) if held_out_missing(&e) => {
+							let judgement = agora_protocol::Judgement {
+								valid: false,
+								score: 0.0,
+								reason: Some(format!("{e:#}")),
+							};
+							(judgement, false, true)
+						},
 						// The replay itself failed here (out of memory, a libtorch error):
 						// this validator's trouble, not proof of fraud. Retry while there is
 						// time, then report that it could not judge rather than stay silent.
@@ -1357,7 +1409,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 								score: 0.0,
 								reason: Some(reason),
 							};
-							(judgement, true)
+							(judgement, true, false)
 						},
 					}
 				},
@@ -1374,6 +1426,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 							reason: Some(reason),
 						},
 						true,
+						false,
 					)
 				},
 			};
@@ -1385,6 +1438,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			let stored = StoredVerdict {
 				valid: judgement.valid,
 				unavailable,
+				held_out_unavailable,
 				score_parts: (judgement.score.clamp(0.0, 1.0) * 1e9) as u32,
 				salt: rand::random(),
 				reason: judgement.reason,
@@ -1393,6 +1447,13 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			stored
 		};
 		self.send_commitment(job, round, worker, &stored).await
+	}
+
+	/// Whether `job` trains on its workers' private data (and so is judged on held-out data
+	/// alone).
+	async fn trains_on_private_data(&self, job: u64) -> Result<bool> {
+		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
+		Ok(details.spec.dataset == chain::Dataset::Private)
 	}
 
 	/// `Err(e)`, so that the duty comes back at the next pass, while the commit deadline is more
@@ -1586,6 +1647,12 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 /// under the copied root, to be stored and then judged as the copied worker's evidence.
 fn bound_to(commitment: &TrainingCommitment, job: u64, round: u32, worker: &AccountId32) -> bool {
 	commitment.binding == RunBinding { job, round, worker: worker.0 }
+}
+
+/// Whether a judgement failed only for want of the held-out data the update is judged by (a
+/// run on private data, whose other checks all passed).
+fn held_out_missing(e: &anyhow::Error) -> bool {
+	matches!(e.downcast_ref::<WorkerError>(), Some(WorkerError::HeldOutMissing(_)))
 }
 
 /// The checkpoints a validator needs to judge `update`: both ends of every challenged segment

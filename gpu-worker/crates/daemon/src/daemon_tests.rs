@@ -514,6 +514,29 @@ async fn a_worker_declines_rounds_it_cannot_run_and_applies_once_to_others() {
 	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: JOB }]);
 }
 
+/// While a round trains, a worker applies for the next one, whose workers are drawn when the
+/// training closes: drawn, it starts training as soon as the round ends. Not in a job's last
+/// round, and once.
+#[tokio::test]
+async fn a_worker_applies_for_the_next_round_while_this_one_trains() {
+	let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _) = world_with_a_job(dirs[0].path());
+	{
+		let mut w = world(&shared);
+		w.duties.clear();
+		let round = w.rounds.get_mut(&JOB).unwrap();
+		round.round = 1;
+		round.applicants.clear();
+	}
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	worker.tick().await.unwrap();
+	assert!(sent(&shared, WORKER).is_empty(), "round 1 is the job's last");
+	world(&shared).jobs.get_mut(&JOB).unwrap().spec.rounds = 2;
+	worker.tick().await.unwrap();
+	worker.tick().await.unwrap();
+	assert_eq!(sent(&shared, WORKER), vec![ProtocolCall::ApplyForRound { job: JOB }]);
+}
+
 /// A language-model job pins its tokenizer by hash: a worker applies only once it has fetched
 /// the tokenizer from a peer (and then serves it itself), and declines a job whose tokenizer
 /// nobody serves, produces tokens the model cannot read, or is not a tokenizer at all: a hash
@@ -1047,14 +1070,10 @@ async fn the_margin_before_a_commit_deadline_is_time_not_blocks() {
 	assert_eq!(within_deadline(&chain, 15, slow).await, Some(9));
 }
 
-/// A job on private data, verified by evaluation: a worker without data of its own declines it;
-/// one with `--private-data` applies, trains on its own data (no shard is fetched: nobody
-/// serves any) and serves its run's evidence but never the data; a validator, which has nothing
-/// to replay, checks the run's commitment and scores the update on the committed held-out set.
-#[tokio::test]
-async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data() {
-	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-	let (shared, _) = world_with_a_job(dirs[0].path());
+/// [`world_with_a_job`] on private data, verified by evaluation: the data provider is gone, so
+/// the only training data is a worker's own. Returns the held-out set and that data.
+fn world_with_a_private_data_job(provider_dir: &Path) -> (Shared, Dataset, (Dataset, Digest)) {
+	let (shared, holdout) = world_with_a_job(provider_dir);
 	let digits = load_digits(&digits_csv_path()).unwrap();
 	let own = digits.subset(&(400..496).collect::<Vec<_>>()).unwrap().encode_shard().unwrap();
 	let own = agora_protocol::assemble_dataset(&[(Digest::of(&[&own]), own)]).unwrap();
@@ -1063,8 +1082,43 @@ async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data()
 		let spec = &mut w.jobs.get_mut(&JOB).unwrap().spec;
 		spec.dataset = ChainDataset::Private;
 		spec.mode = VerificationMode::Evaluation;
-		// The data provider is gone: the only training data is the worker's own.
 		w.stores.remove(0);
+	}
+	(shared, holdout, own)
+}
+
+/// A worker daemon with `own` data for jobs on private data (`--private-data`).
+fn private_worker(
+	world: &Shared,
+	own: &(Dataset, Digest),
+	state_dir: &Path,
+) -> Daemon<FakeChain, FakeNet> {
+	let config = DaemonConfig {
+		role: Role::Worker,
+		state_dir: state_dir.to_path_buf(),
+		stake: 0,
+		public_addr: "/ip4/127.0.0.1/tcp/1".into(),
+		conduct: Conduct::Honest,
+		holdout: None,
+		private_data: Some(own.clone()),
+		memory_mib: 0,
+		device: Device::Cpu,
+		fetch_budget_per_pass: TEST_FETCH_BUDGET,
+	};
+	let net = FakeNet::new(world, &state_dir.join("store"));
+	Daemon::new(FakeChain { me: WORKER, world: world.clone() }, net, config).unwrap()
+}
+
+/// A job on private data, verified by evaluation: a worker without data of its own declines it;
+/// one with `--private-data` applies, trains on its own data (no shard is fetched: nobody
+/// serves any) and serves its run's evidence but never the data; a validator, which has nothing
+/// to replay, checks the run's commitment and scores the update on the committed held-out set.
+#[tokio::test]
+async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data() {
+	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _, own) = world_with_a_private_data_job(dirs[0].path());
+	{
+		let mut w = world(&shared);
 		// A second job on private data, open for applications.
 		let mut open = w.rounds[&JOB].clone();
 		open.phase = JobStatusView::Open;
@@ -1074,28 +1128,12 @@ async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data()
 		w.jobs.insert(1, second);
 		w.rounds.insert(1, RoundStatus { job: 1, ..open });
 	}
-	let private_worker = |dir: &Path| {
-		let config = DaemonConfig {
-			role: Role::Worker,
-			state_dir: dir.to_path_buf(),
-			stake: 0,
-			public_addr: "/ip4/127.0.0.1/tcp/1".into(),
-			conduct: Conduct::Honest,
-			holdout: None,
-			private_data: Some(own.clone()),
-			memory_mib: 0,
-			device: Device::Cpu,
-			fetch_budget_per_pass: TEST_FETCH_BUDGET,
-		};
-		let net = FakeNet::new(&shared, &dir.join("store"));
-		Daemon::new(FakeChain { me: WORKER, world: shared.clone() }, net, config).unwrap()
-	};
 	const DATALESS: AccountId32 = AccountId32([5; 32]);
 	let mut dataless = daemon(&shared, DATALESS, Role::Worker, dirs[3].path(), None);
 	dataless.tick().await.unwrap();
 	assert!(sent(&shared, DATALESS).is_empty(), "no data of its own: it does not apply");
 
-	let mut worker = private_worker(dirs[1].path());
+	let mut worker = private_worker(&shared, &own, dirs[1].path());
 	worker.tick().await.unwrap();
 	let calls = sent(&shared, WORKER);
 	assert!(calls.contains(&ProtocolCall::ApplyForRound { job: 1 }), "{calls:?}");
@@ -1131,4 +1169,54 @@ async fn a_private_data_job_is_trained_on_own_data_and_judged_on_held_out_data()
 		},
 		other => panic!("expected a reveal, got {other:?}"),
 	}
+}
+
+/// A job on private data is judged by its submitter's held-out data alone (nothing of the run
+/// can be replayed): a submitter withholding that data gets its workers' updates reported
+/// `HeldOutUnavailable`, its own doing, which slashes nobody, and not `Unavailable`, which
+/// slashes the worker when most of the stake reports it.
+#[tokio::test]
+async fn a_submitter_withholding_a_private_data_jobs_held_out_data_gets_no_worker_blamed() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, holdout, own) = world_with_a_private_data_job(dirs[0].path());
+	private_worker(&shared, &own, dirs[1].path()).tick().await.unwrap();
+	{
+		let mut w = world(&shared);
+		// The submitter serves its held-out shard just inside each request's timeout.
+		w.stalled.push(Digest::of(&[&holdout.encode_shard().unwrap()]));
+		let commit =
+			Duty::Commit { job: JOB, round: 0, worker: WORKER, segments: vec![0, 2], deadline: 60 };
+		w.duties.insert(VALIDATOR, vec![commit]);
+		w.best = 40;
+	}
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), None);
+	macro_rules! committed_at {
+		($best:expr) => {{
+			world(&shared).best = $best;
+			tokio::time::timeout(std::time::Duration::from_secs(60), validator.tick())
+				.await
+				.expect("the pass ends while the held-out data is stalled")
+				.unwrap();
+			sent(&shared, VALIDATOR)
+				.iter()
+				.any(|call| matches!(call, ProtocolCall::CommitVerdict { .. }))
+		}};
+	}
+	// With nothing to replay, the held-out data is asked for until a margin's worth of blocks
+	// before the margin (2 blocks before the deadline at 60), not only until half of the time
+	// left (block 49) as for a replayed run; then the update's other checks run, and pass.
+	assert!(!committed_at!(40));
+	assert!(!committed_at!(55));
+	assert!(committed_at!(56), "reported a margin before the margin");
+	let reveal = Duty::Reveal { job: JOB, round: 0, worker: WORKER, deadline: 70 };
+	world(&shared).duties.insert(VALIDATOR, vec![reveal]);
+	validator.tick().await.unwrap();
+	let revealed: Vec<_> = sent(&shared, VALIDATOR)
+		.into_iter()
+		.filter_map(|call| match call {
+			ProtocolCall::RevealVerdict { verdict, .. } => Some(verdict),
+			_ => None,
+		})
+		.collect();
+	assert_eq!(revealed, vec![agora_chain::Verdict::HeldOutUnavailable]);
 }

@@ -34,6 +34,9 @@ pub enum WorkerError {
 	Compression(String),
 	#[error("invalid argument: {0}")]
 	InvalidArgument(String),
+	/// What is to be judged is judged by held-out data alone, and there is none.
+	#[error("no held-out data to judge by: {0}")]
+	HeldOutMissing(String),
 	#[error("stopped before the end: {0}")]
 	Stopped(String),
 	#[error("libtorch: {0}")]

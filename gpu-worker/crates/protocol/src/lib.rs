@@ -709,8 +709,8 @@ pub fn judge_update(
 	let Some(holdout) = holdout else {
 		if private {
 			// The held-out set is all there is to judge a run on private data by.
-			return Err(WorkerError::InvalidArgument(
-				"an update on private data cannot be judged without held-out data".into(),
+			return Err(WorkerError::HeldOutMissing(
+				"an update on private data is judged by the job's held-out data alone".into(),
 			));
 		}
 		return Ok(Judgement { valid: true, score: 0.5, reason: None });
@@ -928,9 +928,10 @@ mod tests {
 			judge_update(&ctx, &claim, &[3], &honest, Some(&test), Device::Cpu, &keep_going);
 		assert!(matches!(replay, Err(WorkerError::InvalidArgument(_))), "{replay:?}");
 		// Without held-out data there is nothing to judge it by: the validator cannot judge
-		// (and reports `Unavailable`), rather than approve it unseen.
+		// (and reports `HeldOutUnavailable`, the submitter's doing), rather than approve it
+		// unseen.
 		let blind = judge_update(&ctx, &claim, &[], &honest, None, Device::Cpu, &keep_going);
-		assert!(matches!(blind, Err(WorkerError::InvalidArgument(_))), "{blind:?}");
+		assert!(matches!(blind, Err(WorkerError::HeldOutMissing(_))), "{blind:?}");
 		// Pay follows the held-out gain alone: a run that changed nothing (its start committed
 		// as its end) or lost accuracy earns nothing, where replayed work scores 0.5 for no gain.
 		assert_eq!(private_data_score(0.8, 0.8), 0.0);
