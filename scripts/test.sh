@@ -34,8 +34,8 @@ die() {
 
 WORK="$(mktemp -d -t agora-test.XXXXXX)"
 NODE_PID=""
-WORKER_TESTS_PID=""
-TESTNET_PID=""
+# Steps run in the background beside others (in_background): their pids and start times.
+declare -A BACKGROUND_PID=() BACKGROUND_STARTED=()""
 # kill_tree <pid>: the process and all its descendants, the deepest first.
 kill_tree() {
 	local child
@@ -52,8 +52,7 @@ cleanup() {
 	fi
 	# The steps run in the background: everything under them (cargo, nodes, daemons).
 	local pid
-	for pid in "$WORKER_TESTS_PID" "$TESTNET_PID"; do
-		[ -n "$pid" ] || continue
+	for pid in "${BACKGROUND_PID[@]}"; do
 		kill_tree "$pid"
 		wait "$pid" 2>/dev/null || true
 	done
@@ -287,26 +286,28 @@ step_local_testnet() {
 	AGORA_TESTNET_DIR="$WORK/local-testnet" AGORA_PORT_OFFSET=100 bash scripts/local-testnet.sh test --join
 }
 
-# The local testnet's step only waits for its nodes (sessions, finality, a validator
-# reported offline): in a full run it runs beside the --dev steps, on its own ports
-# (AGORA_PORT_OFFSET=100), and is waited for before the end-to-end steps, which start networks
-# of their own.
-start_local_testnet_in_background() {
-	log "local testnet: starts in the background beside the --dev steps; log $WORK/local-testnet.log"
-	TESTNET_STARTED=$SECONDS
-	step_local_testnet >"$WORK/local-testnet.log" 2>&1 &
-	TESTNET_PID=$!
+# in_background <name> <command…>: starts a step in the background (in this script's process
+# group, so that whoever stops the run stops it too), its output in $WORK/<name>.log.
+in_background() {
+	local name=$1
+	shift
+	log "$name: starts in the background; log $WORK/$name.log"
+	BACKGROUND_STARTED[$name]=$SECONDS
+	"$@" >"$WORK/$name.log" 2>&1 &
+	BACKGROUND_PID[$name]=$!
 }
 
-wait_for_local_testnet() {
-	[ -n "$TESTNET_PID" ] || return 0
-	log "local testnet (run in the background; its log follows)"
-	local status=0
-	wait "$TESTNET_PID" || status=$?
-	TESTNET_PID=""
-	cat "$WORK/local-testnet.log"
-	[ "$status" -eq 0 ] || die "local testnet failed (log above)"
-	log "local testnet ran $((SECONDS - TESTNET_STARTED)) s in the background"
+# wait_in_background <name>: waits for a step started by in_background, then shows its log;
+# fails the run if the step failed.
+wait_in_background() {
+	local name=$1 status=0
+	[ -n "${BACKGROUND_PID[$name]:-}" ] || return 0
+	log "$name (run in the background; its log follows)"
+	wait "${BACKGROUND_PID[$name]}" || status=$?
+	unset "BACKGROUND_PID[$name]"
+	cat "$WORK/$name.log"
+	[ "$status" -eq 0 ] || die "$name failed (log above)"
+	log "$name ran $((SECONDS - BACKGROUND_STARTED[$name])) s in the background"
 }
 
 step_worker() {
@@ -320,25 +321,25 @@ step_worker() {
 # full run the worker's tests run beside them, at the lowest CPU priority so that the nodes'
 # block production is not starved, and are waited for before the end-to-end steps, which run
 # the worker binary they build. Nothing in the network steps runs that binary.
-WORKER_TESTS_STARTED=0
 start_worker_tests_in_background() {
 	[ -f scripts/worker-test.sh ] || return 0
-	log "gpu-worker: its tests start in the background (nice 19); log $WORK/worker-test.log"
-	WORKER_TESTS_STARTED=$SECONDS
-	# In this script's process group, so that whoever stops the run stops them too.
-	nice -n 19 bash scripts/worker-test.sh >"$WORK/worker-test.log" 2>&1 &
-	WORKER_TESTS_PID=$!
+	in_background gpu-worker nice -n 19 bash scripts/worker-test.sh
 }
 
 wait_for_worker_tests() {
-	[ -n "$WORKER_TESTS_PID" ] || return 0
-	log "gpu-worker (run in the background; its log follows)"
-	local status=0
-	wait "$WORKER_TESTS_PID" || status=$?
-	WORKER_TESTS_PID=""
-	cat "$WORK/worker-test.log"
-	[ "$status" -eq 0 ] || die "gpu-worker tests failed (log above)"
-	log "gpu-worker tests ran $((SECONDS - WORKER_TESTS_STARTED)) s in the background"
+	wait_in_background gpu-worker
+}
+
+# The local testnet's step only waits for its nodes (sessions, finality, a validator reported
+# offline): in a full run it runs beside the --dev steps, on its own ports
+# (AGORA_PORT_OFFSET=100; its nodes' p2p ports 30433-30437 meet no other step's), and is waited
+# for before the end-to-end steps, which start networks of their own.
+start_local_testnet_in_background() {
+	in_background local-testnet step_local_testnet
+}
+
+wait_for_local_testnet() {
+	wait_in_background local-testnet
 }
 
 step_e2e() {

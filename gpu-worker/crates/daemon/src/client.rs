@@ -247,12 +247,11 @@ pub async fn watch_job(
 			Some(status) => {
 				let submitted = status.workers.iter().filter(|(_, _, done)| *done).count();
 				// While a round trains, the applications are the next round's.
+				let next = status.round.saturating_add(1);
 				let applicants = match status.phase {
-					JobStatusView::Training => format!(
-						"applicants for round {} {}",
-						status.round.saturating_add(1),
-						status.applicants.len()
-					),
+					JobStatusView::Training if next <= details.spec.rounds => {
+						format!("applicants for round {next} {}", status.applicants.len())
+					},
 					_ => format!("applicants {}", status.applicants.len()),
 				};
 				format!(
