@@ -301,8 +301,9 @@ pub enum VoidReason {
 	AggregationFailed,
 	/// The verifier could not start.
 	VerifierUnavailable,
-	/// Every update was `HeldOutUnavailable`: the job is judged by held-out data alone (it
-	/// trains on private data) and its submitter did not serve that data.
+	/// No update was accepted, and one or more were `HeldOutUnavailable`: the job is judged by
+	/// held-out data alone (it trains on private data) and its submitter did not serve that
+	/// data.
 	HeldOutUnavailable,
 }
 
