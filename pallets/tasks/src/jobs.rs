@@ -1,6 +1,6 @@
 //! Job creation, cancellation, applications and update submission.
 
-use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf, WeightInfo};
+use crate::{pallet::*, types::*, BalanceOf, JobOf, ParamsOf, WeightInfo, WorkerSlotsOf};
 use agora_primitives::{
 	Dataset, JobId, JobSpec, ParticipantRegistry, RewardPool, RoundIndex, Update, VerificationMode,
 };
@@ -321,9 +321,7 @@ impl<T: Config> Pallet<T> {
 /// drawn for a job's next round.
 impl<T: Config> agora_primitives::PendingWork<T::AccountId> for Pallet<T> {
 	fn has_pending_work(who: &T::AccountId, role: agora_primitives::Role) -> bool {
-		let selected = |slots: BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>| {
-			slots.iter().any(|slot| &slot.who == who)
-		};
+		let selected = |slots: WorkerSlotsOf<T>| slots.iter().any(|slot| &slot.who == who);
 		role == agora_primitives::Role::Worker
 			&& ActiveJobs::<T>::get().iter().any(|(id, _)| {
 				selected(RoundWorkers::<T>::get(id)) || selected(NextRoundWorkers::<T>::get(id))

@@ -65,6 +65,11 @@ pub type JobOf<T> = Job<
 	BalanceOf<T>,
 	frame_system::pallet_prelude::BlockNumberFor<T>,
 >;
+/// The workers of a round, in the order they were drawn.
+pub type WorkerSlotsOf<T> = frame_support::BoundedVec<
+	WorkerSlot<<T as frame_system::Config>::AccountId>,
+	<T as Config>::MaxWorkersPerRound,
+>;
 
 /// The number of active jobs, as a `Get<u32>` (pallet-rewards mints emission while it is not
 /// zero).
@@ -195,26 +200,16 @@ pub mod pallet {
 
 	/// Selected workers of a job's current round (Training, Verifying).
 	#[pallet::storage]
-	pub type RoundWorkers<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		JobId,
-		BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
-		ValueQuery,
-	>;
+	pub type RoundWorkers<T: Config> =
+		StorageMap<_, Twox64Concat, JobId, WorkerSlotsOf<T>, ValueQuery>;
 
 	/// The workers drawn for a job's next round when its current round's training closed, from
 	/// the applications taken while it trained: the next round starts training with them as
 	/// soon as the current one ends, with no application phase, and each of them knows from
 	/// the draw on that it will train, on which share of the data, for how many samples.
 	#[pallet::storage]
-	pub type NextRoundWorkers<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		JobId,
-		BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
-		ValueQuery,
-	>;
+	pub type NextRoundWorkers<T: Config> =
+		StorageMap<_, Twox64Concat, JobId, WorkerSlotsOf<T>, ValueQuery>;
 
 	/// Updates of the current round.
 	#[pallet::storage]

@@ -1,7 +1,7 @@
 //! The round state machine: phase transitions in `on_initialize`, the verification callback,
 //! settlement and finalization.
 
-use crate::{pallet::*, types::*, BalanceOf, JobOf, WeightInfo};
+use crate::{pallet::*, types::*, BalanceOf, JobOf, WeightInfo, WorkerSlotsOf};
 use agora_primitives::{
 	Dataset, JobId, ModelCatalogue, ParticipantRegistry, RewardPool, Role, RoundIndex,
 	RoundOutcome, RoundVerifier, SeededRng, UpdateRef, VerificationObserver, VerificationRequest,
@@ -107,7 +107,7 @@ impl<T: Config> Pallet<T> {
 		job: &JobOf<T>,
 		round: RoundIndex,
 		applicants: BoundedVec<T::AccountId, T::MaxApplicants>,
-	) -> Option<BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>> {
+	) -> Option<WorkerSlotsOf<T>> {
 		let mut eligible: Vec<T::AccountId> =
 			applicants.into_iter().filter(|a| T::Registry::eligible_worker(a).is_some()).collect();
 		if eligible.is_empty() {
@@ -129,7 +129,7 @@ impl<T: Config> Pallet<T> {
 
 	/// The workers and quotas of `slots`, as the events announce them.
 	fn announced(
-		slots: &BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+		slots: &WorkerSlotsOf<T>,
 	) -> BoundedVec<(T::AccountId, u32), T::MaxWorkersPerRound> {
 		BoundedVec::truncate_from(slots.iter().map(|s| (s.who.clone(), s.quota)).collect())
 	}
@@ -138,7 +138,7 @@ impl<T: Config> Pallet<T> {
 	fn start_training(
 		id: JobId,
 		mut job: JobOf<T>,
-		slots: BoundedVec<WorkerSlot<T::AccountId>, T::MaxWorkersPerRound>,
+		slots: WorkerSlotsOf<T>,
 		now: BlockNumberFor<T>,
 	) {
 		let workers = Self::announced(&slots);
