@@ -145,6 +145,9 @@ pub trait ChainApi {
 	async fn update(&self, job: u64, worker: &AccountId32) -> Result<Option<Update>>;
 	/// The round being verified and its accepted workers, if the job is being verified.
 	async fn accepted_workers(&self, job: u64) -> Result<Option<(u32, Vec<AccountId32>)>>;
+	/// The workers drawn for the job's next round while its current round is verified, in
+	/// the order of the draw (which deals the shards); empty when none are drawn.
+	async fn next_round_workers(&self, job: u64) -> Result<Vec<AccountId32>>;
 	/// The round and stage of the job's verification, if one is in progress.
 	async fn verification_stage(&self, job: u64) -> Result<Option<(u32, VerificationStage)>>;
 	/// Whether `worker` exposed its update of `job` as planted.

@@ -548,6 +548,17 @@ impl Chain {
 		)))
 	}
 
+	/// The workers drawn for `job`'s next round (`Tasks::NextRoundWorkers`), in draw order.
+	pub async fn next_round_workers(&self, job: u64) -> Result<Vec<AccountId32>> {
+		let at = self.best().await?;
+		let Some(value) =
+			at.storage().try_fetch(agora::storage().tasks().next_round_workers(), (job,)).await?
+		else {
+			return Ok(Vec::new());
+		};
+		Ok(value.decode()?.0.into_iter().map(|slot| slot.who).collect())
+	}
+
 	/// The round and stage of `job`'s verification, if one is in progress.
 	pub async fn verification_stage(&self, job: u64) -> Result<Option<(u32, VerificationStage)>> {
 		let at = self.best().await?;
@@ -707,6 +718,10 @@ impl ChainApi for Chain {
 
 	async fn accepted_workers(&self, job: u64) -> Result<Option<(u32, Vec<AccountId32>)>> {
 		Chain::accepted_workers(self, job).await
+	}
+
+	async fn next_round_workers(&self, job: u64) -> Result<Vec<AccountId32>> {
+		Chain::next_round_workers(self, job).await
 	}
 
 	async fn verification_stage(&self, job: u64) -> Result<Option<(u32, VerificationStage)>> {

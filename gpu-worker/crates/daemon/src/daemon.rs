@@ -44,11 +44,12 @@ pub use cheats::SubmissionCheat;
 
 #[cfg(feature = "cheats")]
 mod cheats;
-use agora_proof::{RunBinding, TrainingCommitment};
+mod early;
+use agora_proof::{CommittedRun, RunBinding, TrainingCommitment};
 use agora_protocol::{
 	assemble_dataset, decode_round_model, decode_update, judge_update, max_commitment_bytes,
-	model_blob, update_blob, worker_shards, BlobLimits, Claim, Hyperparameters, InnerState,
-	RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
+	model_blob, update_blob, worker_shards, AggregatedUpdate, BlobLimits, Claim, Hyperparameters,
+	InnerState, RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
 };
 use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
@@ -230,6 +231,9 @@ pub struct Daemon<C, N> {
 	/// Rounds whose application while the previous round trained failed: not asked again
 	/// before the round opens, if it does.
 	failed_early: HashSet<(u64, u32)>,
+	/// The next rounds' runs training in the background while the current rounds are
+	/// verified, by job and round ([`early`]).
+	early_training: BTreeMap<(u64, u32), early::EarlyTraining>,
 	/// The block of the last top-up that failed (the account cannot afford it): not tried
 	/// again for [`TOP_UP_RETRY_BLOCKS`], so that a failing `bond_extra` does not cost a fee
 	/// every block.
@@ -342,7 +346,7 @@ impl StoredVerdict {
 
 impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	pub fn new(chain: C, net: N, config: DaemonConfig) -> Result<Self> {
-		for dir in ["updates", "verdicts", "timings"] {
+		for dir in ["updates", "early", "verdicts", "timings"] {
 			std::fs::create_dir_all(config.state_dir.join(dir))?;
 		}
 		let me = chain.account();
@@ -355,6 +359,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			held_out_waits: Default::default(),
 			declined: HashSet::new(),
 			failed_early: HashSet::new(),
+			early_training: BTreeMap::new(),
 			top_up_failed_at: None,
 		})
 	}
@@ -496,6 +501,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		if self.config.role == Role::Worker {
 			if let Err(e) = self.apply_to_open_rounds().await {
 				tracing::warn!("cannot apply to open rounds: {e:#}");
+			}
+			if let Err(e) = self.train_next_rounds_early().await {
+				tracing::warn!("cannot train the next rounds early: {e:#}");
 			}
 		}
 		if self.config.conduct == Conduct::Plant {
@@ -692,8 +700,23 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	/// The round's shared context: architecture, hyperparameters and the global model.
 	async fn context(&self, job: u64, round: u32) -> Result<(JobInfo, RoundContext)> {
 		let details = self.chain.job(job).await?.ok_or_else(|| anyhow!("job {job} not found"))?;
-		let (arch, hyperparameters) = supported(&details)?;
-		let global_hash = to_digest(&details.latest_model);
+		let completed_rounds = u32::try_from(details.models.len()).unwrap_or(u32::MAX);
+		let latest = to_digest(&details.latest_model);
+		let ctx = self.context_at(job, &details, round, latest, completed_rounds).await?;
+		Ok((details, ctx))
+	}
+
+	/// The context of `round` of `job` (`details`), started from the record `global_hash` with
+	/// `completed_rounds` rounds completed before it.
+	async fn context_at(
+		&self,
+		job: u64,
+		details: &JobInfo,
+		round: u32,
+		global_hash: Digest,
+		completed_rounds: u32,
+	) -> Result<RoundContext> {
+		let (arch, hyperparameters) = supported(details)?;
 		let record = if global_hash == to_digest(&details.spec.initial_weights)
 			&& !self.net.store().contains(&BlobKey::Blob(global_hash))
 		{
@@ -707,7 +730,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				);
 			}
 			self.net.store().put_blob(&blob)?;
-			RoundModel { params, outer_momentum: None, inner_optimizer: None }
+			RoundModel { params, outer_momentum: None, inner_optimizer: None, aggregated: vec![] }
 		} else {
 			let peers = self.peers(None).await?;
 			let limits = BlobLimits::new(&arch, &hyperparameters)?;
@@ -729,9 +752,38 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			global: record.params,
 			outer_momentum: record.outer_momentum,
 			inner_optimizer: record.inner_optimizer,
-			completed_rounds: u32::try_from(details.models.len()).unwrap_or(u32::MAX),
+			completed_rounds,
+			aggregated: record.aggregated,
 		};
-		Ok((details, ctx))
+		Ok(ctx)
+	}
+
+	/// `worker`'s eager start in `ctx`'s round ([`RoundContext::eager_start`] of the round
+	/// before), if it has one: the record the round starts from names the worker's update to
+	/// the previous round as aggregated. Rebuilt from the record before it and that update
+	/// (fetched from the worker first, then anyone: the previous round's aggregator and
+	/// validators hold it).
+	async fn eager_start_of(
+		&self,
+		details: &JobInfo,
+		ctx: &RoundContext,
+		worker: &AccountId32,
+	) -> Result<Option<TrainingState>> {
+		let Some(own) = ctx.aggregated.iter().find(|named| named.worker == worker.0) else {
+			return Ok(None);
+		};
+		let Some((record, completed_rounds)) = previous_record(details) else { return Ok(None) };
+		let previous_round = ctx.round.saturating_sub(1);
+		let previous =
+			self.context_at(ctx.job, details, previous_round, record, completed_rounds).await?;
+		let peers = self.peers(Some(worker)).await?;
+		let limit = ctx.blob_limits()?.update;
+		let bytes = self
+			.fetch(BlobKey::Blob(own.update), limit, &peers, |_| Ok(()))
+			.await
+			.context("fetching the worker's update to the previous round")?;
+		let update = decode_update(&ctx.arch, &bytes, ctx.hyperparameters.compression)?;
+		Ok(Some(previous.eager_start(&update)?))
 	}
 
 	/// The data `worker` trains on and its root: its shards of the job's dataset (fetched, or
@@ -742,7 +794,19 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		details: &JobInfo,
 		worker: &AccountId32,
 	) -> Result<(Dataset, Digest)> {
-		let Some(mine) = self.worker_shard_hashes(job, details, worker).await? else {
+		let workers = self.round_workers(job).await?;
+		self.worker_data_among(details, &workers, worker).await
+	}
+
+	/// The data `worker` trains on among `workers` (a round's selected workers, in order): its
+	/// shards of the job's dataset, or this worker's own for a job on private data.
+	async fn worker_data_among(
+		&self,
+		details: &JobInfo,
+		workers: &[AccountId32],
+		worker: &AccountId32,
+	) -> Result<(Dataset, Digest)> {
+		let Some(mine) = shards_among(details, workers, worker)? else {
 			return match &self.config.private_data {
 				Some(own) if *worker == self.me => Ok(own.clone()),
 				_ => bail!("job trains on private data, which only its worker has"),
@@ -768,16 +832,14 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		details: &JobInfo,
 		worker: &AccountId32,
 	) -> Result<Option<Vec<Digest>>> {
-		let chain::Dataset::Shards(shards) = &details.spec.dataset else { return Ok(None) };
-		let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
+		shards_among(details, &self.round_workers(job).await?, worker)
+	}
+
+	/// The workers selected in `job`'s current round, in the order that deals the shards.
+	async fn round_workers(&self, job: u64) -> Result<Vec<AccountId32>> {
 		let status =
 			self.chain.round_status(job).await?.ok_or_else(|| anyhow!("no round status"))?;
-		let position = status
-			.workers
-			.iter()
-			.position(|(account, _, _)| account == worker)
-			.ok_or_else(|| anyhow!("{worker} is not selected in this round"))?;
-		Ok(Some(worker_shards(&shards, position, status.workers.len())))
+		Ok(status.workers.into_iter().map(|(account, _, _)| account).collect())
 	}
 
 	/// The held-out set a job's updates are scored on: the shards the job commits to (fetched
@@ -863,6 +925,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			let record = self.plant(job, round).await?;
 			state::write_json(&record_path, &record)?;
 			record
+		} else if let Some(record) = self.early_update(job, round).await? {
+			state::write_json(&record_path, &record)?;
+			record
 		} else {
 			let started = Instant::now();
 			let (details, ctx) = self.context(job, round).await?;
@@ -888,28 +953,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			.await?;
 			let run = run?;
 			let training_seconds = training.elapsed().as_secs_f64();
-			let delta = ctx.delta_of(&run)?;
-			let store = self.net.store();
-			let root = run.commitment.root;
-			for (index, state) in run.checkpoints.iter().enumerate() {
-				let key = BlobKey::Checkpoint { root, index: index as u32 };
-				let path = store.path(&key);
-				if let Some(parent) = path.parent() {
-					std::fs::create_dir_all(parent)?;
-				}
-				state.save(&path, &ctx.arch)?;
-			}
-			store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment)?)?;
-			let blob = update_blob(&ctx.arch, &delta, ctx.hyperparameters.compression)?;
-			let delta_hash = store.put_blob(&blob)?;
-			let record = SubmittedUpdate {
-				delta: delta_hash,
-				samples: ctx.samples_per_worker(),
-				loss_micros: (loss.max(0.0) * 1e6) as u64,
-				checkpoint_root: root,
-				checkpoints: run.commitment.segments() as u32,
-				plant_secret: None,
-			};
+			let record = store_run(self.net.store(), &ctx, &run, loss)?;
+			let delta_hash = record.delta;
 			#[cfg(feature = "cheats")]
 			let record = match self.config.conduct {
 				Conduct::Submission(cheat) => self.deviate(cheat, job, round, record).await?,
@@ -920,7 +965,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				t.fetch_seconds += fetch_seconds;
 				t.training_seconds += training_seconds;
 			});
-			tracing::info!(job, round, update = %delta_hash, bytes = blob.len(), training_seconds, "trained");
+			tracing::info!(job, round, update = %delta_hash, training_seconds, "trained");
 			record
 		};
 		let update = Update {
@@ -986,7 +1031,14 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			},
 			_ => None,
 		};
-		Ok(UpdateEvidence { commitment, checkpoints, delta, data })
+		// Rebuilt only for a run that does not start from the round's model.
+		let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
+		let eager_start = if bound && first != Some(ctx.start_state()?.content_hash()) {
+			self.eager_start_of(details, ctx, worker).await?
+		} else {
+			None
+		};
+		Ok(UpdateEvidence { commitment, checkpoints, delta, data, eager_start })
 	}
 
 	/// Downloads into the store what judging `worker`'s update needs from the network (the
@@ -1547,6 +1599,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let started = Instant::now();
 		let limits = ctx.blob_limits()?;
 		let mut updates = Vec::with_capacity(accepted.len());
+		let mut aggregated = Vec::with_capacity(accepted.len());
 		let mut final_states = Vec::new();
 		for worker in &accepted {
 			let update = self
@@ -1565,6 +1618,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 				delta: decode_update(&ctx.arch, &bytes, ctx.hyperparameters.compression)?,
 				num_samples: u64::from(ctx.samples_per_worker()),
 			});
+			aggregated
+				.push(AggregatedUpdate { worker: worker.0, update: to_digest(&update.delta) });
 			if ctx.hyperparameters.inner_state == InnerState::Averaged {
 				final_states.push(
 					self.final_state(&ctx, &limits, worker, &update)
@@ -1576,7 +1631,8 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		let fetch_seconds = started.elapsed().as_secs_f64();
 		let aggregating = Instant::now();
 		let (blob, hash) =
-			tokio::task::spawn_blocking(move || ctx.aggregate(&updates, &final_states)).await??;
+			tokio::task::spawn_blocking(move || ctx.aggregate(&updates, &final_states, aggregated))
+				.await??;
 		self.net.store().put_blob(&blob)?;
 		let aggregation_seconds = aggregating.elapsed().as_secs_f64();
 		self.add_timings(job, round, |t| {
@@ -1638,6 +1694,62 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		}
 		Ok(())
 	}
+}
+
+/// The shards of the job's dataset that `worker` trains on among `workers` (a round's selected
+/// workers, in order); `None` for a job on private data.
+fn shards_among(
+	details: &JobInfo,
+	workers: &[AccountId32],
+	worker: &AccountId32,
+) -> Result<Option<Vec<Digest>>> {
+	let chain::Dataset::Shards(shards) = &details.spec.dataset else { return Ok(None) };
+	let shards: Vec<Digest> = shards.0.iter().map(to_digest).collect();
+	let position = workers
+		.iter()
+		.position(|account| account == worker)
+		.ok_or_else(|| anyhow!("{worker} is not selected in this round"))?;
+	Ok(Some(worker_shards(&shards, position, workers.len())))
+}
+
+/// The record the job's latest record stepped from, and the rounds completed before it: the
+/// start of the round that produced the latest record. `None` before any completed round.
+fn previous_record(details: &JobInfo) -> Option<(Digest, u32)> {
+	let completed = details.models.len().checked_sub(1)?;
+	let record = match completed.checked_sub(1) {
+		Some(index) => details.models.get(index)?.1,
+		None => details.spec.initial_weights,
+	};
+	Some((to_digest(&record), u32::try_from(completed).ok()?))
+}
+
+/// Puts a finished run in the store, whence the worker serves it as evidence (its checkpoints,
+/// its commitment and its update), and returns the record of what to submit for it.
+fn store_run(
+	store: &agora_p2p::BlobStore,
+	ctx: &RoundContext,
+	run: &CommittedRun,
+	loss: f64,
+) -> Result<SubmittedUpdate> {
+	let root = run.commitment.root;
+	for (index, state) in run.checkpoints.iter().enumerate() {
+		let key = BlobKey::Checkpoint { root, index: index as u32 };
+		let path = store.path(&key);
+		if let Some(parent) = path.parent() {
+			std::fs::create_dir_all(parent)?;
+		}
+		state.save(&path, &ctx.arch)?;
+	}
+	store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment)?)?;
+	let blob = update_blob(&ctx.arch, &ctx.delta_of(run)?, ctx.hyperparameters.compression)?;
+	Ok(SubmittedUpdate {
+		delta: store.put_blob(&blob)?,
+		samples: ctx.samples_per_worker(),
+		loss_micros: (loss.max(0.0) * 1e6) as u64,
+		checkpoint_root: root,
+		checkpoints: run.commitment.segments() as u32,
+		plant_secret: None,
+	})
 }
 
 /// Whether `commitment` binds its run to `worker` in `round` of `job`. A validator's store keeps

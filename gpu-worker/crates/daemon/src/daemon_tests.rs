@@ -1220,3 +1220,126 @@ async fn a_submitter_withholding_a_private_data_jobs_held_out_data_gets_no_worke
 		.collect();
 	assert_eq!(revealed, vec![agora_chain::Verdict::HeldOutUnavailable]);
 }
+
+/// Round 1 of a two-round DiLoCo job that carries its inner state, trained by `WORKER` and
+/// now verified, with `drawn` drawn for round 2: the worker trains round 2 early (in the
+/// background) and round 1 is aggregated. Returns the world, the daemons and round 1's record.
+async fn round_one_verified_with_round_two_drawn(
+	dirs: &[tempfile::TempDir],
+	drawn: Vec<AccountId32>,
+) -> (Shared, Daemon<FakeChain, FakeNet>, Daemon<FakeChain, FakeNet>, agora_chain::H256) {
+	let (shared, holdout) = world_with_a_job_stepping(
+		dirs[0].path(),
+		Some(OuterOptimizer::diloco()),
+		InnerState::Averaged,
+	);
+	{
+		let mut w = world(&shared);
+		let job = w.jobs.get_mut(&JOB).unwrap();
+		job.round = 1;
+		job.spec.rounds = 2;
+		w.rounds.get_mut(&JOB).unwrap().round = 1;
+		w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round: 1, quota: 96, deadline: 60 }]);
+	}
+	let mut worker = daemon(&shared, WORKER, Role::Worker, dirs[1].path(), None);
+	let mut validator = daemon(&shared, VALIDATOR, Role::Validator, dirs[2].path(), Some(holdout));
+	worker.tick().await.unwrap();
+	{
+		let mut w = world(&shared);
+		w.rounds.get_mut(&JOB).unwrap().phase = JobStatusView::Verifying;
+		w.next_round.insert(JOB, drawn);
+	}
+	let record = aggregate_round(&shared, &mut worker, &mut validator, 1).await;
+	(shared, worker, validator, record)
+}
+
+/// Round 2 of that job starts with `workers`: its record is round 1's and it trains.
+fn start_round_two(shared: &Shared, record: agora_chain::H256, workers: &[AccountId32]) {
+	let mut w = world(shared);
+	let job = w.jobs.get_mut(&JOB).unwrap();
+	job.round = 2;
+	job.latest_model = record;
+	job.models.push((1, record));
+	let status = w.rounds.get_mut(&JOB).unwrap();
+	status.round = 2;
+	status.phase = JobStatusView::Training;
+	status.workers = workers.iter().map(|who| (*who, 96, false)).collect();
+	w.next_round.remove(&JOB);
+	w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round: 2, quota: 96, deadline: 60 }]);
+}
+
+/// The state hash `WORKER`'s round-2 run started from, and the validator's verdict on it.
+async fn round_two_start_and_verdict(
+	shared: &Shared,
+	validator: &mut Daemon<FakeChain, FakeNet>,
+) -> (Digest, agora_chain::Verdict) {
+	let Some(ProtocolCall::SubmitUpdate { round: 2, update, .. }) =
+		sent(shared, WORKER).last().cloned()
+	else {
+		panic!("the worker submits its round-2 update");
+	};
+	let key = BlobKey::Commitment(Digest(update.checkpoint_root.0));
+	let commitment = world(shared).stores.iter().find_map(|store| store.get(&key).unwrap());
+	let commitment: agora_proof::TrainingCommitment =
+		serde_json::from_slice(&commitment.expect("the worker serves its commitment")).unwrap();
+	let commit =
+		Duty::Commit { job: JOB, round: 2, worker: WORKER, segments: vec![0, 2], deadline: 60 };
+	world(shared).duties.insert(VALIDATOR, vec![commit]);
+	validator.tick().await.unwrap();
+	world(shared)
+		.duties
+		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 2, worker: WORKER, deadline: 70 }]);
+	validator.tick().await.unwrap();
+	let verdict = sent(shared, VALIDATOR)
+		.into_iter()
+		.find_map(|call| match call {
+			ProtocolCall::RevealVerdict { verdict, .. } => Some(verdict),
+			_ => None,
+		})
+		.expect("the validator reveals its verdict");
+	(commitment.leaves[0].state_hash, verdict)
+}
+
+/// The start of round 2 from round 1's record (the run in sequence), for `record`.
+fn start_from_record(shared: &Shared, record: agora_chain::H256) -> Digest {
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	let key = BlobKey::Blob(Digest(record.0));
+	let blob = world(shared).stores.iter().find_map(|store| store.get(&key).unwrap()).unwrap();
+	let record = decode_round_model(&arch, &blob).unwrap();
+	assert_eq!(record.aggregated.len(), 1, "round 1's record names the update it aggregated");
+	let buffers = record.inner_optimizer.expect("the record carries the inner state");
+	TrainingState { step: 6, params: record.params, optimizer: buffers }.content_hash()
+}
+
+/// A worker drawn for round 2 trains it while round 1 is verified, from round 1's start stepped
+/// by its own round-1 update, and submits that run as soon as round 2 starts; the validator,
+/// which reads in round 1's record that the worker's update was aggregated, rebuilds that start
+/// and finds the run valid.
+#[tokio::test]
+async fn a_worker_drawn_for_the_next_round_trains_it_while_this_one_is_verified() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, mut worker, mut validator, record) =
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER]).await;
+	start_round_two(&shared, record, &[WORKER]);
+	worker.tick().await.unwrap();
+	let (start, verdict) = round_two_start_and_verdict(&shared, &mut validator).await;
+	assert_ne!(start, start_from_record(&shared, record), "it started eagerly");
+	assert_eq!(verdict, agora_chain::Verdict::Valid);
+	assert!(!dirs[1].path().join("early/job-0-round-2.json").exists(), "the early run is used up");
+}
+
+/// A worker trained round 2 early for its share among the workers drawn, but one of them is
+/// left out when round 2 starts, so its share of the data changes: it drops the early run and
+/// trains from round 1's record, and that run is valid too.
+#[tokio::test]
+async fn an_early_run_for_a_share_that_changed_is_dropped_and_the_round_trained_in_sequence() {
+	const LEFT_OUT: AccountId32 = AccountId32([3; 32]);
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, mut worker, mut validator, record) =
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER, LEFT_OUT]).await;
+	start_round_two(&shared, record, &[WORKER]);
+	worker.tick().await.unwrap();
+	let (start, verdict) = round_two_start_and_verdict(&shared, &mut validator).await;
+	assert_eq!(start, start_from_record(&shared, record), "it trained from the record");
+	assert_eq!(verdict, agora_chain::Verdict::Valid);
+}

@@ -25,6 +25,8 @@ pub struct World {
 	pub updates: BTreeMap<(u64, AccountId32), Update>,
 	/// The round being aggregated and its accepted workers, per job.
 	pub accepted: BTreeMap<u64, (u32, Vec<AccountId32>)>,
+	/// The workers drawn for each job's next round.
+	pub next_round: BTreeMap<u64, Vec<AccountId32>>,
 	/// Every transaction sent, by whom, in order (dropped ones too).
 	pub sent: Vec<(AccountId32, ProtocolCall)>,
 	/// Reads and sends fail while the node is away.
@@ -189,6 +191,10 @@ impl ChainApi for FakeChain {
 
 	async fn accepted_workers(&self, job: u64) -> Result<Option<(u32, Vec<AccountId32>)>> {
 		self.read(|w| w.accepted.get(&job).cloned())
+	}
+
+	async fn next_round_workers(&self, job: u64) -> Result<Vec<AccountId32>> {
+		self.read(|w| w.next_round.get(&job).cloned().unwrap_or_default())
 	}
 
 	async fn verification_stage(&self, _job: u64) -> Result<Option<(u32, VerificationStage)>> {

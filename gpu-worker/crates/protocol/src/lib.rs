@@ -166,6 +166,78 @@ pub fn model_blob(arch: &Architecture, params: &ParamSet) -> Result<Vec<u8>> {
 const OUTER_MOMENTUM_PREFIX: &str = "outer.momentum/";
 /// Prefix of the carried inner optimizer buffers in a round's model blob.
 const INNER_OPTIMIZER_PREFIX: &str = "inner.optimizer/";
+/// Prefix of the updates a round's model record aggregated: one tensor per update, named by
+/// its worker's account id in hex, whose 32 values are the bytes of the update's hash. The
+/// safetensors header keeps one metadata key (a second would be written in a random order,
+/// and every participant must produce the same bytes), so the list travels as tensors.
+const AGGREGATED_PREFIX: &str = "aggregated/";
+/// The most updates a round's record names: far above the runtime's `MaxWorkersPerRound` (16),
+/// and what bounds the record's size.
+pub const MAX_AGGREGATED_UPDATES: usize = 64;
+
+/// An update a round's record aggregated, and whose it was: what lets a validator of the next
+/// round rebuild the eager start of that update's worker ([`RoundContext::eager_start`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AggregatedUpdate {
+	/// The worker's account id.
+	pub worker: [u8; 32],
+	/// Hash of the update blob the worker submitted.
+	pub update: Digest,
+}
+
+/// The updates of a record as tensors under [`AGGREGATED_PREFIX`] (see there).
+fn aggregated_tensors(updates: &[AggregatedUpdate]) -> Result<ParamSet> {
+	if updates.len() > MAX_AGGREGATED_UPDATES {
+		return Err(WorkerError::InvalidArgument(format!(
+			"a record names at most {MAX_AGGREGATED_UPDATES} updates, not {}",
+			updates.len()
+		)));
+	}
+	let specs = updates
+		.iter()
+		.map(|u| agora_ml::params::TensorSpec { name: Digest(u.worker).to_hex(), shape: vec![32] })
+		.collect();
+	let layout = agora_ml::params::Layout::new(specs)?;
+	let mut values = Vec::with_capacity(32 * updates.len());
+	let mut sorted = updates.to_vec();
+	sorted.sort();
+	for update in &sorted {
+		values.extend(update.update.0.iter().map(|&byte| f32::from(byte)));
+	}
+	ParamSet::new(layout, values)
+}
+
+/// The updates a record's [`AGGREGATED_PREFIX`] tensors name, rejecting anything that is not
+/// a worker id and a hash's 32 bytes.
+fn aggregated_updates(tensors: &ParamSet) -> Result<Vec<AggregatedUpdate>> {
+	let specs = tensors.layout().specs();
+	if specs.len() > MAX_AGGREGATED_UPDATES {
+		return Err(WorkerError::Safetensors(format!(
+			"record names {} updates, more than {MAX_AGGREGATED_UPDATES}",
+			specs.len()
+		)));
+	}
+	let malformed = |name: &str| WorkerError::Safetensors(format!("aggregated update `{name}`"));
+	specs
+		.iter()
+		.enumerate()
+		.map(|(index, spec)| {
+			let worker: Digest = spec.name.parse().map_err(|_| malformed(&spec.name))?;
+			let mut hash = [0u8; 32];
+			let values = tensors.tensor(index);
+			if spec.shape != [32] || values.len() != 32 {
+				return Err(malformed(&spec.name));
+			}
+			for (byte, value) in hash.iter_mut().zip(values) {
+				if !(0.0..=255.0).contains(value) || value.fract() != 0.0 {
+					return Err(malformed(&spec.name));
+				}
+				*byte = *value as u8;
+			}
+			Ok(AggregatedUpdate { worker: worker.0, update: Digest(hash) })
+		})
+		.collect()
+}
 
 /// A round's model record: the model, and for a job with an outer optimizer that optimizer's
 /// momentum, which the next round's outer step needs. Both are in the one blob whose hash the
@@ -178,11 +250,13 @@ pub struct RoundModel {
 	/// The inner optimizer's buffers the next round starts from ([`InnerState::Averaged`]);
 	/// named as in a checkpoint (`exp_avg/fc0.weight`, ...). `None`: zeroed.
 	pub inner_optimizer: Option<ParamSet>,
+	/// The updates this record aggregated, by worker (none for a job's initial weights).
+	pub aggregated: Vec<AggregatedUpdate>,
 }
 
-/// Encodes a round's model record: [`model_blob`] when it has no optimizer state, else the model
-/// and the states (tensors prefixed `outer.momentum/` and `inner.optimizer/`) in one
-/// safetensors file.
+/// Encodes a round's model record: [`model_blob`] when it has no optimizer state and names no
+/// updates, else the model, the states (tensors prefixed `outer.momentum/` and
+/// `inner.optimizer/`) and the aggregated updates (`aggregated/`) in one safetensors file.
 pub fn round_model_blob(arch: &Architecture, model: &RoundModel) -> Result<Vec<u8>> {
 	let mut parts: Vec<(&str, &ParamSet)> = vec![("", &model.params)];
 	if let Some(momentum) = &model.outer_momentum {
@@ -190,6 +264,10 @@ pub fn round_model_blob(arch: &Architecture, model: &RoundModel) -> Result<Vec<u
 	}
 	if let Some(inner) = &model.inner_optimizer {
 		parts.push((INNER_OPTIMIZER_PREFIX, inner));
+	}
+	let aggregated = aggregated_tensors(&model.aggregated)?;
+	if !model.aggregated.is_empty() {
+		parts.push((AGGREGATED_PREFIX, &aggregated));
 	}
 	match parts.as_slice() {
 		[_] => model_blob(arch, &model.params),
@@ -208,7 +286,8 @@ pub fn decode_round_model(arch: &Architecture, bytes: &[u8]) -> Result<RoundMode
 		return Err(WorkerError::Safetensors(format!("model blob is not of architecture {arch}")));
 	}
 	let layout = arch.layout()?;
-	let params = all.without_prefixes(&[OUTER_MOMENTUM_PREFIX, INNER_OPTIMIZER_PREFIX])?;
+	let params =
+		all.without_prefixes(&[OUTER_MOMENTUM_PREFIX, INNER_OPTIMIZER_PREFIX, AGGREGATED_PREFIX])?;
 	layout.check_matches(params.layout())?;
 	params.check_finite()?;
 	let part = |prefix: &str| -> Result<Option<ParamSet>> {
@@ -223,7 +302,13 @@ pub fn decode_round_model(arch: &Architecture, bytes: &[u8]) -> Result<RoundMode
 	if let Some(momentum) = &outer_momentum {
 		layout.check_matches(momentum.layout())?;
 	}
-	Ok(RoundModel { params, outer_momentum, inner_optimizer: part(INNER_OPTIMIZER_PREFIX)? })
+	let aggregated = aggregated_updates(&all.strip_prefix(AGGREGATED_PREFIX)?)?;
+	Ok(RoundModel {
+		params,
+		outer_momentum,
+		inner_optimizer: part(INNER_OPTIMIZER_PREFIX)?,
+		aggregated,
+	})
 }
 
 /// Decodes the model of a model blob of architecture `arch` (a round's record, whose outer
@@ -307,8 +392,8 @@ pub fn assemble_dataset(shards: &[(Digest, Vec<u8>)]) -> Result<(Dataset, Digest
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLimits {
 	/// A round's record (the global model, an aggregate): the architecture's weights as f32,
-	/// and, as the job asks, as many again for the outer optimizer's momentum and one set per
-	/// buffer of the inner optimizer.
+	/// as the job asks as many again for the outer optimizer's momentum and one set per buffer
+	/// of the inner optimizer, and the updates it aggregated.
 	pub model: u64,
 	/// An update, compressed or not (top-k keeps an index beside each value).
 	pub update: u64,
@@ -326,12 +411,18 @@ fn f32_bytes(layout: &agora_ml::params::Layout) -> u64 {
 	4 * layout.specs().iter().map(|spec| spec.numel() as u64).sum::<u64>()
 }
 
+/// The most bytes of the aggregated updates a round's record names: 32 values and a header
+/// entry each.
+fn aggregated_bytes() -> u64 {
+	MAX_AGGREGATED_UPDATES as u64 * (32 * 4 + 512)
+}
+
 /// The most bytes a model blob of `arch` can be: its weights and, for a round's record, as many
-/// values again for the outer optimizer's momentum and twice as many for the inner optimizer's
-/// buffers (Adam's two moments).
+/// values again for the outer optimizer's momentum, twice as many for the inner optimizer's
+/// buffers (Adam's two moments), and the updates it aggregated.
 pub fn max_model_bytes(arch: &Architecture) -> Result<u64> {
 	let layout = arch.layout()?;
-	Ok(4 * f32_bytes(&layout) + framing(4 * layout.specs().len()))
+	Ok(4 * f32_bytes(&layout) + framing(4 * layout.specs().len()) + aggregated_bytes())
 }
 
 impl BlobLimits {
@@ -339,7 +430,7 @@ impl BlobLimits {
 		let layout = arch.layout()?;
 		let buffers = hyperparameters.optimizer.state_layout(&layout)?;
 		let weights = f32_bytes(&layout) + framing(layout.specs().len());
-		let mut model = weights;
+		let mut model = weights + aggregated_bytes();
 		if hyperparameters.outer.is_some() {
 			model += weights;
 		}
@@ -382,6 +473,9 @@ pub struct RoundContext {
 	/// goes on from step `completed_rounds × local_steps`. Voided rounds do not count, since
 	/// they left no record to go on from.
 	pub completed_rounds: u32,
+	/// The updates the record this round starts from aggregated (none for the job's initial
+	/// weights): their workers may have started this round eagerly ([`Self::eager_start`]).
+	pub aggregated: Vec<AggregatedUpdate>,
 }
 
 impl RoundContext {
@@ -408,6 +502,58 @@ impl RoundContext {
 		};
 		let step = u64::from(self.completed_rounds).saturating_mul(self.local_steps);
 		Ok(TrainingState { step, params: self.global.clone(), optimizer: buffers })
+	}
+
+	/// Where a worker whose update to this round is `own_update` may start the next round
+	/// before this round's record exists: this round's start stepped by its own update in
+	/// place of the aggregate it does not know yet (the outer optimizer's step with this
+	/// round's momentum, or the plain sum without one), with this round's starting optimizer
+	/// buffers at the step the next round starts from ("eager" updates, Kale et al. 2025). A
+	/// validator of the next round rebuilds it from this round's record and that update, which
+	/// the next record names as aggregated: only a worker whose update was accepted may start
+	/// there.
+	pub fn eager_start(&self, own_update: &ParamSet) -> Result<TrainingState> {
+		let start = self.start_state()?;
+		let params = match &self.hyperparameters.outer {
+			None => self.global.add(own_update)?,
+			Some(outer) => {
+				outer.step(&self.global, own_update, self.outer_momentum.as_ref())?.model
+			},
+		};
+		let step = match self.hyperparameters.inner_state {
+			InnerState::Fresh => start.step,
+			InnerState::Averaged => start.step.saturating_add(self.local_steps),
+		};
+		Ok(TrainingState { step, params, optimizer: start.optimizer })
+	}
+
+	/// `worker`'s honest run of the next round from its eager start (see
+	/// [`Self::eager_start`]), trained while this round is verified: committed for the next
+	/// round, with the next round's configuration.
+	pub fn train_next_round_early(
+		&self,
+		own_update: &ParamSet,
+		worker: [u8; 32],
+		data: &Dataset,
+		data_root: Digest,
+		device: Device,
+	) -> Result<CommittedRun> {
+		let next_round = self.round.checked_add(1).ok_or_else(|| {
+			WorkerError::InvalidArgument("no round follows the last round index".into())
+		})?;
+		let config = self.hyperparameters.train_config(next_round);
+		let run = committed_run(
+			&self.arch,
+			&self.eager_start(own_update)?,
+			&config,
+			data,
+			data_root,
+			self.local_steps,
+			self.checkpoint_interval,
+			device,
+		)?;
+		let binding = RunBinding { job: self.job, round: next_round, worker };
+		Ok(CommittedRun { commitment: run.commitment.bind(binding)?, ..run })
 	}
 
 	/// The samples every selected worker trains on: `local_steps` batches. This, not what a
@@ -505,25 +651,33 @@ impl RoundContext {
 		BlobLimits::new(&self.arch, &self.hyperparameters)
 	}
 
-	/// The update of a finished run.
+	/// The update of a finished run: its last state's weights minus its first's (the round's
+	/// model, or the worker's eager start).
 	pub fn delta_of(&self, run: &CommittedRun) -> Result<ParamSet> {
-		let last = run
-			.checkpoints
-			.last()
-			.ok_or_else(|| WorkerError::InvalidArgument("run has no checkpoints".into()))?;
-		last.params.sub(&self.global)
+		let (Some(first), Some(last)) = (run.checkpoints.first(), run.checkpoints.last()) else {
+			return Err(WorkerError::InvalidArgument("run has no checkpoints".into()));
+		};
+		last.params.sub(&first.params)
 	}
 
 	/// Aggregates accepted updates with the job's rule, takes the outer optimizer's step if the
 	/// job has one, averages the accepted runs' final optimizer buffers if the job carries them
-	/// (`final_states`, one per accepted update, ignored otherwise), and returns the next round's
-	/// model record as a blob and its hash (what the aggregator posts and the validators
-	/// recompute).
+	/// (`final_states`, one per accepted update, ignored otherwise), names the updates by
+	/// worker (`aggregated`), and returns the next round's model record as a blob and its hash
+	/// (what the aggregator posts and the validators recompute).
 	pub fn aggregate(
 		&self,
 		updates: &[WorkerUpdate],
 		final_states: &[TrainingState],
+		aggregated: Vec<AggregatedUpdate>,
 	) -> Result<(Vec<u8>, Digest)> {
+		if aggregated.len() != updates.len() {
+			return Err(WorkerError::InvalidArgument(format!(
+				"{} updates named for {} aggregated",
+				aggregated.len(),
+				updates.len()
+			)));
+		}
 		let layout = self.arch.layout()?;
 		let aggregate = aggregate(self.hyperparameters.aggregator, &layout, updates)?;
 		let (params, outer_momentum) = match &self.hyperparameters.outer {
@@ -540,7 +694,7 @@ impl RoundContext {
 				Some(self.combined_optimizer_state(&layout, updates, final_states)?)
 			},
 		};
-		let next = RoundModel { params, outer_momentum, inner_optimizer };
+		let next = RoundModel { params, outer_momentum, inner_optimizer, aggregated };
 		let blob = round_model_blob(&self.arch, &next)?;
 		let hash = Digest::of(&[&blob]);
 		Ok((blob, hash))
@@ -557,6 +711,10 @@ pub struct UpdateEvidence {
 	/// only its worker has: nothing can be replayed, and the update is judged on its run's
 	/// commitment and on held-out data alone.
 	pub data: Option<(Dataset, Digest)>,
+	/// The worker's eager start ([`RoundContext::eager_start`] of the previous round, rebuilt
+	/// from that round's record and the worker's update the round's record names as
+	/// aggregated), if it has one: its run may start there instead of at the round's model.
+	pub eager_start: Option<TrainingState>,
 }
 
 /// A validator's judgement of one update.
@@ -587,10 +745,11 @@ pub struct Claim {
 ///   job's architecture and configuration, the worker's assigned data and every leaf;
 /// - its checkpoints are exactly the job's schedule (one every `checkpoint_interval` steps up
 ///   to `local_steps`), so no segment can be shorter than the job's;
-/// - the run starts from the round's global model, and the declared sample count is the one
-///   the job's steps process;
-/// - the update is, bit for bit, the encoding of the last checkpoint minus the global model
-///   (both the subtraction and the int8 encoding are deterministic), so the model never uses
+/// - the run starts from the round's global model, or from the worker's eager start if the
+///   evidence carries one (the worker's update to the previous round was aggregated), and the
+///   declared sample count is the one the job's steps process;
+/// - the update is, bit for bit, the encoding of the last checkpoint minus that start (both
+///   the subtraction and the int8 encoding are deterministic), so the model never uses
 ///   anything the replay did not cover;
 /// - every challenged segment (always including the last) replays within the tolerance.
 ///
@@ -618,7 +777,11 @@ pub fn judge_update(
 	if commitment.binding != ctx.binding(claim.worker) {
 		return invalid("run was committed for another job, round or worker".into());
 	}
-	let start = ctx.start_state()?;
+	let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
+	let start = match &evidence.eager_start {
+		Some(eager) if first == Some(eager.content_hash()) => eager.clone(),
+		_ => ctx.start_state()?,
+	};
 	if let Err(e) = commitment.check_schedule(start.step, ctx.local_steps, ctx.checkpoint_interval)
 	{
 		return invalid(format!("checkpoints are not the job's schedule: {e}"));
@@ -645,9 +808,10 @@ pub fn judge_update(
 			return invalid("run trained on other data than the worker's shards".into());
 		}
 	}
-	let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
 	if first != Some(start.content_hash()) {
-		return invalid("run did not start from the round's global model".into());
+		return invalid(
+			"run did not start from the round's global model or its eager start".into(),
+		);
 	}
 	let Some(last) = evidence.checkpoints.get(&checkpoints) else {
 		return invalid("last checkpoint not provided".into());
@@ -660,7 +824,7 @@ pub fn judge_update(
 	if let Err(e) = expected_config.optimizer.check_state(&last.optimizer) {
 		return invalid(format!("last checkpoint's optimizer state is impossible: {e}"));
 	}
-	let claimed = last.params.sub(&ctx.global)?;
+	let claimed = last.params.sub(&start.params)?;
 	let encoded = update_blob(&ctx.arch, &claimed, ctx.hyperparameters.compression)?;
 	if Digest::of(&[&encoded]) != claim.update {
 		return invalid("update is not the encoding of the run's last checkpoint".into());
@@ -818,6 +982,7 @@ mod tests {
 			outer_momentum: None,
 			inner_optimizer: None,
 			completed_rounds: 0,
+			aggregated: Vec::new(),
 		};
 		let half: Vec<u32> = (0..train.len() as u32 / 2).collect();
 		let rest: Vec<u32> = (train.len() as u32 / 2..train.len() as u32).collect();
@@ -832,6 +997,16 @@ mod tests {
 	}
 
 	const WORKER: [u8; 32] = [5; 32];
+
+	/// `count` updates of distinct workers, as a record names them.
+	fn named(count: u8) -> Vec<AggregatedUpdate> {
+		(0..count)
+			.map(|i| AggregatedUpdate {
+				worker: [i; 32],
+				update: Digest([i.wrapping_add(100); 32]),
+			})
+			.collect()
+	}
 
 	/// A run of `ctx` by `WORKER` on `shards`: its evidence and the claim it submits.
 	fn evidence(
@@ -859,6 +1034,7 @@ mod tests {
 				checkpoints,
 				delta,
 				data: Some((data, data_root)),
+				eager_start: None,
 			},
 			claim,
 		)
@@ -1064,13 +1240,129 @@ mod tests {
 				WorkerUpdate { delta: evidence.delta, num_samples: 640 }
 			})
 			.collect();
-		let (blob, hash) = ctx.aggregate(&updates, &[]).unwrap();
+		let (blob, hash) = ctx.aggregate(&updates, &[], named(2)).unwrap();
 		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
-		assert_eq!(ctx.aggregate(&reversed, &[]).unwrap().1, hash);
-		let model = decode_model(&ctx.arch, &blob).unwrap();
-		assert_eq!(Digest::of(&[&model_blob(&ctx.arch, &model).unwrap()]), hash);
+		assert_eq!(ctx.aggregate(&reversed, &[], named(2)).unwrap().1, hash);
+		let record = decode_round_model(&ctx.arch, &blob).unwrap();
+		assert_eq!(record.aggregated, named(2), "the record names the updates it aggregated");
+		assert_eq!(Digest::of(&[&round_model_blob(&ctx.arch, &record).unwrap()]), hash);
+		assert_eq!(decode_model(&ctx.arch, &blob).unwrap(), record.params);
 		let other = Architecture::from_id("cnn-digits").unwrap();
 		assert!(decode_model(&other, &blob).is_err());
+		assert!(ctx.aggregate(&updates, &[], named(1)).is_err(), "every update is named");
+		let mut twice = named(2);
+		twice[1].worker = twice[0].worker;
+		assert!(ctx.aggregate(&updates, &[], twice).is_err(), "one update per worker");
+	}
+
+	/// The updates a record names are hashes' bytes under workers' ids, and nothing else.
+	#[test]
+	fn a_record_naming_its_updates_wrongly_is_refused() {
+		let (ctx, ..) = context();
+		let record = |name: &str, values: Vec<f32>| {
+			let layout = agora_ml::params::Layout::new(vec![agora_ml::params::TensorSpec {
+				name: name.to_string(),
+				shape: vec![values.len()],
+			}])
+			.unwrap();
+			let named = ParamSet::new(layout, values).unwrap();
+			let all = ParamSet::merge_prefixed(&[("", &ctx.global), (AGGREGATED_PREFIX, &named)])
+				.unwrap();
+			model_blob(&ctx.arch, &all).unwrap()
+		};
+		let worker = Digest([1; 32]).to_hex();
+		assert!(decode_round_model(&ctx.arch, &record(&worker, vec![7.0; 32])).is_ok());
+		assert!(decode_round_model(&ctx.arch, &record("not-a-worker", vec![7.0; 32])).is_err());
+		assert!(decode_round_model(&ctx.arch, &record(&worker, vec![7.0; 31])).is_err());
+		assert!(decode_round_model(&ctx.arch, &record(&worker, vec![7.5; 32])).is_err());
+		assert!(decode_round_model(&ctx.arch, &record(&worker, vec![256.0; 32])).is_err());
+		assert!(decode_round_model(&ctx.arch, &record(&worker, vec![-1.0; 32])).is_err());
+	}
+
+	/// A worker that trains the next round while this one is verified starts from this round's
+	/// model stepped by its own update (eager start): valid when the validator knows that start
+	/// (the worker's update was aggregated), invalid otherwise, and invalid from another
+	/// worker's update; its update is its run's end minus that start, applied to the round's
+	/// model like anyone's.
+	#[test]
+	fn an_eager_start_is_valid_only_where_the_workers_own_update_was_aggregated() {
+		let (plain, _, test, shards) = context();
+		let hyperparameters = Hyperparameters {
+			optimizer: OptimizerConfig::adam(1e-3),
+			inner_state: InnerState::Averaged,
+			outer: Some(OuterOptimizer::Nesterov { lr: 0.7, momentum: 0.5 }),
+			..plain.hyperparameters.clone()
+		};
+		let first = RoundContext { hyperparameters: hyperparameters.clone(), ..context().0 };
+		let runs: Vec<(UpdateEvidence, Claim)> =
+			shards.chunks(1).map(|shard| evidence(&first, shard, Cheat::None)).collect();
+		let updates: Vec<WorkerUpdate> = runs
+			.iter()
+			.map(|(evidence, _)| WorkerUpdate { delta: evidence.delta.clone(), num_samples: 640 })
+			.collect();
+		let finals: Vec<TrainingState> = runs
+			.iter()
+			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
+			.collect();
+		let (blob, _) = first.aggregate(&updates, &finals, named(2)).unwrap();
+		let record = decode_round_model(&first.arch, &blob).unwrap();
+
+		// Trained while round 1 was verified, from the worker's own round-1 update.
+		let own = &runs[0].0.delta;
+		let (data, data_root) = assemble_dataset(&shards[..1]).unwrap();
+		let early =
+			first.train_next_round_early(own, WORKER, &data, data_root, Device::Cpu).unwrap();
+		let eager = first.eager_start(own).unwrap();
+		assert_eq!(early.checkpoints[0], eager);
+		assert_eq!(eager.step, first.local_steps, "it goes on where round 1 left off");
+		let expected = OuterOptimizer::Nesterov { lr: 0.7, momentum: 0.5 }
+			.step(&first.global, own, None)
+			.unwrap()
+			.model;
+		assert_eq!(eager.params, expected);
+
+		let second = || RoundContext {
+			hyperparameters: hyperparameters.clone(),
+			round: 2,
+			completed_rounds: 1,
+			global: record.params.clone(),
+			outer_momentum: record.outer_momentum.clone(),
+			inner_optimizer: record.inner_optimizer.clone(),
+			aggregated: record.aggregated.clone(),
+			..context().0
+		};
+		let delta = second().delta_of(&early).unwrap();
+		let blob = update_blob(&first.arch, &delta, hyperparameters.compression).unwrap();
+		let claim = Claim {
+			worker: WORKER,
+			update: Digest::of(&[&blob]),
+			samples: second().samples_per_worker(),
+			checkpoint_root: early.commitment.root,
+			checkpoints: early.commitment.segments() as u32,
+		};
+		let evidence_of = |eager_start: Option<TrainingState>| UpdateEvidence {
+			commitment: early.commitment.clone(),
+			checkpoints: early
+				.checkpoints
+				.iter()
+				.enumerate()
+				.map(|(i, s)| (i as u32, s.clone()))
+				.collect(),
+			delta: decode_update(&first.arch, &blob, hyperparameters.compression).unwrap(),
+			data: Some((data.clone(), data_root)),
+			eager_start,
+		};
+		let judged = judge(&second(), &claim, &[0, 3], &evidence_of(Some(eager.clone())), &test);
+		assert!(judged.valid, "{judged:?}");
+		let unknown = judge(&second(), &claim, &[0, 3], &evidence_of(None), &test);
+		assert!(unknown.reason.unwrap().contains("did not start"));
+		let others = first.eager_start(&runs[1].0.delta).unwrap();
+		let judged = judge(&second(), &claim, &[0, 3], &evidence_of(Some(others)), &test);
+		assert!(judged.reason.unwrap().contains("did not start"));
+		// Round 2's honest run from round 1's record is valid whatever eager start is known.
+		let (in_sequence, claim) = evidence(&second(), &shards[..1], Cheat::None);
+		let in_sequence = UpdateEvidence { eager_start: Some(eager), ..in_sequence };
+		assert!(judge(&second(), &claim, &[0, 3], &in_sequence, &test).valid);
 	}
 
 	/// Two DiLoCo rounds: the first record carries the outer momentum, the second round steps
@@ -1099,9 +1391,9 @@ mod tests {
 		};
 		let first = diloco(plain.global.clone(), None);
 		let updates = updates_of(&first);
-		let (blob, hash) = first.aggregate(&updates, &[]).unwrap();
+		let (blob, hash) = first.aggregate(&updates, &[], named(2)).unwrap();
 		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
-		assert_eq!(first.aggregate(&reversed, &[]).unwrap().1, hash);
+		assert_eq!(first.aggregate(&reversed, &[], named(2)).unwrap().1, hash);
 		let record = decode_round_model(&first.arch, &blob).unwrap();
 		let mean = aggregate(Aggregator::FedAvg, &first.arch.layout().unwrap(), &updates).unwrap();
 		let expected = outer.step(&first.global, &mean.delta, None).unwrap();
@@ -1109,7 +1401,7 @@ mod tests {
 		assert_eq!(record.outer_momentum.as_ref(), Some(&expected.momentum));
 		// A model's user reads the model alone; the plain sum is another model.
 		assert_eq!(decode_model(&first.arch, &blob).unwrap(), expected.model);
-		assert_ne!(plain.aggregate(&updates, &[]).unwrap().1, hash);
+		assert_ne!(plain.aggregate(&updates, &[], named(2)).unwrap().1, hash);
 		assert_eq!(
 			Digest::of(&[&round_model_blob(&first.arch, &record).unwrap()]),
 			hash,
@@ -1118,7 +1410,7 @@ mod tests {
 
 		let second = diloco(record.params.clone(), record.outer_momentum.clone());
 		let updates = updates_of(&second);
-		let (blob, _) = second.aggregate(&updates, &[]).unwrap();
+		let (blob, _) = second.aggregate(&updates, &[], named(2)).unwrap();
 		let next = decode_round_model(&second.arch, &blob).unwrap();
 		let mean = aggregate(Aggregator::FedAvg, &second.arch.layout().unwrap(), &updates).unwrap();
 		let expected =
@@ -1127,7 +1419,7 @@ mod tests {
 		assert_eq!(next.outer_momentum, Some(expected.momentum));
 		// Stepping from zero momentum instead is another record.
 		let forgetful = diloco(record.params, None);
-		assert_ne!(forgetful.aggregate(&updates, &[]).unwrap().0, blob);
+		assert_ne!(forgetful.aggregate(&updates, &[], named(2)).unwrap().0, blob);
 	}
 
 	/// A job that carries its inner optimizer: the record holds the mean of the accepted runs'
@@ -1153,11 +1445,14 @@ mod tests {
 			.iter()
 			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
 			.collect();
-		assert!(first.aggregate(&updates, &finals[..1]).is_err(), "one final state per update");
-		let (blob, hash) = first.aggregate(&updates, &finals).unwrap();
+		assert!(
+			first.aggregate(&updates, &finals[..1], named(2)).is_err(),
+			"one final state per update"
+		);
+		let (blob, hash) = first.aggregate(&updates, &finals, named(2)).unwrap();
 		let reversed: Vec<TrainingState> = finals.iter().rev().cloned().collect();
 		let reordered: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
-		assert_eq!(first.aggregate(&reordered, &reversed).unwrap().1, hash);
+		assert_eq!(first.aggregate(&reordered, &reversed, named(2)).unwrap().1, hash);
 		let record = decode_round_model(&first.arch, &blob).unwrap();
 		let carried = record.inner_optimizer.clone().expect("the record carries the buffers");
 		for (index, value) in carried.values().iter().enumerate() {
@@ -1196,6 +1491,7 @@ mod tests {
 			params: ctx.global.clone(),
 			outer_momentum: Some(momentum),
 			inner_optimizer: None,
+			aggregated: named(3),
 		};
 		let blob = round_model_blob(&ctx.arch, &record).unwrap();
 		assert_eq!(decode_round_model(&ctx.arch, &blob).unwrap(), record);
