@@ -49,7 +49,7 @@ use agora_proof::{CommittedRun, RunBinding, TrainingCommitment};
 use agora_protocol::{
 	assemble_dataset, decode_round_model, decode_update, judge_update, max_commitment_bytes,
 	model_blob, update_blob, worker_shards, AggregatedUpdate, BlobLimits, Claim, Hyperparameters,
-	InnerState, RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
+	InnerState, Overlap, RoundContext, RoundModel, UpdateEvidence, MAX_SHARD_BYTES,
 };
 use agora_text::tokenizer::{TextTokenizer, MAX_TOKENIZER_BYTES};
 
@@ -1033,7 +1033,9 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		};
 		// Rebuilt only for a run that does not start from the round's model.
 		let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
-		let eager_start = if bound && first != Some(ctx.start_state()?.content_hash()) {
+		let eager_start = if ctx.hyperparameters.overlap == Overlap::Eager
+			&& bound && first != Some(ctx.start_state()?.content_hash())
+		{
 			self.eager_start_of(details, ctx, worker).await?
 		} else {
 			None

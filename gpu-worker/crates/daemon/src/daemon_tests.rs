@@ -17,7 +17,7 @@ use agora_ml::outer::OuterOptimizer;
 use agora_ml::params::ParamSet;
 use agora_ml::train::{OptimizerConfig, TrainingState};
 use agora_p2p::{BlobKey, BlobNetwork};
-use agora_protocol::{decode_round_model, model_blob, Hyperparameters, InnerState};
+use agora_protocol::{decode_round_model, model_blob, Hyperparameters, InnerState, Overlap};
 use agora_text::tokenizer::{TextTokenizer, MIN_VOCAB};
 use tch::Device;
 
@@ -77,6 +77,7 @@ fn world_with_a_job_stepping(
 		outer,
 		inner_state,
 		precision: Default::default(),
+		overlap: Overlap::Sequential,
 	};
 	let initial = model_blob(&arch, &arch.initial_params(1).unwrap()).unwrap();
 	let initial = to_h256(&Digest::of(&[&initial]));
@@ -1221,12 +1222,13 @@ async fn a_submitter_withholding_a_private_data_jobs_held_out_data_gets_no_worke
 	assert_eq!(revealed, vec![agora_chain::Verdict::HeldOutUnavailable]);
 }
 
-/// Round 1 of a two-round DiLoCo job that carries its inner state, trained by `WORKER` and
-/// now verified, with `drawn` drawn for round 2: the worker trains round 2 early (in the
+/// Round 1 of a two-round DiLoCo job that carries its inner state and overlaps its rounds as
+/// `overlap` says, trained by `WORKER` and now verified, with `drawn` drawn for round 2: the worker trains round 2 early (in the
 /// background) and round 1 is aggregated. Returns the world, the daemons and round 1's record.
 async fn round_one_verified_with_round_two_drawn(
 	dirs: &[tempfile::TempDir],
 	drawn: Vec<AccountId32>,
+	overlap: Overlap,
 ) -> (Shared, Daemon<FakeChain, FakeNet>, Daemon<FakeChain, FakeNet>, agora_chain::H256) {
 	let (shared, holdout) = world_with_a_job_stepping(
 		dirs[0].path(),
@@ -1236,6 +1238,10 @@ async fn round_one_verified_with_round_two_drawn(
 	{
 		let mut w = world(&shared);
 		let job = w.jobs.get_mut(&JOB).unwrap();
+		let mut hyperparameters: Hyperparameters =
+			serde_json::from_slice(&job.spec.hyperparameters.0).unwrap();
+		hyperparameters.overlap = overlap;
+		job.spec.hyperparameters = bounded(serde_json::to_vec(&hyperparameters).unwrap());
 		job.round = 1;
 		job.spec.rounds = 2;
 		w.rounds.get_mut(&JOB).unwrap().round = 1;
@@ -1266,6 +1272,21 @@ fn start_round_two(shared: &Shared, record: agora_chain::H256, workers: &[Accoun
 	status.workers = workers.iter().map(|who| (*who, 96, false)).collect();
 	w.next_round.remove(&JOB);
 	w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round: 2, quota: 96, deadline: 60 }]);
+}
+
+/// A job whose rounds do not overlap: a worker drawn for round 2 waits for round 1's record
+/// and trains from it.
+#[tokio::test]
+async fn a_job_whose_rounds_do_not_overlap_is_trained_in_sequence() {
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, mut worker, mut validator, record) =
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER], Overlap::Sequential).await;
+	assert!(!dirs[1].path().join("early/job-0-round-2.json").exists());
+	start_round_two(&shared, record, &[WORKER]);
+	worker.tick().await.unwrap();
+	let (start, verdict) = round_two_start_and_verdict(&shared, &mut validator).await;
+	assert_eq!(start, start_from_record(&shared, record), "it trained from the record");
+	assert_eq!(verdict, agora_chain::Verdict::Valid);
 }
 
 /// The state hash `WORKER`'s round-2 run started from, and the validator's verdict on it.
@@ -1319,7 +1340,7 @@ fn start_from_record(shared: &Shared, record: agora_chain::H256) -> Digest {
 async fn a_worker_drawn_for_the_next_round_trains_it_while_this_one_is_verified() {
 	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
 	let (shared, mut worker, mut validator, record) =
-		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER]).await;
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER], Overlap::Eager).await;
 	start_round_two(&shared, record, &[WORKER]);
 	worker.tick().await.unwrap();
 	let (start, verdict) = round_two_start_and_verdict(&shared, &mut validator).await;
@@ -1336,7 +1357,8 @@ async fn an_early_run_for_a_share_that_changed_is_dropped_and_the_round_trained_
 	const LEFT_OUT: AccountId32 = AccountId32([3; 32]);
 	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
 	let (shared, mut worker, mut validator, record) =
-		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER, LEFT_OUT]).await;
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER, LEFT_OUT], Overlap::Eager)
+			.await;
 	start_round_two(&shared, record, &[WORKER]);
 	worker.tick().await.unwrap();
 	let (start, verdict) = round_two_start_and_verdict(&shared, &mut validator).await;

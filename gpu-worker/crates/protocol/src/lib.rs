@@ -76,6 +76,30 @@ pub struct Hyperparameters {
 	/// tolerance rests on.
 	#[serde(default, skip_serializing_if = "Precision::is_f32")]
 	pub precision: Precision,
+	/// Whether the next round may train while a round is verified.
+	#[serde(default, skip_serializing_if = "Overlap::is_sequential")]
+	pub overlap: Overlap,
+}
+
+/// Whether a job's rounds overlap: the next round's runs starting while a round is verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+	/// Every round trains from the previous round's record, once it exists.
+	#[default]
+	Sequential,
+	/// A worker drawn for the next round whose update to this round is aggregated may train
+	/// the next round from its eager start ([`RoundContext::eager_start`]) while this round is
+	/// verified: the verification's wait hides behind training, at a cost in held-out loss that
+	/// shrinks as rounds lengthen (docs/language-models.md). For jobs whose training outlasts
+	/// the verification; short rounds pay the cost and gain little.
+	Eager,
+}
+
+impl Overlap {
+	fn is_sequential(&self) -> bool {
+		*self == Overlap::Sequential
+	}
 }
 
 /// What the inner optimizer (the job's AdamW or SGD) starts each round from.
@@ -745,8 +769,9 @@ pub struct Claim {
 ///   job's architecture and configuration, the worker's assigned data and every leaf;
 /// - its checkpoints are exactly the job's schedule (one every `checkpoint_interval` steps up
 ///   to `local_steps`), so no segment can be shorter than the job's;
-/// - the run starts from the round's global model, or from the worker's eager start if the
-///   evidence carries one (the worker's update to the previous round was aggregated), and the
+/// - the run starts from the round's global model, or, in a job whose rounds overlap, from the
+///   worker's eager start if the evidence carries one (the worker's update to the previous
+///   round was aggregated), and the
 ///   declared sample count is the one the job's steps process;
 /// - the update is, bit for bit, the encoding of the last checkpoint minus that start (both
 ///   the subtraction and the int8 encoding are deterministic), so the model never uses
@@ -779,7 +804,12 @@ pub fn judge_update(
 	}
 	let first = commitment.leaves.first().map(|leaf| leaf.state_hash);
 	let start = match &evidence.eager_start {
-		Some(eager) if first == Some(eager.content_hash()) => eager.clone(),
+		Some(eager)
+			if ctx.hyperparameters.overlap == Overlap::Eager
+				&& first == Some(eager.content_hash()) =>
+		{
+			eager.clone()
+		},
 		_ => ctx.start_state()?,
 	};
 	if let Err(e) = commitment.check_schedule(start.step, ctx.local_steps, ctx.checkpoint_interval)
@@ -969,6 +999,7 @@ mod tests {
 			outer: None,
 			inner_state: InnerState::Fresh,
 			precision: Precision::F32,
+			overlap: Overlap::Sequential,
 		};
 		let global = arch.initial_params(hyperparameters.init_seed).unwrap();
 		let ctx = RoundContext {
@@ -1280,9 +1311,9 @@ mod tests {
 	}
 
 	/// A worker that trains the next round while this one is verified starts from this round's
-	/// model stepped by its own update (eager start): valid when the validator knows that start
-	/// (the worker's update was aggregated), invalid otherwise, and invalid from another
-	/// worker's update; its update is its run's end minus that start, applied to the round's
+	/// model stepped by its own update (eager start): valid when the job overlaps its rounds
+	/// and the validator knows that start (the worker's update was aggregated), invalid
+	/// otherwise, and invalid from another worker's update; its update is its run's end minus that start, applied to the round's
 	/// model like anyone's.
 	#[test]
 	fn an_eager_start_is_valid_only_where_the_workers_own_update_was_aggregated() {
@@ -1291,6 +1322,7 @@ mod tests {
 			optimizer: OptimizerConfig::adam(1e-3),
 			inner_state: InnerState::Averaged,
 			outer: Some(OuterOptimizer::Nesterov { lr: 0.7, momentum: 0.5 }),
+			overlap: Overlap::Eager,
 			..plain.hyperparameters.clone()
 		};
 		let first = RoundContext { hyperparameters: hyperparameters.clone(), ..context().0 };
@@ -1358,6 +1390,16 @@ mod tests {
 		assert!(unknown.reason.unwrap().contains("did not start"));
 		let others = first.eager_start(&runs[1].0.delta).unwrap();
 		let judged = judge(&second(), &claim, &[0, 3], &evidence_of(Some(others)), &test);
+		assert!(judged.reason.unwrap().contains("did not start"));
+		// A job whose rounds do not overlap accepts no eager start.
+		let sequential = RoundContext {
+			hyperparameters: Hyperparameters {
+				overlap: Overlap::Sequential,
+				..hyperparameters.clone()
+			},
+			..second()
+		};
+		let judged = judge(&sequential, &claim, &[0, 3], &evidence_of(Some(eager.clone())), &test);
 		assert!(judged.reason.unwrap().contains("did not start"));
 		// Round 2's honest run from round 1's record is valid whatever eager start is known.
 		let (in_sequence, claim) = evidence(&second(), &shards[..1], Cheat::None);

@@ -19,9 +19,9 @@ use agora_chain::{AccountId32, ChainApi, JobStatusView};
 use agora_core::state;
 use agora_ml::digest::Digest;
 use agora_p2p::{BlobKey, BlobNetwork};
-use agora_protocol::{decode_update, AggregatedUpdate};
+use agora_protocol::{decode_update, AggregatedUpdate, Overlap};
 
-use super::{last_loss, store_run, Conduct, Daemon, SubmittedUpdate};
+use super::{last_loss, store_run, supported, Conduct, Daemon, SubmittedUpdate};
 
 /// A run of the next round trained early, kept until that round starts.
 #[derive(Serialize, Deserialize)]
@@ -46,9 +46,10 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		self.config.state_dir.join(format!("early/job-{job}-round-{round}.json"))
 	}
 
-	/// Starts, in the background, the next round's run of every job whose current round is
-	/// verified and whose next round drew this worker, from its eager start (honest workers
-	/// only: the others train in sequence). Runs that finished are reaped.
+	/// Starts, in the background, the next round's run of every job that overlaps its rounds
+	/// ([`Overlap::Eager`]), whose current round is verified and whose next round drew this
+	/// worker, from its eager start (honest workers only: the others train in sequence). Runs
+	/// that finished are reaped.
 	pub(super) async fn train_next_rounds_early(&mut self) -> Result<()> {
 		let finished: Vec<(u64, u32)> = self
 			.early_training
@@ -67,6 +68,15 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 		for job in self.chain.active_jobs().await? {
 			let Some(status) = self.chain.round_status(job).await? else { continue };
 			if status.phase != JobStatusView::Verifying {
+				continue;
+			}
+			let overlaps = match self.chain.job(job).await? {
+				Some(details) => {
+					supported(&details).is_ok_and(|(_, h)| h.overlap == Overlap::Eager)
+				},
+				None => false,
+			};
+			if !overlaps {
 				continue;
 			}
 			let (round, next) = (status.round, status.round.saturating_add(1));
