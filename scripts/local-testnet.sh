@@ -36,7 +36,9 @@
 # AGORA_TESTNET_DIR (data and logs; default $CARGO_TARGET_DIR/local-testnet), AGORA_PORT_OFFSET
 # (added to every port; default 0), AGORA_CHEAT (how Eve cheats, e.g. skip-steps; default none),
 # AGORA_EXTRA_WORKERS (honest workers besides Charlie, Dave and Eve, accounts //Worker1, …,
-# funded by Alice at start; default 0; scripts/measure-scaling.sh).
+# funded by Alice at start; default 0; scripts/measure-scaling.sh), AGORA_VALIDATOR_REPLAY=skip
+# (the AI validators check every hash but replay nothing, as if their replays ran on machines of
+# their own: scripts/measure-overlap.sh; default: they replay).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -240,6 +242,8 @@ start_ai_participant() {
 		--state-dir "$DIR/$name" --p2p-port "$(ai_p2p_port "$i")" "$@")
 	if [ "$role" = validator ]; then
 		args+=(--holdout "$DIR/data/test")
+		[ "${AGORA_VALIDATOR_REPLAY:-}" = skip ] && [ "$name" != validator-lazy ] &&
+			args+=(--lazy skip-replay)
 	fi
 	case "$name" in
 	worker-eve) [ -n "${AGORA_CHEAT:-}" ] && args+=(--cheat "$AGORA_CHEAT") ;;

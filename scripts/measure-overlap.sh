@@ -4,9 +4,10 @@
 # network (4 validator nodes, 3 honest workers, 2 AI validators) runs a three-round job of the
 # CPU GPT on Python's documentation whose training takes about LOCAL_STEPS steps (default
 # 1200: about two minutes per round on this 2-core machine with the three workers training at
-# once), verified by evaluation on the held-out text so that the validators' replays do not
-# compete with the workers for the machine's two cores (on a real network each participant
-# has its own machine). Prints, per round, its blocks and seconds (from the job's watch), and
+# once). Its AI validators check every hash and score every update but replay nothing
+# (AGORA_VALIDATOR_REPLAY=skip): on a real network each participant has its own machine, and
+# here their replays would compete with the next round's training for the same two cores, so
+# that what is measured would be this machine, not the protocol. Prints, per round, its blocks and seconds (from the job's watch), and
 # the slowest worker's training seconds, and the protocol's share of each round beyond them.
 #   scripts/measure-overlap.sh [sequential|eager ...]
 set -euo pipefail
@@ -17,7 +18,7 @@ cd "$AGORA_ROOT"
 
 SETTINGS=("$@")
 [ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(sequential eager)
-export AGORA_CHEAT=none
+export AGORA_CHEAT=none AGORA_VALIDATOR_REPLAY=skip
 export AGORA_PORT_OFFSET="${AGORA_PORT_OFFSET:-300}"
 WORKER_BIN="${AGORA_WORKER_BIN:-${AGORA_WORKER_TARGET_DIR:-$HOME/.cache/agora-worker-target}/debug/agora-worker}"
 NODE_URL="ws://127.0.0.1:$((9944 + AGORA_PORT_OFFSET))"
@@ -44,7 +45,7 @@ for overlap in "${SETTINGS[@]}"; do
 	# Training may take up to 40 blocks; the schedule spans the job's steps.
 	jq --arg o "$overlap" --argjson r "$ROUNDS" --argjson s "$LOCAL_STEPS" \
 		'.rounds = $r | .local_steps = $s | .checkpoint_interval = ($s / 10 | floor)
-		 | .workers_per_round = 3 | .validators_per_update = 2 | .mode = "evaluation"
+		 | .workers_per_round = 3 | .validators_per_update = 2
 		 | .samples_per_round = (3 * $s * .hyperparameters.batch_size)
 		 | .hyperparameters.schedule.total_steps = ($r * $s) | .hyperparameters.overlap = $o
 		 | .periods.training = 40' \

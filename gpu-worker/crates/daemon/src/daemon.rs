@@ -234,6 +234,8 @@ pub struct Daemon<C, N> {
 	/// The next rounds' runs training in the background while the current rounds are
 	/// verified, by job and round ([`early`]).
 	early_training: BTreeMap<(u64, u32), early::EarlyTraining>,
+	/// Rounds whose early run could not be started or failed: trained in sequence.
+	early_failed: HashSet<(u64, u32)>,
 	/// The block of the last top-up that failed (the account cannot afford it): not tried
 	/// again for [`TOP_UP_RETRY_BLOCKS`], so that a failing `bond_extra` does not cost a fee
 	/// every block.
@@ -360,6 +362,7 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			declined: HashSet::new(),
 			failed_early: HashSet::new(),
 			early_training: BTreeMap::new(),
+			early_failed: HashSet::new(),
 			top_up_failed_at: None,
 		})
 	}
@@ -759,24 +762,28 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 	}
 
 	/// `worker`'s eager start in `ctx`'s round ([`RoundContext::eager_start`] of the round
-	/// before), if it has one: the record the round starts from names the worker's update to
-	/// the previous round as aggregated. Rebuilt from the record before it and that update
-	/// (fetched from the worker first, then anyone: the previous round's aggregator and
-	/// validators hold it).
+	/// before), if it has one: the record the round starts from is the previous round's and
+	/// names the worker's update to it as aggregated (after a voided round there is none).
+	/// Rebuilt from the record before it and that update, both asked of everyone (the previous
+	/// round's participants hold them), not of the worker first: a worker serving its old
+	/// update slowly must not hold this validator's turn to judge.
 	async fn eager_start_of(
 		&self,
 		details: &JobInfo,
 		ctx: &RoundContext,
 		worker: &AccountId32,
 	) -> Result<Option<TrainingState>> {
+		let previous_round = ctx.round.saturating_sub(1);
+		if details.models.last().map(|(round, _)| *round) != Some(previous_round) {
+			return Ok(None);
+		}
 		let Some(own) = ctx.aggregated.iter().find(|named| named.worker == worker.0) else {
 			return Ok(None);
 		};
 		let Some((record, completed_rounds)) = previous_record(details) else { return Ok(None) };
-		let previous_round = ctx.round.saturating_sub(1);
 		let previous =
 			self.context_at(ctx.job, details, previous_round, record, completed_rounds).await?;
-		let peers = self.peers(Some(worker)).await?;
+		let peers = self.peers(None).await?;
 		let limit = ctx.blob_limits()?.update;
 		let bytes = self
 			.fetch(BlobKey::Blob(own.update), limit, &peers, |_| Ok(()))
@@ -1071,6 +1078,18 @@ impl<C: ChainApi, N: BlobNetwork> Daemon<C, N> {
 			self.download_once(BlobKey::Blob(global), limits.model, &everyone)
 				.await
 				.context("fetching the global model")?;
+		}
+		if hyperparameters.overlap == Overlap::Eager {
+			// An eager start is rebuilt from the record before the round's (see
+			// `eager_start_of`), which the judging turn then reads from the store.
+			if let Some((previous, _)) = previous_record(&details) {
+				if previous != to_digest(&details.spec.initial_weights) {
+					let everyone = self.peers(None).await?;
+					self.download_once(BlobKey::Blob(previous), limits.model, &everyone)
+						.await
+						.context("fetching the record before the round's")?;
+				}
+			}
 		}
 		let peers = self.peers(Some(worker)).await?;
 		let holder = &peers[..1.min(peers.len())];

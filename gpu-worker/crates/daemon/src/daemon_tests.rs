@@ -1253,6 +1253,7 @@ async fn round_one_verified_with_round_two_drawn(
 	{
 		let mut w = world(&shared);
 		w.rounds.get_mut(&JOB).unwrap().phase = JobStatusView::Verifying;
+		w.jobs.get_mut(&JOB).unwrap().status = JobStatusView::Verifying;
 		w.next_round.insert(JOB, drawn);
 	}
 	let record = aggregate_round(&shared, &mut worker, &mut validator, 1).await;
@@ -1264,6 +1265,7 @@ fn start_round_two(shared: &Shared, record: agora_chain::H256, workers: &[Accoun
 	let mut w = world(shared);
 	let job = w.jobs.get_mut(&JOB).unwrap();
 	job.round = 2;
+	job.status = JobStatusView::Training;
 	job.latest_model = record;
 	job.models.push((1, record));
 	let status = w.rounds.get_mut(&JOB).unwrap();
@@ -1327,7 +1329,6 @@ fn start_from_record(shared: &Shared, record: agora_chain::H256) -> Digest {
 	let key = BlobKey::Blob(Digest(record.0));
 	let blob = world(shared).stores.iter().find_map(|store| store.get(&key).unwrap()).unwrap();
 	let record = decode_round_model(&arch, &blob).unwrap();
-	assert_eq!(record.aggregated.len(), 1, "round 1's record names the update it aggregated");
 	let buffers = record.inner_optimizer.expect("the record carries the inner state");
 	TrainingState { step: 6, params: record.params, optimizer: buffers }.content_hash()
 }

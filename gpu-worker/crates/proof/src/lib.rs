@@ -140,12 +140,43 @@ pub fn committed_run(
 	checkpoint_every: u64,
 	device: Device,
 ) -> Result<CommittedRun> {
+	let never = std::sync::atomic::AtomicBool::new(false);
+	committed_run_until(
+		arch,
+		start,
+		config,
+		data,
+		data_root,
+		steps,
+		checkpoint_every,
+		device,
+		&never,
+	)
+}
+
+/// [`committed_run`], given up at the first checkpoint after `stop` is set
+/// ([`WorkerError::Stopped`]): a run that turned out not to be needed gives its device back.
+#[allow(clippy::too_many_arguments)]
+pub fn committed_run_until(
+	arch: &Architecture,
+	start: &TrainingState,
+	config: &TrainConfig,
+	data: &Dataset,
+	data_root: Digest,
+	steps: u64,
+	checkpoint_every: u64,
+	device: Device,
+	stop: &std::sync::atomic::AtomicBool,
+) -> Result<CommittedRun> {
 	let mut schedule = BatchSchedule::new(config.seed, data.len(), config.batch_size)?;
 	let mut trainer = Trainer::new(arch, start, config, device)?;
 	let options = RunOptions { steps, checkpoint_every, show_progress: false };
 	let mut leaves = Vec::new();
 	let mut checkpoints = Vec::new();
 	train_with_checkpoints(&mut trainer, data, &mut schedule, options, |state, batches| {
+		if stop.load(std::sync::atomic::Ordering::Relaxed) {
+			return Err(WorkerError::Stopped(format!("run given up at step {}", state.step)));
+		}
 		leaves.push(CheckpointLeaf::new(state, batches));
 		checkpoints.push(state.clone());
 		Ok(())

@@ -24,7 +24,10 @@ use agora_ml::train::{
 };
 #[cfg(any(test, feature = "cheats"))]
 use agora_proof::adversary::{dishonest_run, Cheat};
-use agora_proof::{committed_run, CommittedRun, ReplayVerifier, RunBinding, TrainingCommitment};
+use agora_proof::{
+	committed_run, committed_run_until, CommittedRun, ReplayVerifier, RunBinding,
+	TrainingCommitment,
+};
 
 /// A job's off-chain hyperparameters, stored as JSON in `JobSpec::hyperparameters`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -553,20 +556,21 @@ impl RoundContext {
 
 	/// `worker`'s honest run of the next round from its eager start (see
 	/// [`Self::eager_start`]), trained while this round is verified: committed for the next
-	/// round, with the next round's configuration.
+	/// round, with the next round's configuration. Given up at the first checkpoint after
+	/// `stop` is set (the run turned out not to be needed).
 	pub fn train_next_round_early(
 		&self,
 		own_update: &ParamSet,
 		worker: [u8; 32],
-		data: &Dataset,
-		data_root: Digest,
+		(data, data_root): (&Dataset, Digest),
 		device: Device,
+		stop: &AtomicBool,
 	) -> Result<CommittedRun> {
 		let next_round = self.round.checked_add(1).ok_or_else(|| {
 			WorkerError::InvalidArgument("no round follows the last round index".into())
 		})?;
 		let config = self.hyperparameters.train_config(next_round);
-		let run = committed_run(
+		let run = committed_run_until(
 			&self.arch,
 			&self.eager_start(own_update)?,
 			&config,
@@ -575,6 +579,7 @@ impl RoundContext {
 			self.local_steps,
 			self.checkpoint_interval,
 			device,
+			stop,
 		)?;
 		let binding = RunBinding { job: self.job, round: next_round, worker };
 		Ok(CommittedRun { commitment: run.commitment.bind(binding)?, ..run })
@@ -687,7 +692,8 @@ impl RoundContext {
 	/// Aggregates accepted updates with the job's rule, takes the outer optimizer's step if the
 	/// job has one, averages the accepted runs' final optimizer buffers if the job carries them
 	/// (`final_states`, one per accepted update, ignored otherwise), names the updates by
-	/// worker (`aggregated`), and returns the next round's model record as a blob and its hash
+	/// worker (`aggregated`, one per update; recorded if the job overlaps its rounds), and
+	/// returns the next round's model record as a blob and its hash
 	/// (what the aggregator posts and the validators recompute).
 	pub fn aggregate(
 		&self,
@@ -717,6 +723,12 @@ impl RoundContext {
 			InnerState::Averaged => {
 				Some(self.combined_optimizer_state(&layout, updates, final_states)?)
 			},
+		};
+		// Named only where a next round may start from them: a job that does not overlap its
+		// rounds keeps the records of daemons that name nothing.
+		let aggregated = match self.hyperparameters.overlap {
+			Overlap::Eager => aggregated,
+			Overlap::Sequential => Vec::new(),
 		};
 		let next = RoundModel { params, outer_momentum, inner_optimizer, aggregated };
 		let blob = round_model_blob(&self.arch, &next)?;
@@ -1275,15 +1287,27 @@ mod tests {
 		let reversed: Vec<WorkerUpdate> = updates.iter().rev().cloned().collect();
 		assert_eq!(ctx.aggregate(&reversed, &[], named(2)).unwrap().1, hash);
 		let record = decode_round_model(&ctx.arch, &blob).unwrap();
-		assert_eq!(record.aggregated, named(2), "the record names the updates it aggregated");
+		assert!(record.aggregated.is_empty(), "a job whose rounds do not overlap names none");
 		assert_eq!(Digest::of(&[&round_model_blob(&ctx.arch, &record).unwrap()]), hash);
+		let overlapping = RoundContext {
+			hyperparameters: Hyperparameters {
+				overlap: Overlap::Eager,
+				..ctx.hyperparameters.clone()
+			},
+			..context().0
+		};
+		let (named_blob, named_hash) = overlapping.aggregate(&updates, &[], named(2)).unwrap();
+		let named_record = decode_round_model(&ctx.arch, &named_blob).unwrap();
+		assert_eq!(named_record.aggregated, named(2), "the record names the updates it aggregated");
+		assert_eq!(named_record.params, record.params);
+		assert_eq!(Digest::of(&[&round_model_blob(&ctx.arch, &named_record).unwrap()]), named_hash);
 		assert_eq!(decode_model(&ctx.arch, &blob).unwrap(), record.params);
 		let other = Architecture::from_id("cnn-digits").unwrap();
 		assert!(decode_model(&other, &blob).is_err());
 		assert!(ctx.aggregate(&updates, &[], named(1)).is_err(), "every update is named");
 		let mut twice = named(2);
 		twice[1].worker = twice[0].worker;
-		assert!(ctx.aggregate(&updates, &[], twice).is_err(), "one update per worker");
+		assert!(overlapping.aggregate(&updates, &[], twice).is_err(), "one update per worker");
 	}
 
 	/// The updates a record names are hashes' bytes under workers' ids, and nothing else.
@@ -1342,8 +1366,14 @@ mod tests {
 		// Trained while round 1 was verified, from the worker's own round-1 update.
 		let own = &runs[0].0.delta;
 		let (data, data_root) = assemble_dataset(&shards[..1]).unwrap();
-		let early =
-			first.train_next_round_early(own, WORKER, &data, data_root, Device::Cpu).unwrap();
+		let keep_going = AtomicBool::new(false);
+		let early = first
+			.train_next_round_early(own, WORKER, (&data, data_root), Device::Cpu, &keep_going)
+			.unwrap();
+		let given_up = AtomicBool::new(true);
+		let stopped =
+			first.train_next_round_early(own, WORKER, (&data, data_root), Device::Cpu, &given_up);
+		assert!(matches!(stopped, Err(WorkerError::Stopped(_))), "a run not needed stops");
 		let eager = first.eager_start(own).unwrap();
 		assert_eq!(early.checkpoints[0], eager);
 		assert_eq!(eager.step, first.local_steps, "it goes on where round 1 left off");
