@@ -2,14 +2,16 @@
 # What overlapping rounds gives (docs/language-models.md, "Overlapping training with
 # verification"): for each overlap setting (default: sequential, then eager), a fresh local
 # network (4 validator nodes, 3 honest workers, 2 AI validators) runs a three-round job of the
-# CPU GPT on Python's documentation whose training takes about LOCAL_STEPS steps (default
-# 1200: about two minutes per round on this 2-core machine with the three workers training at
-# once). Its AI validators check every hash and score every update but replay nothing
-# (AGORA_VALIDATOR_REPLAY=skip): on a real network each participant has its own machine, and
-# here their replays would compete with the next round's training for the same two cores, so
-# that what is measured would be this machine, not the protocol. Prints, per round, its blocks and seconds (from the job's watch), and
-# the slowest worker's training seconds, and the protocol's share of each round beyond them.
-#   scripts/measure-overlap.sh [sequential|eager ...]
+# CPU GPT on Python's documentation whose rounds train LOCAL_STEPS inner steps (default 1200:
+# about a minute per round on a 2-core machine with the three workers training at once; 2400
+# for about two minutes). Its AI validators check every hash and score every update but
+# replay nothing (AGORA_VALIDATOR_REPLAY=skip): on a real network each participant has its
+# own machine, and here their replays would compete with the next round's training for the
+# same two cores, so that what is measured would be this machine, not the protocol. Prints,
+# per round, its blocks (training phase and verification, from the job's watch) and the
+# slowest worker's training seconds (from the workers' timing records), and which runs trained
+# early were submitted or dropped.
+#   [LOCAL_STEPS=N] scripts/measure-overlap.sh [sequential|eager ...]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1083,6 +1083,25 @@ mod tests {
 		)
 	}
 
+	/// An honest run of `ctx` on each of `shards`: the runs, their updates as the aggregate
+	/// weighs them, and their final states.
+	fn honest_round(
+		ctx: &RoundContext,
+		shards: &[(Digest, Vec<u8>)],
+	) -> (Vec<(UpdateEvidence, Claim)>, Vec<WorkerUpdate>, Vec<TrainingState>) {
+		let runs: Vec<(UpdateEvidence, Claim)> =
+			shards.chunks(1).map(|shard| evidence(ctx, shard, Cheat::None)).collect();
+		let updates = runs
+			.iter()
+			.map(|(evidence, _)| WorkerUpdate { delta: evidence.delta.clone(), num_samples: 640 })
+			.collect();
+		let finals = runs
+			.iter()
+			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
+			.collect();
+		(runs, updates, finals)
+	}
+
 	fn judge(
 		ctx: &RoundContext,
 		claim: &Claim,
@@ -1350,16 +1369,7 @@ mod tests {
 			..plain.hyperparameters.clone()
 		};
 		let first = RoundContext { hyperparameters: hyperparameters.clone(), ..context().0 };
-		let runs: Vec<(UpdateEvidence, Claim)> =
-			shards.chunks(1).map(|shard| evidence(&first, shard, Cheat::None)).collect();
-		let updates: Vec<WorkerUpdate> = runs
-			.iter()
-			.map(|(evidence, _)| WorkerUpdate { delta: evidence.delta.clone(), num_samples: 640 })
-			.collect();
-		let finals: Vec<TrainingState> = runs
-			.iter()
-			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
-			.collect();
+		let (runs, updates, finals) = honest_round(&first, &shards);
 		let (blob, _) = first.aggregate(&updates, &finals, named(2)).unwrap();
 		let record = decode_round_model(&first.arch, &blob).unwrap();
 
@@ -1507,16 +1517,7 @@ mod tests {
 		};
 		let first = RoundContext { hyperparameters: carrying.clone(), ..context().0 };
 		assert_eq!(first.start_state().unwrap().step, 0, "the first round starts at step 0");
-		let runs: Vec<(UpdateEvidence, Claim)> =
-			shards.chunks(1).map(|shard| evidence(&first, shard, Cheat::None)).collect();
-		let updates: Vec<WorkerUpdate> = runs
-			.iter()
-			.map(|(evidence, _)| WorkerUpdate { delta: evidence.delta.clone(), num_samples: 640 })
-			.collect();
-		let finals: Vec<TrainingState> = runs
-			.iter()
-			.map(|(evidence, claim)| evidence.checkpoints[&claim.checkpoints].clone())
-			.collect();
+		let (_, updates, finals) = honest_round(&first, &shards);
 		assert!(
 			first.aggregate(&updates, &finals[..1], named(2)).is_err(),
 			"one final state per update"
