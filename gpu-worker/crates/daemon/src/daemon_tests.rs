@@ -1366,3 +1366,99 @@ async fn an_early_run_for_a_share_that_changed_is_dropped_and_the_round_trained_
 	assert_eq!(start, start_from_record(&shared, record), "it trained from the record");
 	assert_eq!(verdict, agora_chain::Verdict::Valid);
 }
+
+/// After a voided round, the latest record is not the previous round's, and no eager start is
+/// accepted: a worker whose round-1 update round 1's record names, training round 3 (round 2
+/// voided) from round 1's start stepped by that update, is judged `Invalid`. Without the rule
+/// its validator would rebuild that very start from the record and the update and accept it.
+#[tokio::test]
+async fn no_eager_start_is_accepted_after_a_voided_round() {
+	use agora_protocol::{assemble_dataset, decode_update, update_blob, RoundContext};
+	use std::sync::atomic::AtomicBool;
+
+	let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+	let (shared, _worker, mut validator, record) =
+		round_one_verified_with_round_two_drawn(&dirs, vec![WORKER], Overlap::Eager).await;
+	let (details, own) = {
+		let w = world(&shared);
+		(w.jobs[&JOB].clone(), w.updates[&(JOB, WORKER)].clone())
+	};
+	let arch = Architecture::from_id("mlp-digits").unwrap();
+	let hyperparameters: Hyperparameters =
+		serde_json::from_slice(&details.spec.hyperparameters.0).unwrap();
+	let blob_of = |hash: Digest| {
+		let key = BlobKey::Blob(hash);
+		world(&shared).stores.iter().find_map(|store| store.get(&key).unwrap()).unwrap()
+	};
+	let own_update =
+		decode_update(&arch, &blob_of(Digest(own.delta.0)), hyperparameters.compression).unwrap();
+	let ChainDataset::Shards(shards) = &details.spec.dataset else { panic!("a job on shards") };
+	let shards: Vec<(Digest, Vec<u8>)> =
+		shards.0.iter().map(|h| (Digest(h.0), blob_of(Digest(h.0)))).collect();
+	let (data, data_root) = assemble_dataset(&shards).unwrap();
+	// Round 2's context as round 1's record would have started it, had round 2 trained: its
+	// next round is round 3, and its eager start is round 1's start stepped by the update.
+	let as_if_round_two = RoundContext {
+		arch: arch.clone(),
+		hyperparameters: hyperparameters.clone(),
+		job: JOB,
+		round: 2,
+		local_steps: u64::from(details.spec.local_steps),
+		checkpoint_interval: u64::from(details.spec.checkpoint_interval),
+		global: arch.initial_params(hyperparameters.init_seed).unwrap(),
+		outer_momentum: None,
+		inner_optimizer: None,
+		completed_rounds: 0,
+		aggregated: Vec::new(),
+	};
+	let keep_going = AtomicBool::new(false);
+	let run = as_if_round_two
+		.train_next_round_early(&own_update, WORKER.0, (&data, data_root), Device::Cpu, &keep_going)
+		.unwrap();
+	// Served by the worker and submitted for round 3, after round 2 was voided.
+	let store = agora_p2p::BlobStore::open(&dirs[1].path().join("store")).unwrap();
+	let root = run.commitment.root;
+	for (index, state) in run.checkpoints.iter().enumerate() {
+		let path = store.path(&BlobKey::Checkpoint { root, index: index as u32 });
+		std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+		state.save(&path, &arch).unwrap();
+	}
+	store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment).unwrap()).unwrap();
+	let delta = as_if_round_two.delta_of(&run).unwrap();
+	let delta = store.put_blob(&update_blob(&arch, &delta, hyperparameters.compression).unwrap());
+	{
+		let mut w = world(&shared);
+		let job = w.jobs.get_mut(&JOB).unwrap();
+		job.round = 3;
+		job.spec.rounds = 3;
+		job.status = JobStatusView::Training;
+		job.latest_model = record;
+		job.models.push((1, record));
+		let status = w.rounds.get_mut(&JOB).unwrap();
+		status.round = 3;
+		status.phase = JobStatusView::Training;
+		status.workers = vec![(WORKER, 96, false)];
+		w.next_round.remove(&JOB);
+		let update = agora_chain::Update {
+			delta: to_h256(&delta.unwrap()),
+			samples: as_if_round_two.samples_per_worker(),
+			loss_micros: 0,
+			checkpoint_root: to_h256(&root),
+			checkpoints: run.commitment.segments() as u32,
+		};
+		w.updates.insert((JOB, WORKER), update);
+		let commit =
+			Duty::Commit { job: JOB, round: 3, worker: WORKER, segments: vec![0, 2], deadline: 60 };
+		w.duties.insert(VALIDATOR, vec![commit]);
+	}
+	validator.tick().await.unwrap();
+	world(&shared)
+		.duties
+		.insert(VALIDATOR, vec![Duty::Reveal { job: JOB, round: 3, worker: WORKER, deadline: 70 }]);
+	validator.tick().await.unwrap();
+	let verdict = sent(&shared, VALIDATOR).into_iter().rev().find_map(|call| match call {
+		ProtocolCall::RevealVerdict { verdict, .. } => Some(verdict),
+		_ => None,
+	});
+	assert_eq!(verdict, Some(agora_chain::Verdict::Invalid));
+}
