@@ -1262,18 +1262,30 @@ async fn round_one_verified_with_round_two_drawn(
 
 /// Round 2 of that job starts with `workers`: its record is round 1's and it trains.
 fn start_round_two(shared: &Shared, record: agora_chain::H256, workers: &[AccountId32]) {
+	start_round_after_round_one(shared, 2, record, workers);
+}
+
+/// Round `round` of that job starts with `workers` (and `WORKER` has to train in it), round 1's
+/// record being the job's latest: round 2, or a later round after voided ones.
+fn start_round_after_round_one(
+	shared: &Shared,
+	round: u32,
+	record: agora_chain::H256,
+	workers: &[AccountId32],
+) {
 	let mut w = world(shared);
 	let job = w.jobs.get_mut(&JOB).unwrap();
-	job.round = 2;
+	job.round = round;
+	job.spec.rounds = job.spec.rounds.max(round);
 	job.status = JobStatusView::Training;
 	job.latest_model = record;
 	job.models.push((1, record));
 	let status = w.rounds.get_mut(&JOB).unwrap();
-	status.round = 2;
+	status.round = round;
 	status.phase = JobStatusView::Training;
 	status.workers = workers.iter().map(|who| (*who, 96, false)).collect();
 	w.next_round.remove(&JOB);
-	w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round: 2, quota: 96, deadline: 60 }]);
+	w.duties.insert(WORKER, vec![Duty::Train { job: JOB, round, quota: 96, deadline: 60 }]);
 }
 
 /// A job whose rounds do not overlap: a worker drawn for round 2 waits for round 1's record
@@ -1426,19 +1438,9 @@ async fn no_eager_start_is_accepted_after_a_voided_round() {
 	store.put(&BlobKey::Commitment(root), &serde_json::to_vec(&run.commitment).unwrap()).unwrap();
 	let delta = as_if_round_two.delta_of(&run).unwrap();
 	let delta = store.put_blob(&update_blob(&arch, &delta, hyperparameters.compression).unwrap());
+	start_round_after_round_one(&shared, 3, record, &[WORKER]);
 	{
 		let mut w = world(&shared);
-		let job = w.jobs.get_mut(&JOB).unwrap();
-		job.round = 3;
-		job.spec.rounds = 3;
-		job.status = JobStatusView::Training;
-		job.latest_model = record;
-		job.models.push((1, record));
-		let status = w.rounds.get_mut(&JOB).unwrap();
-		status.round = 3;
-		status.phase = JobStatusView::Training;
-		status.workers = vec![(WORKER, 96, false)];
-		w.next_round.remove(&JOB);
 		let update = agora_chain::Update {
 			delta: to_h256(&delta.unwrap()),
 			samples: as_if_round_two.samples_per_worker(),
